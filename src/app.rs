@@ -1,0 +1,346 @@
+//! The only orchestrator: resolve options → ingest → validate → compute → render →
+//! write. Each subcommand is one function here.
+
+use crate::cli::{AnalyzeArgs, Cli, Command, InputArgs, ListFormat, MeasuresArgs};
+use crate::dates::{parse_iso_date, today_utc, Day};
+use crate::episodes::{build_episodes, sort_rows, Episodes, SortedRows};
+use crate::error::{Error, Result};
+use crate::ingest::{self, Format, RawTable};
+use crate::model::{GoalRatings, Measurements, Rejection, Table};
+use crate::output::{write_all, OutputFile};
+use crate::registry::Registry;
+use crate::summary::{summarise, Summary, TableCounts};
+use crate::tables::{self, RejectedLine};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Runs one command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Analyze(args) => analyze(&args),
+        Command::Validate(args) => validate(&args),
+        Command::Measures(args) => list_measures(&args),
+        Command::Demo(args) => crate::demo::run(&args),
+    }
+}
+
+/// Progress on stderr: a spinner with the current stage (hidden when stderr is not a
+/// terminal or with --quiet).
+pub struct Progress(Option<ProgressBar>);
+
+impl Progress {
+    pub fn new(quiet: bool) -> Progress {
+        if quiet {
+            return Progress(None);
+        }
+        let pb = ProgressBar::new_spinner();
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"),
+        );
+        pb.enable_steady_tick(Duration::from_millis(120));
+        Progress(Some(pb))
+    }
+
+    pub fn stage(&self, msg: impl Into<String>) {
+        if let Some(pb) = &self.0 {
+            pb.set_message(msg.into());
+        }
+    }
+
+    /// Clears the spinner and prints a closing line.
+    pub fn done(&self, msg: &str) {
+        if let Some(pb) = &self.0 {
+            pb.finish_and_clear();
+            eprintln!("{msg}");
+        }
+    }
+}
+
+/// Settings resolved from the flags.
+pub struct RunConfig {
+    pub measurements: PathBuf,
+    pub goals: Option<PathBuf>,
+    pub registry: Registry,
+    pub today: Day,
+    pub out: PathBuf,
+}
+
+fn find_table(dir: &Path, stem: &str) -> Option<PathBuf> {
+    ["csv", "parquet"]
+        .iter()
+        .map(|ext| dir.join(format!("{stem}.{ext}")))
+        .find(|p| p.is_file())
+}
+
+pub fn load_registry(path: Option<&Path>) -> Result<Registry> {
+    let reg = Registry::builtin();
+    let Some(path) = path else { return Ok(reg) };
+    let text = std::fs::read_to_string(path).map_err(|e| Error::MeasureFile {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    reg.with_overrides(&text)
+        .map_err(|detail| Error::MeasureFile {
+            path: path.to_path_buf(),
+            detail,
+        })
+}
+
+pub fn resolve(args: &InputArgs) -> Result<RunConfig> {
+    let measurements = match (&args.measurements, &args.dir) {
+        (Some(p), _) => p.clone(),
+        (None, Some(dir)) => find_table(dir, "measurements")
+            .ok_or_else(|| Error::NoMeasurements { dir: dir.clone() })?,
+        (None, None) => return Err(Error::NoInput),
+    };
+    let goals = args
+        .goals
+        .clone()
+        .or_else(|| args.dir.as_deref().and_then(|d| find_table(d, "goals")));
+    let today = match &args.today {
+        None => today_utc(),
+        Some(t) => parse_iso_date(t).map_err(|_| {
+            Error::Usage(format!("--today {t} is not a date of the form YYYY-MM-DD"))
+        })?,
+    };
+    Ok(RunConfig {
+        measurements,
+        goals,
+        registry: load_registry(args.measures.as_deref())?,
+        today,
+        out: args.out.clone(),
+    })
+}
+
+/// Everything read and validated.
+pub struct Loaded {
+    pub m: Measurements,
+    pub sorted: SortedRows,
+    pub goals: Option<GoalRatings>,
+    pub rejections: Vec<Rejection>,
+    pub inputs: BTreeMap<&'static str, TableCounts>,
+    /// Where each table came from, for line numbers.
+    pub sources: BTreeMap<Table, (PathBuf, Format)>,
+}
+
+fn counts(raw: &RawTable, rejected: usize) -> TableCounts {
+    TableCounts {
+        file: raw.path.display().to_string(),
+        rows_read: raw.n_rows as u64,
+        rows_used: (raw.n_rows - rejected) as u64,
+        rows_rejected: rejected as u64,
+        ignored_columns: raw.ignored.clone(),
+    }
+}
+
+fn warn_ignored(raw: &RawTable, quiet: bool) {
+    if !raw.ignored.is_empty() && !quiet {
+        eprintln!(
+            "sustain: warning: {} has columns that are not in the contract and are ignored: {}",
+            raw.path.display(),
+            raw.ignored.join(", ")
+        );
+    }
+}
+
+pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded> {
+    progress.stage(format!("reading {}", cfg.measurements.display()));
+    let raw = ingest::read_table(&cfg.measurements, Table::Measurements)?;
+    warn_ignored(&raw, quiet);
+    let raw_goals = cfg
+        .goals
+        .as_deref()
+        .map(|p| ingest::read_table(p, Table::Goals))
+        .transpose()?;
+    if let Some(g) = &raw_goals {
+        warn_ignored(g, quiet);
+    }
+
+    progress.stage(format!("validating {} measurement rows", raw.n_rows));
+    let (m, mut rejections) = ingest::measurements(&raw, &cfg.registry, cfg.today);
+    progress.stage("sorting episodes");
+    let sorted = sort_rows(&m);
+    for (row, why) in &sorted.duplicates {
+        rejections.push(ingest::duplicate_rejection(
+            Table::Measurements,
+            m.record[*row],
+            "score",
+            why,
+            |r| m.record[r],
+        ));
+    }
+    let mut inputs = BTreeMap::new();
+    inputs.insert("measurements", counts(&raw, rejections.len()));
+    let mut sources = BTreeMap::new();
+    sources.insert(Table::Measurements, (raw.path.clone(), raw.format));
+    drop(raw);
+
+    let goals = raw_goals.map(|rg| {
+        let (g, rej) = ingest::goals(&rg, cfg.today);
+        inputs.insert("goals", counts(&rg, rej.len()));
+        sources.insert(Table::Goals, (rg.path.clone(), rg.format));
+        rejections.extend(rej);
+        g
+    });
+    rejections.sort_by_key(|r| (r.table, r.record));
+    Ok(Loaded {
+        m,
+        sorted,
+        goals,
+        rejections,
+        inputs,
+        sources,
+    })
+}
+
+/// `rejected.csv` with line numbers read back from the files.
+fn rejected_file(loaded: &Loaded) -> Result<Vec<u8>> {
+    let mut line_of: BTreeMap<(Table, u64), u64> = BTreeMap::new();
+    for (table, (path, format)) in &loaded.sources {
+        let mut records: Vec<u64> = loaded
+            .rejections
+            .iter()
+            .filter(|r| r.table == *table)
+            .flat_map(|r| std::iter::once(r.record).chain(r.duplicate_of))
+            .collect();
+        records.sort_unstable();
+        records.dedup();
+        let lines = ingest::record_lines(path, *format, &records)?;
+        line_of.extend(
+            records
+                .into_iter()
+                .zip(lines)
+                .map(|(r, l)| ((*table, r), l)),
+        );
+    }
+    let reasons: Vec<String> = loaded
+        .rejections
+        .iter()
+        .map(|r| match r.duplicate_of {
+            Some(k) => format!(
+                "{} of line {} (that row is used)",
+                r.message,
+                line_of[&(r.table, k)]
+            ),
+            None => r.message.clone(),
+        })
+        .collect();
+    let files: BTreeMap<Table, String> = loaded
+        .sources
+        .iter()
+        .map(|(t, (p, _))| (*t, p.display().to_string()))
+        .collect();
+    let lines: Vec<RejectedLine> = loaded
+        .rejections
+        .iter()
+        .zip(&reasons)
+        .map(|(r, reason)| RejectedLine {
+            file: &files[&r.table],
+            line: line_of[&(r.table, r.record)],
+            column: r.column,
+            code: r.code,
+            reason,
+        })
+        .collect();
+    Ok(tables::rejected_csv(&lines))
+}
+
+fn json(value: &impl serde::Serialize) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("summary serialises");
+    bytes.push(b'\n');
+    bytes
+}
+
+fn closing_line(s: &Summary, out: &Path) -> String {
+    format!(
+        "sustain: {} rows read, {} used, {} rejected; {} episodes of {} clients; results in {}",
+        s.rows_read,
+        s.rows_used,
+        s.rows_rejected,
+        s.episodes,
+        s.clients,
+        out.display()
+    )
+}
+
+/// `sustain analyze`.
+pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
+    let quiet = args.input.quiet;
+    let cfg = resolve(&args.input)?;
+    let progress = Progress::new(quiet);
+    let loaded = load(&cfg, &progress, quiet)?;
+    progress.stage("computing episode outcomes");
+    let episodes: Episodes = build_episodes(&loaded.m, &loaded.sorted, &cfg.registry);
+    let summary = summarise(
+        &episodes,
+        &cfg.registry,
+        loaded.inputs.clone(),
+        &loaded.rejections,
+        loaded.m.clients.len() as u64,
+    );
+    progress.stage("writing results");
+    let report = crate::report::render_html(&crate::report::ReportInput {
+        summary: &summary,
+        registry: &cfg.registry,
+        suppress_below: args.suppress_below,
+    });
+    let files = vec![
+        OutputFile::new(
+            "episodes.csv",
+            tables::episodes_csv(&loaded.m, &episodes, &cfg.registry),
+        ),
+        OutputFile::new("rejected.csv", rejected_file(&loaded)?),
+        OutputFile::new("summary.json", json(&summary)),
+        OutputFile::new("report.html", report.into_bytes()),
+    ];
+    write_all(&cfg.out, &files)?;
+    progress.done(&closing_line(&summary, &cfg.out));
+    Ok(())
+}
+
+/// `sustain validate`: the data-quality part of a run, quickly.
+pub fn validate(args: &InputArgs) -> Result<()> {
+    let cfg = resolve(args)?;
+    let progress = Progress::new(args.quiet);
+    let loaded = load(&cfg, &progress, args.quiet)?;
+    let mut by_reason: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &loaded.rejections {
+        *by_reason.entry(r.code).or_default() += 1;
+    }
+    let quality = serde_json::json!({
+        "sustain_version": env!("CARGO_PKG_VERSION"),
+        "rows_read": loaded.inputs.values().map(|t| t.rows_read).sum::<u64>(),
+        "rows_used": loaded.inputs.values().map(|t| t.rows_used).sum::<u64>(),
+        "rows_rejected": loaded.inputs.values().map(|t| t.rows_rejected).sum::<u64>(),
+        "inputs": loaded.inputs,
+        "rejections_by_reason": by_reason,
+        "clients": loaded.m.clients.len(),
+    });
+    let files = vec![
+        OutputFile::new("rejected.csv", rejected_file(&loaded)?),
+        OutputFile::new("data_quality.json", json(&quality)),
+    ];
+    write_all(&cfg.out, &files)?;
+    progress.done(&format!(
+        "sustain: {} rows read, {} rejected; see {}",
+        quality["rows_read"],
+        quality["rows_rejected"],
+        cfg.out.join("rejected.csv").display()
+    ));
+    Ok(())
+}
+
+/// `sustain measures`.
+pub fn list_measures(args: &MeasuresArgs) -> Result<()> {
+    let reg = load_registry(args.measures.as_deref())?;
+    match args.format {
+        ListFormat::Json => println!(
+            "{}",
+            String::from_utf8(json(&reg.measures())).expect("utf-8")
+        ),
+        ListFormat::Table => print!("{}", crate::report::registry_table(&reg)),
+    }
+    Ok(())
+}

@@ -1,0 +1,498 @@
+//! Synthetic practice data in the contract's layout, for the demo, the tests and the
+//! benchmarks. The generator plants what the analyses must find (trajectory shapes,
+//! relapses after recovery, therapist effects) and writes that ground truth to
+//! `truth.csv` beside the tables.
+//!
+//! Its random numbers come from xoshiro256** seeded by SplitMix64, written out here so
+//! that a seed gives the same files on every platform and crate version.
+
+use crate::cli::{DataFormat, DemoArgs};
+use crate::dates::{days_from_civil, format_day, Day};
+use crate::error::{Error, Result};
+use crate::output::{write_all, OutputFile};
+use std::fmt::Write as _;
+
+/// xoshiro256** (Blackman & Vigna 2018).
+pub struct Rng([u64; 4]);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        let mut x = seed;
+        let mut next = || {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        Rng([next(), next(), next(), next()])
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let s = &mut self.0;
+        let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn between(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.uniform()
+    }
+
+    /// Uniform integer in `lo..=hi`.
+    pub fn int(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as i64
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.uniform() < p
+    }
+
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.uniform();
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+/// The course a simulated client's symptoms take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Most of the change by the third or fourth session.
+    EarlyResponse,
+    /// Steady improvement across treatment.
+    GradualResponse,
+    /// A reliable worsening in the first sessions (the discomfort zone), then improvement.
+    DipThenImprovement,
+    NoResponse,
+    Deterioration,
+}
+
+impl Shape {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shape::EarlyResponse => "early_response",
+            Shape::GradualResponse => "gradual_response",
+            Shape::DipThenImprovement => "dip_then_improvement",
+            Shape::NoResponse => "no_response",
+            Shape::Deterioration => "deterioration",
+        }
+    }
+}
+
+const THERAPISTS: usize = 8;
+
+/// Planted therapist effects: T02 and T05 do clearly better, T07 clearly worse.
+fn therapist_effect(t: usize) -> f64 {
+    match t {
+        1 | 4 => 1.6,
+        6 => 0.4,
+        _ => 1.0,
+    }
+}
+
+fn draw_shape(rng: &mut Rng, effect: f64) -> Shape {
+    let good = [0.24 * effect, 0.30 * effect, 0.14 * effect];
+    let bad = [0.22 / effect, 0.10 / effect];
+    let total: f64 = good.iter().chain(bad.iter()).sum();
+    let mut u = rng.uniform() * total;
+    let shapes = [
+        Shape::EarlyResponse,
+        Shape::GradualResponse,
+        Shape::DipThenImprovement,
+        Shape::NoResponse,
+        Shape::Deterioration,
+    ];
+    for (shape, w) in shapes.iter().zip(good.iter().chain(bad.iter())) {
+        if u < *w {
+            return *shape;
+        }
+        u -= w;
+    }
+    Shape::NoResponse
+}
+
+/// Severity change (positive = better) at session `k` of `n`, as a share of the total.
+fn course(shape: Shape, k: usize, n: usize, dip_peak: usize) -> f64 {
+    let (k, n) = (k as f64, n.max(1) as f64);
+    match shape {
+        Shape::EarlyResponse => 1.0 - (-k / 1.1).exp(),
+        Shape::GradualResponse => k / n,
+        Shape::DipThenImprovement => {
+            let p = dip_peak as f64;
+            if k <= p {
+                -k / p
+            } else {
+                -1.0 + 2.0 * ((k - p) / (n - p).max(1.0))
+            }
+        }
+        Shape::NoResponse => 0.0,
+        Shape::Deterioration => -k / n,
+    }
+}
+
+struct Instrument {
+    code: &'static str,
+    max: f64,
+    higher_is_better: bool,
+    /// Maps PHQ-9-like severity (0–27) to this scale.
+    scale: f64,
+    noise: f64,
+}
+
+const PHQ9: Instrument = Instrument {
+    code: "PHQ-9",
+    max: 27.0,
+    higher_is_better: false,
+    scale: 1.0,
+    noise: 1.3,
+};
+const GAD7: Instrument = Instrument {
+    code: "GAD-7",
+    max: 21.0,
+    higher_is_better: false,
+    scale: 0.72,
+    noise: 1.2,
+};
+const CORE10: Instrument = Instrument {
+    code: "CORE-10",
+    max: 40.0,
+    higher_is_better: false,
+    scale: 1.35,
+    noise: 1.8,
+};
+const ORS: Instrument = Instrument {
+    code: "ORS",
+    max: 40.0,
+    higher_is_better: true,
+    scale: 1.2,
+    noise: 1.6,
+};
+
+fn score(inst: &Instrument, severity: f64, noise: f64) -> f64 {
+    let s = (severity * inst.scale + noise * inst.noise).clamp(0.0, inst.max);
+    if inst.higher_is_better {
+        // ORS is marked on 10 cm lines: one decimal.
+        ((inst.max - s) * 10.0).round() / 10.0
+    } else {
+        s.round()
+    }
+}
+
+/// The generated tables as CSV text.
+pub struct DemoData {
+    pub measurements: String,
+    pub goals: String,
+    pub truth: String,
+    pub n_measurements: u64,
+}
+
+/// Generates `n_clients` clients.
+pub fn generate(n_clients: u64, seed: u64) -> DemoData {
+    let mut rng = Rng::new(seed);
+    let mut m = String::from(
+        "client_id,episode_id,therapist_id,site_id,date,session,phase,measure,score\n",
+    );
+    let mut g = String::from(
+        "client_id,episode_id,goal_id,parent_goal_id,date,phase,scale,rating,weight\n",
+    );
+    let mut t = String::from("client_id,episode_id,therapist_id,shape,dropout,dip_peak_session,planted_relapse,relapse_followup_months\n");
+    let mut n_rows = 0u64;
+    let first_start = days_from_civil(2023, 1, 2);
+    let last_start = days_from_civil(2025, 3, 31);
+    for c in 0..n_clients {
+        let client = format!("C{:05}", c + 1);
+        let ther = rng.int(0, THERAPISTS as i64 - 1) as usize;
+        let therapist = format!("T{:02}", ther + 1);
+        let site = format!("S{}", ther % 3 + 1);
+        let n_episodes = if rng.chance(0.08) { 2 } else { 1 };
+        let mut start: Day = first_start + rng.int(0, i64::from(last_start - first_start)) as Day;
+        for e in 0..n_episodes {
+            let episode = format!("E{}", e + 1);
+            let shape = draw_shape(&mut rng, therapist_effect(ther));
+            let dropout = rng.chance(0.14);
+            let planned = rng.int(6, 16) as usize;
+            let n_sessions = if dropout {
+                rng.int(1, 3) as usize
+            } else {
+                planned
+            };
+            let dip_peak = rng.int(2, 3) as usize;
+            let intake = (15.0 + 4.5 * rng.normal()).clamp(3.0, 27.0);
+            let gain = match shape {
+                Shape::Deterioration => rng.between(7.0, 10.0),
+                Shape::NoResponse => 0.0,
+                _ => intake * rng.between(0.5, 0.85),
+            };
+            let dip_depth = rng.between(6.5, 9.0);
+            let instruments: Vec<&Instrument> = match rng.uniform() {
+                u if u < 0.74 => vec![&PHQ9, &GAD7],
+                u if u < 0.88 => vec![&CORE10],
+                u if u < 0.95 => vec![&ORS],
+                _ => vec![&PHQ9, &GAD7, &ORS],
+            };
+            let severity_at = |k: usize| -> f64 {
+                let f = course(shape, k, planned, dip_peak);
+                match shape {
+                    Shape::Deterioration => intake + gain * -f,
+                    Shape::DipThenImprovement if f < 0.0 => intake + dip_depth * -f,
+                    Shape::DipThenImprovement => intake + dip_depth - (gain + dip_depth) * f,
+                    _ => intake - gain * f,
+                }
+            };
+            let mut last_date = start;
+            let mut final_severity = intake;
+            let end_phase = rng.chance(0.5);
+            for k in 0..=n_sessions {
+                let date = start + 7 * k as Day + rng.int(-1, 1) as Day * i32::from(k > 0);
+                last_date = date;
+                let sev = severity_at(k);
+                final_severity = sev;
+                // About one questionnaire set in twelve is not completed (never the assessment).
+                if k > 0 && rng.chance(0.085) {
+                    continue;
+                }
+                let phase = match k {
+                    0 => "assessment",
+                    _ if k == n_sessions && end_phase && !dropout => "end",
+                    _ => "treatment",
+                };
+                for inst in &instruments {
+                    let s = score(inst, sev, rng.normal());
+                    let _ = writeln!(
+                        m,
+                        "{client},{episode},{therapist},{site},{},{k},{phase},{},{s}",
+                        format_day(date),
+                        inst.code
+                    );
+                    n_rows += 1;
+                }
+            }
+            // Follow-ups after treatment ends: about 3, 6 and 12 months, some missed.
+            let recovered_like = final_severity < 9.0 && intake >= 10.0;
+            let relapse_at =
+                (!dropout && recovered_like && rng.chance(0.35)).then(|| rng.int(0, 2) as usize);
+            let mut relapsed = false;
+            let mut relapse_months = String::new();
+            if !dropout {
+                for (i, (months, days, p)) in [(3, 91, 0.75), (6, 182, 0.6), (12, 365, 0.45)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    if !rng.chance(p) {
+                        continue;
+                    }
+                    if relapse_at == Some(i) {
+                        relapsed = true;
+                        relapse_months = months.to_string();
+                    }
+                    let sev = if relapsed {
+                        (intake * rng.between(0.8, 1.05)).max(12.5)
+                    } else {
+                        (final_severity + rng.between(-1.5, 2.5)).max(0.0)
+                    };
+                    let date = last_date + days + rng.int(-10, 10) as Day;
+                    for inst in &instruments {
+                        let s = score(inst, sev, rng.normal());
+                        let _ = writeln!(
+                            m,
+                            "{client},{episode},{therapist},{site},{},,follow_up,{},{s}",
+                            format_day(date),
+                            inst.code
+                        );
+                        n_rows += 1;
+                    }
+                }
+            }
+            let planted = relapse_at.is_some() && relapsed;
+            let _ = writeln!(
+                t,
+                "{client},{episode},{therapist},{},{dropout},{},{planted},{relapse_months}",
+                shape.as_str(),
+                if shape == Shape::DipThenImprovement {
+                    dip_peak.to_string()
+                } else {
+                    String::new()
+                }
+            );
+            write_goals(
+                &mut g, &mut rng, &client, &episode, start, last_date, n_sessions, shape, relapsed,
+            );
+            start = last_date + rng.int(120, 300) as Day;
+        }
+    }
+    DemoData {
+        measurements: m,
+        goals: g,
+        truth: t,
+        n_measurements: n_rows,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_goals(
+    g: &mut String,
+    rng: &mut Rng,
+    client: &str,
+    episode: &str,
+    start: Day,
+    end: Day,
+    n_sessions: usize,
+    shape: Shape,
+    relapsed: bool,
+) {
+    let progress = match shape {
+        Shape::EarlyResponse | Shape::GradualResponse | Shape::DipThenImprovement => {
+            rng.between(0.5, 1.0)
+        }
+        Shape::NoResponse => rng.between(-0.1, 0.35),
+        Shape::Deterioration => rng.between(-0.3, 0.1),
+    };
+    let mid = start + (end - start) / 2;
+    let fu = end + 91 + rng.int(-7, 7) as Day;
+    let mut dates = vec![(start, "assessment", 0.0)];
+    if n_sessions >= 4 {
+        dates.push((mid, "treatment", 0.5));
+    }
+    if n_sessions >= 2 {
+        dates.push((end, "treatment", 1.0));
+        if rng.chance(0.6) {
+            dates.push((fu, "follow_up", if relapsed { 0.3 } else { 1.0 }));
+        }
+    }
+    for goal in 1..=rng.int(1, 3) {
+        let gid = format!("G{goal}");
+        let first = rng.int(0, 4) as f64;
+        let rate = |share: f64, rng: &mut Rng| {
+            (first + share * progress * (10.0 - first) + rng.normal() * 0.7)
+                .round()
+                .clamp(0.0, 10.0)
+        };
+        for &(d, phase, share) in &dates {
+            let r = rate(share, rng);
+            let _ = writeln!(
+                g,
+                "{client},{episode},{gid},,{},{phase},GBO,{r},",
+                format_day(d)
+            );
+        }
+        for obj in 1..=rng.int(0, 2) {
+            let oid = format!("{gid}.{obj}");
+            for &(d, phase, share) in &dates {
+                let r = rate(share, rng);
+                let _ = writeln!(
+                    g,
+                    "{client},{episode},{oid},{gid},{},{phase},GBO,{r},",
+                    format_day(d)
+                );
+            }
+        }
+    }
+    if rng.chance(0.4) && n_sessions >= 2 {
+        for goal in 1..=3 {
+            let weight = rng.int(1, 3);
+            for &(d, phase, share) in dates.iter().filter(|x| x.2 > 0.9) {
+                let level = (-1.0 + share * progress * 2.5 + rng.normal() * 0.6)
+                    .round()
+                    .clamp(-2.0, 2.0);
+                let _ = writeln!(
+                    g,
+                    "{client},{episode},A{goal},,{},{phase},GAS,{level},{weight}",
+                    format_day(d)
+                );
+            }
+        }
+    }
+}
+
+fn csv_to_parquet(name: &str, text: &str) -> Result<Vec<u8>> {
+    use polars::prelude::*;
+    let cursor = std::io::Cursor::new(text.as_bytes());
+    let mut df = CsvReadOptions::default()
+        .with_has_header(true)
+        .into_reader_with_file_handle(cursor)
+        .finish()
+        .map_err(|e| Error::Usage(format!("cannot convert {name} to Parquet: {e}")))?;
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes)
+        .finish(&mut df)
+        .map_err(|e| Error::Usage(format!("cannot write {name} as Parquet: {e}")))?;
+    Ok(bytes)
+}
+
+/// `sustain demo`.
+pub fn run(args: &DemoArgs) -> Result<()> {
+    let data = generate(args.clients, args.seed);
+    let table = |stem: &str, text: String| -> Result<OutputFile> {
+        Ok(match args.format {
+            DataFormat::Csv => OutputFile::new(format!("{stem}.csv"), text.into_bytes()),
+            DataFormat::Parquet => {
+                OutputFile::new(format!("{stem}.parquet"), csv_to_parquet(stem, &text)?)
+            }
+        })
+    };
+    let n = data.n_measurements;
+    let files = vec![
+        table("measurements", data.measurements)?,
+        table("goals", data.goals)?,
+        OutputFile::new("truth.csv", data.truth.into_bytes()),
+    ];
+    write_all(&args.out, &files)?;
+    if !args.quiet {
+        eprintln!(
+            "sustain: wrote {} clients, {n} measurement rows to {}",
+            args.clients,
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_data() {
+        let a = generate(20, 7);
+        let b = generate(20, 7);
+        assert_eq!(a.measurements, b.measurements);
+        assert_ne!(a.measurements, generate(20, 8).measurements);
+    }
+
+    #[test]
+    fn uniform_and_normal_look_right() {
+        let mut r = Rng::new(1);
+        let xs: Vec<f64> = (0..20_000).map(|_| r.normal()).collect();
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
+        assert!((0..1000)
+            .map(|_| r.uniform())
+            .all(|u| (0.0..1.0).contains(&u)));
+    }
+
+    #[test]
+    fn dip_course_worsens_then_improves() {
+        let c: Vec<f64> = (0..=10)
+            .map(|k| course(Shape::DipThenImprovement, k, 10, 3))
+            .collect();
+        assert_eq!(c[3], -1.0);
+        assert!(c[1] < 0.0 && c[10] > 0.99);
+    }
+}

@@ -1,0 +1,452 @@
+//! Episodes: validated rows grouped into episode × measure series, each reduced to
+//! baseline, final and its pre–post outcome, plus the NHS Talking Therapies
+//! combined PHQ-9 + GAD-7 outcome per episode.
+//!
+//! Every per-episode analysis shares one sort of the rows, by (client, episode,
+//! measure, session with missing sessions last, date, input order); a series is a
+//! contiguous slice of that order.
+
+use crate::dates::Day;
+use crate::model::{Measurements, Phase, NO_KEY, NO_SESSION};
+use crate::outcomes::{resolve_rule, Classification, ReliableCategory, ResolvedRule};
+use crate::registry::Registry;
+use crate::validate::{measurement_duplicates, Duplicate};
+use std::collections::HashMap;
+use std::ops::Range;
+
+/// The rows of the shared sort, duplicates removed.
+#[derive(Debug, Clone)]
+pub struct SortedRows {
+    /// Row indices into `Measurements` in series order.
+    pub order: Vec<u32>,
+    /// Rows left out as duplicates, with why.
+    pub duplicates: Vec<(usize, Duplicate)>,
+}
+
+/// Sorts rows into series order and drops duplicate rows.
+pub fn sort_rows(m: &Measurements) -> SortedRows {
+    let client_rank = m.clients.sort_ranks();
+    let episode_rank = m.episodes.sort_ranks();
+    let mut order: Vec<u32> = (0..m.len() as u32).collect();
+    order.sort_unstable_by_key(|&i| {
+        let i = i as usize;
+        let session = if m.session[i] == NO_SESSION {
+            i32::MAX
+        } else {
+            m.session[i]
+        };
+        (
+            client_rank[m.client[i] as usize],
+            episode_rank[m.episode[i] as usize],
+            m.measure[i],
+            session,
+            m.date[i],
+            m.record[i],
+        )
+    });
+    let duplicates = measurement_duplicates(&order, m);
+    if !duplicates.is_empty() {
+        let mut drop = vec![false; m.len()];
+        for (r, _) in &duplicates {
+            drop[*r] = true;
+        }
+        order.retain(|&r| !drop[r as usize]);
+    }
+    SortedRows { order, duplicates }
+}
+
+/// The NHS Talking Therapies combined outcome of an episode with paired PHQ-9 and GAD-7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TalkingTherapies {
+    /// A case on either measure at baseline.
+    pub caseness: bool,
+    /// A case at baseline, below caseness on both at the end.
+    pub recovery: bool,
+    /// At least one reliably improved and none reliably deteriorated.
+    pub reliable_improvement: bool,
+    /// Either reliably deteriorated.
+    pub reliable_deterioration: bool,
+    /// Recovery with reliable improvement.
+    pub reliable_recovery: bool,
+}
+
+/// Combines the PHQ-9 and GAD-7 outcomes of one episode; `None` unless both are paired.
+pub fn combine_talking_therapies(
+    phq: &Classification,
+    gad: &Classification,
+) -> Option<TalkingTherapies> {
+    let (ps, pe, gs, ge) = (
+        phq.caseness_start?,
+        phq.caseness_end?,
+        gad.caseness_start?,
+        gad.caseness_end?,
+    );
+    let (prc, grc) = (phq.reliable_change?, gad.reliable_change?);
+    let caseness = ps || gs;
+    let recovery = caseness && !pe && !ge;
+    let deteriorated =
+        prc == ReliableCategory::Deteriorated || grc == ReliableCategory::Deteriorated;
+    let reliable_improvement =
+        (prc == ReliableCategory::Improved || grc == ReliableCategory::Improved) && !deteriorated;
+    Some(TalkingTherapies {
+        caseness,
+        recovery,
+        reliable_improvement,
+        reliable_deterioration: deteriorated,
+        reliable_recovery: recovery && reliable_improvement,
+    })
+}
+
+/// One episode × measure.
+#[derive(Debug, Clone)]
+pub struct EpisodeMeasure {
+    pub client: u32,
+    pub episode: u32,
+    pub therapist: u32,
+    pub site: u32,
+    pub measure: u16,
+    /// Scores before follow-up.
+    pub n_scores: u32,
+    pub n_followup: u32,
+    pub first_date: Day,
+    /// Date of the final (last non-follow-up) score.
+    pub last_date: Day,
+    pub baseline: f64,
+    pub final_score: Option<f64>,
+    pub classification: Classification,
+    pub talking_therapies: Option<TalkingTherapies>,
+    /// This series' rows: a range of `SortedRows::order`.
+    pub rows: Range<usize>,
+}
+
+impl EpisodeMeasure {
+    pub fn paired(&self) -> bool {
+        self.final_score.is_some()
+    }
+}
+
+/// All episode results of a run.
+#[derive(Debug, Clone)]
+pub struct Episodes {
+    pub items: Vec<EpisodeMeasure>,
+    /// The rule each measure was judged by (indexed like the registry).
+    pub rules: Vec<Option<ResolvedRule>>,
+    pub n_episodes: usize,
+}
+
+/// The most frequent key among `(key, date, record)` rows; ties go to the key seen
+/// earliest (by date, then input order). Absent keys do not count.
+fn modal_key(rows: impl Iterator<Item = (u32, Day, u64)>) -> u32 {
+    let mut tally: HashMap<u32, (u32, (Day, u64))> = HashMap::new();
+    for (k, d, r) in rows.filter(|r| r.0 != NO_KEY) {
+        let e = tally.entry(k).or_insert((0, (d, r)));
+        e.0 += 1;
+        e.1 = e.1.min((d, r));
+    }
+    tally
+        .into_iter()
+        .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1)))
+        .map_or(NO_KEY, |(k, _)| k)
+}
+
+/// Builds every episode × measure from sorted rows.
+pub fn build_episodes(m: &Measurements, sorted: &SortedRows, registry: &Registry) -> Episodes {
+    let order = &sorted.order;
+    let mut items = Vec::new();
+    let mut n_episodes = 0;
+    let mut start = 0;
+    while start < order.len() {
+        let first = order[start] as usize;
+        let mut end = start;
+        while end < order.len() && {
+            let r = order[end] as usize;
+            m.client[r] == m.client[first] && m.episode[r] == m.episode[first]
+        } {
+            end += 1;
+        }
+        n_episodes += 1;
+        let rows = || order[start..end].iter().map(|&r| r as usize);
+        let therapist = modal_key(rows().map(|r| (m.therapist[r], m.date[r], m.record[r])));
+        let site = modal_key(rows().map(|r| (m.site[r], m.date[r], m.record[r])));
+        let mut s = start;
+        while s < end {
+            let measure = m.measure[order[s] as usize];
+            let mut e = s;
+            while e < end && m.measure[order[e] as usize] == measure {
+                e += 1;
+            }
+            if let Some(item) = summarise_series(m, order, s..e, therapist, site) {
+                items.push(item);
+            }
+            s = e;
+        }
+        start = end;
+    }
+
+    // Rules that depend on the sample use the baselines of paired series.
+    let mut baselines: Vec<Vec<f64>> = vec![Vec::new(); registry.measures().len()];
+    for it in items.iter().filter(|it| it.paired()) {
+        baselines[it.measure as usize].push(it.baseline);
+    }
+    let rules: Vec<Option<ResolvedRule>> = registry
+        .measures()
+        .iter()
+        .enumerate()
+        .map(|(i, meas)| {
+            let used = items.iter().any(|it| it.measure as usize == i);
+            used.then(|| resolve_rule(meas, &baselines[i]))
+        })
+        .collect();
+    for it in &mut items {
+        let rule = rules[it.measure as usize]
+            .as_ref()
+            .expect("rule resolved for every measure in use");
+        it.classification = rule.classify(it.baseline, it.final_score);
+    }
+    attach_talking_therapies(&mut items, registry);
+    Episodes {
+        items,
+        rules,
+        n_episodes,
+    }
+}
+
+/// Baseline, final and counts of one series; `None` when it has only follow-up rows.
+fn summarise_series(
+    m: &Measurements,
+    order: &[u32],
+    rows: Range<usize>,
+    therapist: u32,
+    site: u32,
+) -> Option<EpisodeMeasure> {
+    let first = order[rows.start] as usize;
+    let mut treatment = order[rows.clone()]
+        .iter()
+        .map(|&r| r as usize)
+        .filter(|&r| m.phase[r] != Phase::FollowUp);
+    let base = treatment.next()?;
+    let (n_scores, last) = treatment.fold((1u32, base), |(n, _), r| (n + 1, r));
+    let n_followup = order[rows.clone()]
+        .iter()
+        .filter(|&&r| m.phase[r as usize] == Phase::FollowUp)
+        .count() as u32;
+    Some(EpisodeMeasure {
+        client: m.client[first],
+        episode: m.episode[first],
+        therapist,
+        site,
+        measure: m.measure[first],
+        n_scores,
+        n_followup,
+        first_date: m.date[base],
+        last_date: m.date[last],
+        baseline: m.score[base],
+        final_score: (n_scores >= 2).then(|| m.score[last]),
+        classification: Classification::default(),
+        talking_therapies: None,
+        rows,
+    })
+}
+
+fn attach_talking_therapies(items: &mut [EpisodeMeasure], registry: &Registry) {
+    let (Some(phq), Some(gad)) = (registry.find("PHQ9"), registry.find("GAD7")) else {
+        return;
+    };
+    let mut i = 0;
+    while i < items.len() {
+        let mut j = i;
+        while j < items.len()
+            && items[j].client == items[i].client
+            && items[j].episode == items[i].episode
+        {
+            j += 1;
+        }
+        let ep = &items[i..j];
+        let p = ep.iter().position(|it| it.measure as usize == phq);
+        let g = ep.iter().position(|it| it.measure as usize == gad);
+        if let (Some(p), Some(g)) = (p, g) {
+            let tt = combine_talking_therapies(&ep[p].classification, &ep[g].classification);
+            items[i + p].talking_therapies = tt;
+            items[i + g].talking_therapies = tt;
+        }
+        i = j;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcomes::Outcome;
+
+    fn push(
+        m: &mut Measurements,
+        reg: &Registry,
+        client: &str,
+        therapist: &str,
+        session: i32,
+        date: Day,
+        phase: Phase,
+        code: &str,
+        score: f64,
+    ) {
+        let c = m.clients.intern(client);
+        let e = m.episodes.intern("");
+        let t = m.therapists.intern(therapist);
+        m.client.push(c);
+        m.episode.push(e);
+        m.therapist.push(t);
+        m.site.push(NO_KEY);
+        m.session.push(session);
+        m.date.push(date);
+        m.phase.push(phase);
+        m.measure.push(reg.find(code).unwrap() as u16);
+        m.score.push(score);
+        m.record.push(m.record.len() as u64);
+    }
+
+    #[test]
+    fn baseline_and_final_skip_follow_ups_and_missing_sessions_sort_last() {
+        let reg = Registry::builtin();
+        let mut m = Measurements::default();
+        // Input out of order; a follow-up with no session; an end row without a session.
+        push(
+            &mut m,
+            &reg,
+            "a",
+            "t1",
+            2,
+            14,
+            Phase::Treatment,
+            "PHQ9",
+            12.0,
+        );
+        push(
+            &mut m,
+            &reg,
+            "a",
+            "t1",
+            NO_SESSION,
+            200,
+            Phase::FollowUp,
+            "PHQ9",
+            20.0,
+        );
+        push(
+            &mut m,
+            &reg,
+            "a",
+            "t2",
+            0,
+            0,
+            Phase::Assessment,
+            "PHQ9",
+            18.0,
+        );
+        push(
+            &mut m,
+            &reg,
+            "a",
+            "t2",
+            NO_SESSION,
+            30,
+            Phase::End,
+            "PHQ9",
+            7.0,
+        );
+        push(
+            &mut m,
+            &reg,
+            "a",
+            "t1",
+            1,
+            7,
+            Phase::Treatment,
+            "PHQ9",
+            15.0,
+        );
+        let sorted = sort_rows(&m);
+        assert_eq!(sorted.order, vec![2, 4, 0, 3, 1]);
+        let eps = build_episodes(&m, &sorted, &reg);
+        assert_eq!(eps.items.len(), 1);
+        let it = &eps.items[0];
+        assert_eq!(
+            (it.baseline, it.final_score, it.n_scores, it.n_followup),
+            (18.0, Some(7.0), 4, 1)
+        );
+        assert_eq!(it.classification.outcome, Some(Outcome::Recovered));
+        // t1 has 3 rows, t2 has 2.
+        assert_eq!(m.therapists.name(it.therapist), "t1");
+    }
+
+    #[test]
+    fn therapist_ties_go_to_the_earliest() {
+        let rows = [(5, 10, 0), (7, 3, 1), (5, 12, 2), (7, 4, 3)];
+        assert_eq!(modal_key(rows.into_iter()), 7);
+        assert_eq!(modal_key([(NO_KEY, 0, 0)].into_iter()), NO_KEY);
+    }
+
+    #[test]
+    fn one_score_is_unpaired() {
+        let reg = Registry::builtin();
+        let mut m = Measurements::default();
+        push(
+            &mut m,
+            &reg,
+            "a",
+            "t1",
+            0,
+            0,
+            Phase::Assessment,
+            "GAD7",
+            12.0,
+        );
+        let eps = build_episodes(&m, &sort_rows(&m), &reg);
+        let it = &eps.items[0];
+        assert!(!it.paired());
+        assert_eq!(it.classification.outcome, None);
+        assert_eq!(it.classification.caseness_start, Some(true));
+    }
+
+    #[test]
+    fn talking_therapies_combined_rule() {
+        let reg = Registry::builtin();
+        let phq = resolve_rule(reg.get(reg.find("PHQ9").unwrap()), &[]);
+        let gad = resolve_rule(reg.get(reg.find("GAD7").unwrap()), &[]);
+        // PHQ-9 below caseness at start, GAD-7 a case; both end below caseness; GAD-7 reliably improved.
+        let tt = combine_talking_therapies(
+            &phq.classify(8.0, Some(5.0)),
+            &gad.classify(12.0, Some(6.0)),
+        )
+        .unwrap();
+        assert_eq!(
+            tt,
+            TalkingTherapies {
+                caseness: true,
+                recovery: true,
+                reliable_improvement: true,
+                reliable_deterioration: false,
+                reliable_recovery: true
+            }
+        );
+        // One improves, the other deteriorates: deterioration wins, no reliable improvement.
+        let tt = combine_talking_therapies(
+            &phq.classify(20.0, Some(10.0)),
+            &gad.classify(8.0, Some(14.0)),
+        )
+        .unwrap();
+        assert!(tt.reliable_deterioration && !tt.reliable_improvement && !tt.recovery);
+        // Still a case on one measure at the end: no recovery.
+        let tt = combine_talking_therapies(
+            &phq.classify(20.0, Some(4.0)),
+            &gad.classify(15.0, Some(9.0)),
+        )
+        .unwrap();
+        assert!(!tt.recovery && tt.reliable_improvement);
+        // Unpaired GAD-7: no combined outcome.
+        assert!(combine_talking_therapies(
+            &phq.classify(20.0, Some(4.0)),
+            &gad.classify(15.0, None)
+        )
+        .is_none());
+    }
+}

@@ -1,0 +1,58 @@
+//! The library's error type. Every message names the file and says what to do.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}: {detail}\nit must be a CSV file (UTF-8, comma-separated, with a header row) or a Parquet file")]
+    Unreadable { path: PathBuf, detail: String },
+
+    #[error("{path} is neither .csv nor .parquet; rename it or convert it")]
+    UnknownFormat { path: PathBuf },
+
+    #[error("{path} has no `{column}` column, which the {table} table requires; add it, or rename the column that holds it (names are matched case-insensitively)")]
+    MissingColumn {
+        path: PathBuf,
+        column: &'static str,
+        table: &'static str,
+    },
+
+    #[error("{path} has two columns named `{column}` (names are matched case-insensitively); remove or rename one")]
+    DuplicateColumn { path: PathBuf, column: String },
+
+    #[error("{path}: column `{column}` looks like it holds {kind} (first at line {line}); inputs must be anonymized. Remove the column or replace its values with pseudonymous keys, then run again. Nothing was written")]
+    Identifier {
+        path: PathBuf,
+        column: String,
+        kind: &'static str,
+        line: u64,
+    },
+
+    #[error("measure file {path}: {detail}")]
+    MeasureFile { path: PathBuf, detail: String },
+
+    #[error("no measurements file in {dir}: expected measurements.csv or measurements.parquet there, or pass --measurements FILE")]
+    NoMeasurements { dir: PathBuf },
+
+    #[error("give the input as a folder (`sustain analyze DIR`) or with --measurements FILE")]
+    NoInput,
+
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Input that was refused (exit code 2) as opposed to a failure to write (1).
+    pub fn is_input_error(&self) -> bool {
+        !matches!(self, Error::Write { .. })
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

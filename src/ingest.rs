@@ -1,0 +1,466 @@
+//! Reading the input tables with polars: CSV or Parquet in, one text column per
+//! contract column out (validation parses them row by row, so that a bad value
+//! rejects one row rather than the file).
+//!
+//! Also here: matching headers case-insensitively, refusing files that carry direct
+//! identifiers, and turning record indices into the file's line numbers.
+
+use crate::error::{Error, Result};
+use crate::model::Table;
+use crate::privacy::{header_is_identifier, ColumnScreen, IdentifierKind};
+use polars::prelude::*;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Contract columns of the measurements table: (name, required).
+pub const MEASUREMENT_COLUMNS: &[(&str, bool)] = &[
+    ("client_id", true),
+    ("episode_id", false),
+    ("therapist_id", false),
+    ("site_id", false),
+    ("date", true),
+    ("session", false),
+    ("phase", false),
+    ("measure", true),
+    ("score", true),
+];
+
+/// Contract columns of the goals table: (name, required).
+pub const GOAL_COLUMNS: &[(&str, bool)] = &[
+    ("client_id", true),
+    ("episode_id", false),
+    ("goal_id", true),
+    ("parent_goal_id", false),
+    ("date", true),
+    ("phase", false),
+    ("scale", true),
+    ("rating", true),
+    ("weight", false),
+];
+
+/// Columns whose values are pseudonymous keys: a personal name there is never expected.
+const KEY_COLUMNS: &[&str] = &[
+    "client_id",
+    "episode_id",
+    "therapist_id",
+    "goal_id",
+    "parent_goal_id",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Parquet,
+}
+
+/// A table as read: contract columns as text.
+pub struct RawTable {
+    pub path: PathBuf,
+    pub format: Format,
+    pub n_rows: usize,
+    pub columns: BTreeMap<&'static str, StringChunked>,
+    /// Columns not in the contract, ignored (named in a warning).
+    pub ignored: Vec<String>,
+}
+
+impl RawTable {
+    pub fn column(&self, name: &str) -> Option<&StringChunked> {
+        self.columns.get(name)
+    }
+}
+
+pub fn format_of(path: &Path) -> Result<Format> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("csv") => Ok(Format::Csv),
+        Some("parquet") | Some("pq") => Ok(Format::Parquet),
+        _ => Err(Error::UnknownFormat {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+fn unreadable(path: &Path, e: impl std::fmt::Display) -> Error {
+    let detail = e.to_string();
+    let detail = detail.lines().next().unwrap_or("").to_string();
+    Error::Unreadable {
+        path: path.to_path_buf(),
+        detail,
+    }
+}
+
+fn read_frame(path: &Path, format: Format) -> Result<DataFrame> {
+    match format {
+        Format::Csv => CsvReadOptions::default()
+            .with_has_header(true)
+            // Every column as text: validation parses values itself so that one bad
+            // value rejects one row with a reason instead of failing the file.
+            .with_infer_schema_length(Some(0))
+            .with_raise_if_empty(true)
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))
+            .and_then(|r| r.finish())
+            .map_err(|e| unreadable(path, e)),
+        Format::Parquet => {
+            let file = File::open(path).map_err(|e| unreadable(path, e))?;
+            ParquetReader::new(file)
+                .finish()
+                .map_err(|e| unreadable(path, e))
+        }
+    }
+}
+
+fn normalise_header(h: &str) -> String {
+    h.trim_start_matches('\u{feff}')
+        .trim()
+        .to_ascii_lowercase()
+        .replace([' ', '-'], "_")
+}
+
+/// Reads one input table, refusing it if a required column is missing or any column
+/// looks like a direct identifier.
+pub fn read_table(path: &Path, table: Table) -> Result<RawTable> {
+    let format = format_of(path)?;
+    if !path.is_file() {
+        return Err(unreadable(path, "no such file"));
+    }
+    let df = read_frame(path, format)?;
+    let spec = match table {
+        Table::Measurements => MEASUREMENT_COLUMNS,
+        Table::Goals => GOAL_COLUMNS,
+    };
+    let table_name = match table {
+        Table::Measurements => "measurements",
+        Table::Goals => "goals",
+    };
+    let mut columns = BTreeMap::new();
+    let mut ignored = Vec::new();
+    for col in df.columns() {
+        let header = col.name().to_string();
+        let text = col
+            .cast(&DataType::String)
+            .and_then(|c| c.str().map(|s| s.rechunk().into_owned()))
+            .map_err(|e| unreadable(path, e))?;
+        screen_column(path, format, &header, &text)?;
+        let norm = normalise_header(&header);
+        match spec.iter().find(|(name, _)| *name == norm) {
+            Some((name, _)) => {
+                if columns.insert(*name, text).is_some() {
+                    return Err(Error::DuplicateColumn {
+                        path: path.to_path_buf(),
+                        column: header,
+                    });
+                }
+            }
+            None => ignored.push(header),
+        }
+    }
+    for (name, required) in spec {
+        if *required && !columns.contains_key(name) {
+            return Err(Error::MissingColumn {
+                path: path.to_path_buf(),
+                column: name,
+                table: table_name,
+            });
+        }
+    }
+    Ok(RawTable {
+        path: path.to_path_buf(),
+        format,
+        n_rows: df.height(),
+        columns,
+        ignored,
+    })
+}
+
+fn screen_column(path: &Path, format: Format, header: &str, text: &StringChunked) -> Result<()> {
+    let refuse = |kind: IdentifierKind, record: Option<u64>| {
+        let line = match record {
+            Some(r) => record_lines(path, format, &[r]).map(|l| l[0]).unwrap_or(0),
+            None => 1,
+        };
+        Err(Error::Identifier {
+            path: path.to_path_buf(),
+            column: header.to_string(),
+            kind: kind.describe(),
+            line,
+        })
+    };
+    if header_is_identifier(header) {
+        return refuse(IdentifierKind::Header, None);
+    }
+    let mut screen = ColumnScreen::default();
+    for (i, v) in text.iter().enumerate() {
+        if let Some(v) = v {
+            screen.add(i as u64, v);
+        }
+    }
+    let key = KEY_COLUMNS.contains(&normalise_header(header).as_str());
+    match screen.verdict(key) {
+        Some((kind, record)) => refuse(kind, Some(record)),
+        None => Ok(()),
+    }
+}
+
+/// The line number on which each data record starts (records 0-based, in increasing
+/// order; lines 1-based with the header on line 1). Quoted fields may span lines and
+/// blank lines are not records, as in the CSV reader. For Parquet the "line" is the
+/// 1-based row number.
+pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<u64>> {
+    if format == Format::Parquet {
+        return Ok(records.iter().map(|r| r + 1).collect());
+    }
+    let mut file = File::open(path).map_err(|e| unreadable(path, e))?;
+    let mut out = Vec::with_capacity(records.len());
+    let mut want = records.iter().copied().peekable();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut line: u64 = 1;
+    let mut in_quotes = false;
+    let mut at_record_start = true;
+    // The header is record -1: data record k starts at the (k+2)-th non-blank record start.
+    let mut record: i64 = -1;
+    let mut started = false;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| unreadable(path, e))?;
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            if at_record_start && !in_quotes {
+                if b == b'\n' || b == b'\r' {
+                    if b == b'\n' {
+                        line += 1;
+                    }
+                    continue; // blank line: not a record
+                }
+                at_record_start = false;
+                started = true;
+                record += 1;
+                while let Some(&w) = want.peek() {
+                    if (w as i64) == record - 1 {
+                        out.push(line);
+                        want.next();
+                    } else {
+                        break;
+                    }
+                }
+                if want.peek().is_none() {
+                    return Ok(out);
+                }
+            }
+            match b {
+                b'"' => in_quotes = !in_quotes,
+                b'\n' => {
+                    line += 1;
+                    if !in_quotes {
+                        at_record_start = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let _ = started;
+    // Records past the end (should not happen): report them after the last line.
+    out.extend(want.map(|_| line));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn line_numbers_follow_quoted_newlines_and_skip_blank_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.csv");
+        let mut f = File::create(&p).unwrap();
+        write!(f, "a,b\n1,x\n\n2,\"multi\nline\"\n3,y\r\n4,z\n").unwrap();
+        drop(f);
+        // record 0 on line 2, record 1 on line 4 (line 3 blank), record 2 on 6, record 3 on 7.
+        assert_eq!(
+            record_lines(&p, Format::Csv, &[0, 1, 2, 3]).unwrap(),
+            vec![2, 4, 6, 7]
+        );
+        assert_eq!(record_lines(&p, Format::Csv, &[2]).unwrap(), vec![6]);
+        assert_eq!(
+            record_lines(&p, Format::Parquet, &[0, 9]).unwrap(),
+            vec![1, 10]
+        );
+    }
+}
+
+/// Iterates a column's values, or `None`s where the column is absent.
+fn values<'a>(raw: &'a RawTable, name: &str) -> Box<dyn Iterator<Item = Option<&'a str>> + 'a> {
+    match raw.column(name) {
+        Some(c) => Box::new(c.iter()),
+        None => Box::new(std::iter::repeat(None)),
+    }
+}
+
+/// Validates every measurement row: typed rows out, rejected rows listed.
+pub fn measurements(
+    raw: &RawTable,
+    registry: &crate::registry::Registry,
+    today: crate::dates::Day,
+) -> (crate::model::Measurements, Vec<crate::model::Rejection>) {
+    use crate::model::{Measurements, Rejection, NO_KEY};
+    use crate::validate::{check_measurement, RawMeasurement};
+    let mut m = Measurements::default();
+    let mut rejected = Vec::new();
+    let mut cols: Vec<_> = MEASUREMENT_COLUMNS
+        .iter()
+        .map(|(name, _)| values(raw, name))
+        .collect();
+    for record in 0..raw.n_rows as u64 {
+        let mut f: [Option<&str>; 9] = [None; 9];
+        for (slot, c) in f.iter_mut().zip(cols.iter_mut()) {
+            *slot = c.next().flatten();
+        }
+        let row = RawMeasurement {
+            client_id: f[0],
+            episode_id: f[1],
+            therapist_id: f[2],
+            site_id: f[3],
+            date: f[4],
+            session: f[5],
+            phase: f[6],
+            measure: f[7],
+            score: f[8],
+        };
+        match check_measurement(&row, registry, today) {
+            Ok(r) => {
+                m.client.push(m.clients.intern(r.client_id));
+                m.episode.push(m.episodes.intern(r.episode_id));
+                m.therapist
+                    .push(r.therapist_id.map_or(NO_KEY, |t| m.therapists.intern(t)));
+                m.site.push(r.site_id.map_or(NO_KEY, |s| m.sites.intern(s)));
+                m.date.push(r.date);
+                m.session.push(r.session);
+                m.phase.push(r.phase);
+                m.measure.push(r.measure);
+                m.score.push(r.score);
+                m.record.push(record);
+            }
+            Err(f) => rejected.push(Rejection {
+                table: Table::Measurements,
+                record,
+                column: f.column,
+                code: f.code,
+                message: f.message,
+                duplicate_of: None,
+            }),
+        }
+    }
+    (m, rejected)
+}
+
+/// Validates every goal row, then drops duplicate ratings (same client, episode, goal,
+/// scale and date).
+pub fn goals(
+    raw: &RawTable,
+    today: crate::dates::Day,
+) -> (crate::model::GoalRatings, Vec<crate::model::Rejection>) {
+    use crate::model::{GoalRatings, Rejection, NO_KEY};
+    use crate::validate::{check_goal, find_duplicates, RawGoal};
+    let mut g = GoalRatings::default();
+    let mut rejected = Vec::new();
+    let mut cols: Vec<_> = GOAL_COLUMNS
+        .iter()
+        .map(|(name, _)| values(raw, name))
+        .collect();
+    for record in 0..raw.n_rows as u64 {
+        let mut f: [Option<&str>; 9] = [None; 9];
+        for (slot, c) in f.iter_mut().zip(cols.iter_mut()) {
+            *slot = c.next().flatten();
+        }
+        let row = RawGoal {
+            client_id: f[0],
+            episode_id: f[1],
+            goal_id: f[2],
+            parent_goal_id: f[3],
+            date: f[4],
+            phase: f[5],
+            scale: f[6],
+            rating: f[7],
+            weight: f[8],
+        };
+        match check_goal(&row, today) {
+            Ok(r) => {
+                g.client.push(g.clients.intern(r.client_id));
+                g.episode.push(g.episodes.intern(r.episode_id));
+                g.goal.push(g.goals.intern(r.goal_id));
+                g.parent
+                    .push(r.parent_goal_id.map_or(NO_KEY, |p| g.goals.intern(p)));
+                g.date.push(r.date);
+                g.phase.push(r.phase);
+                g.scale.push(r.scale);
+                g.rating.push(r.rating);
+                g.weight.push(r.weight);
+                g.record.push(record);
+            }
+            Err(f) => rejected.push(Rejection {
+                table: Table::Goals,
+                record,
+                column: f.column,
+                code: f.code,
+                message: f.message,
+                duplicate_of: None,
+            }),
+        }
+    }
+    let key = |i: usize| (g.client[i], g.episode[i], g.goal[i], g.scale[i], g.date[i]);
+    let mut order: Vec<u32> = (0..g.len() as u32).collect();
+    order.sort_unstable_by_key(|&i| (key(i as usize), g.record[i as usize]));
+    let dups = find_duplicates(&order, key, |i| g.rating[i]);
+    for (row, why) in &dups {
+        rejected.push(duplicate_rejection(
+            Table::Goals,
+            g.record[*row],
+            "rating",
+            why,
+            |r| g.record[r],
+        ));
+    }
+    if !dups.is_empty() {
+        let mut keep = vec![true; g.len()];
+        for (r, _) in &dups {
+            keep[*r] = false;
+        }
+        g = g.retain_rows(&keep);
+    }
+    (g, rejected)
+}
+
+/// A rejection for a duplicate row; `record_of` maps a row to its input record.
+pub fn duplicate_rejection(
+    table: Table,
+    record: u64,
+    value_column: &'static str,
+    why: &crate::validate::Duplicate,
+    record_of: impl Fn(usize) -> u64,
+) -> crate::model::Rejection {
+    use crate::validate::Duplicate;
+    let (code, message, duplicate_of) = match why {
+        Duplicate::Exact { kept_row } => ("exact_duplicate", "exact duplicate".to_string(), Some(record_of(*kept_row))),
+        Duplicate::Conflicting { rows_in_group } => (
+            "conflicting_duplicate",
+            format!("{rows_in_group} rows share client, episode, date and session but differ in {value_column}; none is used"),
+            None,
+        ),
+    };
+    crate::model::Rejection {
+        table,
+        record,
+        column: value_column,
+        code,
+        message,
+        duplicate_of,
+    }
+}

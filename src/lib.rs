@@ -1,0 +1,26 @@
+//! sustain: do psychotherapy clients get better, and stay better?
+//!
+//! The pipeline: `ingest` reads the anonymized measurements and goals tables with
+//! polars and refuses files that carry direct identifiers; `validate` turns each row
+//! into typed values or a rejection with a reason; `episodes` sorts the rows once and
+//! reduces each episode × measure series to baseline, final and its outcome
+//! (`outcomes`, rules from the `registry`); `summary` counts rates with their
+//! denominators; `tables` and `report` render; `output` writes everything at once.
+//! `app` is the only module that knows the order of these stages.
+
+pub mod app;
+pub mod cli;
+pub mod dates;
+pub mod demo;
+pub mod episodes;
+pub mod error;
+pub mod ingest;
+pub mod model;
+pub mod outcomes;
+pub mod output;
+pub mod privacy;
+pub mod registry;
+pub mod report;
+pub mod summary;
+pub mod tables;
+pub mod validate;

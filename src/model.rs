@@ -1,0 +1,241 @@
+//! The validated data passed between stages: rows as columns of plain values, keys
+//! interned to integers, and the list of rejected input rows.
+
+use crate::dates::Day;
+use std::collections::HashMap;
+
+/// Where a row sits in the course of care (the contract's `phase`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    Assessment,
+    Treatment,
+    End,
+    FollowUp,
+}
+
+impl Phase {
+    /// Parses the contract's phase words; absent or empty means `treatment`.
+    pub fn parse(raw: Option<&str>) -> Option<Phase> {
+        let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Some(Phase::Treatment);
+        };
+        let norm: String = raw
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        match norm.as_str() {
+            "assessment" => Some(Phase::Assessment),
+            "treatment" => Some(Phase::Treatment),
+            "end" => Some(Phase::End),
+            "followup" => Some(Phase::FollowUp),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Assessment => "assessment",
+            Phase::Treatment => "treatment",
+            Phase::End => "end",
+            Phase::FollowUp => "follow_up",
+        }
+    }
+}
+
+/// Strings to dense integer ids, in first-seen order.
+#[derive(Debug, Default, Clone)]
+pub struct Interner {
+    ids: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl Interner {
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(s.into());
+        self.ids.insert(s.into(), id);
+        id
+    }
+
+    pub fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// `rank[id]` = position of the name in byte order, for deterministic sorting.
+    pub fn sort_ranks(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.names.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.names[a as usize].cmp(&self.names[b as usize]));
+        let mut rank = vec![0u32; order.len()];
+        for (r, &id) in order.iter().enumerate() {
+            rank[id as usize] = r as u32;
+        }
+        rank
+    }
+}
+
+/// Marks an absent optional key (therapist, site) in the id columns.
+pub const NO_KEY: u32 = u32::MAX;
+/// Marks an absent session number.
+pub const NO_SESSION: i32 = -1;
+
+/// Validated measurement rows (one entry per used or duplicate-checked row).
+#[derive(Debug, Default, Clone)]
+pub struct Measurements {
+    pub client: Vec<u32>,
+    pub episode: Vec<u32>,
+    pub therapist: Vec<u32>,
+    pub site: Vec<u32>,
+    pub date: Vec<Day>,
+    pub session: Vec<i32>,
+    pub phase: Vec<Phase>,
+    pub measure: Vec<u16>,
+    pub score: Vec<f64>,
+    /// 0-based data record index in the input file.
+    pub record: Vec<u64>,
+    pub clients: Interner,
+    pub episodes: Interner,
+    pub therapists: Interner,
+    pub sites: Interner,
+}
+
+impl Measurements {
+    pub fn len(&self) -> usize {
+        self.score.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.score.is_empty()
+    }
+}
+
+/// Goal scales of the contract's `goals` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GoalScale {
+    /// Goal-Based Outcomes, 0–10, higher is better.
+    Gbo,
+    /// Goal Attainment Scaling, −2…+2, 0 = the expected outcome.
+    Gas,
+}
+
+impl GoalScale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GoalScale::Gbo => "GBO",
+            GoalScale::Gas => "GAS",
+        }
+    }
+}
+
+/// Validated goal ratings.
+#[derive(Debug, Default, Clone)]
+pub struct GoalRatings {
+    pub client: Vec<u32>,
+    pub episode: Vec<u32>,
+    pub goal: Vec<u32>,
+    pub parent: Vec<u32>,
+    pub date: Vec<Day>,
+    pub phase: Vec<Phase>,
+    pub scale: Vec<GoalScale>,
+    pub rating: Vec<f64>,
+    pub weight: Vec<f64>,
+    pub record: Vec<u64>,
+    pub clients: Interner,
+    pub episodes: Interner,
+    pub goals: Interner,
+}
+
+impl GoalRatings {
+    /// Keeps the rows whose `keep` flag is set (interned keys are kept as they are).
+    pub fn retain_rows(self, keep: &[bool]) -> GoalRatings {
+        fn pick<T: Copy>(v: &[T], keep: &[bool]) -> Vec<T> {
+            v.iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(x, _)| *x)
+                .collect()
+        }
+        GoalRatings {
+            client: pick(&self.client, keep),
+            episode: pick(&self.episode, keep),
+            goal: pick(&self.goal, keep),
+            parent: pick(&self.parent, keep),
+            date: pick(&self.date, keep),
+            phase: pick(&self.phase, keep),
+            scale: pick(&self.scale, keep),
+            rating: pick(&self.rating, keep),
+            weight: pick(&self.weight, keep),
+            record: pick(&self.record, keep),
+            clients: self.clients,
+            episodes: self.episodes,
+            goals: self.goals,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rating.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rating.is_empty()
+    }
+}
+
+/// Which input table a row came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Table {
+    Measurements,
+    Goals,
+}
+
+/// An input row that was not used, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub table: Table,
+    /// 0-based data record index in the input file (turned into a line number on output).
+    pub record: u64,
+    /// The column at fault, where there is one.
+    pub column: &'static str,
+    /// A stable short code for counting (`missing_value`, `impossible_date`, …).
+    pub code: &'static str,
+    /// A sentence for people.
+    pub message: String,
+    /// For an exact duplicate: the record of the row that is used instead.
+    pub duplicate_of: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_words_are_parsed_leniently_and_absent_means_treatment() {
+        assert_eq!(Phase::parse(None), Some(Phase::Treatment));
+        assert_eq!(Phase::parse(Some("  ")), Some(Phase::Treatment));
+        assert_eq!(Phase::parse(Some("Follow-up")), Some(Phase::FollowUp));
+        assert_eq!(Phase::parse(Some("follow_up")), Some(Phase::FollowUp));
+        assert_eq!(Phase::parse(Some("END")), Some(Phase::End));
+        assert_eq!(Phase::parse(Some("discharged")), None);
+    }
+
+    #[test]
+    fn interner_ranks_follow_byte_order() {
+        let mut i = Interner::default();
+        for s in ["b", "a", "c", "a"] {
+            i.intern(s);
+        }
+        assert_eq!(i.len(), 3);
+        assert_eq!(i.sort_ranks(), vec![1, 0, 2]);
+    }
+}

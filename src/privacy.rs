@@ -1,0 +1,334 @@
+//! Screening for direct identifiers: inputs must be anonymized, so a column that
+//! carries e-mail addresses, phone numbers, personal names or dates of birth stops
+//! the run before anything is written.
+//!
+//! The checks are deliberately simple and explainable: a header that names an
+//! identifier, or values shaped like one. Messages never echo the value itself.
+
+/// What kind of identifier a column appears to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentifierKind {
+    Email,
+    Phone,
+    PersonalName,
+    /// The header itself names an identifier (`email`, `dob`, `surname`, …).
+    Header,
+}
+
+impl IdentifierKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            IdentifierKind::Email => "e-mail addresses",
+            IdentifierKind::Phone => "phone numbers",
+            IdentifierKind::PersonalName => "personal names",
+            IdentifierKind::Header => "a direct identifier (by its name)",
+        }
+    }
+}
+
+/// Headers (normalised: lower case, letters and digits only) that name a direct identifier.
+const IDENTIFIER_HEADERS: &[&str] = &[
+    "name",
+    "firstname",
+    "lastname",
+    "surname",
+    "forename",
+    "forenames",
+    "givenname",
+    "familyname",
+    "fullname",
+    "middlename",
+    "maidenname",
+    "email",
+    "emailaddress",
+    "mail",
+    "phone",
+    "phonenumber",
+    "telephone",
+    "tel",
+    "mobile",
+    "mobilenumber",
+    "cellphone",
+    "dob",
+    "dateofbirth",
+    "birthdate",
+    "birthday",
+    "address",
+    "streetaddress",
+    "street",
+    "postcode",
+    "zipcode",
+    "zip",
+    "nhsnumber",
+    "nhsno",
+    "ssn",
+    "socialsecuritynumber",
+    "nationalinsurancenumber",
+    "nino",
+    "mrn",
+    "medicalrecordnumber",
+    "hospitalnumber",
+    "passportnumber",
+    "ipaddress",
+];
+
+/// Headers that end in "name" but name things, not people.
+const SAFE_NAME_HEADERS: &[&str] = &[
+    "measurename",
+    "instrumentname",
+    "sitename",
+    "servicename",
+    "clinicname",
+    "teamname",
+    "goalname",
+    "objectivename",
+    "scalename",
+    "filename",
+    "organisationname",
+    "organizationname",
+];
+
+fn normalise_header(h: &str) -> String {
+    h.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Does the header name a direct identifier?
+pub fn header_is_identifier(header: &str) -> bool {
+    let h = normalise_header(header);
+    if IDENTIFIER_HEADERS.contains(&h.as_str()) {
+        return true;
+    }
+    // client_name, patient_email, therapist_phone, …
+    let person_prefixes = [
+        "client",
+        "patient",
+        "service user",
+        "therapist",
+        "clinician",
+        "carer",
+        "parent",
+    ];
+    let suffixes = [
+        "name",
+        "email",
+        "phone",
+        "dob",
+        "address",
+        "mobile",
+        "telephone",
+        "dateofbirth",
+    ];
+    if suffixes.iter().any(|s| h.ends_with(s)) && !SAFE_NAME_HEADERS.contains(&h.as_str()) {
+        return person_prefixes
+            .iter()
+            .any(|p| h.starts_with(&normalise_header(p)))
+            || h.ends_with("email");
+    }
+    false
+}
+
+/// `local@domain.tld` with no spaces.
+pub fn looks_like_email(v: &str) -> bool {
+    let v = v.trim();
+    let Some(at) = v.find('@') else { return false };
+    let (local, domain) = (&v[..at], &v[at + 1..]);
+    !local.is_empty()
+        && !v.contains(char::is_whitespace)
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+}
+
+/// Ten to fifteen digits written with phone punctuation: `917 - 692 - 3867`,
+/// `(020) 7946 0958`, `+44 7700 900123`. Plain digit strings are not flagged, as
+/// numeric pseudonymous keys are common.
+pub fn looks_like_phone(v: &str) -> bool {
+    let v = v.trim();
+    let mut digits = 0;
+    let mut separators = 0;
+    for c in v.chars() {
+        match c {
+            '0'..='9' => digits += 1,
+            ' ' | '-' | '.' | '(' | ')' | '/' => separators += 1,
+            '+' => separators += 1,
+            _ => return false,
+        }
+    }
+    (10..=15).contains(&digits) && separators > 0 && !v.contains("..")
+}
+
+/// Two to four capitalised words of letters (with `'`, `-` or `.` inside): `Jane Doe`,
+/// `Mary-Ann O'Neil`. Keys such as `C0012` or `north-site` do not match.
+pub fn looks_like_personal_name(v: &str) -> bool {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    if !(2..=4).contains(&words.len()) {
+        return false;
+    }
+    words.iter().all(|w| {
+        let mut chars = w.chars();
+        let first_upper = chars.next().is_some_and(|c| c.is_uppercase());
+        let letters = w.chars().filter(|c| c.is_alphabetic()).count();
+        first_upper
+            && letters >= 2
+            && w.chars()
+                .all(|c| c.is_alphabetic() || c == '\'' || c == '-' || c == '.')
+            && w.chars().skip(1).any(|c| c.is_lowercase())
+    })
+}
+
+/// Tallies value shapes over one column.
+#[derive(Debug, Default, Clone)]
+pub struct ColumnScreen {
+    pub non_empty: u64,
+    pub emails: u64,
+    pub phones: u64,
+    pub names: u64,
+    /// 0-based record index of the first suspicious value of each kind.
+    pub first_email: Option<u64>,
+    pub first_phone: Option<u64>,
+    pub first_name: Option<u64>,
+}
+
+impl ColumnScreen {
+    pub fn add(&mut self, record: u64, v: &str) {
+        let v = v.trim();
+        if v.is_empty() {
+            return;
+        }
+        self.non_empty += 1;
+        if v.contains('@') && looks_like_email(v) {
+            self.emails += 1;
+            self.first_email.get_or_insert(record);
+        } else if v.as_bytes().iter().filter(|b| b.is_ascii_digit()).count() >= 10
+            && looks_like_phone(v)
+        {
+            self.phones += 1;
+            self.first_phone.get_or_insert(record);
+        } else if v.contains(' ') && looks_like_personal_name(v) {
+            self.names += 1;
+            self.first_name.get_or_insert(record);
+        }
+    }
+
+    /// The verdict: any e-mail or phone number is enough; names need to be a pattern
+    /// (every value in a key column, at least a fifth of the values elsewhere) because
+    /// free text such as site names can look like a name.
+    pub fn verdict(&self, key_column: bool) -> Option<(IdentifierKind, u64)> {
+        if let Some(r) = self.first_email {
+            return Some((IdentifierKind::Email, r));
+        }
+        if let Some(r) = self.first_phone {
+            return Some((IdentifierKind::Phone, r));
+        }
+        let names_matter = if key_column {
+            self.names > 0
+        } else {
+            self.names >= 3 && self.names * 5 >= self.non_empty
+        };
+        if names_matter {
+            return self.first_name.map(|r| (IdentifierKind::PersonalName, r));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifier_headers_are_recognised() {
+        for h in [
+            "email",
+            "E-mail",
+            "Phone Number",
+            "DOB",
+            "date_of_birth",
+            "client_name",
+            "Surname",
+            "patient email",
+            "NHS Number",
+        ] {
+            assert!(header_is_identifier(h), "{h}");
+        }
+        for h in [
+            "client_id",
+            "measure",
+            "score",
+            "site_name",
+            "therapist_id",
+            "date",
+            "session",
+            "measure_name",
+        ] {
+            assert!(!header_is_identifier(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn emails_and_phones_are_recognised() {
+        assert!(looks_like_email("jane.doe@example.org"));
+        assert!(!looks_like_email("C@1"));
+        assert!(!looks_like_email("a b@c.d"));
+        for p in [
+            "917 - 692 - 3867",
+            "(020) 7946 0958",
+            "+44 7700 900123",
+            "917.692.3867",
+            "917-692-3867",
+        ] {
+            assert!(looks_like_phone(p), "{p}");
+        }
+        for p in [
+            "9176923867",
+            "2024-01-05",
+            "C-917-692-3867",
+            "12.5",
+            "123-456",
+        ] {
+            assert!(!looks_like_phone(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn personal_names_are_recognised_but_keys_are_not() {
+        for n in ["Jane Doe", "Mary-Ann O'Neil", "John Q. Public"] {
+            assert!(looks_like_personal_name(n), "{n}");
+        }
+        for n in [
+            "C0012",
+            "client 17",
+            "JANE DOE",
+            "north-site",
+            "Jane",
+            "PHQ 9",
+        ] {
+            assert!(!looks_like_personal_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn one_email_refuses_a_column_but_one_name_like_value_in_free_text_does_not() {
+        let mut s = ColumnScreen::default();
+        for (i, v) in ["a", "b", "x@y.org"].iter().enumerate() {
+            s.add(i as u64, v);
+        }
+        assert_eq!(s.verdict(false), Some((IdentifierKind::Email, 2)));
+
+        let mut t = ColumnScreen::default();
+        for (i, v) in ["North Leeds", "s1", "s2", "s3", "s4", "s5"]
+            .iter()
+            .enumerate()
+        {
+            t.add(i as u64, v);
+        }
+        assert_eq!(t.verdict(false), None);
+        assert_eq!(t.verdict(true), Some((IdentifierKind::PersonalName, 0)));
+    }
+}

@@ -1,0 +1,546 @@
+//! The measure registry: each instrument's range, direction, clinical cut-off and
+//! reliable-change rule, with the published source of every value.
+//!
+//! Built-in values follow NHS Talking Therapies and NHS England MHSDS where sources
+//! disagree (docs/METHODS.md names the alternatives). A user TOML file (`--measures`)
+//! overrides fields of a built-in instrument or adds new ones.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Which end of the scale is the healthy one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Symptom scales: a lower score is better (PHQ-9, GAD-7, CORE-10, …).
+    Lower,
+    /// Well-being scales: a higher score is better (ORS, WEMWBS, GBO, …).
+    Higher,
+}
+
+impl Direction {
+    /// +1 when a rise is an improvement, −1 when a fall is (clinicalsignificance's `direction`).
+    pub fn sign(self) -> f64 {
+        match self {
+            Direction::Lower => -1.0,
+            Direction::Higher => 1.0,
+        }
+    }
+}
+
+/// Which Jacobson–Truax (1991) cut-off to compute from the data and the functional norms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JtCutoff {
+    /// Two SDs of the clinical (baseline) sample from its mean, toward the functional end.
+    A,
+    /// Two SDs of the functional population from its mean, toward the clinical end.
+    B,
+    /// The point between the two means weighted by their SDs.
+    C,
+}
+
+/// How the clinical cut-off is set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Cutoff {
+    /// Caseness is `score >= value` (lower is better) or `score < value` (higher is better).
+    Fixed { value: f64 },
+    /// Computed per run from the baseline scores of paired episodes (and functional norms).
+    JacobsonTruax {
+        method: JtCutoff,
+        functional_mean: Option<f64>,
+        functional_sd: Option<f64>,
+    },
+}
+
+/// How reliable change is judged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReliableChange {
+    /// A change of at least `value` points in the better (worse) direction is reliable.
+    Fixed { value: f64 },
+    /// Jacobson–Truax RCI from a reliability coefficient; `sd` absent means the SD of the
+    /// baseline scores of the paired episodes in the data.
+    Reliability { reliability: f64, sd: Option<f64> },
+}
+
+/// One instrument.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Measure {
+    pub code: String,
+    pub name: String,
+    pub min: f64,
+    pub max: f64,
+    pub direction: Direction,
+    pub cutoff: Option<Cutoff>,
+    pub reliable_change: Option<ReliableChange>,
+    /// Remission: final score strictly below this value (lower-is-better scales only).
+    pub remission_below: Option<f64>,
+    /// Extra spellings accepted in the `measure` column (matched after normalising).
+    pub aliases: Vec<String>,
+    /// Where the range, cut-off and reliable-change values come from.
+    pub source: String,
+    /// Values widely quoted but not verified against a primary source.
+    pub unverified: Vec<String>,
+}
+
+/// Upper-cases and drops everything but letters and digits: `PHQ-9`, `phq 9` → `PHQ9`.
+pub fn normalise_code(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn builtin(
+    code: &str,
+    name: &str,
+    (min, max): (f64, f64),
+    direction: Direction,
+    cutoff: Option<f64>,
+    rc: Option<f64>,
+    aliases: &[&str],
+    source: &str,
+    unverified: &[&str],
+) -> Measure {
+    Measure {
+        code: code.into(),
+        name: name.into(),
+        min,
+        max,
+        direction,
+        cutoff: cutoff.map(|value| Cutoff::Fixed { value }),
+        reliable_change: rc.map(|value| ReliableChange::Fixed { value }),
+        remission_below: None,
+        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        source: source.into(),
+        unverified: unverified.iter().map(|a| a.to_string()).collect(),
+    }
+}
+
+/// The built-in instruments.
+pub fn builtin_measures() -> Vec<Measure> {
+    use Direction::{Higher, Lower};
+    let mut phq9 = builtin(
+        "PHQ9",
+        "Patient Health Questionnaire-9",
+        (0.0, 27.0),
+        Lower,
+        Some(10.0),
+        Some(6.0),
+        &[],
+        "NHS Talking Therapies: caseness >= 10, reliable change 6 (PMC8411661; MHSDS CYP outcomes code 5.99 -> 6); remission < 5 (Psychiatric Services 2020)",
+        &[],
+    );
+    phq9.remission_below = Some(5.0);
+    vec![
+        phq9,
+        builtin(
+            "GAD7",
+            "Generalized Anxiety Disorder-7",
+            (0.0, 21.0),
+            Lower,
+            Some(8.0),
+            Some(4.0),
+            &[],
+            "NHS Talking Therapies: caseness >= 8, reliable change 4 (PMC8411661; MHSDS 4.22 -> 4)",
+            &[],
+        ),
+        builtin(
+            "CORE10",
+            "Clinical Outcomes in Routine Evaluation-10",
+            (0.0, 40.0),
+            Lower,
+            Some(11.0),
+            Some(5.0),
+            &[],
+            "cut-off 11 (Barkham et al. 2013); reliable change 5 (NHS England MHSDS, CYP IAPT 2015: 5.39)",
+            &[],
+        ),
+        builtin(
+            "ORS",
+            "Outcome Rating Scale (adult)",
+            (0.0, 40.0),
+            Higher,
+            Some(25.0),
+            Some(5.0),
+            &[],
+            "clinical cut-off 25, reliable change 5 (NHS England MHSDS; CYP IAPT uses 6.6)",
+            &[],
+        ),
+        builtin(
+            "OQ45",
+            "Outcome Questionnaire-45.2",
+            (0.0, 180.0),
+            Lower,
+            Some(64.0),
+            Some(14.0),
+            &["OQ452"],
+            "cut-off 64 (63 = functional), reliable change 14 (OQ Measures FAQ); Dutch norms use 56 and 18 (Timman 2017)",
+            &[],
+        ),
+        builtin(
+            "BDI2",
+            "Beck Depression Inventory-II",
+            (0.0, 63.0),
+            Lower,
+            Some(14.0),
+            Some(9.0),
+            &["BDI", "BDIII"],
+            "range 0-63 with bands 0-13 minimal, 14-19 mild, 20-28 moderate, 29-63 severe (Beck 1996); caseness = above the minimal band; reliable change 9 (Seggar et al. 2002, BDI-I: 8.46)",
+            &["cutoff", "reliable_change"],
+        ),
+        builtin(
+            "K10",
+            "Kessler Psychological Distress Scale",
+            (10.0, 50.0),
+            Lower,
+            Some(20.0),
+            None,
+            &["K10"],
+            "range 10-50; 10-19 sub-diagnostic, 20-24 mild, 25-29 moderate, 30-50 severe; no published reliable-change value was found: supply one with --measures",
+            &["cutoff"],
+        ),
+        builtin(
+            "WEMWBS",
+            "Warwick-Edinburgh Mental Wellbeing Scale",
+            (14.0, 70.0),
+            Higher,
+            None,
+            Some(9.0),
+            &[],
+            "range 14-70; reliable change 9 (NHS England MHSDS; Maheswaran et al. 2012: 8.55); no clinical cut-off",
+            &[],
+        ),
+        builtin(
+            "SWEMWBS",
+            "Short Warwick-Edinburgh Mental Wellbeing Scale",
+            (7.0, 35.0),
+            Higher,
+            None,
+            Some(3.0),
+            &[],
+            "range 7-35; reliable change 3 (NHS England MHSDS; Shah et al. 2018: 2.87); no clinical cut-off",
+            &[],
+        ),
+        builtin(
+            "PCL5",
+            "PTSD Checklist for DSM-5",
+            (0.0, 80.0),
+            Lower,
+            Some(33.0),
+            Some(10.0),
+            &[],
+            "cut-off 31-33 (National Center for PTSD; upper value used); 10 points = clinically meaningful change, 5 = response",
+            &["cutoff", "reliable_change"],
+        ),
+        builtin(
+            "GBO",
+            "Goal-Based Outcomes (per goal)",
+            (0.0, 10.0),
+            Higher,
+            None,
+            Some(3.0),
+            &[],
+            "0-10 per goal (Law & Jacob); reliable change 3 (NHS England MHSDS code; Edbrooke-Childs 2015: 2.45)",
+            &[],
+        ),
+        builtin(
+            "GAS",
+            "Goal Attainment Scaling (per goal)",
+            (-2.0, 2.0),
+            Higher,
+            None,
+            None,
+            &[],
+            "-2..+2 per goal, 0 = expected outcome; summarised by the Kiresuk-Sherman T-score (1968)",
+            &[],
+        ),
+    ]
+}
+
+/// A user override or addition as written in the TOML file. Absent fields keep the
+/// built-in value (or are left unset for a new instrument).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasureSpec {
+    pub code: String,
+    pub name: Option<String>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub better: Option<Direction>,
+    /// A fixed clinical cut-off (caseness rule as in the contract).
+    pub cutoff: Option<f64>,
+    /// Compute the cut-off as Jacobson–Truax `a`, `b` or `c` instead.
+    pub cutoff_method: Option<JtCutoff>,
+    pub functional_mean: Option<f64>,
+    pub functional_sd: Option<f64>,
+    /// A fixed reliable-change threshold in points.
+    pub reliable_change: Option<f64>,
+    /// A reliability coefficient: reliable change by the Jacobson–Truax RCI.
+    pub reliability: Option<f64>,
+    /// The SD for the RCI; absent means the SD of baseline scores in the data.
+    pub sd: Option<f64>,
+    pub remission_below: Option<f64>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MeasureFile {
+    #[serde(default, rename = "measure")]
+    measures: Vec<MeasureSpec>,
+}
+
+/// The resolved registry: instruments by code, plus an alias table.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    measures: Vec<Measure>,
+    lookup: BTreeMap<String, usize>,
+}
+
+impl Registry {
+    /// The built-in registry.
+    pub fn builtin() -> Registry {
+        Registry::from_measures(builtin_measures())
+    }
+
+    fn from_measures(measures: Vec<Measure>) -> Registry {
+        let mut lookup = BTreeMap::new();
+        for (i, m) in measures.iter().enumerate() {
+            lookup.insert(normalise_code(&m.code), i);
+            for a in &m.aliases {
+                lookup.insert(normalise_code(a), i);
+            }
+        }
+        Registry { measures, lookup }
+    }
+
+    /// Applies the `[[measure]]` tables of a TOML document on top of this registry.
+    pub fn with_overrides(mut self, toml_text: &str) -> Result<Registry, String> {
+        let file: MeasureFile = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        for spec in file.measures {
+            let code = normalise_code(&spec.code);
+            if code.is_empty() {
+                return Err("a [[measure]] has an empty `code`".into());
+            }
+            let existing = self.lookup.get(&code).copied();
+            let mut m = match existing {
+                Some(i) => self.measures[i].clone(),
+                None => Measure {
+                    code: code.clone(),
+                    name: code.clone(),
+                    min: f64::NEG_INFINITY,
+                    max: f64::INFINITY,
+                    direction: spec.better.ok_or_else(|| {
+                        format!("measure {code} is new: give `better = \"lower\"` or `\"higher\"`")
+                    })?,
+                    cutoff: None,
+                    reliable_change: None,
+                    remission_below: None,
+                    aliases: vec![],
+                    source: "user measure file".into(),
+                    unverified: vec![],
+                },
+            };
+            apply_spec(&mut m, spec)?;
+            let mut measures = std::mem::take(&mut self.measures);
+            match existing {
+                Some(i) => measures[i] = m,
+                None => measures.push(m),
+            }
+            self = Registry::from_measures(measures);
+        }
+        Ok(self)
+    }
+
+    /// The instrument for a code or alias, as written in the data.
+    pub fn find(&self, raw: &str) -> Option<usize> {
+        self.lookup.get(&normalise_code(raw)).copied()
+    }
+
+    pub fn get(&self, idx: usize) -> &Measure {
+        &self.measures[idx]
+    }
+
+    pub fn measures(&self) -> &[Measure] {
+        &self.measures
+    }
+}
+
+fn apply_spec(m: &mut Measure, spec: MeasureSpec) -> Result<(), String> {
+    let code = m.code.clone();
+    if let Some(v) = spec.name {
+        m.name = v;
+    }
+    if let Some(v) = spec.min {
+        m.min = v;
+    }
+    if let Some(v) = spec.max {
+        m.max = v;
+    }
+    if m.min > m.max {
+        return Err(format!(
+            "measure {code}: min {} is above max {}",
+            m.min, m.max
+        ));
+    }
+    if let Some(v) = spec.better {
+        m.direction = v;
+    }
+    match (spec.cutoff, spec.cutoff_method) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "measure {code}: give either `cutoff` or `cutoff_method`, not both"
+            ))
+        }
+        (Some(value), None) => m.cutoff = Some(Cutoff::Fixed { value }),
+        (None, Some(method)) => {
+            if method != JtCutoff::A
+                && (spec.functional_mean.is_none() || spec.functional_sd.is_none())
+            {
+                return Err(format!(
+                    "measure {code}: cut-off method {method:?} needs `functional_mean` and `functional_sd`"
+                ));
+            }
+            m.cutoff = Some(Cutoff::JacobsonTruax {
+                method,
+                functional_mean: spec.functional_mean,
+                functional_sd: spec.functional_sd,
+            });
+        }
+        (None, None) => {}
+    }
+    match (spec.reliable_change, spec.reliability) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "measure {code}: give either `reliable_change` or `reliability`, not both"
+            ))
+        }
+        (Some(value), None) if value > 0.0 => {
+            m.reliable_change = Some(ReliableChange::Fixed { value })
+        }
+        (Some(_), None) => {
+            return Err(format!("measure {code}: `reliable_change` must be above 0"))
+        }
+        (None, Some(r)) if (0.0..1.0).contains(&r) => {
+            if matches!(spec.sd, Some(sd) if sd <= 0.0) {
+                return Err(format!("measure {code}: `sd` must be above 0"));
+            }
+            m.reliable_change = Some(ReliableChange::Reliability {
+                reliability: r,
+                sd: spec.sd,
+            })
+        }
+        (None, Some(_)) => return Err(format!("measure {code}: `reliability` must be in [0, 1)")),
+        (None, None) => {}
+    }
+    if let Some(v) = spec.remission_below {
+        m.remission_below = Some(v);
+    }
+    m.aliases.extend(spec.aliases);
+    if let Some(s) = spec.source {
+        m.source = s;
+        m.unverified.clear();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_are_matched_after_normalising() {
+        let r = Registry::builtin();
+        let phq = r.find("PHQ9").unwrap();
+        for raw in ["PHQ-9", "phq9", "Phq 9", " phq_9 "] {
+            assert_eq!(r.find(raw), Some(phq), "{raw}");
+        }
+        assert_eq!(r.find("BDI-II"), r.find("BDI2"));
+        assert_eq!(r.find("OQ-45.2"), r.find("OQ45"));
+        assert_eq!(r.find("XYZ"), None);
+    }
+
+    #[test]
+    fn nhs_values_are_the_defaults() {
+        let r = Registry::builtin();
+        let phq = r.get(r.find("PHQ9").unwrap());
+        assert_eq!(phq.cutoff, Some(Cutoff::Fixed { value: 10.0 }));
+        assert_eq!(
+            phq.reliable_change,
+            Some(ReliableChange::Fixed { value: 6.0 })
+        );
+        let gad = r.get(r.find("GAD7").unwrap());
+        assert_eq!(gad.cutoff, Some(Cutoff::Fixed { value: 8.0 }));
+        assert_eq!(
+            gad.reliable_change,
+            Some(ReliableChange::Fixed { value: 4.0 })
+        );
+        assert_eq!(r.get(r.find("ORS").unwrap()).direction, Direction::Higher);
+    }
+
+    #[test]
+    fn a_user_file_overrides_and_adds() {
+        let toml = r#"
+            [[measure]]
+            code = "GAD-7"
+            reliable_change = 5
+
+            [[measure]]
+            code = "GDS"
+            better = "lower"
+            min = 0
+            max = 100
+            reliability = 0.8
+            cutoff_method = "c"
+            functional_mean = 30
+            functional_sd = 7
+            aliases = ["global distress"]
+        "#;
+        let r = Registry::builtin().with_overrides(toml).unwrap();
+        let gad = r.get(r.find("gad7").unwrap());
+        assert_eq!(
+            gad.reliable_change,
+            Some(ReliableChange::Fixed { value: 5.0 })
+        );
+        assert_eq!(
+            gad.cutoff,
+            Some(Cutoff::Fixed { value: 8.0 }),
+            "untouched fields stay"
+        );
+        let gds = r.get(r.find("Global Distress").unwrap());
+        assert_eq!(
+            gds.reliable_change,
+            Some(ReliableChange::Reliability {
+                reliability: 0.8,
+                sd: None
+            })
+        );
+        assert!(matches!(
+            gds.cutoff,
+            Some(Cutoff::JacobsonTruax {
+                method: JtCutoff::C,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn contradictory_or_incomplete_specs_are_refused() {
+        let both = "[[measure]]\ncode='PHQ9'\nreliable_change=6\nreliability=0.8";
+        assert!(Registry::builtin().with_overrides(both).is_err());
+        let new_without_direction = "[[measure]]\ncode='NEW'";
+        assert!(Registry::builtin()
+            .with_overrides(new_without_direction)
+            .is_err());
+        let c_without_norms = "[[measure]]\ncode='PHQ9'\ncutoff_method='c'";
+        assert!(Registry::builtin().with_overrides(c_without_norms).is_err());
+        let unknown_key = "[[measure]]\ncode='PHQ9'\ncutof=3";
+        assert!(Registry::builtin().with_overrides(unknown_key).is_err());
+    }
+}

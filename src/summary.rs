@@ -1,0 +1,238 @@
+//! Headline figures of a run, as written to `summary.json` and shown in the report.
+//!
+//! Every rate carries its numerator and denominator. Denominators follow NHS Talking
+//! Therapies: recovery and reliable recovery over paired episodes that were a case at
+//! baseline; reliable improvement and deterioration over all paired episodes.
+
+use crate::episodes::Episodes;
+use crate::model::Rejection;
+use crate::outcomes::{Outcome, ReliableCategory, ResolvedRule};
+use crate::registry::Registry;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A proportion with what it counts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rate {
+    pub numerator: u64,
+    pub denominator: u64,
+    /// `numerator / denominator`; absent when the denominator is 0.
+    pub rate: Option<f64>,
+}
+
+impl Rate {
+    pub fn new(numerator: u64, denominator: u64) -> Rate {
+        Rate {
+            numerator,
+            denominator,
+            rate: (denominator > 0).then(|| numerator as f64 / denominator as f64),
+        }
+    }
+
+    /// Counts the `hit`s among items that are `in_denominator`.
+    pub fn count<T>(
+        items: &[&T],
+        in_denominator: impl Fn(&T) -> bool,
+        hit: impl Fn(&T) -> bool,
+    ) -> Rate {
+        let den = items.iter().filter(|t| in_denominator(t)).count() as u64;
+        let num = items.iter().filter(|t| in_denominator(t) && hit(t)).count() as u64;
+        Rate::new(num, den)
+    }
+}
+
+/// Rows read, used and rejected for one input table.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TableCounts {
+    pub file: String,
+    pub rows_read: u64,
+    pub rows_used: u64,
+    pub rows_rejected: u64,
+    pub ignored_columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MeasureSummary {
+    pub name: String,
+    pub episodes: u64,
+    pub paired: u64,
+    pub unpaired: u64,
+    pub at_caseness: u64,
+    pub outcomes: BTreeMap<&'static str, u64>,
+    pub rates: BTreeMap<&'static str, Rate>,
+    pub rule: ResolvedRule,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TalkingTherapiesSummary {
+    /// Episodes with paired PHQ-9 and GAD-7.
+    pub paired: u64,
+    pub at_caseness: u64,
+    pub rates: BTreeMap<&'static str, Rate>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub sustain_version: &'static str,
+    pub rows_read: u64,
+    pub rows_used: u64,
+    pub rows_rejected: u64,
+    pub inputs: BTreeMap<&'static str, TableCounts>,
+    pub rejections_by_reason: BTreeMap<&'static str, u64>,
+    pub clients: u64,
+    pub episodes: u64,
+    pub episode_measures: u64,
+    pub measures: BTreeMap<String, MeasureSummary>,
+    pub talking_therapies: Option<TalkingTherapiesSummary>,
+}
+
+/// Builds the per-measure and combined figures.
+pub fn summarise(
+    episodes: &Episodes,
+    registry: &Registry,
+    inputs: BTreeMap<&'static str, TableCounts>,
+    rejections: &[Rejection],
+    n_clients: u64,
+) -> Summary {
+    let mut measures = BTreeMap::new();
+    for (i, rule) in episodes.rules.iter().enumerate() {
+        let Some(rule) = rule else { continue };
+        let items: Vec<_> = episodes
+            .items
+            .iter()
+            .filter(|it| it.measure as usize == i)
+            .collect();
+        let paired = |it: &crate::episodes::EpisodeMeasure| it.paired();
+        let case = |it: &crate::episodes::EpisodeMeasure| {
+            it.paired() && it.classification.caseness_start == Some(true)
+        };
+        let rc =
+            |it: &crate::episodes::EpisodeMeasure, c| it.classification.reliable_change == Some(c);
+        let mut rates = BTreeMap::new();
+        if rule.cutoff.is_some() {
+            rates.insert(
+                "recovery",
+                Rate::count(&items, case, |it| it.classification.recovery == Some(true)),
+            );
+            rates.insert(
+                "reliable_recovery",
+                Rate::count(&items, case, |it| {
+                    it.classification.outcome == Some(Outcome::Recovered)
+                }),
+            );
+        }
+        if rule.rc_threshold.is_some() || rule.s_diff.is_some() {
+            rates.insert(
+                "reliable_improvement",
+                Rate::count(&items, paired, |it| rc(it, ReliableCategory::Improved)),
+            );
+            rates.insert(
+                "reliable_deterioration",
+                Rate::count(&items, paired, |it| rc(it, ReliableCategory::Deteriorated)),
+            );
+        }
+        if items.iter().any(|it| it.classification.response.is_some()) {
+            rates.insert(
+                "response",
+                Rate::count(
+                    &items,
+                    |it| it.classification.response.is_some(),
+                    |it| it.classification.response == Some(true),
+                ),
+            );
+        }
+        if rule.remission_below.is_some() {
+            rates.insert(
+                "remission",
+                Rate::count(&items, case, |it| it.classification.remission == Some(true)),
+            );
+        }
+        let mut outcomes: BTreeMap<&'static str, u64> =
+            Outcome::ALL.iter().map(|o| (o.as_str(), 0)).collect();
+        for it in &items {
+            if let Some(o) = it.classification.outcome {
+                *outcomes.entry(o.as_str()).or_default() += 1;
+            }
+        }
+        let n_paired = items.iter().filter(|it| it.paired()).count() as u64;
+        let m = registry.get(i);
+        measures.insert(
+            m.code.clone(),
+            MeasureSummary {
+                name: m.name.clone(),
+                episodes: items.len() as u64,
+                paired: n_paired,
+                unpaired: items.len() as u64 - n_paired,
+                at_caseness: items.iter().filter(|it| case(it)).count() as u64,
+                outcomes,
+                rates,
+                rule: rule.clone(),
+            },
+        );
+    }
+
+    let tt: Vec<_> = episodes
+        .items
+        .iter()
+        .filter(|it| Some(it.measure as usize) == registry.find("PHQ9"))
+        .filter_map(|it| it.talking_therapies)
+        .collect();
+    let talking_therapies = (!tt.is_empty()).then(|| {
+        let all: Vec<_> = tt.iter().collect();
+        let mut rates = BTreeMap::new();
+        rates.insert(
+            "recovery",
+            Rate::count(&all, |t| t.caseness, |t| t.recovery),
+        );
+        rates.insert(
+            "reliable_recovery",
+            Rate::count(&all, |t| t.caseness, |t| t.reliable_recovery),
+        );
+        rates.insert(
+            "reliable_improvement",
+            Rate::count(&all, |_| true, |t| t.reliable_improvement),
+        );
+        rates.insert(
+            "reliable_deterioration",
+            Rate::count(&all, |_| true, |t| t.reliable_deterioration),
+        );
+        TalkingTherapiesSummary {
+            paired: tt.len() as u64,
+            at_caseness: tt.iter().filter(|t| t.caseness).count() as u64,
+            rates,
+        }
+    });
+
+    let mut rejections_by_reason = BTreeMap::new();
+    for r in rejections {
+        *rejections_by_reason.entry(r.code).or_insert(0) += 1;
+    }
+    Summary {
+        sustain_version: env!("CARGO_PKG_VERSION"),
+        rows_read: inputs.values().map(|t| t.rows_read).sum(),
+        rows_used: inputs.values().map(|t| t.rows_used).sum(),
+        rows_rejected: inputs.values().map(|t| t.rows_rejected).sum(),
+        inputs,
+        rejections_by_reason,
+        clients: n_clients,
+        episodes: episodes.n_episodes as u64,
+        episode_measures: episodes.items.len() as u64,
+        measures,
+        talking_therapies,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_know_their_denominator() {
+        assert_eq!(Rate::new(3, 4).rate, Some(0.75));
+        assert_eq!(Rate::new(0, 0).rate, None);
+        let xs = [1, 2, 3, 4, 5, 6];
+        let refs: Vec<&i32> = xs.iter().collect();
+        let r = Rate::count(&refs, |x| *x > 2, |x| x % 2 == 0);
+        assert_eq!((r.numerator, r.denominator), (2, 4));
+    }
+}

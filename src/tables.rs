@@ -1,0 +1,184 @@
+//! Renders computed results as CSV bytes. Every text value that came from the data
+//! passes through [`cell`], so that a key such as `=cmd|…` cannot become a formula
+//! when the file is opened in a spreadsheet.
+
+use crate::dates::format_day;
+use crate::episodes::Episodes;
+use crate::model::{Measurements, NO_KEY};
+use crate::registry::Registry;
+use std::borrow::Cow;
+
+/// Makes a text value inert in spreadsheets: values starting with `=`, `+`, `-`, `@`,
+/// tab or carriage return get a leading apostrophe (OWASP CSV-injection advice).
+pub fn cell(s: &str) -> Cow<'_, str> {
+    match s.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{s}")),
+        _ => Cow::Borrowed(s),
+    }
+}
+
+/// Shortest round-trip decimal form; `-0` prints as `0`.
+pub fn num(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else {
+        format!("{x}")
+    }
+}
+
+fn opt_num(x: Option<f64>) -> String {
+    x.map(num).unwrap_or_default()
+}
+
+fn opt_bool(x: Option<bool>) -> &'static str {
+    match x {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "",
+    }
+}
+
+fn key<'a>(interner: &'a crate::model::Interner, id: u32) -> Cow<'a, str> {
+    if id == NO_KEY {
+        Cow::Borrowed("")
+    } else {
+        cell(interner.name(id))
+    }
+}
+
+fn writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new())
+}
+
+fn finish(w: csv::Writer<Vec<u8>>) -> Vec<u8> {
+    w.into_inner().expect("writing to memory cannot fail")
+}
+
+/// The columns of `episodes.csv`, in order.
+pub const EPISODE_COLUMNS: &[&str] = &[
+    "client_id",
+    "episode_id",
+    "therapist_id",
+    "site_id",
+    "measure",
+    "n_scores",
+    "n_followup",
+    "first_date",
+    "last_date",
+    "baseline",
+    "final",
+    "change",
+    "rci",
+    "reliable_change",
+    "caseness_start",
+    "caseness_end",
+    "outcome",
+    "recovery",
+    "reliable_recovery",
+    "response",
+    "remission",
+    "paired",
+    "tt_caseness",
+    "tt_recovery",
+    "tt_reliable_improvement",
+    "tt_reliable_deterioration",
+    "tt_reliable_recovery",
+];
+
+/// `episodes.csv`: one row per episode × measure.
+pub fn episodes_csv(m: &Measurements, eps: &Episodes, registry: &Registry) -> Vec<u8> {
+    let mut w = writer();
+    w.write_record(EPISODE_COLUMNS).expect("in memory");
+    for it in &eps.items {
+        let c = &it.classification;
+        let tt = it.talking_therapies;
+        let ttb = |f: fn(&crate::episodes::TalkingTherapies) -> bool| opt_bool(tt.as_ref().map(f));
+        let row: Vec<Cow<str>> = vec![
+            key(&m.clients, it.client),
+            key(&m.episodes, it.episode),
+            key(&m.therapists, it.therapist),
+            key(&m.sites, it.site),
+            Cow::Borrowed(&registry.get(it.measure as usize).code),
+            it.n_scores.to_string().into(),
+            it.n_followup.to_string().into(),
+            format_day(it.first_date).into(),
+            if it.paired() {
+                format_day(it.last_date).into()
+            } else {
+                "".into()
+            },
+            num(it.baseline).into(),
+            opt_num(it.final_score).into(),
+            opt_num(c.change).into(),
+            opt_num(c.rci).into(),
+            c.reliable_change.map_or("", |r| r.as_str()).into(),
+            opt_bool(c.caseness_start).into(),
+            opt_bool(c.caseness_end).into(),
+            c.outcome.map_or("", |o| o.as_str()).into(),
+            opt_bool(c.recovery).into(),
+            opt_bool(c.reliable_recovery).into(),
+            opt_bool(c.response).into(),
+            opt_bool(c.remission).into(),
+            opt_bool(Some(it.paired())).into(),
+            ttb(|t| t.caseness).into(),
+            ttb(|t| t.recovery).into(),
+            ttb(|t| t.reliable_improvement).into(),
+            ttb(|t| t.reliable_deterioration).into(),
+            ttb(|t| t.reliable_recovery).into(),
+        ];
+        w.write_record(row.iter().map(|s| s.as_ref()))
+            .expect("in memory");
+    }
+    finish(w)
+}
+
+/// One line of `rejected.csv`.
+pub struct RejectedLine<'a> {
+    pub file: &'a str,
+    pub line: u64,
+    pub column: &'a str,
+    pub code: &'a str,
+    pub reason: &'a str,
+}
+
+/// `rejected.csv`: file, line, reason (plus the column and a reason code).
+pub fn rejected_csv(lines: &[RejectedLine]) -> Vec<u8> {
+    let mut w = writer();
+    w.write_record(["file", "line", "reason", "column", "code"])
+        .expect("in memory");
+    for l in lines {
+        w.write_record([
+            &*cell(l.file),
+            &l.line.to_string(),
+            &*cell(l.reason),
+            l.column,
+            l.code,
+        ])
+        .expect("in memory");
+    }
+    finish(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_like_text_is_made_inert() {
+        assert_eq!(cell("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
+        assert_eq!(cell("+1"), "'+1");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("c001"), "c001");
+        assert_eq!(cell(""), "");
+    }
+
+    #[test]
+    fn numbers_print_shortest_and_never_negative_zero() {
+        assert_eq!(num(3.0), "3");
+        assert_eq!(num(-0.0), "0");
+        assert_eq!(num(62.5), "62.5");
+        assert_eq!(num(-1.4251309495484101), "-1.4251309495484101");
+    }
+}
