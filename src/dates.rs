@@ -113,7 +113,7 @@ mod tests {
         assert_eq!(parse_iso_date("1970-01-01"), Ok(0));
         assert_eq!(parse_iso_date("2000-03-01"), Ok(11_017));
         assert_eq!(parse_iso_date("2024-02-29"), Ok(19_782));
-        for day in [-800_000, -1, 0, 59, 11_016, 19_782, 60_000] {
+        for day in [-700_000, -1, 0, 59, 11_016, 19_782, 60_000, 2_932_896] {
             assert_eq!(parse_iso_date(&format_day(day)), Ok(day));
         }
     }

@@ -422,6 +422,8 @@ fn csv_to_parquet(name: &str, text: &str) -> Result<Vec<u8>> {
     let cursor = std::io::Cursor::new(text.as_bytes());
     let mut df = CsvReadOptions::default()
         .with_has_header(true)
+        // Scan every row for the types: ORS scores are decimals, others whole numbers.
+        .with_infer_schema_length(None)
         .into_reader_with_file_handle(cursor)
         .finish()
         .map_err(|e| Error::Usage(format!("cannot convert {name} to Parquet: {e}")))?;

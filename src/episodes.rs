@@ -278,6 +278,7 @@ mod tests {
     use super::*;
     use crate::outcomes::Outcome;
 
+    #[allow(clippy::too_many_arguments)]
     fn push(
         m: &mut Measurements,
         reg: &Registry,

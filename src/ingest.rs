@@ -95,7 +95,26 @@ fn unreadable(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// Refuses a "CSV" that is binary (a spreadsheet or Parquet file renamed), which the
+/// CSV reader would otherwise read as one odd header.
+fn check_text(path: &Path) -> Result<()> {
+    let mut head = [0u8; 8192];
+    let n = File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| unreadable(path, e))?;
+    if head[..n].contains(&0) {
+        return Err(unreadable(
+            path,
+            "it holds binary data, not text (is it a spreadsheet or Parquet file named .csv?)",
+        ));
+    }
+    Ok(())
+}
+
 fn read_frame(path: &Path, format: Format) -> Result<DataFrame> {
+    if format == Format::Csv {
+        check_text(path)?;
+    }
     match format {
         Format::Csv => CsvReadOptions::default()
             .with_has_header(true)
@@ -208,9 +227,9 @@ fn screen_column(path: &Path, format: Format, header: &str, text: &StringChunked
 }
 
 /// The line number on which each data record starts (records 0-based, in increasing
-/// order; lines 1-based with the header on line 1). Quoted fields may span lines and
-/// blank lines are not records, as in the CSV reader. For Parquet the "line" is the
-/// 1-based row number.
+/// order; lines 1-based with the header on line 1). As in polars' reader, a quoted
+/// field may span lines and a blank line is a record (of empty fields). For Parquet
+/// the "line" is the 1-based row number.
 pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<u64>> {
     if format == Format::Parquet {
         return Ok(records.iter().map(|r| r + 1).collect());
@@ -222,78 +241,38 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
     let mut line: u64 = 1;
     let mut in_quotes = false;
     let mut at_record_start = true;
-    // The header is record -1: data record k starts at the (k+2)-th non-blank record start.
-    let mut record: i64 = -1;
-    let mut started = false;
-    loop {
+    // The header is record -1.
+    let mut record: i64 = -2;
+    'scan: loop {
         let n = file.read(&mut buf).map_err(|e| unreadable(path, e))?;
         if n == 0 {
             break;
         }
         for &b in &buf[..n] {
-            if at_record_start && !in_quotes {
-                if b == b'\n' || b == b'\r' {
-                    if b == b'\n' {
-                        line += 1;
-                    }
-                    continue; // blank line: not a record
-                }
+            if at_record_start {
                 at_record_start = false;
-                started = true;
                 record += 1;
-                while let Some(&w) = want.peek() {
-                    if (w as i64) == record - 1 {
-                        out.push(line);
-                        want.next();
-                    } else {
-                        break;
-                    }
+                while want.peek().is_some_and(|&w| w as i64 == record) {
+                    out.push(line);
+                    want.next();
                 }
                 if want.peek().is_none() {
-                    return Ok(out);
+                    break 'scan;
                 }
             }
             match b {
                 b'"' => in_quotes = !in_quotes,
                 b'\n' => {
                     line += 1;
-                    if !in_quotes {
-                        at_record_start = true;
-                    }
+                    at_record_start = !in_quotes;
                 }
                 _ => {}
             }
         }
     }
-    let _ = started;
-    // Records past the end (should not happen): report them after the last line.
+    // Records past the end (not expected): report them after the last line.
     out.extend(want.map(|_| line));
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    #[test]
-    fn line_numbers_follow_quoted_newlines_and_skip_blank_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("m.csv");
-        let mut f = File::create(&p).unwrap();
-        write!(f, "a,b\n1,x\n\n2,\"multi\nline\"\n3,y\r\n4,z\n").unwrap();
-        drop(f);
-        // record 0 on line 2, record 1 on line 4 (line 3 blank), record 2 on 6, record 3 on 7.
-        assert_eq!(
-            record_lines(&p, Format::Csv, &[0, 1, 2, 3]).unwrap(),
-            vec![2, 4, 6, 7]
-        );
-        assert_eq!(record_lines(&p, Format::Csv, &[2]).unwrap(), vec![6]);
-        assert_eq!(
-            record_lines(&p, Format::Parquet, &[0, 9]).unwrap(),
-            vec![1, 10]
-        );
-    }
 }
 
 /// Iterates a column's values, or `None`s where the column is absent.
@@ -451,7 +430,7 @@ pub fn duplicate_rejection(
         Duplicate::Exact { kept_row } => ("exact_duplicate", "exact duplicate".to_string(), Some(record_of(*kept_row))),
         Duplicate::Conflicting { rows_in_group } => (
             "conflicting_duplicate",
-            format!("{rows_in_group} rows share client, episode, date and session but differ in {value_column}; none is used"),
+            format!("{rows_in_group} rows share client, episode, measure (or goal), date and session but differ in {value_column}; none is used"),
             None,
         ),
     };
@@ -462,5 +441,30 @@ pub fn duplicate_rejection(
         code,
         message,
         duplicate_of,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn line_numbers_follow_quoted_newlines_and_count_blank_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.csv");
+        let mut f = File::create(&p).unwrap();
+        write!(f, "a,b\n1,x\n\n2,\"multi\nline\"\n3,y\r\n4,z\n").unwrap();
+        drop(f);
+        // Records: 1,x on line 2; the blank line 3; 2,"multi… on line 4; 3,y on 6; 4,z on 7.
+        assert_eq!(
+            record_lines(&p, Format::Csv, &[0, 1, 2, 3, 4]).unwrap(),
+            vec![2, 3, 4, 6, 7]
+        );
+        assert_eq!(record_lines(&p, Format::Csv, &[3]).unwrap(), vec![6]);
+        assert_eq!(
+            record_lines(&p, Format::Parquet, &[0, 9]).unwrap(),
+            vec![1, 10]
+        );
     }
 }

@@ -379,10 +379,10 @@ mod tests {
         let toml = "[[measure]]\ncode='GDS'\nbetter='lower'\nreliability=0.8\ncutoff_method='c'\nfunctional_mean=30\nfunctional_sd=7";
         let reg = Registry::builtin().with_overrides(toml).unwrap();
         let m = reg.get(reg.find("GDS").unwrap());
-        // Baselines with mean 10, SD sqrt(10) (n - 1).
+        // Baselines with mean 10 and squared deviations 25 + 4 + 0 + 4 + 25 = 58: SD = √(58 / 4).
         let base = [5.0, 8.0, 10.0, 12.0, 15.0];
         let r = resolve_rule(m, &base);
-        let sd = 10f64.sqrt();
+        let sd = 14.5f64.sqrt();
         assert!((r.s_diff.unwrap() - sd * (0.4f64).sqrt()).abs() < 1e-12);
         let c = (sd * 30.0 + 7.0 * 10.0) / (sd + 7.0);
         assert!((r.cutoff.unwrap() - c).abs() < 1e-12);

@@ -163,23 +163,30 @@ pub fn looks_like_phone(v: &str) -> bool {
     (10..=15).contains(&digits) && separators > 0 && !v.contains("..")
 }
 
-/// Two to four capitalised words of letters (with `'`, `-` or `.` inside): `Jane Doe`,
-/// `Mary-Ann O'Neil`. Keys such as `C0012` or `north-site` do not match.
+/// Two to four capitalised words of letters (with `'`, `-` or `.` inside), the first
+/// and last of them full words and any middle one possibly an initial: `Jane Doe`,
+/// `Mary-Ann O'Neil`, `John Q. Public`. Keys such as `C0012` or `north-site` do not match.
 pub fn looks_like_personal_name(v: &str) -> bool {
     let words: Vec<&str> = v.split_whitespace().collect();
     if !(2..=4).contains(&words.len()) {
         return false;
     }
-    words.iter().all(|w| {
-        let mut chars = w.chars();
-        let first_upper = chars.next().is_some_and(|c| c.is_uppercase());
-        let letters = w.chars().filter(|c| c.is_alphabetic()).count();
-        first_upper
-            && letters >= 2
+    let full_word = |w: &str| {
+        w.chars().next().is_some_and(|c| c.is_uppercase())
+            && w.chars().filter(|c| c.is_alphabetic()).count() >= 2
             && w.chars()
                 .all(|c| c.is_alphabetic() || c == '\'' || c == '-' || c == '.')
             && w.chars().skip(1).any(|c| c.is_lowercase())
-    })
+    };
+    let initial = |w: &str| {
+        let mut cs = w.chars();
+        cs.next().is_some_and(|c| c.is_uppercase()) && matches!(cs.as_str(), "" | ".")
+    };
+    let last = words.len() - 1;
+    words
+        .iter()
+        .enumerate()
+        .all(|(i, w)| full_word(w) || (i > 0 && i < last && initial(w)))
 }
 
 /// Tallies value shapes over one column.

@@ -65,6 +65,14 @@ fn quoted(v: &str) -> String {
     }
 }
 
+fn empty_row() -> Fault {
+    fault(
+        "",
+        "empty_row",
+        "the row is empty (a blank line, or only commas)".into(),
+    )
+}
+
 fn required<'a>(v: Option<&'a str>, column: &'static str) -> Result<&'a str, Fault> {
     present(v).ok_or_else(|| fault(column, "missing_value", format!("{column} is empty")))
 }
@@ -108,6 +116,21 @@ pub fn check_measurement<'a>(
     registry: &Registry,
     today: Day,
 ) -> Result<CheckedMeasurement<'a>, Fault> {
+    let r = raw;
+    let fields = [
+        r.client_id,
+        r.episode_id,
+        r.therapist_id,
+        r.site_id,
+        r.date,
+        r.session,
+        r.phase,
+        r.measure,
+        r.score,
+    ];
+    if fields.iter().all(|f| present(*f).is_none()) {
+        return Err(empty_row());
+    }
     let client_id = required(raw.client_id, "client_id")?;
     let date = check_date(raw.date, "date", today)?;
     let session = match present(raw.session) {
@@ -213,6 +236,21 @@ pub struct CheckedGoal<'a> {
 
 /// Checks one goal rating: GBO 0–10; GAS a whole number from −2 to +2; weight > 0.
 pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, Fault> {
+    let r = raw;
+    let fields = [
+        r.client_id,
+        r.episode_id,
+        r.goal_id,
+        r.parent_goal_id,
+        r.date,
+        r.phase,
+        r.scale,
+        r.rating,
+        r.weight,
+    ];
+    if fields.iter().all(|f| present(*f).is_none()) {
+        return Err(empty_row());
+    }
     let client_id = required(raw.client_id, "client_id")?;
     let goal_id = required(raw.goal_id, "goal_id")?;
     let date = check_date(raw.date, "date", today)?;

@@ -1,0 +1,557 @@
+//! End-to-end tests: run the binary on fixtures and compare what it writes with
+//! hand-computed expectations and with the reference R packages' outputs.
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use predicates::str::contains;
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+type Row = HashMap<String, String>;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn read_csv(path: &Path) -> Vec<Row> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            headers
+                .iter()
+                .zip(rec.unwrap().iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Runs `sustain analyze` on a measurements file into a fresh folder.
+fn analyze(measurements: &Path, extra: &[&str]) -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    cargo_bin_cmd!("sustain")
+        .args([
+            "analyze",
+            "--quiet",
+            "--today",
+            "2025-06-01",
+            "--measurements",
+        ])
+        .arg(measurements)
+        .arg("--out")
+        .arg(out.path())
+        .args(extra)
+        .assert()
+        .success();
+    out
+}
+
+fn episode<'a>(rows: &'a [Row], client: &str, measure: &str) -> &'a Row {
+    rows.iter()
+        .find(|r| r["client_id"] == client && r["measure"] == measure)
+        .unwrap_or_else(|| panic!("no episode for {client} {measure}"))
+}
+
+fn rate(summary: &serde_json::Value, measure: &str, name: &str) -> (u64, u64) {
+    let r = &summary["measures"][measure]["rates"][name];
+    (
+        r["numerator"].as_u64().unwrap(),
+        r["denominator"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn small_clinic_outcomes_match_hand_computed_values() {
+    let out = analyze(&fixture("small_clinic.csv"), &[]);
+    let eps = read_csv(&out.path().join("episodes.csv"));
+    assert_eq!(eps.len(), 7);
+
+    let a = episode(&eps, "A", "PHQ9");
+    let got: Vec<&str> = [
+        "baseline",
+        "final",
+        "change",
+        "n_scores",
+        "n_followup",
+        "reliable_change",
+        "outcome",
+        "recovery",
+        "response",
+        "remission",
+    ]
+    .iter()
+    .map(|c| a[*c].as_str())
+    .collect();
+    assert_eq!(
+        got,
+        [
+            "18",
+            "8",
+            "-10",
+            "3",
+            "1",
+            "improved",
+            "recovered",
+            "true",
+            "true",
+            "false"
+        ],
+        "follow-up 14 is not final"
+    );
+    let a_gad = episode(&eps, "A", "GAD7");
+    assert_eq!(
+        (a_gad["change"].as_str(), a_gad["outcome"].as_str()),
+        ("-6", "recovered")
+    );
+    assert_eq!(
+        [
+            &a["tt_caseness"],
+            &a["tt_recovery"],
+            &a["tt_reliable_improvement"],
+            &a["tt_reliable_deterioration"],
+            &a["tt_reliable_recovery"]
+        ],
+        ["true", "true", "true", "false", "true"]
+    );
+
+    let b = episode(&eps, "B", "PHQ9");
+    assert_eq!(
+        [
+            &b["reliable_change"],
+            &b["outcome"],
+            &b["recovery"],
+            &b["reliable_recovery"]
+        ],
+        ["no_change", "unchanged", "true", "false"]
+    );
+    let c = episode(&eps, "C", "PHQ9");
+    assert_eq!(
+        [&c["reliable_change"], &c["outcome"], &c["caseness_end"]],
+        ["deteriorated", "deteriorated", "true"]
+    );
+    let d = episode(&eps, "D", "ORS");
+    assert_eq!(
+        [&d["change"], &d["outcome"], &d["response"]],
+        ["6.5", "recovered", ""]
+    );
+    let e = episode(&eps, "E", "CORE10");
+    assert_eq!(
+        [
+            &e["paired"],
+            &e["caseness_start"],
+            &e["final"],
+            &e["outcome"],
+            &e["recovery"]
+        ],
+        ["false", "true", "", "", ""]
+    );
+    let f = episode(&eps, "F", "PHQ9");
+    assert_eq!(
+        [&f["outcome"], &f["reliable_change"], &f["remission"]],
+        ["not_at_caseness", "no_change", "true"]
+    );
+    assert_eq!(a["therapist_id"], "T1");
+
+    let s = read_json(&out.path().join("summary.json"));
+    assert_eq!(s["measures"]["PHQ9"]["paired"], 4);
+    assert_eq!(s["measures"]["PHQ9"]["at_caseness"], 3);
+    assert_eq!(rate(&s, "PHQ9", "recovery"), (2, 3));
+    assert_eq!(rate(&s, "PHQ9", "reliable_recovery"), (1, 3));
+    assert_eq!(rate(&s, "PHQ9", "reliable_improvement"), (1, 4));
+    assert_eq!(rate(&s, "PHQ9", "reliable_deterioration"), (1, 4));
+    assert_eq!(rate(&s, "PHQ9", "response"), (2, 4));
+    assert_eq!(rate(&s, "PHQ9", "remission"), (0, 3));
+    assert_eq!(s["measures"]["CORE10"]["unpaired"], 1);
+    assert_eq!(s["talking_therapies"]["paired"], 1);
+    assert_eq!(
+        (
+            s["rows_read"].as_u64(),
+            s["rows_used"].as_u64(),
+            s["rows_rejected"].as_u64()
+        ),
+        (Some(16), Some(16), Some(0))
+    );
+}
+
+/// Compares our episodes with clinicalsignificance 3.0.0's participant table.
+fn assert_matches_clinicalsignificance(ours: &[Row], reference: &Path, combined: bool) {
+    let reference = read_csv(reference);
+    assert_eq!(reference.len(), 26);
+    for r in &reference {
+        let o = episode(ours, &r["id"], "GDS");
+        let rci: f64 = o["rci"].parse().unwrap();
+        let want: f64 = r["rci"].parse().unwrap();
+        assert!(
+            (rci - want).abs() < 1e-9,
+            "subject {}: rci {rci} vs {want}",
+            r["id"]
+        );
+        let category = r["category"].to_lowercase();
+        let reliable = match category.as_str() {
+            "recovered" | "improved" if combined => "improved",
+            "unchanged" => "no_change",
+            other => other,
+        };
+        assert_eq!(o["reliable_change"], reliable, "subject {}", r["id"]);
+        if combined {
+            let clinical_pre = r["clinical_pre"] == "TRUE";
+            let outcome = if clinical_pre {
+                category.as_str()
+            } else {
+                "not_at_caseness"
+            };
+            assert_eq!(o["outcome"], outcome, "subject {}", r["id"]);
+            assert_eq!(
+                o["caseness_start"] == "true",
+                clinical_pre,
+                "subject {}",
+                r["id"]
+            );
+            assert_eq!(
+                o["caseness_end"] == "false",
+                r["functional_post"] == "TRUE",
+                "subject {}",
+                r["id"]
+            );
+        }
+    }
+    // Subjects 27–30 have no post score: unpaired, not dropped.
+    for id in ["27", "28", "29", "30"] {
+        assert_eq!(episode(ours, id, "GDS")["paired"], "false");
+    }
+}
+
+#[test]
+fn jacobson_1989_gds_cutoff_a_equals_clinicalsignificance() {
+    let out = analyze(
+        &fixture("jacobson_1989_gds_measurements.csv"),
+        &["--measures", fixture("gds_cutoff_a.toml").to_str().unwrap()],
+    );
+    let eps = read_csv(&out.path().join("episodes.csv"));
+    assert_matches_clinicalsignificance(
+        &eps,
+        &fixture("ref_jacobson_gds_cutoffa_participants.csv"),
+        true,
+    );
+    assert_matches_clinicalsignificance(
+        &eps,
+        &fixture("ref_jacobson_gds_distribution_participants.csv"),
+        false,
+    );
+    let s = read_json(&out.path().join("summary.json"));
+    let rule = &s["measures"]["GDS"]["rule"];
+    assert!((rule["cutoff"].as_f64().unwrap() - 56.9496854509736).abs() < 1e-9);
+    assert!((rule["s_diff"].as_f64().unwrap() - 3.85929447517987).abs() < 1e-9);
+    assert_eq!(s["measures"]["GDS"]["outcomes"]["recovered"], 10);
+    assert_eq!(rate(&s, "GDS", "reliable_improvement"), (14, 26));
+    // The four missing post scores are rejected rows, each with its line.
+    let rejected = read_csv(&out.path().join("rejected.csv"));
+    let lines: Vec<&str> = rejected.iter().map(|r| r["line"].as_str()).collect();
+    assert_eq!(lines, ["55", "57", "59", "61"]);
+}
+
+#[test]
+fn jacobson_1989_gds_cutoff_c_equals_clinicalsignificance() {
+    let out = analyze(
+        &fixture("jacobson_1989_gds_measurements.csv"),
+        &["--measures", fixture("gds_cutoff_c.toml").to_str().unwrap()],
+    );
+    let eps = read_csv(&out.path().join("episodes.csv"));
+    assert_matches_clinicalsignificance(
+        &eps,
+        &fixture("ref_jacobson_gds_cutoffc_participants.csv"),
+        true,
+    );
+    let s = read_json(&out.path().join("summary.json"));
+    assert!(
+        (s["measures"]["GDS"]["rule"]["cutoff"].as_f64().unwrap() - 50.918580540294).abs() < 1e-9
+    );
+    assert_eq!(s["measures"]["GDS"]["outcomes"]["recovered"], 3);
+}
+
+#[test]
+fn every_kind_of_bad_row_is_rejected_with_its_line() {
+    let out = analyze(&fixture("bad_rows.csv"), &[]);
+    let rejected = read_csv(&out.path().join("rejected.csv"));
+    let got: Vec<(&str, &str)> = rejected
+        .iter()
+        .map(|r| (r["line"].as_str(), r["code"].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("4", "impossible_date"),
+            ("5", "future_date"),
+            ("6", "bad_score"),
+            ("7", "score_out_of_range"),
+            ("8", "unknown_measure"),
+            ("9", "missing_value"),
+            ("10", "negative_session"),
+            ("11", "unknown_phase"),
+            ("12", "exact_duplicate"),
+            ("13", "conflicting_duplicate"),
+            ("15", "conflicting_duplicate"),
+            ("16", "empty_row"),
+            ("18", "unparseable_date"),
+            ("19", "bad_session"),
+        ]
+    );
+    assert!(
+        rejected[8]["reason"].contains("line 3"),
+        "the kept row is named: {}",
+        rejected[8]["reason"]
+    );
+    assert!(rejected.iter().all(|r| r["file"].ends_with("bad_rows.csv")));
+    let s = read_json(&out.path().join("summary.json"));
+    assert_eq!(
+        (
+            s["rows_read"].as_u64(),
+            s["rows_used"].as_u64(),
+            s["rows_rejected"].as_u64()
+        ),
+        (Some(17), Some(3), Some(14))
+    );
+    assert_eq!(s["rejections_by_reason"]["conflicting_duplicate"], 2);
+}
+
+fn assert_refused(file: &str, message_parts: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    let mut assert = cargo_bin_cmd!("sustain")
+        .args(["analyze", "--quiet", "--measurements"])
+        .arg(fixture(file))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(contains(file));
+    for part in message_parts {
+        assert = assert.stderr(contains(*part));
+    }
+    assert!(!out.exists(), "nothing is written for refused input");
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no partial output is left behind"
+    );
+}
+
+#[test]
+fn a_column_of_email_addresses_is_refused() {
+    assert_refused(
+        "with_email.csv",
+        &["`contact`", "e-mail addresses", "line 3", "anonymized"],
+    );
+}
+
+#[test]
+fn a_column_with_a_phone_number_is_refused() {
+    assert_refused("with_phone.csv", &["`ref`", "phone numbers", "line 4"]);
+}
+
+#[test]
+fn personal_names_as_client_keys_are_refused() {
+    assert_refused("with_name_as_key.csv", &["`client_id`", "personal names"]);
+}
+
+#[test]
+fn a_date_of_birth_column_is_refused_by_its_name() {
+    assert_refused("with_dob_header.csv", &["`Date of Birth`"]);
+}
+
+#[test]
+fn a_missing_required_column_is_named() {
+    assert_refused("missing_measure_column.csv", &["`measure`", "requires"]);
+}
+
+#[test]
+fn an_unreadable_file_is_refused_without_a_panic() {
+    assert_refused("not_a_table.csv", &["cannot read"]);
+    cargo_bin_cmd!("sustain")
+        .args(["analyze", "--measurements", "no/such/file.csv"])
+        .assert()
+        .code(2)
+        .stderr(contains("no/such/file.csv"));
+}
+
+#[test]
+fn the_same_input_gives_byte_identical_output() {
+    let a = analyze(
+        &fixture("small_clinic.csv"),
+        &["--goals", fixture("small_goals.csv").to_str().unwrap()],
+    );
+    let b = analyze(
+        &fixture("small_clinic.csv"),
+        &["--goals", fixture("small_goals.csv").to_str().unwrap()],
+    );
+    for f in [
+        "episodes.csv",
+        "rejected.csv",
+        "summary.json",
+        "report.html",
+    ] {
+        assert_eq!(
+            fs::read(a.path().join(f)).unwrap(),
+            fs::read(b.path().join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn goals_are_validated_and_counted() {
+    let out = analyze(
+        &fixture("small_clinic.csv"),
+        &["--goals", fixture("small_goals.csv").to_str().unwrap()],
+    );
+    let s = read_json(&out.path().join("summary.json"));
+    assert_eq!(s["inputs"]["goals"]["rows_read"], 6);
+    assert_eq!(s["inputs"]["goals"]["rows_rejected"], 3);
+    let rejected = read_csv(&out.path().join("rejected.csv"));
+    let codes: Vec<(&str, &str)> = rejected
+        .iter()
+        .map(|r| (r["line"].as_str(), r["code"].as_str()))
+        .collect();
+    // Line 6: GAS 3 is out of range. Lines 3 and 7: G1 rated 7 and 8 at the end (same day) conflict.
+    assert_eq!(
+        codes,
+        [
+            ("3", "conflicting_duplicate"),
+            ("6", "rating_out_of_range"),
+            ("7", "conflicting_duplicate")
+        ]
+    );
+}
+
+#[test]
+fn validate_writes_only_the_data_quality_files() {
+    let out = tempfile::tempdir().unwrap();
+    cargo_bin_cmd!("sustain")
+        .args([
+            "validate",
+            "--quiet",
+            "--today",
+            "2025-06-01",
+            "--measurements",
+        ])
+        .arg(fixture("bad_rows.csv"))
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .success();
+    let mut names: Vec<String> = fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["data_quality.json", "rejected.csv"]);
+    assert_eq!(
+        read_json(&out.path().join("data_quality.json"))["rows_rejected"],
+        14
+    );
+}
+
+#[test]
+fn a_folder_input_finds_its_tables_and_demo_data_round_trips_through_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["csv", "parquet"] {
+        cargo_bin_cmd!("sustain")
+            .args([
+                "demo",
+                "--quiet",
+                "--clients",
+                "40",
+                "--seed",
+                "3",
+                "--format",
+                format,
+                "--out",
+            ])
+            .arg(dir.path().join(format))
+            .assert()
+            .success();
+    }
+    let run = |input: &str| {
+        let out = dir.path().join(format!("out-{input}"));
+        cargo_bin_cmd!("sustain")
+            .args(["analyze", "--quiet"])
+            .arg(dir.path().join(input))
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        out
+    };
+    let (csv_out, pq_out) = (run("csv"), run("parquet"));
+    assert_eq!(
+        fs::read(csv_out.join("episodes.csv")).unwrap(),
+        fs::read(pq_out.join("episodes.csv")).unwrap()
+    );
+    let s = read_json(&csv_out.join("summary.json"));
+    assert!(s["inputs"]["goals"]["rows_read"].as_u64().unwrap() > 0);
+    assert_eq!(s["rows_rejected"], 0);
+}
+
+#[test]
+fn keys_that_look_like_markup_or_formulas_come_out_inert() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("m.csv");
+    fs::write(
+        &input,
+        "client_id,therapist_id,site_id,date,measure,score\n\
+         \"<script>alert(1)</script>\",=cmd|' /C calc'!A0,\"\"\"quoted\"\"\",2024-01-01,PHQ9,15\n\
+         \"<script>alert(1)</script>\",=cmd|' /C calc'!A0,\"\"\"quoted\"\"\",2024-02-01,PHQ9,5\n\
+         c2,@SUM(A1),s,2024-01-01,<b>PHQ9</b>,3\n",
+    )
+    .unwrap();
+    let out = analyze(&input, &[]);
+    let eps = fs::read_to_string(out.path().join("episodes.csv")).unwrap();
+    assert!(eps.contains("'=cmd|"), "{eps}");
+    assert!(!eps.contains(",=cmd"), "{eps}");
+    let rejected = fs::read_to_string(out.path().join("rejected.csv")).unwrap();
+    assert!(
+        rejected.contains("'<b>PHQ9</b>'"),
+        "the bad measure is quoted in the reason: {rejected}"
+    );
+    let html = fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(
+        !html.contains("<script>") && !html.contains("<b>"),
+        "no markup from the data reaches the report"
+    );
+}
+
+#[test]
+fn measures_lists_the_registry_with_sources() {
+    cargo_bin_cmd!("sustain")
+        .args(["measures"])
+        .assert()
+        .success()
+        .stdout(contains("PHQ9"))
+        .stdout(contains("reliable change: change of ≥ 6 points"))
+        .stdout(contains("PMC8411661"));
+    cargo_bin_cmd!("sustain")
+        .args(["measures", "--measures"])
+        .arg(fixture("gds_cutoff_c.toml"))
+        .args(["--format", "json"])
+        .assert()
+        .success()
+        .stdout(contains("\"GDS\""));
+}
+
+#[test]
+fn help_explains_every_option() {
+    cargo_bin_cmd!("sustain")
+        .args(["analyze", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("--measurements"))
+        .stdout(contains("--suppress-below"))
+        .stdout(contains("--today"));
+}
