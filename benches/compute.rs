@@ -1,1 +1,72 @@
-fn main() {}
+//! Criterion benches of the hot computations on fixed synthetic caseloads (the demo
+//! generator, seed 1): row validation, the shared sort with duplicate detection, and
+//! episode outcomes. The whole binary is timed by `benches/run.sh`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+use sustain::dates::parse_iso_date;
+use sustain::demo::generate;
+use sustain::episodes::{build_episodes, sort_rows};
+use sustain::model::Measurements;
+use sustain::registry::Registry;
+use sustain::validate::{check_measurement, RawMeasurement};
+
+/// Splits the demo CSV into fields once, outside the timed code.
+fn demo_rows(clients: u64) -> Vec<Vec<String>> {
+    let text = generate(clients, 1).measurements;
+    text.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+fn raw(f: &[String]) -> RawMeasurement<'_> {
+    let get = |i: usize| Some(f[i].as_str()).filter(|s| !s.is_empty());
+    RawMeasurement {
+        client_id: get(0),
+        episode_id: get(1),
+        therapist_id: get(2),
+        site_id: get(3),
+        date: get(4),
+        session: get(5),
+        phase: get(6),
+        measure: get(7),
+        score: get(8),
+    }
+}
+
+fn validate_all(rows: &[Vec<String>], reg: &Registry, today: i32) -> Measurements {
+    let mut m = Measurements::default();
+    for (i, f) in rows.iter().enumerate() {
+        if let Ok(r) = check_measurement(&raw(f), reg, today) {
+            m.push(&r, i as u64);
+        }
+    }
+    m
+}
+
+fn benches(c: &mut Criterion) {
+    let reg = Registry::builtin();
+    let today = parse_iso_date("2026-11-26").unwrap();
+    let mut group = c.benchmark_group("compute");
+    group.sample_size(10);
+    for clients in [10_000u64, 100_000] {
+        let rows = demo_rows(clients);
+        group.throughput(Throughput::Elements(rows.len() as u64));
+        group.bench_with_input(BenchmarkId::new("validate", clients), &rows, |b, rows| {
+            b.iter(|| black_box(validate_all(rows, &reg, today)))
+        });
+        let m = validate_all(&rows, &reg, today);
+        group.bench_with_input(BenchmarkId::new("sort_rows", clients), &m, |b, m| {
+            b.iter(|| black_box(sort_rows(m)))
+        });
+        let sorted = sort_rows(&m);
+        group.bench_with_input(BenchmarkId::new("episodes", clients), &m, |b, m| {
+            b.iter(|| black_box(build_episodes(m, &sorted, &reg)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(compute, benches);
+criterion_main!(compute);

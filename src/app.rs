@@ -273,13 +273,27 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
     let loaded = load(&cfg, &progress, quiet)?;
     progress.stage("computing episode outcomes");
     let episodes: Episodes = build_episodes(&loaded.m, &loaded.sorted, &cfg.registry);
-    let summary = summarise(
+    progress.stage("looking for sudden gains and losses");
+    let sg_options = args.sudden_gains.options();
+    let gains = crate::sudden_gains::find_all(
+        &loaded.m,
+        &loaded.sorted,
+        &episodes,
+        &cfg.registry,
+        &sg_options,
+    );
+    let mut summary = summarise(
         &episodes,
         &cfg.registry,
         loaded.inputs.clone(),
         &loaded.rejections,
         loaded.m.clients.len() as u64,
     );
+    summary.sudden_gains = Some(crate::summary::sudden_gains_summary(
+        &gains,
+        &sg_options,
+        &cfg.registry,
+    ));
     progress.stage("writing results");
     let report = crate::report::render_html(&crate::report::ReportInput {
         summary: &summary,
@@ -290,6 +304,20 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
         OutputFile::new(
             "episodes.csv",
             tables::episodes_csv(&loaded.m, &episodes, &cfg.registry),
+        ),
+        OutputFile::new(
+            "sudden_gains.csv",
+            tables::sudden_gains_csv(&loaded.m, &episodes, &gains, &cfg.registry),
+        ),
+        OutputFile::new(
+            "sudden_gains_byclient.csv",
+            tables::sudden_gains_byclient_csv(
+                &loaded.m,
+                &episodes,
+                &gains,
+                &cfg.registry,
+                sg_options.select,
+            ),
         ),
         OutputFile::new("rejected.csv", rejected_file(&loaded)?),
         OutputFile::new("summary.json", json(&summary)),

@@ -73,6 +73,90 @@ pub struct AnalyzeArgs {
     /// (NHS practice; 0 turns suppression off). Per-episode tables are never suppressed.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub suppress_below: u64,
+
+    #[command(flatten)]
+    pub sudden_gains: SuddenGainArgs,
+}
+
+/// Sudden gains and losses: the options of the R package suddengains 0.7.2, with its defaults.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sudden gains (Tang & DeRubeis 1999; suddengains 0.7.2)")]
+pub struct SuddenGainArgs {
+    /// Criterion 1: a change of at least this many points [default: the measure's reliable-change threshold].
+    #[arg(long, value_name = "POINTS", conflicts_with_all = ["sg_no_crit1", "sg_cutoff_reliability"])]
+    pub sg_cutoff: Option<f64>,
+
+    /// Criterion 1 from a reliability, as define_crit1_cutoff: 1.96 · √2 · SD · √(1 − r).
+    #[arg(long, value_name = "R")]
+    pub sg_cutoff_reliability: Option<f64>,
+
+    /// The SD for --sg-cutoff-reliability [default: SD of the measure's baseline scores].
+    #[arg(long, value_name = "SD", requires = "sg_cutoff_reliability")]
+    pub sg_cutoff_sd: Option<f64>,
+
+    /// Switch criterion 1 off.
+    #[arg(long)]
+    pub sg_no_crit1: bool,
+
+    /// Criterion 2: a change of at least this share of the pregain score.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.25)]
+    pub sg_pct: f64,
+
+    /// Switch criterion 2 off.
+    #[arg(long)]
+    pub sg_no_crit2: bool,
+
+    /// Switch criterion 3 (the mean-difference t test) off.
+    #[arg(long)]
+    pub sg_no_crit3: bool,
+
+    /// Criterion 3's alpha.
+    #[arg(long, value_name = "ALPHA", default_value_t = 0.05)]
+    pub sg_alpha: f64,
+
+    /// Use this fixed critical value in criterion 3 instead of t adjusted to the scores available.
+    #[arg(long, value_name = "T")]
+    pub sg_critical_value: Option<f64>,
+
+    /// The session number at the first position of every series (0 = assessment).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub sg_start_session: i32,
+
+    /// Number positions from 0 (the package's identify_sg_1to2); false moves the start of the
+    /// reversal scan one score later, as the package's default numbering does.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sg_identify_1to2: bool,
+
+    /// Which gain (and loss) to keep per episode in sudden_gains_byclient.csv.
+    #[arg(long, value_enum, default_value_t = crate::sudden_gains::Select::First)]
+    pub sg_select: crate::sudden_gains::Select,
+
+    /// Test sudden losses' criterion 2 as identify_sl does (a documented defect) instead of mirrored.
+    #[arg(long)]
+    pub sl_crit2_package: bool,
+}
+
+impl SuddenGainArgs {
+    /// The resolved options.
+    pub fn options(&self) -> crate::sudden_gains::Options {
+        use crate::sudden_gains::{Criteria, Options};
+        Options {
+            criteria: Criteria {
+                cutoff: self.sg_cutoff,
+                pct: (!self.sg_no_crit2).then_some(self.sg_pct),
+                crit3: !self.sg_no_crit3,
+                alpha: self.sg_alpha,
+                adjust: self.sg_critical_value.is_none(),
+                critical_value: self.sg_critical_value.unwrap_or(2.776),
+                identify_1to2: self.sg_identify_1to2,
+                rise_pct_as_package: self.sl_crit2_package,
+            },
+            crit1: !self.sg_no_crit1,
+            cutoff_reliability: self.sg_cutoff_reliability.map(|r| (r, self.sg_cutoff_sd)),
+            start_session: self.sg_start_session,
+            select: self.sg_select,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

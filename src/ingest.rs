@@ -289,7 +289,7 @@ pub fn measurements(
     registry: &crate::registry::Registry,
     today: crate::dates::Day,
 ) -> (crate::model::Measurements, Vec<crate::model::Rejection>) {
-    use crate::model::{Measurements, Rejection, NO_KEY};
+    use crate::model::{Measurements, Rejection};
     use crate::validate::{check_measurement, RawMeasurement};
     let mut m = Measurements::default();
     let mut rejected = Vec::new();
@@ -314,19 +314,7 @@ pub fn measurements(
             score: f[8],
         };
         match check_measurement(&row, registry, today) {
-            Ok(r) => {
-                m.client.push(m.clients.intern(r.client_id));
-                m.episode.push(m.episodes.intern(r.episode_id));
-                m.therapist
-                    .push(r.therapist_id.map_or(NO_KEY, |t| m.therapists.intern(t)));
-                m.site.push(r.site_id.map_or(NO_KEY, |s| m.sites.intern(s)));
-                m.date.push(r.date);
-                m.session.push(r.session);
-                m.phase.push(r.phase);
-                m.measure.push(r.measure);
-                m.score.push(r.score);
-                m.record.push(record);
-            }
+            Ok(r) => m.push(&r, record),
             Err(f) => rejected.push(Rejection {
                 table: Table::Measurements,
                 record,

@@ -21,6 +21,7 @@ pub mod output;
 pub mod privacy;
 pub mod registry;
 pub mod report;
+pub mod sudden_gains;
 pub mod summary;
 pub mod tables;
 pub mod validate;

@@ -84,6 +84,30 @@ pub struct Summary {
     pub episode_measures: u64,
     pub measures: BTreeMap<String, MeasureSummary>,
     pub talking_therapies: Option<TalkingTherapiesSummary>,
+    /// Absent until the sudden-gains stage has run.
+    pub sudden_gains: Option<SuddenGainsSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SuddenGainsSummary {
+    pub options: crate::sudden_gains::Options,
+    pub by_measure: BTreeMap<String, crate::sudden_gains::MeasureTally>,
+}
+
+/// The sudden-gains counts by measure code.
+pub fn sudden_gains_summary(
+    sg: &crate::sudden_gains::SuddenGains,
+    options: &crate::sudden_gains::Options,
+    registry: &Registry,
+) -> SuddenGainsSummary {
+    SuddenGainsSummary {
+        options: options.clone(),
+        by_measure: sg
+            .by_measure
+            .iter()
+            .map(|(m, t)| (registry.get(*m as usize).code.clone(), t.clone()))
+            .collect(),
+    }
 }
 
 /// Builds the per-measure and combined figures.
@@ -219,6 +243,7 @@ pub fn summarise(
         episode_measures: episodes.items.len() as u64,
         measures,
         talking_therapies,
+        sudden_gains: None,
     }
 }
 

@@ -6,6 +6,7 @@ use crate::dates::format_day;
 use crate::episodes::Episodes;
 use crate::model::{Measurements, NO_KEY};
 use crate::registry::Registry;
+use crate::sudden_gains::SuddenGains;
 use std::borrow::Cow;
 
 /// Makes a text value inert in spreadsheets: values starting with `=`, `+`, `-`, `@`,
@@ -128,6 +129,139 @@ pub fn episodes_csv(m: &Measurements, eps: &Episodes, registry: &Registry) -> Ve
             ttb(|t| t.reliable_deterioration).into(),
             ttb(|t| t.reliable_recovery).into(),
         ];
+        w.write_record(row.iter().map(|s| s.as_ref()))
+            .expect("in memory");
+    }
+    finish(w)
+}
+
+/// The columns of `sudden_gains.csv`, in order.
+pub const SUDDEN_GAIN_COLUMNS: &[&str] = &[
+    "client_id",
+    "episode_id",
+    "measure",
+    "kind",
+    "pregain_session",
+    "postgain_session",
+    "pregain_score",
+    "postgain_score",
+    "magnitude",
+    "reversal_value",
+    "reversal",
+    "score_n_minus_2",
+    "score_n_minus_1",
+    "score_n_plus_2",
+    "score_n_plus_3",
+    "change_proportion",
+    "n_pre",
+    "n_post",
+    "t_critical",
+];
+
+fn nan_empty(x: f64) -> String {
+    if x.is_nan() {
+        String::new()
+    } else {
+        num(x)
+    }
+}
+
+/// `sudden_gains.csv`: one row per sudden gain or loss.
+pub fn sudden_gains_csv(
+    m: &Measurements,
+    eps: &Episodes,
+    sg: &SuddenGains,
+    registry: &Registry,
+) -> Vec<u8> {
+    let mut w = writer();
+    w.write_record(SUDDEN_GAIN_COLUMNS).expect("in memory");
+    for f in &sg.found {
+        let it = &eps.items[f.item];
+        let e = &f.event;
+        let row: Vec<Cow<str>> = vec![
+            key(&m.clients, it.client),
+            key(&m.episodes, it.episode),
+            Cow::Borrowed(&registry.get(it.measure as usize).code),
+            f.kind.as_str().into(),
+            f.pregain_session.to_string().into(),
+            (f.pregain_session + 1).to_string().into(),
+            num(e.pregain_score).into(),
+            num(e.postgain_score).into(),
+            num(f.magnitude).into(),
+            num(e.reversal_value).into(),
+            opt_bool(Some(e.reversal)).into(),
+            nan_empty(e.around[0]).into(),
+            nan_empty(e.around[1]).into(),
+            nan_empty(e.around[2]).into(),
+            nan_empty(e.around[3]).into(),
+            opt_num(f.change_proportion).into(),
+            e.interval.n_pre.to_string().into(),
+            e.interval.n_post.to_string().into(),
+            opt_num(e.interval.t_crit).into(),
+        ];
+        w.write_record(row.iter().map(|s| s.as_ref()))
+            .expect("in memory");
+    }
+    finish(w)
+}
+
+/// `sudden_gains_byclient.csv`: one row per episode × measure that was tested, with the
+/// number of gains and losses and the one of each kept by the selection rule.
+pub fn sudden_gains_byclient_csv(
+    m: &Measurements,
+    eps: &Episodes,
+    sg: &SuddenGains,
+    registry: &Registry,
+    rule: crate::sudden_gains::Select,
+) -> Vec<u8> {
+    use crate::sudden_gains::{select, Kind};
+    let mut w = writer();
+    w.write_record([
+        "client_id",
+        "episode_id",
+        "measure",
+        "n_gains",
+        "n_losses",
+        "gain_pregain_session",
+        "gain_magnitude",
+        "gain_reversal",
+        "loss_pregain_session",
+        "loss_magnitude",
+        "loss_reversal",
+    ])
+    .expect("in memory");
+    let mut i = 0;
+    for (idx, it) in eps.items.iter().enumerate() {
+        let start = i;
+        while i < sg.found.len() && sg.found[i].item == idx {
+            i += 1;
+        }
+        let found = &sg.found[start..i];
+        let mut row: Vec<Cow<str>> = vec![
+            key(&m.clients, it.client),
+            key(&m.episodes, it.episode),
+            Cow::Borrowed(&registry.get(it.measure as usize).code),
+        ];
+        let of_kind = |k: Kind| {
+            found
+                .iter()
+                .filter(|f| f.kind == k)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let (gains, losses) = (of_kind(Kind::Gain), of_kind(Kind::Loss));
+        row.push(gains.len().to_string().into());
+        row.push(losses.len().to_string().into());
+        for list in [&gains, &losses] {
+            match select(list, rule, |f| f.event.pregain, |f| f.magnitude) {
+                Some(f) => {
+                    row.push(f.pregain_session.to_string().into());
+                    row.push(num(f.magnitude).into());
+                    row.push(opt_bool(Some(f.event.reversal)).into());
+                }
+                None => row.extend(["", "", ""].map(Cow::Borrowed)),
+            }
+        }
         w.write_record(row.iter().map(|s| s.as_ref()))
             .expect("in memory");
     }

@@ -3,7 +3,7 @@
 //! unreadable files and missing columns stop a run (see `ingest`).
 
 use crate::dates::{format_day, parse_iso_date, DateError, Day};
-use crate::model::{GoalScale, Measurements, Phase, NO_SESSION};
+use crate::model::{GoalScale, Measurements, Phase, NO_KEY, NO_SESSION};
 use crate::registry::Registry;
 
 /// One measurement row as text, straight from the file (`None` = empty or absent column).
@@ -204,6 +204,24 @@ pub fn check_measurement<'a>(
         measure: measure as u16,
         score,
     })
+}
+
+impl Measurements {
+    /// Appends a checked row from input record `record`.
+    pub fn push(&mut self, r: &CheckedMeasurement, record: u64) {
+        self.client.push(self.clients.intern(r.client_id));
+        self.episode.push(self.episodes.intern(r.episode_id));
+        self.therapist
+            .push(r.therapist_id.map_or(NO_KEY, |t| self.therapists.intern(t)));
+        self.site
+            .push(r.site_id.map_or(NO_KEY, |s| self.sites.intern(s)));
+        self.date.push(r.date);
+        self.session.push(r.session);
+        self.phase.push(r.phase);
+        self.measure.push(r.measure);
+        self.score.push(r.score);
+        self.record.push(record);
+    }
 }
 
 /// One goal rating as text.

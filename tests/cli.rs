@@ -555,3 +555,165 @@ fn help_explains_every_option() {
         .stdout(contains("--suppress-below"))
         .stdout(contains("--today"));
 }
+
+/// Runs the sudden-gains reference set-up: sessions 1–12 numbered from 1, cut-off 7.
+fn sgdata_run(extra: &[&str]) -> tempfile::TempDir {
+    let mut args = vec![
+        "--sg-cutoff",
+        "7",
+        "--sg-start-session",
+        "1",
+        "--sg-identify-1to2",
+        "false",
+    ];
+    args.extend_from_slice(extra);
+    analyze(&fixture("sgdata_bdi_measurements.csv"), &args)
+}
+
+fn event_key(
+    client: &str,
+    kind: &str,
+    session: &str,
+    pre: &str,
+    post: &str,
+    magnitude: &str,
+    reversal_value: &str,
+    reversal: bool,
+) -> String {
+    format!("{client}|{kind}|{session}|{pre}|{post}|{magnitude}|{reversal_value}|{reversal}")
+}
+
+#[test]
+fn sudden_gains_and_losses_equal_suddengains_on_sgdata() {
+    let out = sgdata_run(&[]);
+    let ours: Vec<String> = read_csv(&out.path().join("sudden_gains.csv"))
+        .iter()
+        .map(|r| {
+            event_key(
+                &r["client_id"],
+                &r["kind"],
+                &r["pregain_session"],
+                &r["pregain_score"],
+                &r["postgain_score"],
+                &r["magnitude"],
+                &r["reversal_value"],
+                r["reversal"] == "true",
+            )
+        })
+        .collect();
+    let mut want: Vec<String> = ["ref_sg_events.csv", "ref_sl_events.csv"]
+        .iter()
+        .flat_map(|f| read_csv(&fixture(f)))
+        .map(|r| {
+            event_key(
+                &r["client_id"],
+                &r["kind"],
+                &r["pregain_index"],
+                &r["pregain_score"],
+                &r["postgain_score"],
+                &r["magnitude"],
+                &r["reversal_value"],
+                r["reversal"] == "1",
+            )
+        })
+        .collect();
+    let mut ours_sorted = ours.clone();
+    ours_sorted.sort();
+    want.sort();
+    assert_eq!(ours_sorted, want);
+    assert_eq!(ours.iter().filter(|k| k.contains("|gain|")).count(), 24);
+
+    let s = read_json(&out.path().join("summary.json"));
+    let t = &s["sudden_gains"]["by_measure"]["BDI2"];
+    assert_eq!(
+        (
+            t["series"].as_u64(),
+            t["intervals_tested"].as_u64(),
+            t["intervals_evaluable"].as_u64()
+        ),
+        (Some(43), Some(387), Some(298))
+    );
+    assert_eq!(
+        (
+            t["gains"].as_u64(),
+            t["series_with_gain"].as_u64(),
+            t["gain_reversals"].as_u64()
+        ),
+        (Some(24), Some(15), Some(4))
+    );
+    assert_eq!(
+        (t["losses"].as_u64(), t["loss_reversals"].as_u64()),
+        (Some(3), Some(2))
+    );
+}
+
+#[test]
+fn one_gain_per_client_by_each_rule_equals_create_byperson() {
+    for rule in ["first", "last", "smallest", "largest"] {
+        let out = sgdata_run(&["--sg-select", rule]);
+        let ours = read_csv(&out.path().join("sudden_gains_byclient.csv"));
+        for (kind, prefix) in [("sg", "gain"), ("sl", "loss")] {
+            for r in read_csv(&fixture(&format!("ref_{kind}_byperson_{rule}.csv"))) {
+                let o = ours.iter().find(|o| o["client_id"] == r["id"]).unwrap();
+                let reversal = match r["sg_reversal"].as_str() {
+                    "1" => "true",
+                    "0" => "false",
+                    _ => "",
+                };
+                let count = if kind == "sg" {
+                    &o["n_gains"]
+                } else {
+                    &o["n_losses"]
+                };
+                assert_eq!(
+                    (
+                        o[&format!("{prefix}_pregain_session")].as_str(),
+                        o[&format!("{prefix}_magnitude")].as_str(),
+                        o[&format!("{prefix}_reversal")].as_str(),
+                        count.as_str()
+                    ),
+                    (
+                        r["sg_session_n"].as_str(),
+                        r["sg_magnitude"].as_str(),
+                        reversal,
+                        r["sg_freq_byperson"].as_str()
+                    ),
+                    "{rule} {kind} client {}",
+                    r["id"]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_package_loss_criterion_gives_the_same_three_losses_on_sgdata() {
+    // Quirk S6: with all three criteria both settings agree on sgdata.
+    let out = sgdata_run(&["--sl-crit2-package"]);
+    let losses: Vec<String> = read_csv(&out.path().join("sudden_gains.csv"))
+        .iter()
+        .filter(|r| r["kind"] == "loss")
+        .map(|r| format!("{}@{}", r["client_id"], r["pregain_session"]))
+        .collect();
+    assert_eq!(losses, ["34@7", "35@7", "4@9"]);
+    // Criterion 2 alone flags far more "losses" with the package's rule.
+    let loose = analyze(
+        &fixture("sgdata_bdi_measurements.csv"),
+        &[
+            "--sg-start-session",
+            "1",
+            "--sg-identify-1to2",
+            "false",
+            "--sl-crit2-package",
+            "--sg-no-crit1",
+            "--sg-no-crit3",
+        ],
+    );
+    let s = read_json(&loose.path().join("summary.json"));
+    assert!(
+        s["sudden_gains"]["by_measure"]["BDI2"]["losses"]
+            .as_u64()
+            .unwrap()
+            > 200
+    );
+}

@@ -1,0 +1,721 @@
+//! Sudden gains and sudden losses (Tang & DeRubeis, 1999), reproducing the R package
+//! suddengains 0.7.2 (`identify_sg`, `identify_sl`, `create_bysg`, `create_byperson`).
+//!
+//! A series is an episode's scores on one measure indexed by position (session number
+//! minus the first session); a missing session is a gap (`NaN`), never closed up. For k
+//! positions the package tests the intervals n → n+1 for n = 1 … k−3 (0-based): the
+//! first and last intervals are never tested. An interval is a gain when every
+//! criterion switched on holds:
+//!
+//! 1. the change is at least `cutoff` points (≥);
+//! 2. the change is at least `pct` of the pregain score (≥);
+//! 3. the means of up to three scores before and after differ by more than
+//!    t_crit · pooled SD (strict >), with at least two scores on each side and
+//!    t_crit = |qt(α/2, n₁ + n₂ − 2)| (or a fixed value).
+//!
+//! A criterion that cannot be computed makes the interval not evaluable, even when
+//! another one fails (R's `NA * 0 = NA`). See docs/METHODS.md for every quirk kept.
+
+use serde::Serialize;
+use statrs::distribution::{Continuous, ContinuousCDF, StudentsT};
+
+/// Which way the scores move in the event looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Movement {
+    /// The score falls (a gain on a lower-is-better scale).
+    Drop,
+    /// The score rises (a loss on a lower-is-better scale).
+    Rise,
+}
+
+/// The package's arguments, with its defaults.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Criteria {
+    /// Criterion 1: minimum change in points; `None` switches it off.
+    pub cutoff: Option<f64>,
+    /// Criterion 2: minimum change as a share of the pregain score; `None` switches it off.
+    pub pct: Option<f64>,
+    /// Criterion 3 on or off.
+    pub crit3: bool,
+    pub alpha: f64,
+    /// Adjust t_crit to the number of available scores (Lutz et al. 2013), else use
+    /// `critical_value` for every interval.
+    pub adjust: bool,
+    pub critical_value: f64,
+    /// The package's `identify_sg_1to2`: positions numbered from 0. It moves the start of
+    /// the reversal scan from the third to the second score after the gain (quirk S5).
+    pub identify_1to2: bool,
+    /// For rises, test criterion 2 as the package's `identify_sl` does (quirk S6:
+    /// x_n − x_{n+1} ≤ pct · x_n) instead of the mirrored x_{n+1} − x_n ≥ pct · x_n.
+    pub rise_pct_as_package: bool,
+}
+
+impl Default for Criteria {
+    fn default() -> Criteria {
+        Criteria {
+            cutoff: None,
+            pct: Some(0.25),
+            crit3: true,
+            alpha: 0.05,
+            adjust: true,
+            critical_value: 2.776,
+            identify_1to2: true,
+            rise_pct_as_package: false,
+        }
+    }
+}
+
+/// |qt(α/2, df)|, the two-sided critical value of Student's t, polished with Newton
+/// steps on the CDF so that it agrees with R's `qt` to ~1e-12.
+pub fn t_critical(alpha: f64, df: f64) -> f64 {
+    let t = StudentsT::new(0.0, 1.0, df).expect("df > 0");
+    let p = 1.0 - alpha / 2.0;
+    let mut x = t.inverse_cdf(p);
+    for _ in 0..4 {
+        let step = (t.cdf(x) - p) / t.pdf(x);
+        x -= step;
+        if step.abs() < 1e-15 {
+            break;
+        }
+    }
+    x
+}
+
+/// Critical values by degrees of freedom (2, 3, 4: the only ones criterion 3 can meet).
+#[derive(Debug, Clone, Copy)]
+pub struct CriticalValues([f64; 3]);
+
+impl CriticalValues {
+    pub fn new(c: &Criteria) -> CriticalValues {
+        if c.adjust {
+            CriticalValues([
+                t_critical(c.alpha, 2.0),
+                t_critical(c.alpha, 3.0),
+                t_critical(c.alpha, 4.0),
+            ])
+        } else {
+            CriticalValues([c.critical_value; 3])
+        }
+    }
+
+    fn for_df(&self, df: usize) -> f64 {
+        self.0[df - 2]
+    }
+}
+
+/// One tested interval n → n+1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    /// Position of the pregain score.
+    pub pregain: usize,
+    pub crit1: Option<bool>,
+    pub crit2: Option<bool>,
+    pub crit3: Option<bool>,
+    /// All switched-on criteria hold (`Some(true)`), one fails (`Some(false)`), or one
+    /// cannot be computed (`None`).
+    pub flag: Option<bool>,
+    pub n_pre: usize,
+    pub n_post: usize,
+    /// The t critical value used, where criterion 3 was computed.
+    pub t_crit: Option<f64>,
+}
+
+fn mean_var(xs: impl Iterator<Item = f64> + Clone) -> (usize, f64, f64) {
+    let n = xs.clone().count();
+    let mean = xs.clone().sum::<f64>() / n as f64;
+    let ss: f64 = xs.map(|x| (x - mean) * (x - mean)).sum();
+    (
+        n,
+        mean,
+        if n > 1 {
+            ss / (n as f64 - 1.0)
+        } else {
+            f64::NAN
+        },
+    )
+}
+
+/// Evaluates every tested interval of a series (`NaN` = missing score).
+pub fn intervals(
+    x: &[f64],
+    movement: Movement,
+    c: &Criteria,
+    t: &CriticalValues,
+    out: &mut Vec<Interval>,
+) {
+    let k = x.len();
+    if k < 4 {
+        return;
+    }
+    for n in 1..=k - 3 {
+        let (pre, post) = (x[n], x[n + 1]);
+        let both = !pre.is_nan() && !post.is_nan();
+        // Change in the direction looked for: positive when the score moves that way.
+        let change = match movement {
+            Movement::Drop => pre - post,
+            Movement::Rise => post - pre,
+        };
+        let crit1 = c.cutoff.map(|cut| both.then_some(change >= cut));
+        let crit2 = c.pct.map(|pct| {
+            both.then_some(match movement {
+                Movement::Rise if c.rise_pct_as_package => pre - post <= pct * pre,
+                _ => change >= pct * pre,
+            })
+        });
+        let pre_w = x[n.saturating_sub(2)..=n]
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan());
+        let post_w = x[n + 1..=(n + 3).min(k - 1)]
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan());
+        let (n1, m1, v1) = mean_var(pre_w);
+        let (n2, m2, v2) = mean_var(post_w);
+        let mut t_crit = None;
+        let crit3 = c.crit3.then(|| {
+            (n1 >= 2 && n2 >= 2).then(|| {
+                let tc = t.for_df(n1 + n2 - 2);
+                t_crit = Some(tc);
+                let pooled =
+                    (((n1 - 1) as f64 * v1 + (n2 - 1) as f64 * v2) / (n1 + n2 - 2) as f64).sqrt();
+                let diff = match movement {
+                    Movement::Drop => m1 - m2,
+                    Movement::Rise => m2 - m1,
+                };
+                diff > tc * pooled
+            })
+        });
+        let applied = [crit1, crit2, crit3];
+        let flag = applied
+            .iter()
+            .flatten()
+            .try_fold(true, |all, v| v.map(|b| all && b));
+        out.push(Interval {
+            pregain: n,
+            crit1: crit1.flatten(),
+            crit2: crit2.flatten(),
+            crit3: crit3.flatten(),
+            flag,
+            n_pre: n1,
+            n_post: n2,
+            t_crit,
+        });
+    }
+}
+
+/// One sudden gain or loss, as `create_bysg` describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub pregain: usize,
+    pub pregain_score: f64,
+    pub postgain_score: f64,
+    /// x_n − x_{n+1}, as the package (positive for drops).
+    pub drop: f64,
+    /// The midpoint of the pregain and postgain scores.
+    pub reversal_value: f64,
+    pub reversal: bool,
+    /// Scores at positions n−2, n−1, n+2, n+3 (`NaN` where missing or outside the series).
+    pub around: [f64; 4],
+    pub interval: Interval,
+}
+
+/// Turns the flagged intervals of a series into events with their reversal status.
+pub fn events(
+    x: &[f64],
+    movement: Movement,
+    c: &Criteria,
+    tested: &[Interval],
+    out: &mut Vec<Event>,
+) {
+    let at = |i: isize| {
+        if i >= 0 && (i as usize) < x.len() {
+            x[i as usize]
+        } else {
+            f64::NAN
+        }
+    };
+    for iv in tested.iter().filter(|iv| iv.flag == Some(true)) {
+        let n = iv.pregain;
+        let (pre, post) = (x[n], x[n + 1]);
+        let drop = pre - post;
+        let reversal_value = post + drop / 2.0;
+        // The package keeps later scores whose position, numbered as it numbers them,
+        // lies at least two past its `sg_session_n` (quirk S5).
+        let first = if c.identify_1to2 { n + 2 } else { n + 3 };
+        let later = x.get(first..).unwrap_or(&[]).iter().filter(|v| !v.is_nan());
+        let reversal = match movement {
+            Movement::Drop => later.clone().any(|&v| v > reversal_value),
+            Movement::Rise => later.clone().any(|&v| v < reversal_value),
+        };
+        let n = n as isize;
+        out.push(Event {
+            pregain: iv.pregain,
+            pregain_score: pre,
+            postgain_score: post,
+            drop,
+            reversal_value,
+            reversal,
+            around: [at(n - 2), at(n - 1), at(n + 2), at(n + 3)],
+            interval: *iv,
+        });
+    }
+}
+
+/// `create_byperson`'s `multiple_sg_select`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Select {
+    First,
+    Last,
+    Smallest,
+    Largest,
+}
+
+/// Picks one event by the rule, comparing signed `magnitude`s (quirk S7 for losses);
+/// ties go to the earliest.
+pub fn select<T>(
+    events: &[T],
+    rule: Select,
+    pregain: impl Fn(&T) -> usize,
+    magnitude: impl Fn(&T) -> f64,
+) -> Option<&T> {
+    let mut best: Option<&T> = None;
+    for e in events {
+        let better = match best {
+            None => true,
+            Some(b) => {
+                let (m, bm) = (magnitude(e), magnitude(b));
+                let earlier = pregain(e) < pregain(b);
+                match rule {
+                    Select::First => earlier,
+                    Select::Last => pregain(e) > pregain(b),
+                    Select::Smallest => m < bm || (m == bm && earlier),
+                    Select::Largest => m > bm || (m == bm && earlier),
+                }
+            }
+        };
+        if better {
+            best = Some(e);
+        }
+    }
+    best
+}
+
+/// Gain or loss, in the clinical sense (toward or away from health).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Gain,
+    Loss,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gain => "gain",
+            Kind::Loss => "loss",
+        }
+    }
+}
+
+/// How sudden gains are looked for in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Options {
+    /// Criteria; `cutoff: None` here means the measure's own threshold (below).
+    pub criteria: Criteria,
+    /// Criterion 1 on or off.
+    pub crit1: bool,
+    /// Criterion 1 from a reliability as `define_crit1_cutoff` computes it:
+    /// 1.96 · √2 · SD · √(1 − r), SD given or that of the measure's baseline scores.
+    pub cutoff_reliability: Option<(f64, Option<f64>)>,
+    /// The session number at position 0 of every series.
+    pub start_session: i32,
+    pub select: Select,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            criteria: Criteria::default(),
+            crit1: true,
+            cutoff_reliability: None,
+            start_session: 0,
+            select: Select::First,
+        }
+    }
+}
+
+/// A sudden gain or loss found in one episode × measure.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// Index into `Episodes::items`.
+    pub item: usize,
+    pub kind: Kind,
+    pub event: Event,
+    /// Session number of the pregain score.
+    pub pregain_session: i32,
+    /// Positive for gains, negative for losses, on any scale.
+    pub magnitude: f64,
+    /// `magnitude` over the change from baseline to final (same sign convention).
+    pub change_proportion: Option<f64>,
+}
+
+/// Counts per measure, for `summary.json`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MeasureTally {
+    /// Criterion 1's cut-off in points, where one applied.
+    pub cutoff: Option<f64>,
+    pub series: u64,
+    pub intervals_tested: u64,
+    pub intervals_evaluable: u64,
+    pub gains: u64,
+    pub series_with_gain: u64,
+    pub gain_reversals: u64,
+    pub losses: u64,
+    pub series_with_loss: u64,
+    pub loss_reversals: u64,
+}
+
+/// Everything found in a run.
+#[derive(Debug, Clone, Default)]
+pub struct SuddenGains {
+    pub found: Vec<Found>,
+    pub by_measure: std::collections::BTreeMap<u16, MeasureTally>,
+}
+
+fn cutoff_for(
+    measure: usize,
+    opts: &Options,
+    eps: &crate::episodes::Episodes,
+    registry: &crate::registry::Registry,
+) -> Option<f64> {
+    if !opts.crit1 || opts.criteria.cutoff.is_some() {
+        return opts.criteria.cutoff.filter(|_| opts.crit1);
+    }
+    if let Some((r, sd)) = opts.cutoff_reliability {
+        let baselines: Vec<f64> = eps
+            .items
+            .iter()
+            .filter(|it| it.measure as usize == measure)
+            .map(|it| it.baseline)
+            .collect();
+        let sd = sd.or_else(|| crate::outcomes::mean_sd(&baselines).1)?;
+        return Some(1.96 * 2f64.sqrt() * sd * (1.0 - r).sqrt());
+    }
+    let _ = registry;
+    let rule = eps.rules.get(measure)?.as_ref()?;
+    rule.rc_threshold.or(rule.s_diff.map(|s| 1.96 * s))
+}
+
+/// Finds sudden gains and losses in every episode × measure series.
+pub fn find_all(
+    m: &crate::model::Measurements,
+    sorted: &crate::episodes::SortedRows,
+    eps: &crate::episodes::Episodes,
+    registry: &crate::registry::Registry,
+    opts: &Options,
+) -> SuddenGains {
+    use crate::model::{Phase, NO_SESSION};
+    use crate::registry::Direction;
+    let n_measures = registry.measures().len();
+    // A series spans positions 0 … (last session of the measure in the data − start),
+    // as the columns of the package's wide table would.
+    let mut span = vec![0usize; n_measures];
+    for i in 0..m.len() {
+        if m.phase[i] != Phase::FollowUp && m.session[i] >= opts.start_session {
+            let s = &mut span[m.measure[i] as usize];
+            *s = (*s).max((m.session[i] - opts.start_session) as usize + 1);
+        }
+    }
+    let cutoffs: Vec<Option<f64>> = (0..n_measures)
+        .map(|i| cutoff_for(i, opts, eps, registry))
+        .collect();
+    let mut out = SuddenGains::default();
+    let mut x: Vec<f64> = Vec::new();
+    let mut tested = Vec::new();
+    let mut evs = Vec::new();
+    for (idx, it) in eps.items.iter().enumerate() {
+        let mi = it.measure as usize;
+        let rows = sorted.order[it.rows.clone()]
+            .iter()
+            .map(|&r| r as usize)
+            .filter(|&r| m.phase[r] != Phase::FollowUp);
+        x.clear();
+        let by_rank = rows.clone().any(|r| m.session[r] == NO_SESSION);
+        if by_rank {
+            // No session numbers: the series is the scores in date order.
+            x.extend(rows.map(|r| m.score[r]));
+        } else {
+            x.resize(span[mi], f64::NAN);
+            for r in rows.filter(|&r| m.session[r] >= opts.start_session) {
+                let p = (m.session[r] - opts.start_session) as usize;
+                if x[p].is_nan() {
+                    x[p] = m.score[r];
+                }
+            }
+        }
+        let criteria = Criteria {
+            cutoff: cutoffs[mi],
+            ..opts.criteria.clone()
+        };
+        let t = CriticalValues::new(&criteria);
+        let tally = out
+            .by_measure
+            .entry(it.measure)
+            .or_insert_with(|| MeasureTally {
+                cutoff: cutoffs[mi],
+                ..Default::default()
+            });
+        tally.series += 1;
+        let lower = registry.get(mi).direction == Direction::Lower;
+        let sign = if lower { 1.0 } else { -1.0 };
+        let tx_change = it.final_score.map(|f| sign * (it.baseline - f));
+        for kind in [Kind::Gain, Kind::Loss] {
+            let movement = match (kind, lower) {
+                (Kind::Gain, true) | (Kind::Loss, false) => Movement::Drop,
+                _ => Movement::Rise,
+            };
+            tested.clear();
+            evs.clear();
+            intervals(&x, movement, &criteria, &t, &mut tested);
+            events(&x, movement, &criteria, &tested, &mut evs);
+            if kind == Kind::Gain {
+                tally.intervals_tested += tested.len() as u64;
+                tally.intervals_evaluable +=
+                    tested.iter().filter(|i| i.flag.is_some()).count() as u64;
+            }
+            let reversals = evs.iter().filter(|e| e.reversal).count() as u64;
+            match kind {
+                Kind::Gain => {
+                    tally.gains += evs.len() as u64;
+                    tally.series_with_gain += u64::from(!evs.is_empty());
+                    tally.gain_reversals += reversals;
+                }
+                Kind::Loss => {
+                    tally.losses += evs.len() as u64;
+                    tally.series_with_loss += u64::from(!evs.is_empty());
+                    tally.loss_reversals += reversals;
+                }
+            }
+            for e in evs.drain(..) {
+                let magnitude = sign * e.drop;
+                let start = if by_rank { 0 } else { opts.start_session };
+                out.found.push(Found {
+                    item: idx,
+                    kind,
+                    pregain_session: start + e.pregain as i32,
+                    magnitude,
+                    change_proportion: tx_change.map(|t| magnitude / t).filter(|p| p.is_finite()),
+                    event: e,
+                });
+            }
+        }
+    }
+    out.found.sort_by_key(|f| (f.item, f.event.pregain, f.kind));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const NA: f64 = f64::NAN;
+
+    fn crit(cutoff: f64) -> Criteria {
+        Criteria {
+            cutoff: Some(cutoff),
+            identify_1to2: false,
+            ..Criteria::default()
+        }
+    }
+
+    fn flags(x: &[f64], movement: Movement, c: &Criteria) -> Vec<Option<bool>> {
+        let mut out = Vec::new();
+        intervals(x, movement, c, &CriticalValues::new(c), &mut out);
+        out.iter().map(|i| i.flag).collect()
+    }
+
+    #[test]
+    fn critical_values_equal_r_qt() {
+        // R: abs(qt(0.025, df)) and abs(qt(0.005, df)).
+        assert!((t_critical(0.05, 2.0) - 4.30265272974946).abs() < 1e-11);
+        assert!((t_critical(0.05, 3.0) - 3.18244630528371).abs() < 1e-11);
+        assert!((t_critical(0.05, 4.0) - 2.77644510519779).abs() < 1e-11);
+        assert!((t_critical(0.01, 2.0) - 9.92484320091829).abs() < 1e-10);
+        assert!((t_critical(0.01, 3.0) - 5.84090930973336).abs() < 1e-10);
+        assert!((t_critical(0.01, 4.0) - 4.60409487134999).abs() < 1e-10);
+    }
+
+    #[test]
+    fn first_and_last_intervals_are_never_tested() {
+        // k = 6 scores: intervals 1→2, 2→3 only (0-based), i.e. k − 3.
+        let x = [30.0, 10.0, 30.0, 30.0, 30.0, 10.0];
+        let c = Criteria {
+            cutoff: Some(7.0),
+            pct: Some(0.25),
+            crit3: false,
+            ..Criteria::default()
+        };
+        let mut out = Vec::new();
+        intervals(&x, Movement::Drop, &c, &CriticalValues::new(&c), &mut out);
+        assert_eq!(
+            out.iter().map(|i| i.pregain).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        // The big drops 0→1 and 4→5 are outside the tested range.
+        assert!(out.iter().all(|i| i.flag == Some(false)));
+    }
+
+    #[test]
+    fn a_clear_gain_passes_all_three_criteria() {
+        // Pre 24, 25, 24 (mean 24.33, s² 0.333); post 12, 13, 12 (mean 12.33, s² 0.333);
+        // pooled SD 0.577 · 2.776 = 1.60 < 12. Drop 24 → 12 ≥ 7 and ≥ 6.
+        let x = [25.0, 24.0, 25.0, 24.0, 12.0, 13.0, 12.0, 12.0];
+        assert_eq!(flags(&x, Movement::Drop, &crit(7.0))[2], Some(true));
+        assert_eq!(flags(&x, Movement::Rise, &crit(7.0))[2], Some(false));
+    }
+
+    #[test]
+    fn criteria_1_and_2_are_inclusive_and_criterion_3_strict() {
+        // Drop of exactly 7 from 28 (exactly 25 %): criteria 1 and 2 hold at equality.
+        let c = Criteria {
+            cutoff: Some(7.0),
+            pct: Some(0.25),
+            crit3: false,
+            ..Criteria::default()
+        };
+        assert_eq!(
+            flags(&[28.0, 28.0, 21.0, 21.0], Movement::Drop, &c),
+            vec![Some(true)]
+        );
+        let c = Criteria {
+            cutoff: Some(7.01),
+            ..c
+        };
+        assert_eq!(
+            flags(&[28.0, 28.0, 21.0, 21.0], Movement::Drop, &c),
+            vec![Some(false)]
+        );
+        // Criterion 3 alone with zero spread: difference 0 is not > 0.
+        let c3 = Criteria {
+            cutoff: None,
+            pct: None,
+            crit3: true,
+            ..Criteria::default()
+        };
+        assert_eq!(
+            flags(&[5.0, 5.0, 5.0, 5.0], Movement::Drop, &c3),
+            vec![Some(false)]
+        );
+    }
+
+    #[test]
+    fn a_missing_criterion_makes_the_interval_not_evaluable_even_if_another_fails() {
+        // Pregain score missing: criteria 1 and 2 are NA; criterion 3 (windows 20,NA / 30,30) would fail.
+        let x = [20.0, 20.0, NA, 30.0, 30.0, 30.0];
+        let f = flags(&x, Movement::Drop, &crit(7.0));
+        assert_eq!(f[1], None, "NA * 0 = NA");
+        // Only one score after the gain in the window: criterion 3 is NA.
+        let y = [20.0, 20.0, 20.0, 10.0, NA, NA];
+        assert_eq!(flags(&y, Movement::Drop, &crit(7.0))[1], None);
+        // With criterion 3 off the same interval is evaluable, and a gain.
+        let c = Criteria {
+            crit3: false,
+            ..crit(7.0)
+        };
+        assert_eq!(flags(&y, Movement::Drop, &c)[1], Some(true));
+    }
+
+    #[test]
+    fn criterion_3_uses_truncated_windows_and_adjusted_values() {
+        // First tested interval (1→2): pre window has positions 0, 1 only (n₁ = 2), df = 3.
+        let x = [30.0, 31.0, 20.0, 19.0, 21.0, 20.0];
+        let c = crit(7.0);
+        let mut out = Vec::new();
+        intervals(&x, Movement::Drop, &c, &CriticalValues::new(&c), &mut out);
+        assert_eq!((out[0].n_pre, out[0].n_post), (2, 3));
+        assert!((out[0].t_crit.unwrap() - 3.18244630528371).abs() < 1e-11);
+        // A fixed critical value replaces the adjusted one.
+        let fixed = Criteria { adjust: false, ..c };
+        let mut out = Vec::new();
+        intervals(
+            &x,
+            Movement::Drop,
+            &fixed,
+            &CriticalValues::new(&fixed),
+            &mut out,
+        );
+        assert_eq!(out[0].t_crit, Some(2.776));
+    }
+
+    #[test]
+    fn reversal_scan_starts_at_the_third_later_score_in_the_default_numbering() {
+        // Gain 30 → 10 at n = 2 (midpoint 20); x[4] = 25 returns above it, x[5] and x[6] do not
+        // (25 → 19 is only 6 points, so it is not a second gain).
+        let x = [30.0, 30.0, 30.0, 10.0, 25.0, 19.0, 18.0];
+        let c = Criteria {
+            cutoff: Some(7.0),
+            crit3: false,
+            ..crit(7.0)
+        };
+        let t = CriticalValues::new(&c);
+        let mut iv = Vec::new();
+        intervals(&x, Movement::Drop, &c, &t, &mut iv);
+        let mut ev = Vec::new();
+        events(&x, Movement::Drop, &c, &iv, &mut ev);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            (ev[0].reversal_value, ev[0].reversal),
+            (20.0, false),
+            "x_(n+2) is not scanned"
+        );
+        let c2 = Criteria {
+            identify_1to2: true,
+            ..c
+        };
+        let mut ev = Vec::new();
+        events(&x, Movement::Drop, &c2, &iv, &mut ev);
+        assert!(
+            ev[0].reversal,
+            "with identify_sg_1to2 the scan starts at x_(n+2)"
+        );
+    }
+
+    #[test]
+    fn loss_criterion_2_mirrored_or_as_the_package() {
+        // Rise 30 → 38: +8 ≥ 7 but < 25 % of 30 (7.5 < 8 … holds); take 40 → 48 (+8 < 10).
+        let x = [40.0, 40.0, 48.0, 48.0];
+        let c = Criteria {
+            cutoff: Some(7.0),
+            crit3: false,
+            ..Criteria::default()
+        };
+        assert_eq!(
+            flags(&x, Movement::Rise, &c),
+            vec![Some(false)],
+            "mirrored: 8 < 0.25 · 40"
+        );
+        let pkg = Criteria {
+            rise_pct_as_package: true,
+            ..c
+        };
+        assert_eq!(
+            flags(&x, Movement::Rise, &pkg),
+            vec![Some(true)],
+            "package: −8 ≤ 10 always holds"
+        );
+    }
+
+    #[test]
+    fn one_event_per_series_by_rule() {
+        let evs = [(3usize, 11.0), (7, 12.0), (9, 11.0)];
+        let pick = |r| select(&evs, r, |e| e.0, |e| e.1).map(|e| e.0);
+        assert_eq!(pick(Select::First), Some(3));
+        assert_eq!(pick(Select::Last), Some(9));
+        assert_eq!(pick(Select::Smallest), Some(3), "ties go to the earliest");
+        assert_eq!(pick(Select::Largest), Some(7));
+        assert_eq!(
+            select(&[] as &[(usize, f64)], Select::First, |e| e.0, |e| e.1),
+            None
+        );
+    }
+}
