@@ -570,17 +570,9 @@ fn sgdata_run(extra: &[&str]) -> tempfile::TempDir {
     analyze(&fixture("sgdata_bdi_measurements.csv"), &args)
 }
 
-fn event_key(
-    client: &str,
-    kind: &str,
-    session: &str,
-    pre: &str,
-    post: &str,
-    magnitude: &str,
-    reversal_value: &str,
-    reversal: bool,
-) -> String {
-    format!("{client}|{kind}|{session}|{pre}|{post}|{magnitude}|{reversal_value}|{reversal}")
+/// One event as comparable text: client, kind, session, scores, magnitude, midpoint, reversal.
+fn event_key(fields: [&str; 7], reversal: bool) -> String {
+    format!("{}|{reversal}", fields.join("|"))
 }
 
 #[test]
@@ -590,13 +582,16 @@ fn sudden_gains_and_losses_equal_suddengains_on_sgdata() {
         .iter()
         .map(|r| {
             event_key(
-                &r["client_id"],
-                &r["kind"],
-                &r["pregain_session"],
-                &r["pregain_score"],
-                &r["postgain_score"],
-                &r["magnitude"],
-                &r["reversal_value"],
+                [
+                    "client_id",
+                    "kind",
+                    "pregain_session",
+                    "pregain_score",
+                    "postgain_score",
+                    "magnitude",
+                    "reversal_value",
+                ]
+                .map(|c| r[c].as_str()),
                 r["reversal"] == "true",
             )
         })
@@ -606,13 +601,16 @@ fn sudden_gains_and_losses_equal_suddengains_on_sgdata() {
         .flat_map(|f| read_csv(&fixture(f)))
         .map(|r| {
             event_key(
-                &r["client_id"],
-                &r["kind"],
-                &r["pregain_index"],
-                &r["pregain_score"],
-                &r["postgain_score"],
-                &r["magnitude"],
-                &r["reversal_value"],
+                [
+                    "client_id",
+                    "kind",
+                    "pregain_index",
+                    "pregain_score",
+                    "postgain_score",
+                    "magnitude",
+                    "reversal_value",
+                ]
+                .map(|c| r[c].as_str()),
                 r["reversal"] == "1",
             )
         })
