@@ -23,5 +23,6 @@ pub mod registry;
 pub mod report;
 pub mod sudden_gains;
 pub mod summary;
+pub mod survival;
 pub mod tables;
 pub mod validate;
