@@ -14,10 +14,7 @@ use sustain::validate::{check_measurement, RawMeasurement};
 /// Splits the demo CSV into fields once, outside the timed code.
 fn demo_rows(clients: u64) -> Vec<Vec<String>> {
     let text = generate(clients, 1).measurements;
-    text.lines()
-        .skip(1)
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect()
+    text.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect()
 }
 
 fn raw(f: &[String]) -> RawMeasurement<'_> {
@@ -57,9 +54,7 @@ fn benches(c: &mut Criterion) {
             b.iter(|| black_box(validate_all(rows, &reg, today)))
         });
         let m = validate_all(&rows, &reg, today);
-        group.bench_with_input(BenchmarkId::new("sort_rows", clients), &m, |b, m| {
-            b.iter(|| black_box(sort_rows(m)))
-        });
+        group.bench_with_input(BenchmarkId::new("sort_rows", clients), &m, |b, m| b.iter(|| black_box(sort_rows(m))));
         let sorted = sort_rows(&m);
         group.bench_with_input(BenchmarkId::new("episodes", clients), &m, |b, m| {
             b.iter(|| black_box(build_episodes(m, &sorted, &reg)))

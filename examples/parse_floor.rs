@@ -6,9 +6,7 @@ use polars::prelude::*;
 use std::time::Instant;
 
 fn main() -> PolarsResult<()> {
-    let path = std::env::args()
-        .nth(1)
-        .expect("usage: parse_floor FILE.csv|FILE.parquet");
+    let path = std::env::args().nth(1).expect("usage: parse_floor FILE.csv|FILE.parquet");
     let start = Instant::now();
     let df = if path.ends_with(".parquet") {
         ParquetReader::new(std::fs::File::open(&path)?).finish()?
@@ -18,11 +16,6 @@ fn main() -> PolarsResult<()> {
             .try_into_reader_with_file_path(Some(path.clone().into()))?
             .finish()?
     };
-    println!(
-        "{:.3} s  {} rows  {}",
-        start.elapsed().as_secs_f64(),
-        df.height(),
-        path
-    );
+    println!("{:.3} s  {} rows  {}", start.elapsed().as_secs_f64(), df.height(), path);
     Ok(())
 }

@@ -36,9 +36,7 @@ impl Progress {
             return Progress(None);
         }
         let pb = ProgressBar::new_spinner();
-        pb.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"),
-        );
+        pb.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
         pb.enable_steady_tick(Duration::from_millis(120));
         Progress(Some(pb))
     }
@@ -68,42 +66,31 @@ pub struct RunConfig {
 }
 
 fn find_table(dir: &Path, stem: &str) -> Option<PathBuf> {
-    ["csv", "parquet"]
-        .iter()
-        .map(|ext| dir.join(format!("{stem}.{ext}")))
-        .find(|p| p.is_file())
+    ["csv", "parquet"].iter().map(|ext| dir.join(format!("{stem}.{ext}"))).find(|p| p.is_file())
 }
 
 pub fn load_registry(path: Option<&Path>) -> Result<Registry> {
     let reg = Registry::builtin();
     let Some(path) = path else { return Ok(reg) };
-    let text = std::fs::read_to_string(path).map_err(|e| Error::MeasureFile {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
-    reg.with_overrides(&text)
-        .map_err(|detail| Error::MeasureFile {
-            path: path.to_path_buf(),
-            detail,
-        })
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::MeasureFile { path: path.to_path_buf(), detail: e.to_string() })?;
+    reg.with_overrides(&text).map_err(|detail| Error::MeasureFile { path: path.to_path_buf(), detail })
 }
 
 pub fn resolve(args: &InputArgs) -> Result<RunConfig> {
     let measurements = match (&args.measurements, &args.dir) {
         (Some(p), _) => p.clone(),
-        (None, Some(dir)) => find_table(dir, "measurements")
-            .ok_or_else(|| Error::NoMeasurements { dir: dir.clone() })?,
+        (None, Some(dir)) => {
+            find_table(dir, "measurements").ok_or_else(|| Error::NoMeasurements { dir: dir.clone() })?
+        }
         (None, None) => return Err(Error::NoInput),
     };
-    let goals = args
-        .goals
-        .clone()
-        .or_else(|| args.dir.as_deref().and_then(|d| find_table(d, "goals")));
+    let goals = args.goals.clone().or_else(|| args.dir.as_deref().and_then(|d| find_table(d, "goals")));
     let today = match &args.today {
         None => today_utc(),
-        Some(t) => parse_iso_date(t).map_err(|_| {
-            Error::Usage(format!("--today {t} is not a date of the form YYYY-MM-DD"))
-        })?,
+        Some(t) => {
+            parse_iso_date(t).map_err(|_| Error::Usage(format!("--today {t} is not a date of the form YYYY-MM-DD")))?
+        }
     };
     Ok(RunConfig {
         measurements,
@@ -149,11 +136,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     progress.stage(format!("reading {}", cfg.measurements.display()));
     let raw = ingest::read_table(&cfg.measurements, Table::Measurements)?;
     warn_ignored(&raw, quiet);
-    let raw_goals = cfg
-        .goals
-        .as_deref()
-        .map(|p| ingest::read_table(p, Table::Goals))
-        .transpose()?;
+    let raw_goals = cfg.goals.as_deref().map(|p| ingest::read_table(p, Table::Goals)).transpose()?;
     if let Some(g) = &raw_goals {
         warn_ignored(g, quiet);
     }
@@ -161,15 +144,22 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     progress.stage(format!("validating {} measurement rows", raw.n_rows));
     let (m, mut rejections) = ingest::measurements(&raw, &cfg.registry, cfg.today);
     progress.stage("sorting episodes");
-    let sorted = sort_rows(&m);
+    let mut sorted = sort_rows(&m);
     for (row, why) in &sorted.duplicates {
-        rejections.push(ingest::duplicate_rejection(
-            Table::Measurements,
-            m.record[*row],
-            "score",
-            why,
-            |r| m.record[r],
-        ));
+        rejections
+            .push(ingest::duplicate_rejection(Table::Measurements, m.record[*row], "score", why, |r| m.record[r]));
+    }
+    for row in crate::episodes::take_orphan_follow_ups(&m, &mut sorted) {
+        rejections.push(Rejection {
+            table: Table::Measurements,
+            record: m.record[row],
+            column: "phase",
+            code: "followup_without_treatment",
+            message: "a follow-up score on a measure with no score before follow-up in its episode: \
+                      there is no baseline to compare it with"
+                .into(),
+            duplicate_of: None,
+        });
     }
     let mut inputs = BTreeMap::new();
     inputs.insert("measurements", counts(&raw, rejections.len()));
@@ -185,14 +175,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
         g
     });
     rejections.sort_by_key(|r| (r.table, r.record));
-    Ok(Loaded {
-        m,
-        sorted,
-        goals,
-        rejections,
-        inputs,
-        sources,
-    })
+    Ok(Loaded { m, sorted, goals, rejections, inputs, sources })
 }
 
 /// `rejected.csv` with line numbers read back from the files.
@@ -208,30 +191,18 @@ fn rejected_file(loaded: &Loaded) -> Result<Vec<u8>> {
         records.sort_unstable();
         records.dedup();
         let lines = ingest::record_lines(path, *format, &records)?;
-        line_of.extend(
-            records
-                .into_iter()
-                .zip(lines)
-                .map(|(r, l)| ((*table, r), l)),
-        );
+        line_of.extend(records.into_iter().zip(lines).map(|(r, l)| ((*table, r), l)));
     }
     let reasons: Vec<String> = loaded
         .rejections
         .iter()
         .map(|r| match r.duplicate_of {
-            Some(k) => format!(
-                "{} of line {} (that row is used)",
-                r.message,
-                line_of[&(r.table, k)]
-            ),
+            Some(k) => format!("{} of line {} (that row is used)", r.message, line_of[&(r.table, k)]),
             None => r.message.clone(),
         })
         .collect();
-    let files: BTreeMap<Table, String> = loaded
-        .sources
-        .iter()
-        .map(|(t, (p, _))| (*t, p.display().to_string()))
-        .collect();
+    let files: BTreeMap<Table, String> =
+        loaded.sources.iter().map(|(t, (p, _))| (*t, p.display().to_string())).collect();
     let lines: Vec<RejectedLine> = loaded
         .rejections
         .iter()
@@ -275,23 +246,22 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
     let episodes: Episodes = build_episodes(&loaded.m, &loaded.sorted, &cfg.registry);
     progress.stage("looking for sudden gains and losses");
     let sg_options = args.sudden_gains.options();
-    let gains = crate::sudden_gains::find_all(
-        &loaded.m,
-        &loaded.sorted,
+    let gains = crate::sudden_gains::find_all(&loaded.m, &loaded.sorted, &episodes, &cfg.registry, &sg_options);
+    let mut summary =
+        summarise(&episodes, &cfg.registry, loaded.inputs.clone(), &loaded.rejections, loaded.m.clients.len() as u64);
+    summary.sudden_gains = Some(crate::summary::sudden_gains_summary(&gains, &sg_options, &cfg.registry));
+    progress.stage("following up");
+    let fu_options = args.follow_up.options();
+    let (fu_scores, durability) = crate::followup::follow_up(&loaded.m, &loaded.sorted, &episodes, &fu_options);
+    let (curves, comparisons) =
+        crate::followup::relapse_survival(&loaded.m, &episodes, &durability, &cfg.registry, fu_options.cohort);
+    summary.sustained = Some(crate::summary::sustained_summary(
         &episodes,
-        &cfg.registry,
-        &sg_options,
-    );
-    let mut summary = summarise(
-        &episodes,
-        &cfg.registry,
-        loaded.inputs.clone(),
-        &loaded.rejections,
-        loaded.m.clients.len() as u64,
-    );
-    summary.sudden_gains = Some(crate::summary::sudden_gains_summary(
-        &gains,
-        &sg_options,
+        &fu_scores,
+        &durability,
+        &curves,
+        &comparisons,
+        &fu_options,
         &cfg.registry,
     ));
     progress.stage("writing results");
@@ -301,24 +271,17 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
         suppress_below: args.suppress_below,
     });
     let files = vec![
-        OutputFile::new(
-            "episodes.csv",
-            tables::episodes_csv(&loaded.m, &episodes, &cfg.registry),
-        ),
-        OutputFile::new(
-            "sudden_gains.csv",
-            tables::sudden_gains_csv(&loaded.m, &episodes, &gains, &cfg.registry),
-        ),
+        OutputFile::new("episodes.csv", tables::episodes_csv(&loaded.m, &episodes, &durability, &cfg.registry)),
+        OutputFile::new("sudden_gains.csv", tables::sudden_gains_csv(&loaded.m, &episodes, &gains, &cfg.registry)),
         OutputFile::new(
             "sudden_gains_byclient.csv",
-            tables::sudden_gains_byclient_csv(
-                &loaded.m,
-                &episodes,
-                &gains,
-                &cfg.registry,
-                sg_options.select,
-            ),
+            tables::sudden_gains_byclient_csv(&loaded.m, &episodes, &gains, &cfg.registry, sg_options.select),
         ),
+        OutputFile::new(
+            "followup.csv",
+            tables::followup_csv(&loaded.m, &episodes, &fu_scores, &fu_options.months, &cfg.registry),
+        ),
+        OutputFile::new("relapse_survival.csv", tables::relapse_survival_csv(&curves, &cfg.registry)),
         OutputFile::new("rejected.csv", rejected_file(&loaded)?),
         OutputFile::new("summary.json", json(&summary)),
         OutputFile::new("report.html", report.into_bytes()),
@@ -364,10 +327,7 @@ pub fn validate(args: &InputArgs) -> Result<()> {
 pub fn list_measures(args: &MeasuresArgs) -> Result<()> {
     let reg = load_registry(args.measures.as_deref())?;
     match args.format {
-        ListFormat::Json => println!(
-            "{}",
-            String::from_utf8(json(&reg.measures())).expect("utf-8")
-        ),
+        ListFormat::Json => println!("{}", String::from_utf8(json(&reg.measures())).expect("utf-8")),
         ListFormat::Table => print!("{}", crate::report::registry_table(&reg)),
     }
     Ok(())

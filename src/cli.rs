@@ -6,12 +6,7 @@ use std::path::PathBuf;
 /// Do clients get better, and stay better? Outcome figures from anonymized
 /// session-by-session questionnaire scores.
 #[derive(Debug, Parser)]
-#[command(
-    name = "sustain",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "sustain", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -76,6 +71,42 @@ pub struct AnalyzeArgs {
 
     #[command(flatten)]
     pub sudden_gains: SuddenGainArgs,
+
+    #[command(flatten)]
+    pub follow_up: FollowUpArgs,
+}
+
+/// Follow-up: whether change lasted after treatment.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Follow-up and relapse")]
+pub struct FollowUpArgs {
+    /// Follow-up windows, in months after the last treatment score.
+    #[arg(long, value_name = "MONTHS", value_delimiter = ',', default_value = "3,6,12")]
+    pub followup_months: Vec<f64>,
+
+    /// A follow-up score belongs to the nearest window within this many days of its target.
+    #[arg(long, value_name = "DAYS", default_value_t = 45)]
+    pub followup_tolerance_days: i32,
+
+    /// The end state held if this many last treatment scores were all below caseness.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub held_scores: usize,
+
+    /// Who enters the time-to-relapse analysis: recovered at the end (event: back at
+    /// caseness) or reliably improved at the end (event: reliable improvement lost).
+    #[arg(long, value_enum, default_value_t = crate::followup::Cohort::Recovered)]
+    pub survival_cohort: crate::followup::Cohort,
+}
+
+impl FollowUpArgs {
+    pub fn options(&self) -> crate::followup::Options {
+        crate::followup::Options {
+            months: self.followup_months.clone(),
+            tolerance_days: self.followup_tolerance_days,
+            held_scores: self.held_scores,
+            cohort: self.survival_cohort,
+        }
+    }
 }
 
 /// Sudden gains and losses: the options of the R package suddengains 0.7.2, with its defaults.

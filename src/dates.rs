@@ -78,15 +78,7 @@ pub fn civil_from_days(z: Day) -> (i32, i32, i32) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
+    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
 }
 
 /// Formats a day number as `YYYY-MM-DD`.
@@ -97,10 +89,7 @@ pub fn format_day(day: Day) -> String {
 
 /// Today's date in UTC from the system clock.
 pub fn today_utc() -> Day {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     (secs / 86_400) as Day
 }
 
@@ -130,28 +119,14 @@ mod tests {
 
     #[test]
     fn malformed_dates_are_format_errors() {
-        for s in [
-            "",
-            "2024/01/05",
-            "05-01-2024",
-            "2024-1-5",
-            "20240105",
-            "2024-01-05x",
-            "yesterday",
-        ] {
+        for s in ["", "2024/01/05", "05-01-2024", "2024-1-5", "20240105", "2024-01-05x", "yesterday"] {
             assert_eq!(parse_iso_date(s), Err(DateError::Format), "{s}");
         }
     }
 
     #[test]
     fn a_trailing_time_is_ignored() {
-        assert_eq!(
-            parse_iso_date("2024-01-05T10:30:00Z"),
-            parse_iso_date("2024-01-05")
-        );
-        assert_eq!(
-            parse_iso_date("2024-01-05 00:00:00"),
-            parse_iso_date("2024-01-05")
-        );
+        assert_eq!(parse_iso_date("2024-01-05T10:30:00Z"), parse_iso_date("2024-01-05"));
+        assert_eq!(parse_iso_date("2024-01-05 00:00:00"), parse_iso_date("2024-01-05"));
     }
 }

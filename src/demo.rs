@@ -152,34 +152,10 @@ struct Instrument {
     noise: f64,
 }
 
-const PHQ9: Instrument = Instrument {
-    code: "PHQ-9",
-    max: 27.0,
-    higher_is_better: false,
-    scale: 1.0,
-    noise: 1.3,
-};
-const GAD7: Instrument = Instrument {
-    code: "GAD-7",
-    max: 21.0,
-    higher_is_better: false,
-    scale: 0.72,
-    noise: 1.2,
-};
-const CORE10: Instrument = Instrument {
-    code: "CORE-10",
-    max: 40.0,
-    higher_is_better: false,
-    scale: 1.35,
-    noise: 1.8,
-};
-const ORS: Instrument = Instrument {
-    code: "ORS",
-    max: 40.0,
-    higher_is_better: true,
-    scale: 1.2,
-    noise: 1.6,
-};
+const PHQ9: Instrument = Instrument { code: "PHQ-9", max: 27.0, higher_is_better: false, scale: 1.0, noise: 1.3 };
+const GAD7: Instrument = Instrument { code: "GAD-7", max: 21.0, higher_is_better: false, scale: 0.72, noise: 1.2 };
+const CORE10: Instrument = Instrument { code: "CORE-10", max: 40.0, higher_is_better: false, scale: 1.35, noise: 1.8 };
+const ORS: Instrument = Instrument { code: "ORS", max: 40.0, higher_is_better: true, scale: 1.2, noise: 1.6 };
 
 fn score(inst: &Instrument, severity: f64, noise: f64) -> f64 {
     let s = (severity * inst.scale + noise * inst.noise).clamp(0.0, inst.max);
@@ -202,13 +178,11 @@ pub struct DemoData {
 /// Generates `n_clients` clients.
 pub fn generate(n_clients: u64, seed: u64) -> DemoData {
     let mut rng = Rng::new(seed);
-    let mut m = String::from(
-        "client_id,episode_id,therapist_id,site_id,date,session,phase,measure,score\n",
+    let mut m = String::from("client_id,episode_id,therapist_id,site_id,date,session,phase,measure,score\n");
+    let mut g = String::from("client_id,episode_id,goal_id,parent_goal_id,date,phase,scale,rating,weight\n");
+    let mut t = String::from(
+        "client_id,episode_id,therapist_id,shape,dropout,dip_peak_session,planted_relapse,relapse_followup_months\n",
     );
-    let mut g = String::from(
-        "client_id,episode_id,goal_id,parent_goal_id,date,phase,scale,rating,weight\n",
-    );
-    let mut t = String::from("client_id,episode_id,therapist_id,shape,dropout,dip_peak_session,planted_relapse,relapse_followup_months\n");
     let mut n_rows = 0u64;
     let first_start = days_from_civil(2023, 1, 2);
     let last_start = days_from_civil(2025, 3, 31);
@@ -224,11 +198,7 @@ pub fn generate(n_clients: u64, seed: u64) -> DemoData {
             let shape = draw_shape(&mut rng, therapist_effect(ther));
             let dropout = rng.chance(0.14);
             let planned = rng.int(6, 16) as usize;
-            let n_sessions = if dropout {
-                rng.int(1, 3) as usize
-            } else {
-                planned
-            };
+            let n_sessions = if dropout { rng.int(1, 3) as usize } else { planned };
             let dip_peak = rng.int(2, 3) as usize;
             let intake = (15.0 + 4.5 * rng.normal()).clamp(3.0, 27.0);
             let gain = match shape {
@@ -282,15 +252,11 @@ pub fn generate(n_clients: u64, seed: u64) -> DemoData {
             }
             // Follow-ups after treatment ends: about 3, 6 and 12 months, some missed.
             let recovered_like = final_severity < 9.0 && intake >= 10.0;
-            let relapse_at =
-                (!dropout && recovered_like && rng.chance(0.35)).then(|| rng.int(0, 2) as usize);
+            let relapse_at = (!dropout && recovered_like && rng.chance(0.35)).then(|| rng.int(0, 2) as usize);
             let mut relapsed = false;
             let mut relapse_months = String::new();
             if !dropout {
-                for (i, (months, days, p)) in [(3, 91, 0.75), (6, 182, 0.6), (12, 365, 0.45)]
-                    .into_iter()
-                    .enumerate()
-                {
+                for (i, (months, days, p)) in [(3, 91, 0.75), (6, 182, 0.6), (12, 365, 0.45)].into_iter().enumerate() {
                     if !rng.chance(p) {
                         continue;
                     }
@@ -299,7 +265,7 @@ pub fn generate(n_clients: u64, seed: u64) -> DemoData {
                         relapse_months = months.to_string();
                     }
                     let sev = if relapsed {
-                        (intake * rng.between(0.8, 1.05)).max(12.5)
+                        (intake * rng.between(0.85, 1.05)).max(14.5)
                     } else {
                         (final_severity + rng.between(-1.5, 2.5)).max(0.0)
                     };
@@ -321,24 +287,13 @@ pub fn generate(n_clients: u64, seed: u64) -> DemoData {
                 t,
                 "{client},{episode},{therapist},{},{dropout},{},{planted},{relapse_months}",
                 shape.as_str(),
-                if shape == Shape::DipThenImprovement {
-                    dip_peak.to_string()
-                } else {
-                    String::new()
-                }
+                if shape == Shape::DipThenImprovement { dip_peak.to_string() } else { String::new() }
             );
-            write_goals(
-                &mut g, &mut rng, &client, &episode, start, last_date, n_sessions, shape, relapsed,
-            );
+            write_goals(&mut g, &mut rng, &client, &episode, start, last_date, n_sessions, shape, relapsed);
             start = last_date + rng.int(120, 300) as Day;
         }
     }
-    DemoData {
-        measurements: m,
-        goals: g,
-        truth: t,
-        n_measurements: n_rows,
-    }
+    DemoData { measurements: m, goals: g, truth: t, n_measurements: n_rows }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -354,9 +309,7 @@ fn write_goals(
     relapsed: bool,
 ) {
     let progress = match shape {
-        Shape::EarlyResponse | Shape::GradualResponse | Shape::DipThenImprovement => {
-            rng.between(0.5, 1.0)
-        }
+        Shape::EarlyResponse | Shape::GradualResponse | Shape::DipThenImprovement => rng.between(0.5, 1.0),
         Shape::NoResponse => rng.between(-0.1, 0.35),
         Shape::Deterioration => rng.between(-0.3, 0.1),
     };
@@ -376,27 +329,17 @@ fn write_goals(
         let gid = format!("G{goal}");
         let first = rng.int(0, 4) as f64;
         let rate = |share: f64, rng: &mut Rng| {
-            (first + share * progress * (10.0 - first) + rng.normal() * 0.7)
-                .round()
-                .clamp(0.0, 10.0)
+            (first + share * progress * (10.0 - first) + rng.normal() * 0.7).round().clamp(0.0, 10.0)
         };
         for &(d, phase, share) in &dates {
             let r = rate(share, rng);
-            let _ = writeln!(
-                g,
-                "{client},{episode},{gid},,{},{phase},GBO,{r},",
-                format_day(d)
-            );
+            let _ = writeln!(g, "{client},{episode},{gid},,{},{phase},GBO,{r},", format_day(d));
         }
         for obj in 1..=rng.int(0, 2) {
             let oid = format!("{gid}.{obj}");
             for &(d, phase, share) in &dates {
                 let r = rate(share, rng);
-                let _ = writeln!(
-                    g,
-                    "{client},{episode},{oid},{gid},{},{phase},GBO,{r},",
-                    format_day(d)
-                );
+                let _ = writeln!(g, "{client},{episode},{oid},{gid},{},{phase},GBO,{r},", format_day(d));
             }
         }
     }
@@ -404,14 +347,8 @@ fn write_goals(
         for goal in 1..=3 {
             let weight = rng.int(1, 3);
             for &(d, phase, share) in dates.iter().filter(|x| x.2 > 0.9) {
-                let level = (-1.0 + share * progress * 2.5 + rng.normal() * 0.6)
-                    .round()
-                    .clamp(-2.0, 2.0);
-                let _ = writeln!(
-                    g,
-                    "{client},{episode},A{goal},,{},{phase},GAS,{level},{weight}",
-                    format_day(d)
-                );
+                let level = (-1.0 + share * progress * 2.5 + rng.normal() * 0.6).round().clamp(-2.0, 2.0);
+                let _ = writeln!(g, "{client},{episode},A{goal},,{},{phase},GAS,{level},{weight}", format_day(d));
             }
         }
     }
@@ -440,9 +377,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let table = |stem: &str, text: String| -> Result<OutputFile> {
         Ok(match args.format {
             DataFormat::Csv => OutputFile::new(format!("{stem}.csv"), text.into_bytes()),
-            DataFormat::Parquet => {
-                OutputFile::new(format!("{stem}.parquet"), csv_to_parquet(stem, &text)?)
-            }
+            DataFormat::Parquet => OutputFile::new(format!("{stem}.parquet"), csv_to_parquet(stem, &text)?),
         })
     };
     let n = data.n_measurements;
@@ -453,11 +388,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     ];
     write_all(&args.out, &files)?;
     if !args.quiet {
-        eprintln!(
-            "sustain: wrote {} clients, {n} measurement rows to {}",
-            args.clients,
-            args.out.display()
-        );
+        eprintln!("sustain: wrote {} clients, {n} measurement rows to {}", args.clients, args.out.display());
     }
     Ok(())
 }
@@ -480,20 +411,13 @@ mod tests {
         let xs: Vec<f64> = (0..20_000).map(|_| r.normal()).collect();
         let mean = xs.iter().sum::<f64>() / xs.len() as f64;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
-        assert!(
-            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
-            "{mean} {var}"
-        );
-        assert!((0..1000)
-            .map(|_| r.uniform())
-            .all(|u| (0.0..1.0).contains(&u)));
+        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "{mean} {var}");
+        assert!((0..1000).map(|_| r.uniform()).all(|u| (0.0..1.0).contains(&u)));
     }
 
     #[test]
     fn dip_course_worsens_then_improves() {
-        let c: Vec<f64> = (0..=10)
-            .map(|k| course(Shape::DipThenImprovement, k, 10, 3))
-            .collect();
+        let c: Vec<f64> = (0..=10).map(|k| course(Shape::DipThenImprovement, k, 10, 3)).collect();
         assert_eq!(c[3], -1.0);
         assert!(c[1] < 0.0 && c[10] > 0.99);
     }

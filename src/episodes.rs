@@ -30,11 +30,7 @@ pub fn sort_rows(m: &Measurements) -> SortedRows {
     let mut order: Vec<u32> = (0..m.len() as u32).collect();
     order.sort_unstable_by_key(|&i| {
         let i = i as usize;
-        let session = if m.session[i] == NO_SESSION {
-            i32::MAX
-        } else {
-            m.session[i]
-        };
+        let session = if m.session[i] == NO_SESSION { i32::MAX } else { m.session[i] };
         (
             client_rank[m.client[i] as usize],
             episode_rank[m.episode[i] as usize],
@@ -55,6 +51,34 @@ pub fn sort_rows(m: &Measurements) -> SortedRows {
     SortedRows { order, duplicates }
 }
 
+/// Rows of series that hold only follow-up scores: with no score before follow-up there
+/// is no baseline to judge them against, so `app` rejects them. Returns their row indices
+/// and removes them from the order.
+pub fn take_orphan_follow_ups(m: &Measurements, sorted: &mut SortedRows) -> Vec<usize> {
+    let order = &sorted.order;
+    let key = |r: u32| (m.client[r as usize], m.episode[r as usize], m.measure[r as usize]);
+    let mut orphans = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && key(order[end]) == key(order[start]) {
+            end += 1;
+        }
+        if order[start..end].iter().all(|&r| m.phase[r as usize] == Phase::FollowUp) {
+            orphans.extend(order[start..end].iter().map(|&r| r as usize));
+        }
+        start = end;
+    }
+    if !orphans.is_empty() {
+        let mut drop = vec![false; m.len()];
+        for &r in &orphans {
+            drop[r] = true;
+        }
+        sorted.order.retain(|&r| !drop[r as usize]);
+    }
+    orphans
+}
+
 /// The NHS Talking Therapies combined outcome of an episode with paired PHQ-9 and GAD-7.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TalkingTherapies {
@@ -71,21 +95,12 @@ pub struct TalkingTherapies {
 }
 
 /// Combines the PHQ-9 and GAD-7 outcomes of one episode; `None` unless both are paired.
-pub fn combine_talking_therapies(
-    phq: &Classification,
-    gad: &Classification,
-) -> Option<TalkingTherapies> {
-    let (ps, pe, gs, ge) = (
-        phq.caseness_start?,
-        phq.caseness_end?,
-        gad.caseness_start?,
-        gad.caseness_end?,
-    );
+pub fn combine_talking_therapies(phq: &Classification, gad: &Classification) -> Option<TalkingTherapies> {
+    let (ps, pe, gs, ge) = (phq.caseness_start?, phq.caseness_end?, gad.caseness_start?, gad.caseness_end?);
     let (prc, grc) = (phq.reliable_change?, gad.reliable_change?);
     let caseness = ps || gs;
     let recovery = caseness && !pe && !ge;
-    let deteriorated =
-        prc == ReliableCategory::Deteriorated || grc == ReliableCategory::Deteriorated;
+    let deteriorated = prc == ReliableCategory::Deteriorated || grc == ReliableCategory::Deteriorated;
     let reliable_improvement =
         (prc == ReliableCategory::Improved || grc == ReliableCategory::Improved) && !deteriorated;
     Some(TalkingTherapies {
@@ -143,10 +158,7 @@ fn modal_key(rows: impl Iterator<Item = (u32, Day, u64)>) -> u32 {
         e.0 += 1;
         e.1 = e.1.min((d, r));
     }
-    tally
-        .into_iter()
-        .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1)))
-        .map_or(NO_KEY, |(k, _)| k)
+    tally.into_iter().max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1))).map_or(NO_KEY, |(k, _)| k)
 }
 
 /// Builds every episode × measure from sorted rows.
@@ -198,17 +210,11 @@ pub fn build_episodes(m: &Measurements, sorted: &SortedRows, registry: &Registry
         })
         .collect();
     for it in &mut items {
-        let rule = rules[it.measure as usize]
-            .as_ref()
-            .expect("rule resolved for every measure in use");
+        let rule = rules[it.measure as usize].as_ref().expect("rule resolved for every measure in use");
         it.classification = rule.classify(it.baseline, it.final_score);
     }
     attach_talking_therapies(&mut items, registry);
-    Episodes {
-        items,
-        rules,
-        n_episodes,
-    }
+    Episodes { items, rules, n_episodes }
 }
 
 /// Baseline, final and counts of one series; `None` when it has only follow-up rows.
@@ -220,16 +226,10 @@ fn summarise_series(
     site: u32,
 ) -> Option<EpisodeMeasure> {
     let first = order[rows.start] as usize;
-    let mut treatment = order[rows.clone()]
-        .iter()
-        .map(|&r| r as usize)
-        .filter(|&r| m.phase[r] != Phase::FollowUp);
+    let mut treatment = order[rows.clone()].iter().map(|&r| r as usize).filter(|&r| m.phase[r] != Phase::FollowUp);
     let base = treatment.next()?;
     let (n_scores, last) = treatment.fold((1u32, base), |(n, _), r| (n + 1, r));
-    let n_followup = order[rows.clone()]
-        .iter()
-        .filter(|&&r| m.phase[r as usize] == Phase::FollowUp)
-        .count() as u32;
+    let n_followup = order[rows.clone()].iter().filter(|&&r| m.phase[r as usize] == Phase::FollowUp).count() as u32;
     Some(EpisodeMeasure {
         client: m.client[first],
         episode: m.episode[first],
@@ -255,10 +255,7 @@ fn attach_talking_therapies(items: &mut [EpisodeMeasure], registry: &Registry) {
     let mut i = 0;
     while i < items.len() {
         let mut j = i;
-        while j < items.len()
-            && items[j].client == items[i].client
-            && items[j].episode == items[i].episode
-        {
+        while j < items.len() && items[j].client == items[i].client && items[j].episode == items[i].episode {
             j += 1;
         }
         let ep = &items[i..j];
@@ -310,70 +307,17 @@ mod tests {
         let reg = Registry::builtin();
         let mut m = Measurements::default();
         // Input out of order; a follow-up with no session; an end row without a session.
-        push(
-            &mut m,
-            &reg,
-            "a",
-            "t1",
-            2,
-            14,
-            Phase::Treatment,
-            "PHQ9",
-            12.0,
-        );
-        push(
-            &mut m,
-            &reg,
-            "a",
-            "t1",
-            NO_SESSION,
-            200,
-            Phase::FollowUp,
-            "PHQ9",
-            20.0,
-        );
-        push(
-            &mut m,
-            &reg,
-            "a",
-            "t2",
-            0,
-            0,
-            Phase::Assessment,
-            "PHQ9",
-            18.0,
-        );
-        push(
-            &mut m,
-            &reg,
-            "a",
-            "t2",
-            NO_SESSION,
-            30,
-            Phase::End,
-            "PHQ9",
-            7.0,
-        );
-        push(
-            &mut m,
-            &reg,
-            "a",
-            "t1",
-            1,
-            7,
-            Phase::Treatment,
-            "PHQ9",
-            15.0,
-        );
+        push(&mut m, &reg, "a", "t1", 2, 14, Phase::Treatment, "PHQ9", 12.0);
+        push(&mut m, &reg, "a", "t1", NO_SESSION, 200, Phase::FollowUp, "PHQ9", 20.0);
+        push(&mut m, &reg, "a", "t2", 0, 0, Phase::Assessment, "PHQ9", 18.0);
+        push(&mut m, &reg, "a", "t2", NO_SESSION, 30, Phase::End, "PHQ9", 7.0);
+        push(&mut m, &reg, "a", "t1", 1, 7, Phase::Treatment, "PHQ9", 15.0);
         let sorted = sort_rows(&m);
         assert_eq!(sorted.order, vec![2, 4, 0, 3, 1]);
         let eps = build_episodes(&m, &sorted, &reg);
         assert_eq!(eps.items.len(), 1);
         let it = &eps.items[0];
-        assert_eq!(
-            (it.baseline, it.final_score, it.n_scores, it.n_followup),
-            (18.0, Some(7.0), 4, 1)
-        );
+        assert_eq!((it.baseline, it.final_score, it.n_scores, it.n_followup), (18.0, Some(7.0), 4, 1));
         assert_eq!(it.classification.outcome, Some(Outcome::Recovered));
         // t1 has 3 rows, t2 has 2.
         assert_eq!(m.therapists.name(it.therapist), "t1");
@@ -390,17 +334,7 @@ mod tests {
     fn one_score_is_unpaired() {
         let reg = Registry::builtin();
         let mut m = Measurements::default();
-        push(
-            &mut m,
-            &reg,
-            "a",
-            "t1",
-            0,
-            0,
-            Phase::Assessment,
-            "GAD7",
-            12.0,
-        );
+        push(&mut m, &reg, "a", "t1", 0, 0, Phase::Assessment, "GAD7", 12.0);
         let eps = build_episodes(&m, &sort_rows(&m), &reg);
         let it = &eps.items[0];
         assert!(!it.paired());
@@ -414,11 +348,7 @@ mod tests {
         let phq = resolve_rule(reg.get(reg.find("PHQ9").unwrap()), &[]);
         let gad = resolve_rule(reg.get(reg.find("GAD7").unwrap()), &[]);
         // PHQ-9 below caseness at start, GAD-7 a case; both end below caseness; GAD-7 reliably improved.
-        let tt = combine_talking_therapies(
-            &phq.classify(8.0, Some(5.0)),
-            &gad.classify(12.0, Some(6.0)),
-        )
-        .unwrap();
+        let tt = combine_talking_therapies(&phq.classify(8.0, Some(5.0)), &gad.classify(12.0, Some(6.0))).unwrap();
         assert_eq!(
             tt,
             TalkingTherapies {
@@ -430,24 +360,12 @@ mod tests {
             }
         );
         // One improves, the other deteriorates: deterioration wins, no reliable improvement.
-        let tt = combine_talking_therapies(
-            &phq.classify(20.0, Some(10.0)),
-            &gad.classify(8.0, Some(14.0)),
-        )
-        .unwrap();
+        let tt = combine_talking_therapies(&phq.classify(20.0, Some(10.0)), &gad.classify(8.0, Some(14.0))).unwrap();
         assert!(tt.reliable_deterioration && !tt.reliable_improvement && !tt.recovery);
         // Still a case on one measure at the end: no recovery.
-        let tt = combine_talking_therapies(
-            &phq.classify(20.0, Some(4.0)),
-            &gad.classify(15.0, Some(9.0)),
-        )
-        .unwrap();
+        let tt = combine_talking_therapies(&phq.classify(20.0, Some(4.0)), &gad.classify(15.0, Some(9.0))).unwrap();
         assert!(!tt.recovery && tt.reliable_improvement);
         // Unpaired GAD-7: no combined outcome.
-        assert!(combine_talking_therapies(
-            &phq.classify(20.0, Some(4.0)),
-            &gad.classify(15.0, None)
-        )
-        .is_none());
+        assert!(combine_talking_therapies(&phq.classify(20.0, Some(4.0)), &gad.classify(15.0, None)).is_none());
     }
 }

@@ -11,22 +11,13 @@ pub enum Error {
     UnknownFormat { path: PathBuf },
 
     #[error("{path} has no `{column}` column, which the {table} table requires; add it, or rename the column that holds it (names are matched case-insensitively)")]
-    MissingColumn {
-        path: PathBuf,
-        column: &'static str,
-        table: &'static str,
-    },
+    MissingColumn { path: PathBuf, column: &'static str, table: &'static str },
 
     #[error("{path} has two columns named `{column}` (names are matched case-insensitively); remove or rename one")]
     DuplicateColumn { path: PathBuf, column: String },
 
     #[error("{path}: column `{column}` looks like it holds {kind} (first at line {line}); inputs must be anonymized. Remove the column or replace its values with pseudonymous keys, then run again. Nothing was written")]
-    Identifier {
-        path: PathBuf,
-        column: String,
-        kind: &'static str,
-        line: u64,
-    },
+    Identifier { path: PathBuf, column: String, kind: &'static str, line: u64 },
 
     #[error("measure file {path}: {detail}")]
     MeasureFile { path: PathBuf, detail: String },

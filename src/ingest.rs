@@ -41,13 +41,7 @@ pub const GOAL_COLUMNS: &[(&str, bool)] = &[
 ];
 
 /// Columns whose values are pseudonymous keys: a personal name there is never expected.
-const KEY_COLUMNS: &[&str] = &[
-    "client_id",
-    "episode_id",
-    "therapist_id",
-    "goal_id",
-    "parent_goal_id",
-];
+const KEY_COLUMNS: &[&str] = &["client_id", "episode_id", "therapist_id", "goal_id", "parent_goal_id"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -72,36 +66,24 @@ impl RawTable {
 }
 
 pub fn format_of(path: &Path) -> Result<Format> {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("csv") => Ok(Format::Csv),
         Some("parquet") | Some("pq") => Ok(Format::Parquet),
-        _ => Err(Error::UnknownFormat {
-            path: path.to_path_buf(),
-        }),
+        _ => Err(Error::UnknownFormat { path: path.to_path_buf() }),
     }
 }
 
 fn unreadable(path: &Path, e: impl std::fmt::Display) -> Error {
     let detail = e.to_string();
     let detail = detail.lines().next().unwrap_or("").to_string();
-    Error::Unreadable {
-        path: path.to_path_buf(),
-        detail,
-    }
+    Error::Unreadable { path: path.to_path_buf(), detail }
 }
 
 /// Refuses a "CSV" that is binary (a spreadsheet or Parquet file renamed), which the
 /// CSV reader would otherwise read as one odd header.
 fn check_text(path: &Path) -> Result<()> {
     let mut head = [0u8; 8192];
-    let n = File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .map_err(|e| unreadable(path, e))?;
+    let n = File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| unreadable(path, e))?;
     if head[..n].contains(&0) {
         return Err(unreadable(
             path,
@@ -127,18 +109,13 @@ fn read_frame(path: &Path, format: Format) -> Result<DataFrame> {
             .map_err(|e| unreadable(path, e)),
         Format::Parquet => {
             let file = File::open(path).map_err(|e| unreadable(path, e))?;
-            ParquetReader::new(file)
-                .finish()
-                .map_err(|e| unreadable(path, e))
+            ParquetReader::new(file).finish().map_err(|e| unreadable(path, e))
         }
     }
 }
 
 fn normalise_header(h: &str) -> String {
-    h.trim_start_matches('\u{feff}')
-        .trim()
-        .to_ascii_lowercase()
-        .replace([' ', '-'], "_")
+    h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase().replace([' ', '-'], "_")
 }
 
 /// Reads one input table, refusing it if a required column is missing or any column
@@ -170,10 +147,7 @@ pub fn read_table(path: &Path, table: Table) -> Result<RawTable> {
         match spec.iter().find(|(name, _)| *name == norm) {
             Some((name, _)) => {
                 if columns.insert(*name, text).is_some() {
-                    return Err(Error::DuplicateColumn {
-                        path: path.to_path_buf(),
-                        column: header,
-                    });
+                    return Err(Error::DuplicateColumn { path: path.to_path_buf(), column: header });
                 }
             }
             None => ignored.push(header),
@@ -181,20 +155,10 @@ pub fn read_table(path: &Path, table: Table) -> Result<RawTable> {
     }
     for (name, required) in spec {
         if *required && !columns.contains_key(name) {
-            return Err(Error::MissingColumn {
-                path: path.to_path_buf(),
-                column: name,
-                table: table_name,
-            });
+            return Err(Error::MissingColumn { path: path.to_path_buf(), column: name, table: table_name });
         }
     }
-    Ok(RawTable {
-        path: path.to_path_buf(),
-        format,
-        n_rows: df.height(),
-        columns,
-        ignored,
-    })
+    Ok(RawTable { path: path.to_path_buf(), format, n_rows: df.height(), columns, ignored })
 }
 
 fn screen_column(path: &Path, format: Format, header: &str, text: &StringChunked) -> Result<()> {
@@ -203,12 +167,7 @@ fn screen_column(path: &Path, format: Format, header: &str, text: &StringChunked
             Some(r) => record_lines(path, format, &[r]).map(|l| l[0]).unwrap_or(0),
             None => 1,
         };
-        Err(Error::Identifier {
-            path: path.to_path_buf(),
-            column: header.to_string(),
-            kind: kind.describe(),
-            line,
-        })
+        Err(Error::Identifier { path: path.to_path_buf(), column: header.to_string(), kind: kind.describe(), line })
     };
     if header_is_identifier(header) {
         return refuse(IdentifierKind::Header, None);
@@ -293,10 +252,7 @@ pub fn measurements(
     use crate::validate::{check_measurement, RawMeasurement};
     let mut m = Measurements::default();
     let mut rejected = Vec::new();
-    let mut cols: Vec<_> = MEASUREMENT_COLUMNS
-        .iter()
-        .map(|(name, _)| values(raw, name))
-        .collect();
+    let mut cols: Vec<_> = MEASUREMENT_COLUMNS.iter().map(|(name, _)| values(raw, name)).collect();
     for record in 0..raw.n_rows as u64 {
         let mut f: [Option<&str>; 9] = [None; 9];
         for (slot, c) in f.iter_mut().zip(cols.iter_mut()) {
@@ -330,18 +286,12 @@ pub fn measurements(
 
 /// Validates every goal row, then drops duplicate ratings (same client, episode, goal,
 /// scale and date).
-pub fn goals(
-    raw: &RawTable,
-    today: crate::dates::Day,
-) -> (crate::model::GoalRatings, Vec<crate::model::Rejection>) {
+pub fn goals(raw: &RawTable, today: crate::dates::Day) -> (crate::model::GoalRatings, Vec<crate::model::Rejection>) {
     use crate::model::{GoalRatings, Rejection, NO_KEY};
     use crate::validate::{check_goal, find_duplicates, RawGoal};
     let mut g = GoalRatings::default();
     let mut rejected = Vec::new();
-    let mut cols: Vec<_> = GOAL_COLUMNS
-        .iter()
-        .map(|(name, _)| values(raw, name))
-        .collect();
+    let mut cols: Vec<_> = GOAL_COLUMNS.iter().map(|(name, _)| values(raw, name)).collect();
     for record in 0..raw.n_rows as u64 {
         let mut f: [Option<&str>; 9] = [None; 9];
         for (slot, c) in f.iter_mut().zip(cols.iter_mut()) {
@@ -363,8 +313,7 @@ pub fn goals(
                 g.client.push(g.clients.intern(r.client_id));
                 g.episode.push(g.episodes.intern(r.episode_id));
                 g.goal.push(g.goals.intern(r.goal_id));
-                g.parent
-                    .push(r.parent_goal_id.map_or(NO_KEY, |p| g.goals.intern(p)));
+                g.parent.push(r.parent_goal_id.map_or(NO_KEY, |p| g.goals.intern(p)));
                 g.date.push(r.date);
                 g.phase.push(r.phase);
                 g.scale.push(r.scale);
@@ -387,13 +336,7 @@ pub fn goals(
     order.sort_unstable_by_key(|&i| (key(i as usize), g.record[i as usize]));
     let dups = find_duplicates(&order, key, |i| g.rating[i]);
     for (row, why) in &dups {
-        rejected.push(duplicate_rejection(
-            Table::Goals,
-            g.record[*row],
-            "rating",
-            why,
-            |r| g.record[r],
-        ));
+        rejected.push(duplicate_rejection(Table::Goals, g.record[*row], "rating", why, |r| g.record[r]));
     }
     if !dups.is_empty() {
         let mut keep = vec![true; g.len()];
@@ -422,14 +365,7 @@ pub fn duplicate_rejection(
             None,
         ),
     };
-    crate::model::Rejection {
-        table,
-        record,
-        column: value_column,
-        code,
-        message,
-        duplicate_of,
-    }
+    crate::model::Rejection { table, record, column: value_column, code, message, duplicate_of }
 }
 
 #[cfg(test)]
@@ -445,14 +381,8 @@ mod tests {
         write!(f, "a,b\n1,x\n\n2,\"multi\nline\"\n3,y\r\n4,z\n").unwrap();
         drop(f);
         // Records: 1,x on line 2; the blank line 3; 2,"multi… on line 4; 3,y on 6; 4,z on 7.
-        assert_eq!(
-            record_lines(&p, Format::Csv, &[0, 1, 2, 3, 4]).unwrap(),
-            vec![2, 3, 4, 6, 7]
-        );
+        assert_eq!(record_lines(&p, Format::Csv, &[0, 1, 2, 3, 4]).unwrap(), vec![2, 3, 4, 6, 7]);
         assert_eq!(record_lines(&p, Format::Csv, &[3]).unwrap(), vec![6]);
-        assert_eq!(
-            record_lines(&p, Format::Parquet, &[0, 9]).unwrap(),
-            vec![1, 10]
-        );
+        assert_eq!(record_lines(&p, Format::Parquet, &[0, 9]).unwrap(), vec![1, 10]);
     }
 }

@@ -14,6 +14,7 @@ pub mod dates;
 pub mod demo;
 pub mod episodes;
 pub mod error;
+pub mod followup;
 pub mod ingest;
 pub mod model;
 pub mod outcomes;

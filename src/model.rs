@@ -19,11 +19,7 @@ impl Phase {
         let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
             return Some(Phase::Treatment);
         };
-        let norm: String = raw
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let norm: String = raw.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
         match norm.as_str() {
             "assessment" => Some(Phase::Assessment),
             "treatment" => Some(Phase::Treatment),
@@ -160,11 +156,7 @@ impl GoalRatings {
     /// Keeps the rows whose `keep` flag is set (interned keys are kept as they are).
     pub fn retain_rows(self, keep: &[bool]) -> GoalRatings {
         fn pick<T: Copy>(v: &[T], keep: &[bool]) -> Vec<T> {
-            v.iter()
-                .zip(keep)
-                .filter(|(_, k)| **k)
-                .map(|(x, _)| *x)
-                .collect()
+            v.iter().zip(keep).filter(|(_, k)| **k).map(|(x, _)| *x).collect()
         }
         GoalRatings {
             client: pick(&self.client, keep),

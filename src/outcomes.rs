@@ -44,13 +44,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [
-        Outcome::Recovered,
-        Outcome::Improved,
-        Outcome::Unchanged,
-        Outcome::Deteriorated,
-        Outcome::NotAtCaseness,
-    ];
+    pub const ALL: [Outcome; 5] =
+        [Outcome::Recovered, Outcome::Improved, Outcome::Unchanged, Outcome::Deteriorated, Outcome::NotAtCaseness];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -116,23 +111,16 @@ pub fn resolve_rule(m: &Measure, paired_baselines: &[f64]) -> ResolvedRule {
     let (cutoff, caseness_rule) = match &m.cutoff {
         None => (None, CasenessRule::Fixed),
         Some(Cutoff::Fixed { value }) => (Some(*value), CasenessRule::Fixed),
-        Some(Cutoff::JacobsonTruax {
-            method,
-            functional_mean,
-            functional_sd,
-        }) => {
+        Some(Cutoff::JacobsonTruax { method, functional_mean, functional_sd }) => {
             let value = match (method, mean, sd, functional_mean, functional_sd) {
                 (JtCutoff::A, Some(mc), Some(sc), _, _) => Some(mc + d * 2.0 * sc),
                 (JtCutoff::B, _, _, Some(mf), Some(sf)) => Some(mf - d * 2.0 * sf),
-                (JtCutoff::C, Some(mc), Some(sc), Some(mf), Some(sf)) => {
-                    Some((sc * mf + sf * mc) / (sc + sf))
-                }
+                (JtCutoff::C, Some(mc), Some(sc), Some(mf), Some(sf)) => Some((sc * mf + sf * mc) / (sc + sf)),
                 _ => None,
             };
             if value.is_none() {
-                problems.push(format!(
-                    "cut-off {method:?} needs at least two paired baselines and the functional norms"
-                ));
+                problems
+                    .push(format!("cut-off {method:?} needs at least two paired baselines and the functional norms"));
             }
             (value, CasenessRule::Strict)
         }
@@ -140,10 +128,7 @@ pub fn resolve_rule(m: &Measure, paired_baselines: &[f64]) -> ResolvedRule {
     let (rc_threshold, s_diff) = match &m.reliable_change {
         None => (None, None),
         Some(ReliableChange::Fixed { value }) => (Some(*value), None),
-        Some(ReliableChange::Reliability {
-            reliability,
-            sd: given,
-        }) => match given.or(sd) {
+        Some(ReliableChange::Reliability { reliability, sd: given }) => match given.or(sd) {
             Some(s) if s > 0.0 => (None, Some(s * (2.0 * (1.0 - reliability)).sqrt())),
             _ => {
                 problems.push("reliable change needs an SD: at least two paired baselines that differ, or `sd`".into());
@@ -237,10 +222,7 @@ impl ResolvedRule {
     pub fn classify(&self, baseline: f64, final_score: Option<f64>) -> Classification {
         let caseness_start = self.case_at_start(baseline);
         let Some(fin) = final_score else {
-            return Classification {
-                caseness_start,
-                ..Default::default()
-            };
+            return Classification { caseness_start, ..Default::default() };
         };
         let (reliable_change, rci) = self.reliable(baseline, fin);
         let caseness_end = self.case_at_end(fin);
@@ -248,9 +230,7 @@ impl ResolvedRule {
         let outcome = match (caseness_start, reliable_change) {
             (Some(false), _) => Some(Outcome::NotAtCaseness),
             (_, None) => None,
-            (_, Some(ReliableCategory::Improved))
-                if caseness_start == Some(true) && caseness_end == Some(false) =>
-            {
+            (_, Some(ReliableCategory::Improved)) if caseness_start == Some(true) && caseness_end == Some(false) => {
                 Some(Outcome::Recovered)
             }
             (_, Some(ReliableCategory::Improved)) => Some(Outcome::Improved),
@@ -295,10 +275,7 @@ mod tests {
         let r = rule("PHQ9");
         assert_eq!(r.reliable(18.0, 12.0).0, Some(ReliableCategory::Improved));
         assert_eq!(r.reliable(18.0, 13.0).0, Some(ReliableCategory::NoChange));
-        assert_eq!(
-            r.reliable(10.0, 16.0).0,
-            Some(ReliableCategory::Deteriorated)
-        );
+        assert_eq!(r.reliable(10.0, 16.0).0, Some(ReliableCategory::Deteriorated));
         assert_eq!(r.reliable(10.0, 15.0).0, Some(ReliableCategory::NoChange));
     }
 
@@ -318,15 +295,9 @@ mod tests {
         assert_eq!(c.outcome, Some(Outcome::Unchanged));
         assert_eq!((c.recovery, c.reliable_recovery), (Some(true), Some(false)));
         // 24 -> 12: reliable, still a case: improved.
-        assert_eq!(
-            r.classify(24.0, Some(12.0)).outcome,
-            Some(Outcome::Improved)
-        );
+        assert_eq!(r.classify(24.0, Some(12.0)).outcome, Some(Outcome::Improved));
         // 10 -> 16: deteriorated.
-        assert_eq!(
-            r.classify(10.0, Some(16.0)).outcome,
-            Some(Outcome::Deteriorated)
-        );
+        assert_eq!(r.classify(10.0, Some(16.0)).outcome, Some(Outcome::Deteriorated));
         // 9 -> 2: below caseness at baseline, reported apart whatever the change.
         let c = r.classify(9.0, Some(2.0));
         assert_eq!(c.outcome, Some(Outcome::NotAtCaseness));
@@ -334,10 +305,7 @@ mod tests {
         assert_eq!(c.remission, Some(true));
         // A single score: nothing after baseline.
         let c = r.classify(15.0, None);
-        assert_eq!(
-            (c.caseness_start, c.outcome, c.change),
-            (Some(true), None, None)
-        );
+        assert_eq!((c.caseness_start, c.outcome, c.change), (Some(true), None, None));
     }
 
     #[test]
@@ -349,19 +317,9 @@ mod tests {
         assert_eq!(ors.case_at_start(24.9), Some(true));
         assert_eq!(ors.case_at_start(25.0), Some(false));
         // ORS 20 -> 26: +6 >= 5 reliable, case -> not case.
-        assert_eq!(
-            ors.classify(20.0, Some(26.0)).outcome,
-            Some(Outcome::Recovered)
-        );
-        assert_eq!(
-            ors.classify(30.0, Some(20.0)).reliable_change,
-            Some(ReliableCategory::Deteriorated)
-        );
-        assert_eq!(
-            ors.classify(20.0, Some(26.0)).response,
-            None,
-            "response is for symptom scales"
-        );
+        assert_eq!(ors.classify(20.0, Some(26.0)).outcome, Some(Outcome::Recovered));
+        assert_eq!(ors.classify(30.0, Some(20.0)).reliable_change, Some(ReliableCategory::Deteriorated));
+        assert_eq!(ors.classify(20.0, Some(26.0)).response, None, "response is for symptom scales");
     }
 
     #[test]
@@ -388,28 +346,15 @@ mod tests {
         assert!((r.cutoff.unwrap() - c).abs() < 1e-12);
         // Cut-off a: mean - 2 SD; b (Jacobson & Truax): functional mean + 2 functional SD.
         let mut ma = m.clone();
-        ma.cutoff = Some(Cutoff::JacobsonTruax {
-            method: JtCutoff::A,
-            functional_mean: None,
-            functional_sd: None,
-        });
+        ma.cutoff = Some(Cutoff::JacobsonTruax { method: JtCutoff::A, functional_mean: None, functional_sd: None });
         assert!((resolve_rule(&ma, &base).cutoff.unwrap() - (10.0 - 2.0 * sd)).abs() < 1e-12);
-        ma.cutoff = Some(Cutoff::JacobsonTruax {
-            method: JtCutoff::B,
-            functional_mean: Some(30.0),
-            functional_sd: Some(7.0),
-        });
+        ma.cutoff =
+            Some(Cutoff::JacobsonTruax { method: JtCutoff::B, functional_mean: Some(30.0), functional_sd: Some(7.0) });
         assert_eq!(resolve_rule(&ma, &base).cutoff, Some(44.0));
         // |RCI| must exceed the critical value strictly.
         let s = r.s_diff.unwrap();
-        assert_eq!(
-            r.reliable(10.0, 10.0 - Z_975 * s).0,
-            Some(ReliableCategory::NoChange)
-        );
-        assert_eq!(
-            r.reliable(10.0, 10.0 - Z_975 * s - 1e-9).0,
-            Some(ReliableCategory::Improved)
-        );
+        assert_eq!(r.reliable(10.0, 10.0 - Z_975 * s).0, Some(ReliableCategory::NoChange));
+        assert_eq!(r.reliable(10.0, 10.0 - Z_975 * s - 1e-9).0, Some(ReliableCategory::Improved));
     }
 
     #[test]

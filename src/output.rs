@@ -14,18 +14,12 @@ pub struct OutputFile {
 
 impl OutputFile {
     pub fn new(name: impl Into<String>, bytes: Vec<u8>) -> OutputFile {
-        OutputFile {
-            name: name.into(),
-            bytes,
-        }
+        OutputFile { name: name.into(), bytes }
     }
 }
 
 fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| Error::Write { path: path.to_path_buf(), source }
 }
 
 /// Writes every file to `out` atomically: all of them, or (on error) none. Other
@@ -36,10 +30,7 @@ pub fn write_all(out: &Path, files: &[OutputFile]) -> Result<()> {
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&parent).map_err(write_err(&parent))?;
-    let dir_name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
+    let dir_name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     let staging = parent.join(format!(".{dir_name}.partial-{}", std::process::id()));
     let result = (|| {
         fs::create_dir_all(&staging).map_err(write_err(&staging))?;
@@ -68,23 +59,10 @@ mod tests {
         let out = dir.path().join("reports");
         fs::create_dir_all(&out).unwrap();
         fs::write(out.join("keep.png"), b"x").unwrap();
-        write_all(
-            &out,
-            &[
-                OutputFile::new("a.csv", b"1".to_vec()),
-                OutputFile::new("b.json", b"{}".to_vec()),
-            ],
-        )
-        .unwrap();
+        write_all(&out, &[OutputFile::new("a.csv", b"1".to_vec()), OutputFile::new("b.json", b"{}".to_vec())]).unwrap();
         assert_eq!(fs::read(out.join("a.csv")).unwrap(), b"1");
-        assert!(
-            out.join("keep.png").exists(),
-            "unrelated files are left alone"
-        );
-        let leftovers: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .collect();
+        assert!(out.join("keep.png").exists(), "unrelated files are left alone");
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).collect();
         assert_eq!(leftovers.len(), 1, "only the output folder remains");
     }
 }

@@ -89,10 +89,7 @@ const SAFE_NAME_HEADERS: &[&str] = &[
 ];
 
 fn normalise_header(h: &str) -> String {
-    h.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
+    h.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
 }
 
 /// Does the header name a direct identifier?
@@ -102,30 +99,10 @@ pub fn header_is_identifier(header: &str) -> bool {
         return true;
     }
     // client_name, patient_email, therapist_phone, …
-    let person_prefixes = [
-        "client",
-        "patient",
-        "service user",
-        "therapist",
-        "clinician",
-        "carer",
-        "parent",
-    ];
-    let suffixes = [
-        "name",
-        "email",
-        "phone",
-        "dob",
-        "address",
-        "mobile",
-        "telephone",
-        "dateofbirth",
-    ];
+    let person_prefixes = ["client", "patient", "service user", "therapist", "clinician", "carer", "parent"];
+    let suffixes = ["name", "email", "phone", "dob", "address", "mobile", "telephone", "dateofbirth"];
     if suffixes.iter().any(|s| h.ends_with(s)) && !SAFE_NAME_HEADERS.contains(&h.as_str()) {
-        return person_prefixes
-            .iter()
-            .any(|p| h.starts_with(&normalise_header(p)))
-            || h.ends_with("email");
+        return person_prefixes.iter().any(|p| h.starts_with(&normalise_header(p))) || h.ends_with("email");
     }
     false
 }
@@ -140,9 +117,7 @@ pub fn looks_like_email(v: &str) -> bool {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && domain
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
 /// Ten to fifteen digits written with phone punctuation: `917 - 692 - 3867`,
@@ -174,8 +149,7 @@ pub fn looks_like_personal_name(v: &str) -> bool {
     let full_word = |w: &str| {
         w.chars().next().is_some_and(|c| c.is_uppercase())
             && w.chars().filter(|c| c.is_alphabetic()).count() >= 2
-            && w.chars()
-                .all(|c| c.is_alphabetic() || c == '\'' || c == '-' || c == '.')
+            && w.chars().all(|c| c.is_alphabetic() || c == '\'' || c == '-' || c == '.')
             && w.chars().skip(1).any(|c| c.is_lowercase())
     };
     let initial = |w: &str| {
@@ -183,10 +157,7 @@ pub fn looks_like_personal_name(v: &str) -> bool {
         cs.next().is_some_and(|c| c.is_uppercase()) && matches!(cs.as_str(), "" | ".")
     };
     let last = words.len() - 1;
-    words
-        .iter()
-        .enumerate()
-        .all(|(i, w)| full_word(w) || (i > 0 && i < last && initial(w)))
+    words.iter().enumerate().all(|(i, w)| full_word(w) || (i > 0 && i < last && initial(w)))
 }
 
 /// Tallies value shapes over one column.
@@ -212,9 +183,7 @@ impl ColumnScreen {
         if v.contains('@') && looks_like_email(v) {
             self.emails += 1;
             self.first_email.get_or_insert(record);
-        } else if v.as_bytes().iter().filter(|b| b.is_ascii_digit()).count() >= 10
-            && looks_like_phone(v)
-        {
+        } else if v.as_bytes().iter().filter(|b| b.is_ascii_digit()).count() >= 10 && looks_like_phone(v) {
             self.phones += 1;
             self.first_phone.get_or_insert(record);
         } else if v.contains(' ') && looks_like_personal_name(v) {
@@ -233,11 +202,8 @@ impl ColumnScreen {
         if let Some(r) = self.first_phone {
             return Some((IdentifierKind::Phone, r));
         }
-        let names_matter = if key_column {
-            self.names > 0
-        } else {
-            self.names >= 3 && self.names * 5 >= self.non_empty
-        };
+        let names_matter =
+            if key_column { self.names > 0 } else { self.names >= 3 && self.names * 5 >= self.non_empty };
         if names_matter {
             return self.first_name.map(|r| (IdentifierKind::PersonalName, r));
         }
@@ -264,16 +230,7 @@ mod tests {
         ] {
             assert!(header_is_identifier(h), "{h}");
         }
-        for h in [
-            "client_id",
-            "measure",
-            "score",
-            "site_name",
-            "therapist_id",
-            "date",
-            "session",
-            "measure_name",
-        ] {
+        for h in ["client_id", "measure", "score", "site_name", "therapist_id", "date", "session", "measure_name"] {
             assert!(!header_is_identifier(h), "{h}");
         }
     }
@@ -283,22 +240,10 @@ mod tests {
         assert!(looks_like_email("jane.doe@example.org"));
         assert!(!looks_like_email("C@1"));
         assert!(!looks_like_email("a b@c.d"));
-        for p in [
-            "917 - 692 - 3867",
-            "(020) 7946 0958",
-            "+44 7700 900123",
-            "917.692.3867",
-            "917-692-3867",
-        ] {
+        for p in ["917 - 692 - 3867", "(020) 7946 0958", "+44 7700 900123", "917.692.3867", "917-692-3867"] {
             assert!(looks_like_phone(p), "{p}");
         }
-        for p in [
-            "9176923867",
-            "2024-01-05",
-            "C-917-692-3867",
-            "12.5",
-            "123-456",
-        ] {
+        for p in ["9176923867", "2024-01-05", "C-917-692-3867", "12.5", "123-456"] {
             assert!(!looks_like_phone(p), "{p}");
         }
     }
@@ -308,14 +253,7 @@ mod tests {
         for n in ["Jane Doe", "Mary-Ann O'Neil", "John Q. Public"] {
             assert!(looks_like_personal_name(n), "{n}");
         }
-        for n in [
-            "C0012",
-            "client 17",
-            "JANE DOE",
-            "north-site",
-            "Jane",
-            "PHQ 9",
-        ] {
+        for n in ["C0012", "client 17", "JANE DOE", "north-site", "Jane", "PHQ 9"] {
             assert!(!looks_like_personal_name(n), "{n}");
         }
     }
@@ -329,10 +267,7 @@ mod tests {
         assert_eq!(s.verdict(false), Some((IdentifierKind::Email, 2)));
 
         let mut t = ColumnScreen::default();
-        for (i, v) in ["North Leeds", "s1", "s2", "s3", "s4", "s5"]
-            .iter()
-            .enumerate()
-        {
+        for (i, v) in ["North Leeds", "s1", "s2", "s3", "s4", "s5"].iter().enumerate() {
             t.add(i as u64, v);
         }
         assert_eq!(t.verdict(false), None);

@@ -47,11 +47,7 @@ pub enum Cutoff {
     /// Caseness is `score >= value` (lower is better) or `score < value` (higher is better).
     Fixed { value: f64 },
     /// Computed per run from the baseline scores of paired episodes (and functional norms).
-    JacobsonTruax {
-        method: JtCutoff,
-        functional_mean: Option<f64>,
-        functional_sd: Option<f64>,
-    },
+    JacobsonTruax { method: JtCutoff, functional_mean: Option<f64>, functional_sd: Option<f64> },
 }
 
 /// How reliable change is judged.
@@ -87,10 +83,7 @@ pub struct Measure {
 
 /// Upper-cases and drops everything but letters and digits: `PHQ-9`, `phq 9` → `PHQ9`.
 pub fn normalise_code(raw: &str) -> String {
-    raw.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
+    raw.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -336,9 +329,9 @@ impl Registry {
                     name: code.clone(),
                     min: f64::NEG_INFINITY,
                     max: f64::INFINITY,
-                    direction: spec.better.ok_or_else(|| {
-                        format!("measure {code} is new: give `better = \"lower\"` or `\"higher\"`")
-                    })?,
+                    direction: spec
+                        .better
+                        .ok_or_else(|| format!("measure {code} is new: give `better = \"lower\"` or `\"higher\"`"))?,
                     cutoff: None,
                     reliable_change: None,
                     remission_below: None,
@@ -384,25 +377,16 @@ fn apply_spec(m: &mut Measure, spec: MeasureSpec) -> Result<(), String> {
         m.max = v;
     }
     if m.min > m.max {
-        return Err(format!(
-            "measure {code}: min {} is above max {}",
-            m.min, m.max
-        ));
+        return Err(format!("measure {code}: min {} is above max {}", m.min, m.max));
     }
     if let Some(v) = spec.better {
         m.direction = v;
     }
     match (spec.cutoff, spec.cutoff_method) {
-        (Some(_), Some(_)) => {
-            return Err(format!(
-                "measure {code}: give either `cutoff` or `cutoff_method`, not both"
-            ))
-        }
+        (Some(_), Some(_)) => return Err(format!("measure {code}: give either `cutoff` or `cutoff_method`, not both")),
         (Some(value), None) => m.cutoff = Some(Cutoff::Fixed { value }),
         (None, Some(method)) => {
-            if method != JtCutoff::A
-                && (spec.functional_mean.is_none() || spec.functional_sd.is_none())
-            {
+            if method != JtCutoff::A && (spec.functional_mean.is_none() || spec.functional_sd.is_none()) {
                 return Err(format!(
                     "measure {code}: cut-off method {method:?} needs `functional_mean` and `functional_sd`"
                 ));
@@ -417,24 +401,15 @@ fn apply_spec(m: &mut Measure, spec: MeasureSpec) -> Result<(), String> {
     }
     match (spec.reliable_change, spec.reliability) {
         (Some(_), Some(_)) => {
-            return Err(format!(
-                "measure {code}: give either `reliable_change` or `reliability`, not both"
-            ))
+            return Err(format!("measure {code}: give either `reliable_change` or `reliability`, not both"))
         }
-        (Some(value), None) if value > 0.0 => {
-            m.reliable_change = Some(ReliableChange::Fixed { value })
-        }
-        (Some(_), None) => {
-            return Err(format!("measure {code}: `reliable_change` must be above 0"))
-        }
+        (Some(value), None) if value > 0.0 => m.reliable_change = Some(ReliableChange::Fixed { value }),
+        (Some(_), None) => return Err(format!("measure {code}: `reliable_change` must be above 0")),
         (None, Some(r)) if (0.0..1.0).contains(&r) => {
             if matches!(spec.sd, Some(sd) if sd <= 0.0) {
                 return Err(format!("measure {code}: `sd` must be above 0"));
             }
-            m.reliable_change = Some(ReliableChange::Reliability {
-                reliability: r,
-                sd: spec.sd,
-            })
+            m.reliable_change = Some(ReliableChange::Reliability { reliability: r, sd: spec.sd })
         }
         (None, Some(_)) => return Err(format!("measure {code}: `reliability` must be in [0, 1)")),
         (None, None) => {}
@@ -471,16 +446,10 @@ mod tests {
         let r = Registry::builtin();
         let phq = r.get(r.find("PHQ9").unwrap());
         assert_eq!(phq.cutoff, Some(Cutoff::Fixed { value: 10.0 }));
-        assert_eq!(
-            phq.reliable_change,
-            Some(ReliableChange::Fixed { value: 6.0 })
-        );
+        assert_eq!(phq.reliable_change, Some(ReliableChange::Fixed { value: 6.0 }));
         let gad = r.get(r.find("GAD7").unwrap());
         assert_eq!(gad.cutoff, Some(Cutoff::Fixed { value: 8.0 }));
-        assert_eq!(
-            gad.reliable_change,
-            Some(ReliableChange::Fixed { value: 4.0 })
-        );
+        assert_eq!(gad.reliable_change, Some(ReliableChange::Fixed { value: 4.0 }));
         assert_eq!(r.get(r.find("ORS").unwrap()).direction, Direction::Higher);
     }
 
@@ -504,30 +473,11 @@ mod tests {
         "#;
         let r = Registry::builtin().with_overrides(toml).unwrap();
         let gad = r.get(r.find("gad7").unwrap());
-        assert_eq!(
-            gad.reliable_change,
-            Some(ReliableChange::Fixed { value: 5.0 })
-        );
-        assert_eq!(
-            gad.cutoff,
-            Some(Cutoff::Fixed { value: 8.0 }),
-            "untouched fields stay"
-        );
+        assert_eq!(gad.reliable_change, Some(ReliableChange::Fixed { value: 5.0 }));
+        assert_eq!(gad.cutoff, Some(Cutoff::Fixed { value: 8.0 }), "untouched fields stay");
         let gds = r.get(r.find("Global Distress").unwrap());
-        assert_eq!(
-            gds.reliable_change,
-            Some(ReliableChange::Reliability {
-                reliability: 0.8,
-                sd: None
-            })
-        );
-        assert!(matches!(
-            gds.cutoff,
-            Some(Cutoff::JacobsonTruax {
-                method: JtCutoff::C,
-                ..
-            })
-        ));
+        assert_eq!(gds.reliable_change, Some(ReliableChange::Reliability { reliability: 0.8, sd: None }));
+        assert!(matches!(gds.cutoff, Some(Cutoff::JacobsonTruax { method: JtCutoff::C, .. })));
     }
 
     #[test]
@@ -535,9 +485,7 @@ mod tests {
         let both = "[[measure]]\ncode='PHQ9'\nreliable_change=6\nreliability=0.8";
         assert!(Registry::builtin().with_overrides(both).is_err());
         let new_without_direction = "[[measure]]\ncode='NEW'";
-        assert!(Registry::builtin()
-            .with_overrides(new_without_direction)
-            .is_err());
+        assert!(Registry::builtin().with_overrides(new_without_direction).is_err());
         let c_without_norms = "[[measure]]\ncode='PHQ9'\ncutoff_method='c'";
         assert!(Registry::builtin().with_overrides(c_without_norms).is_err());
         let unknown_key = "[[measure]]\ncode='PHQ9'\ncutof=3";

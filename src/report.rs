@@ -93,30 +93,18 @@ impl Suppressor {
 fn rate_label(key: &str) -> (&'static str, &'static str) {
     match key {
         "recovery" => ("Recovery", "paired episodes at caseness at baseline"),
-        "reliable_recovery" => (
-            "Reliable recovery",
-            "paired episodes at caseness at baseline",
-        ),
+        "reliable_recovery" => ("Reliable recovery", "paired episodes at caseness at baseline"),
         "reliable_improvement" => ("Reliable improvement", "all paired episodes"),
         "reliable_deterioration" => ("Reliable deterioration", "all paired episodes"),
-        "response" => (
-            "Response (≥ 50 % reduction)",
-            "paired episodes with a baseline above 0",
-        ),
+        "response" => ("Response (≥ 50 % reduction)", "paired episodes with a baseline above 0"),
         "remission" => ("Remission", "paired episodes at caseness at baseline"),
         _ => ("Other", ""),
     }
 }
 
 fn rates(s: &Suppressor, rates: &std::collections::BTreeMap<&'static str, Rate>) -> Vec<RateView> {
-    let order = [
-        "recovery",
-        "reliable_recovery",
-        "reliable_improvement",
-        "reliable_deterioration",
-        "response",
-        "remission",
-    ];
+    let order =
+        ["recovery", "reliable_recovery", "reliable_improvement", "reliable_deterioration", "response", "remission"];
     order
         .iter()
         .filter_map(|k| rates.get(k).map(|r| (k, r)))
@@ -129,20 +117,15 @@ fn rates(s: &Suppressor, rates: &std::collections::BTreeMap<&'static str, Rate>)
 
 /// Describes a measure's cut-off rule in words.
 pub fn cutoff_text(m: &Measure, rule: Option<&ResolvedRule>) -> String {
-    let resolved = rule
-        .and_then(|r| r.cutoff)
-        .map(|c| format!(" = {}", round3(c)))
-        .unwrap_or_default();
+    let resolved = rule.and_then(|r| r.cutoff).map(|c| format!(" = {}", round3(c))).unwrap_or_default();
     match (&m.cutoff, m.direction) {
         (None, _) => "none".into(),
         (Some(Cutoff::Fixed { value }), Direction::Lower) => format!("case when score ≥ {value}"),
         (Some(Cutoff::Fixed { value }), Direction::Higher) => format!("case when score < {value}"),
-        (Some(Cutoff::JacobsonTruax { method, .. }), _) => {
-            format!("Jacobson–Truax {method:?} from the data{resolved}")
-                .replace("A from", "a from")
-                .replace("B from", "b from")
-                .replace("C from", "c from")
-        }
+        (Some(Cutoff::JacobsonTruax { method, .. }), _) => format!("Jacobson–Truax {method:?} from the data{resolved}")
+            .replace("A from", "a from")
+            .replace("B from", "b from")
+            .replace("C from", "c from"),
     }
 }
 
@@ -153,20 +136,14 @@ pub fn reliable_change_text(m: &Measure, rule: Option<&ResolvedRule>) -> String 
         Some(ReliableChange::Fixed { value }) => format!("change of ≥ {value} points"),
         Some(ReliableChange::Reliability { reliability, sd }) => {
             let sd_text = sd.map_or("SD of paired baselines".to_string(), |s| format!("SD {s}"));
-            let s_diff = rule
-                .and_then(|r| r.s_diff)
-                .map(|s| format!(", S_diff = {}", round3(s)))
-                .unwrap_or_default();
+            let s_diff = rule.and_then(|r| r.s_diff).map(|s| format!(", S_diff = {}", round3(s))).unwrap_or_default();
             format!("|RCI| > 1.96 (r = {reliability}, {sd_text}{s_diff})")
         }
     }
 }
 
 fn round3(x: f64) -> String {
-    format!("{:.3}", x)
-        .trim_end_matches('0')
-        .trim_end_matches('.')
-        .to_string()
+    format!("{:.3}", x).trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn method_view(m: &Measure, rule: Option<&ResolvedRule>) -> MethodView {
@@ -199,61 +176,36 @@ pub fn render_html(input: &ReportInput) -> String {
             paired: sup.count(ms.paired),
             at_caseness: sup.count(ms.at_caseness),
             rates: rates(&sup, &ms.rates),
-            outcomes: ms
-                .outcomes
-                .iter()
-                .map(|(k, n)| (k.replace('_', " "), sup.count(*n)))
-                .collect(),
+            outcomes: ms.outcomes.iter().map(|(k, n)| (k.replace('_', " "), sup.count(*n))).collect(),
         })
         .collect();
     let (headline_title, headline) = match (&s.talking_therapies, s.measures.iter().next()) {
         (Some(tt), _) => (
-            format!(
-                "NHS Talking Therapies combined PHQ-9 + GAD-7 ({} paired episodes)",
-                sup.count(tt.paired)
-            ),
+            format!("NHS Talking Therapies combined PHQ-9 + GAD-7 ({} paired episodes)", sup.count(tt.paired)),
             rates(&sup, &tt.rates),
         ),
-        (None, Some((code, ms))) => (
-            format!("{code} ({} paired episodes)", sup.count(ms.paired)),
-            rates(&sup, &ms.rates),
-        ),
+        (None, Some((code, ms))) => {
+            (format!("{code} ({} paired episodes)", sup.count(ms.paired)), rates(&sup, &ms.rates))
+        }
         (None, None) => ("No episodes".into(), vec![]),
     };
     let methods = s
         .measures
         .keys()
         .filter_map(|code| input.registry.find(code))
-        .map(|i| {
-            method_view(
-                input.registry.get(i),
-                s.measures.get(&input.registry.get(i).code).map(|m| &m.rule),
-            )
-        })
+        .map(|i| method_view(input.registry.get(i), s.measures.get(&input.registry.get(i).code).map(|m| &m.rule)))
         .collect();
     let view = View {
         version: s.sustain_version,
         inputs: s
             .inputs
             .iter()
-            .map(|(k, t)| {
-                (
-                    k.to_string(),
-                    t.file.clone(),
-                    t.rows_read,
-                    t.rows_used,
-                    t.rows_rejected,
-                )
-            })
+            .map(|(k, t)| (k.to_string(), t.file.clone(), t.rows_read, t.rows_used, t.rows_rejected))
             .collect(),
         rows_read: s.rows_read,
         rows_used: s.rows_used,
         rows_rejected: s.rows_rejected,
-        rejections: s
-            .rejections_by_reason
-            .iter()
-            .map(|(k, n)| (k.replace('_', " "), *n))
-            .collect(),
+        rejections: s.rejections_by_reason.iter().map(|(k, n)| (k.replace('_', " "), *n)).collect(),
         clients: sup.count(s.clients),
         episodes: sup.count(s.episodes),
         headline,
@@ -264,11 +216,8 @@ pub fn render_html(input: &ReportInput) -> String {
     };
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    env.add_template("report.html", include_str!("templates/report.html"))
-        .expect("template parses");
-    env.get_template("report.html")
-        .and_then(|t| t.render(minijinja::value::Serde(&view)))
-        .expect("template renders")
+    env.add_template("report.html", include_str!("templates/report.html")).expect("template parses");
+    env.get_template("report.html").and_then(|t| t.render(minijinja::value::Serde(&view))).expect("template renders")
 }
 
 /// The registry as a plain-text table for `sustain measures`.

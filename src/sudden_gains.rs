@@ -88,11 +88,7 @@ pub struct CriticalValues([f64; 3]);
 impl CriticalValues {
     pub fn new(c: &Criteria) -> CriticalValues {
         if c.adjust {
-            CriticalValues([
-                t_critical(c.alpha, 2.0),
-                t_critical(c.alpha, 3.0),
-                t_critical(c.alpha, 4.0),
-            ])
+            CriticalValues([t_critical(c.alpha, 2.0), t_critical(c.alpha, 3.0), t_critical(c.alpha, 4.0)])
         } else {
             CriticalValues([c.critical_value; 3])
         }
@@ -124,25 +120,11 @@ fn mean_var(xs: impl Iterator<Item = f64> + Clone) -> (usize, f64, f64) {
     let n = xs.clone().count();
     let mean = xs.clone().sum::<f64>() / n as f64;
     let ss: f64 = xs.map(|x| (x - mean) * (x - mean)).sum();
-    (
-        n,
-        mean,
-        if n > 1 {
-            ss / (n as f64 - 1.0)
-        } else {
-            f64::NAN
-        },
-    )
+    (n, mean, if n > 1 { ss / (n as f64 - 1.0) } else { f64::NAN })
 }
 
 /// Evaluates every tested interval of a series (`NaN` = missing score).
-pub fn intervals(
-    x: &[f64],
-    movement: Movement,
-    c: &Criteria,
-    t: &CriticalValues,
-    out: &mut Vec<Interval>,
-) {
+pub fn intervals(x: &[f64], movement: Movement, c: &Criteria, t: &CriticalValues, out: &mut Vec<Interval>) {
     let k = x.len();
     if k < 4 {
         return;
@@ -162,14 +144,8 @@ pub fn intervals(
                 _ => change >= pct * pre,
             })
         });
-        let pre_w = x[n.saturating_sub(2)..=n]
-            .iter()
-            .copied()
-            .filter(|v| !v.is_nan());
-        let post_w = x[n + 1..=(n + 3).min(k - 1)]
-            .iter()
-            .copied()
-            .filter(|v| !v.is_nan());
+        let pre_w = x[n.saturating_sub(2)..=n].iter().copied().filter(|v| !v.is_nan());
+        let post_w = x[n + 1..=(n + 3).min(k - 1)].iter().copied().filter(|v| !v.is_nan());
         let (n1, m1, v1) = mean_var(pre_w);
         let (n2, m2, v2) = mean_var(post_w);
         let mut t_crit = None;
@@ -177,8 +153,7 @@ pub fn intervals(
             (n1 >= 2 && n2 >= 2).then(|| {
                 let tc = t.for_df(n1 + n2 - 2);
                 t_crit = Some(tc);
-                let pooled =
-                    (((n1 - 1) as f64 * v1 + (n2 - 1) as f64 * v2) / (n1 + n2 - 2) as f64).sqrt();
+                let pooled = (((n1 - 1) as f64 * v1 + (n2 - 1) as f64 * v2) / (n1 + n2 - 2) as f64).sqrt();
                 let diff = match movement {
                     Movement::Drop => m1 - m2,
                     Movement::Rise => m2 - m1,
@@ -187,10 +162,7 @@ pub fn intervals(
             })
         });
         let applied = [crit1, crit2, crit3];
-        let flag = applied
-            .iter()
-            .flatten()
-            .try_fold(true, |all, v| v.map(|b| all && b));
+        let flag = applied.iter().flatten().try_fold(true, |all, v| v.map(|b| all && b));
         out.push(Interval {
             pregain: n,
             crit1: crit1.flatten(),
@@ -221,13 +193,7 @@ pub struct Event {
 }
 
 /// Turns the flagged intervals of a series into events with their reversal status.
-pub fn events(
-    x: &[f64],
-    movement: Movement,
-    c: &Criteria,
-    tested: &[Interval],
-    out: &mut Vec<Event>,
-) {
+pub fn events(x: &[f64], movement: Movement, c: &Criteria, tested: &[Interval], out: &mut Vec<Event>) {
     let at = |i: isize| {
         if i >= 0 && (i as usize) < x.len() {
             x[i as usize]
@@ -393,12 +359,8 @@ fn cutoff_for(
         return opts.criteria.cutoff.filter(|_| opts.crit1);
     }
     if let Some((r, sd)) = opts.cutoff_reliability {
-        let baselines: Vec<f64> = eps
-            .items
-            .iter()
-            .filter(|it| it.measure as usize == measure)
-            .map(|it| it.baseline)
-            .collect();
+        let baselines: Vec<f64> =
+            eps.items.iter().filter(|it| it.measure as usize == measure).map(|it| it.baseline).collect();
         let sd = sd.or_else(|| crate::outcomes::mean_sd(&baselines).1)?;
         return Some(1.96 * 2f64.sqrt() * sd * (1.0 - r).sqrt());
     }
@@ -427,19 +389,14 @@ pub fn find_all(
             *s = (*s).max((m.session[i] - opts.start_session) as usize + 1);
         }
     }
-    let cutoffs: Vec<Option<f64>> = (0..n_measures)
-        .map(|i| cutoff_for(i, opts, eps, registry))
-        .collect();
+    let cutoffs: Vec<Option<f64>> = (0..n_measures).map(|i| cutoff_for(i, opts, eps, registry)).collect();
     let mut out = SuddenGains::default();
     let mut x: Vec<f64> = Vec::new();
     let mut tested = Vec::new();
     let mut evs = Vec::new();
     for (idx, it) in eps.items.iter().enumerate() {
         let mi = it.measure as usize;
-        let rows = sorted.order[it.rows.clone()]
-            .iter()
-            .map(|&r| r as usize)
-            .filter(|&r| m.phase[r] != Phase::FollowUp);
+        let rows = sorted.order[it.rows.clone()].iter().map(|&r| r as usize).filter(|&r| m.phase[r] != Phase::FollowUp);
         x.clear();
         let by_rank = rows.clone().any(|r| m.session[r] == NO_SESSION);
         if by_rank {
@@ -454,18 +411,12 @@ pub fn find_all(
                 }
             }
         }
-        let criteria = Criteria {
-            cutoff: cutoffs[mi],
-            ..opts.criteria.clone()
-        };
+        let criteria = Criteria { cutoff: cutoffs[mi], ..opts.criteria.clone() };
         let t = CriticalValues::new(&criteria);
         let tally = out
             .by_measure
             .entry(it.measure)
-            .or_insert_with(|| MeasureTally {
-                cutoff: cutoffs[mi],
-                ..Default::default()
-            });
+            .or_insert_with(|| MeasureTally { cutoff: cutoffs[mi], ..Default::default() });
         tally.series += 1;
         let lower = registry.get(mi).direction == Direction::Lower;
         let sign = if lower { 1.0 } else { -1.0 };
@@ -481,8 +432,7 @@ pub fn find_all(
             events(&x, movement, &criteria, &tested, &mut evs);
             if kind == Kind::Gain {
                 tally.intervals_tested += tested.len() as u64;
-                tally.intervals_evaluable +=
-                    tested.iter().filter(|i| i.flag.is_some()).count() as u64;
+                tally.intervals_evaluable += tested.iter().filter(|i| i.flag.is_some()).count() as u64;
             }
             let reversals = evs.iter().filter(|e| e.reversal).count() as u64;
             match kind {
@@ -521,11 +471,7 @@ mod tests {
     const NA: f64 = f64::NAN;
 
     fn crit(cutoff: f64) -> Criteria {
-        Criteria {
-            cutoff: Some(cutoff),
-            identify_1to2: false,
-            ..Criteria::default()
-        }
+        Criteria { cutoff: Some(cutoff), identify_1to2: false, ..Criteria::default() }
     }
 
     fn flags(x: &[f64], movement: Movement, c: &Criteria) -> Vec<Option<bool>> {
@@ -549,18 +495,10 @@ mod tests {
     fn first_and_last_intervals_are_never_tested() {
         // k = 6 scores: intervals 1→2, 2→3 only (0-based), i.e. k − 3.
         let x = [30.0, 10.0, 30.0, 30.0, 30.0, 10.0];
-        let c = Criteria {
-            cutoff: Some(7.0),
-            pct: Some(0.25),
-            crit3: false,
-            ..Criteria::default()
-        };
+        let c = Criteria { cutoff: Some(7.0), pct: Some(0.25), crit3: false, ..Criteria::default() };
         let mut out = Vec::new();
         intervals(&x, Movement::Drop, &c, &CriticalValues::new(&c), &mut out);
-        assert_eq!(
-            out.iter().map(|i| i.pregain).collect::<Vec<_>>(),
-            vec![1, 2, 3]
-        );
+        assert_eq!(out.iter().map(|i| i.pregain).collect::<Vec<_>>(), vec![1, 2, 3]);
         // The big drops 0→1 and 4→5 are outside the tested range.
         assert!(out.iter().all(|i| i.flag == Some(false)));
     }
@@ -577,35 +515,13 @@ mod tests {
     #[test]
     fn criteria_1_and_2_are_inclusive_and_criterion_3_strict() {
         // Drop of exactly 7 from 28 (exactly 25 %): criteria 1 and 2 hold at equality.
-        let c = Criteria {
-            cutoff: Some(7.0),
-            pct: Some(0.25),
-            crit3: false,
-            ..Criteria::default()
-        };
-        assert_eq!(
-            flags(&[28.0, 28.0, 21.0, 21.0], Movement::Drop, &c),
-            vec![Some(true)]
-        );
-        let c = Criteria {
-            cutoff: Some(7.01),
-            ..c
-        };
-        assert_eq!(
-            flags(&[28.0, 28.0, 21.0, 21.0], Movement::Drop, &c),
-            vec![Some(false)]
-        );
+        let c = Criteria { cutoff: Some(7.0), pct: Some(0.25), crit3: false, ..Criteria::default() };
+        assert_eq!(flags(&[28.0, 28.0, 21.0, 21.0], Movement::Drop, &c), vec![Some(true)]);
+        let c = Criteria { cutoff: Some(7.01), ..c };
+        assert_eq!(flags(&[28.0, 28.0, 21.0, 21.0], Movement::Drop, &c), vec![Some(false)]);
         // Criterion 3 alone with zero spread: difference 0 is not > 0.
-        let c3 = Criteria {
-            cutoff: None,
-            pct: None,
-            crit3: true,
-            ..Criteria::default()
-        };
-        assert_eq!(
-            flags(&[5.0, 5.0, 5.0, 5.0], Movement::Drop, &c3),
-            vec![Some(false)]
-        );
+        let c3 = Criteria { cutoff: None, pct: None, crit3: true, ..Criteria::default() };
+        assert_eq!(flags(&[5.0, 5.0, 5.0, 5.0], Movement::Drop, &c3), vec![Some(false)]);
     }
 
     #[test]
@@ -618,10 +534,7 @@ mod tests {
         let y = [20.0, 20.0, 20.0, 10.0, NA, NA];
         assert_eq!(flags(&y, Movement::Drop, &crit(7.0))[1], None);
         // With criterion 3 off the same interval is evaluable, and a gain.
-        let c = Criteria {
-            crit3: false,
-            ..crit(7.0)
-        };
+        let c = Criteria { crit3: false, ..crit(7.0) };
         assert_eq!(flags(&y, Movement::Drop, &c)[1], Some(true));
     }
 
@@ -637,13 +550,7 @@ mod tests {
         // A fixed critical value replaces the adjusted one.
         let fixed = Criteria { adjust: false, ..c };
         let mut out = Vec::new();
-        intervals(
-            &x,
-            Movement::Drop,
-            &fixed,
-            &CriticalValues::new(&fixed),
-            &mut out,
-        );
+        intervals(&x, Movement::Drop, &fixed, &CriticalValues::new(&fixed), &mut out);
         assert_eq!(out[0].t_crit, Some(2.776));
     }
 
@@ -652,57 +559,28 @@ mod tests {
         // Gain 30 → 10 at n = 2 (midpoint 20); x[4] = 25 returns above it, x[5] and x[6] do not
         // (25 → 19 is only 6 points, so it is not a second gain).
         let x = [30.0, 30.0, 30.0, 10.0, 25.0, 19.0, 18.0];
-        let c = Criteria {
-            cutoff: Some(7.0),
-            crit3: false,
-            ..crit(7.0)
-        };
+        let c = Criteria { cutoff: Some(7.0), crit3: false, ..crit(7.0) };
         let t = CriticalValues::new(&c);
         let mut iv = Vec::new();
         intervals(&x, Movement::Drop, &c, &t, &mut iv);
         let mut ev = Vec::new();
         events(&x, Movement::Drop, &c, &iv, &mut ev);
         assert_eq!(ev.len(), 1);
-        assert_eq!(
-            (ev[0].reversal_value, ev[0].reversal),
-            (20.0, false),
-            "x_(n+2) is not scanned"
-        );
-        let c2 = Criteria {
-            identify_1to2: true,
-            ..c
-        };
+        assert_eq!((ev[0].reversal_value, ev[0].reversal), (20.0, false), "x_(n+2) is not scanned");
+        let c2 = Criteria { identify_1to2: true, ..c };
         let mut ev = Vec::new();
         events(&x, Movement::Drop, &c2, &iv, &mut ev);
-        assert!(
-            ev[0].reversal,
-            "with identify_sg_1to2 the scan starts at x_(n+2)"
-        );
+        assert!(ev[0].reversal, "with identify_sg_1to2 the scan starts at x_(n+2)");
     }
 
     #[test]
     fn loss_criterion_2_mirrored_or_as_the_package() {
         // Rise 30 → 38: +8 ≥ 7 but < 25 % of 30 (7.5 < 8 … holds); take 40 → 48 (+8 < 10).
         let x = [40.0, 40.0, 48.0, 48.0];
-        let c = Criteria {
-            cutoff: Some(7.0),
-            crit3: false,
-            ..Criteria::default()
-        };
-        assert_eq!(
-            flags(&x, Movement::Rise, &c),
-            vec![Some(false)],
-            "mirrored: 8 < 0.25 · 40"
-        );
-        let pkg = Criteria {
-            rise_pct_as_package: true,
-            ..c
-        };
-        assert_eq!(
-            flags(&x, Movement::Rise, &pkg),
-            vec![Some(true)],
-            "package: −8 ≤ 10 always holds"
-        );
+        let c = Criteria { cutoff: Some(7.0), crit3: false, ..Criteria::default() };
+        assert_eq!(flags(&x, Movement::Rise, &c), vec![Some(false)], "mirrored: 8 < 0.25 · 40");
+        let pkg = Criteria { rise_pct_as_package: true, ..c };
+        assert_eq!(flags(&x, Movement::Rise, &pkg), vec![Some(true)], "package: −8 ≤ 10 always holds");
     }
 
     #[test]
@@ -713,9 +591,6 @@ mod tests {
         assert_eq!(pick(Select::Last), Some(9));
         assert_eq!(pick(Select::Smallest), Some(3), "ties go to the earliest");
         assert_eq!(pick(Select::Largest), Some(7));
-        assert_eq!(
-            select(&[] as &[(usize, f64)], Select::First, |e| e.0, |e| e.1),
-            None
-        );
+        assert_eq!(select(&[] as &[(usize, f64)], Select::First, |e| e.0, |e| e.1), None);
     }
 }

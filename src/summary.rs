@@ -22,19 +22,11 @@ pub struct Rate {
 
 impl Rate {
     pub fn new(numerator: u64, denominator: u64) -> Rate {
-        Rate {
-            numerator,
-            denominator,
-            rate: (denominator > 0).then(|| numerator as f64 / denominator as f64),
-        }
+        Rate { numerator, denominator, rate: (denominator > 0).then(|| numerator as f64 / denominator as f64) }
     }
 
     /// Counts the `hit`s among items that are `in_denominator`.
-    pub fn count<T>(
-        items: &[&T],
-        in_denominator: impl Fn(&T) -> bool,
-        hit: impl Fn(&T) -> bool,
-    ) -> Rate {
+    pub fn count<T>(items: &[&T], in_denominator: impl Fn(&T) -> bool, hit: impl Fn(&T) -> bool) -> Rate {
         let den = items.iter().filter(|t| in_denominator(t)).count() as u64;
         let num = items.iter().filter(|t| in_denominator(t) && hit(t)).count() as u64;
         Rate::new(num, den)
@@ -86,6 +78,128 @@ pub struct Summary {
     pub talking_therapies: Option<TalkingTherapiesSummary>,
     /// Absent until the sudden-gains stage has run.
     pub sudden_gains: Option<SuddenGainsSummary>,
+    /// Absent until the follow-up stage has run.
+    pub sustained: Option<SustainedSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SustainedSummary {
+    pub options: crate::followup::Options,
+    pub by_measure: BTreeMap<String, SustainedMeasure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SustainedMeasure {
+    /// Usable follow-up scores, and those dated before the end of treatment (not used).
+    pub followup_scores: u64,
+    pub followup_scores_before_end: u64,
+    pub followup_scores_by_window: BTreeMap<String, u64>,
+    /// Recovered at the end but never seen again.
+    pub recovered_lost_to_followup: u64,
+    /// Reliably improved at the end but never seen again.
+    pub improved_lost_to_followup: u64,
+    pub rates: BTreeMap<&'static str, Rate>,
+    pub survival: Vec<SurvivalSummary>,
+    pub log_rank: Vec<LogRankSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SurvivalSummary {
+    pub stratification: &'static str,
+    pub stratum: String,
+    pub records: u64,
+    pub events: u64,
+    pub median_days: Option<f64>,
+    pub median_lower: Option<f64>,
+    pub median_upper: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogRankSummary {
+    pub stratification: &'static str,
+    pub strata: Vec<String>,
+    pub chisq: f64,
+    pub df: usize,
+    pub p_value: f64,
+}
+
+/// Durability rates and relapse survival by measure.
+pub fn sustained_summary(
+    eps: &Episodes,
+    scores: &[crate::followup::FollowUpScore],
+    flags: &[crate::followup::Durability],
+    curves: &[crate::followup::Curve],
+    tests: &[crate::followup::Comparison],
+    options: &crate::followup::Options,
+    registry: &Registry,
+) -> SustainedSummary {
+    use crate::followup::Durability;
+    let mut by_measure = BTreeMap::new();
+    for (i, rule) in eps.rules.iter().enumerate() {
+        if rule.is_none() {
+            continue;
+        }
+        let pairs: Vec<(&crate::episodes::EpisodeMeasure, &Durability)> =
+            eps.items.iter().zip(flags).filter(|(it, _)| it.measure as usize == i).collect();
+        let ds: Vec<&Durability> = pairs.iter().map(|p| p.1).collect();
+        let flag_rate =
+            |f: fn(&Durability) -> Option<bool>| Rate::count(&ds, |d| f(d).is_some(), |d| f(d) == Some(true));
+        let mut rates = BTreeMap::new();
+        rates.insert("relapse", flag_rate(|d| d.relapse));
+        rates.insert("recovery_maintained", flag_rate(|d| d.recovery_maintained));
+        rates.insert("improvement_lost", flag_rate(|d| d.improvement_lost));
+        rates.insert("late_improvement", flag_rate(|d| d.late_improvement));
+        rates.insert("deteriorated_since_end", flag_rate(|d| d.deteriorated_since_end));
+        rates.insert("last_scores_held", flag_rate(|d| d.last_scores_held));
+        let mine: Vec<_> = scores.iter().filter(|s| eps.items[s.item].measure as usize == i).collect();
+        let mut by_window: BTreeMap<String, u64> = BTreeMap::new();
+        for s in mine.iter().filter(|s| !s.before_end) {
+            let w = s.window.map_or("outside windows".to_string(), |w| format!("{}m", options.months[w]));
+            *by_window.entry(w).or_default() += 1;
+        }
+        let lost = |pred: fn(&crate::episodes::EpisodeMeasure) -> bool| {
+            pairs.iter().filter(|(it, d)| pred(it) && d.n_followup == 0).count() as u64
+        };
+        let code = registry.get(i).code.clone();
+        by_measure.insert(
+            code,
+            SustainedMeasure {
+                followup_scores: mine.iter().filter(|s| !s.before_end).count() as u64,
+                followup_scores_before_end: mine.iter().filter(|s| s.before_end).count() as u64,
+                followup_scores_by_window: by_window,
+                recovered_lost_to_followup: lost(|it| it.classification.outcome == Some(Outcome::Recovered)),
+                improved_lost_to_followup: lost(|it| {
+                    it.classification.reliable_change == Some(ReliableCategory::Improved)
+                }),
+                rates,
+                survival: curves
+                    .iter()
+                    .filter(|c| c.measure as usize == i)
+                    .map(|c| SurvivalSummary {
+                        stratification: c.stratification,
+                        stratum: c.stratum.clone(),
+                        records: c.fit.records,
+                        events: c.fit.events,
+                        median_days: c.fit.median,
+                        median_lower: c.fit.median_lower,
+                        median_upper: c.fit.median_upper,
+                    })
+                    .collect(),
+                log_rank: tests
+                    .iter()
+                    .filter(|t| t.measure as usize == i)
+                    .map(|t| LogRankSummary {
+                        stratification: t.stratification,
+                        strata: t.strata.clone(),
+                        chisq: t.test.chisq,
+                        df: t.test.df,
+                        p_value: t.test.p_value,
+                    })
+                    .collect(),
+            },
+        );
+    }
+    SustainedSummary { options: options.clone(), by_measure }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,11 +216,7 @@ pub fn sudden_gains_summary(
 ) -> SuddenGainsSummary {
     SuddenGainsSummary {
         options: options.clone(),
-        by_measure: sg
-            .by_measure
-            .iter()
-            .map(|(m, t)| (registry.get(*m as usize).code.clone(), t.clone()))
-            .collect(),
+        by_measure: sg.by_measure.iter().map(|(m, t)| (registry.get(*m as usize).code.clone(), t.clone())).collect(),
     }
 }
 
@@ -121,35 +231,20 @@ pub fn summarise(
     let mut measures = BTreeMap::new();
     for (i, rule) in episodes.rules.iter().enumerate() {
         let Some(rule) = rule else { continue };
-        let items: Vec<_> = episodes
-            .items
-            .iter()
-            .filter(|it| it.measure as usize == i)
-            .collect();
+        let items: Vec<_> = episodes.items.iter().filter(|it| it.measure as usize == i).collect();
         let paired = |it: &crate::episodes::EpisodeMeasure| it.paired();
-        let case = |it: &crate::episodes::EpisodeMeasure| {
-            it.paired() && it.classification.caseness_start == Some(true)
-        };
-        let rc =
-            |it: &crate::episodes::EpisodeMeasure, c| it.classification.reliable_change == Some(c);
+        let case = |it: &crate::episodes::EpisodeMeasure| it.paired() && it.classification.caseness_start == Some(true);
+        let rc = |it: &crate::episodes::EpisodeMeasure, c| it.classification.reliable_change == Some(c);
         let mut rates = BTreeMap::new();
         if rule.cutoff.is_some() {
-            rates.insert(
-                "recovery",
-                Rate::count(&items, case, |it| it.classification.recovery == Some(true)),
-            );
+            rates.insert("recovery", Rate::count(&items, case, |it| it.classification.recovery == Some(true)));
             rates.insert(
                 "reliable_recovery",
-                Rate::count(&items, case, |it| {
-                    it.classification.outcome == Some(Outcome::Recovered)
-                }),
+                Rate::count(&items, case, |it| it.classification.outcome == Some(Outcome::Recovered)),
             );
         }
         if rule.rc_threshold.is_some() || rule.s_diff.is_some() {
-            rates.insert(
-                "reliable_improvement",
-                Rate::count(&items, paired, |it| rc(it, ReliableCategory::Improved)),
-            );
+            rates.insert("reliable_improvement", Rate::count(&items, paired, |it| rc(it, ReliableCategory::Improved)));
             rates.insert(
                 "reliable_deterioration",
                 Rate::count(&items, paired, |it| rc(it, ReliableCategory::Deteriorated)),
@@ -166,13 +261,9 @@ pub fn summarise(
             );
         }
         if rule.remission_below.is_some() {
-            rates.insert(
-                "remission",
-                Rate::count(&items, case, |it| it.classification.remission == Some(true)),
-            );
+            rates.insert("remission", Rate::count(&items, case, |it| it.classification.remission == Some(true)));
         }
-        let mut outcomes: BTreeMap<&'static str, u64> =
-            Outcome::ALL.iter().map(|o| (o.as_str(), 0)).collect();
+        let mut outcomes: BTreeMap<&'static str, u64> = Outcome::ALL.iter().map(|o| (o.as_str(), 0)).collect();
         for it in &items {
             if let Some(o) = it.classification.outcome {
                 *outcomes.entry(o.as_str()).or_default() += 1;
@@ -204,22 +295,10 @@ pub fn summarise(
     let talking_therapies = (!tt.is_empty()).then(|| {
         let all: Vec<_> = tt.iter().collect();
         let mut rates = BTreeMap::new();
-        rates.insert(
-            "recovery",
-            Rate::count(&all, |t| t.caseness, |t| t.recovery),
-        );
-        rates.insert(
-            "reliable_recovery",
-            Rate::count(&all, |t| t.caseness, |t| t.reliable_recovery),
-        );
-        rates.insert(
-            "reliable_improvement",
-            Rate::count(&all, |_| true, |t| t.reliable_improvement),
-        );
-        rates.insert(
-            "reliable_deterioration",
-            Rate::count(&all, |_| true, |t| t.reliable_deterioration),
-        );
+        rates.insert("recovery", Rate::count(&all, |t| t.caseness, |t| t.recovery));
+        rates.insert("reliable_recovery", Rate::count(&all, |t| t.caseness, |t| t.reliable_recovery));
+        rates.insert("reliable_improvement", Rate::count(&all, |_| true, |t| t.reliable_improvement));
+        rates.insert("reliable_deterioration", Rate::count(&all, |_| true, |t| t.reliable_deterioration));
         TalkingTherapiesSummary {
             paired: tt.len() as u64,
             at_caseness: tt.iter().filter(|t| t.caseness).count() as u64,
@@ -244,6 +323,7 @@ pub fn summarise(
         measures,
         talking_therapies,
         sudden_gains: None,
+        sustained: None,
     }
 }
 

@@ -60,20 +60,12 @@ pub fn kaplan_meier(data: &[(f64, bool)]) -> KmFit {
         if n_event > 0 {
             let (n, e) = (n_risk as f64, n_event as f64);
             surv *= 1.0 - e / n;
-            greenwood += if n_risk > n_event {
-                e / (n * (n - e))
-            } else {
-                f64::INFINITY
-            };
+            greenwood += if n_risk > n_event { e / (n * (n - e)) } else { f64::INFINITY };
             cumhaz += e / n;
         }
         let se_log = greenwood.sqrt();
         let (std_err, lower, upper) = if surv > 0.0 {
-            (
-                Some(surv * se_log),
-                Some(surv * (-Z_975 * se_log).exp()),
-                Some((surv * (Z_975 * se_log).exp()).min(1.0)),
-            )
+            (Some(surv * se_log), Some(surv * (-Z_975 * se_log).exp()), Some((surv * (Z_975 * se_log).exp()).min(1.0)))
         } else {
             (None, None, None)
         };
@@ -110,14 +102,10 @@ pub fn kaplan_meier(data: &[(f64, bool)]) -> KmFit {
 /// drops, as survival's `quantile.survfit` does.
 fn quantile_time(rows: &[KmRow], curve: impl Fn(&KmRow) -> Option<f64>) -> Option<f64> {
     let toler = f64::EPSILON.sqrt();
-    let idx = rows
-        .iter()
-        .position(|r| curve(r).is_some_and(|s| s <= 0.5 + toler))?;
+    let idx = rows.iter().position(|r| curve(r).is_some_and(|s| s <= 0.5 + toler))?;
     let s = curve(&rows[idx])?;
     if (s - 0.5).abs() < toler {
-        let next = rows[idx + 1..]
-            .iter()
-            .find(|r| curve(r).is_none_or(|v| v < s - toler));
+        let next = rows[idx + 1..].iter().find(|r| curve(r).is_none_or(|v| v < s - toler));
         return Some(next.map_or(rows[idx].time, |n| (rows[idx].time + n.time) / 2.0));
     }
     Some(rows[idx].time)
@@ -132,11 +120,7 @@ fn restricted_mean(rows: &[KmRow]) -> (f64, f64) {
     let mut area_beyond = vec![0.0; rows.len()];
     let mut acc = 0.0;
     for k in (0..rows.len()).rev() {
-        let next_t = if k + 1 < rows.len() {
-            rows[k + 1].time
-        } else {
-            last.time
-        };
+        let next_t = if k + 1 < rows.len() { rows[k + 1].time } else { last.time };
         acc += rows[k].surv * (next_t - rows[k].time);
         area_beyond[k] = acc;
     }
@@ -212,13 +196,7 @@ pub fn log_rank(data: &[(f64, bool, usize)], n_groups: usize) -> Option<LogRank>
     let x = solve(sub, diff.clone())?;
     let chisq: f64 = diff.iter().zip(&x).map(|(a, b)| a * b).sum();
     let p_value = 1.0 - ChiSquared::new(k as f64).ok()?.cdf(chisq);
-    Some(LogRank {
-        chisq,
-        df: k,
-        p_value,
-        observed: obs,
-        expected: exp,
-    })
+    Some(LogRank { chisq, df: k, p_value, observed: obs, expected: exp })
 }
 
 /// Solves A x = b by Gaussian elimination with partial pivoting; `None` if singular.
@@ -231,12 +209,14 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
         }
         a.swap(col, piv);
         b.swap(col, piv);
-        for row in col + 1..n {
-            let f = a[row][col] / a[col][col];
-            for c in col..n {
-                a[row][c] -= f * a[col][c];
+        let (top, rest) = a.split_at_mut(col + 1);
+        let pivot_row = &top[col];
+        for (k, row) in rest.iter_mut().enumerate() {
+            let f = row[col] / pivot_row[col];
+            for (x, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= f * p;
             }
-            b[row] -= f * b[col];
+            b[col + 1 + k] -= f * b[col];
         }
     }
     let mut x = vec![0.0; n];
@@ -254,24 +234,11 @@ mod tests {
     #[test]
     fn a_small_curve_by_hand() {
         // Times 1, 2+, 3, 3, 4+: S(1) = 4/5, S(3) = 4/5 · (1 − 2/3) = 4/15.
-        let fit = kaplan_meier(&[
-            (3.0, true),
-            (1.0, true),
-            (2.0, false),
-            (3.0, true),
-            (4.0, false),
-        ]);
+        let fit = kaplan_meier(&[(3.0, true), (1.0, true), (2.0, false), (3.0, true), (4.0, false)]);
         let s: Vec<f64> = fit.rows.iter().map(|r| r.surv).collect();
         assert_eq!(s.len(), 4);
         assert!((s[0] - 0.8).abs() < 1e-15 && (s[2] - 4.0 / 15.0).abs() < 1e-15);
-        assert_eq!(
-            (
-                fit.rows[2].n_risk,
-                fit.rows[2].n_event,
-                fit.rows[1].n_censor
-            ),
-            (3, 2, 1)
-        );
+        assert_eq!((fit.rows[2].n_risk, fit.rows[2].n_event, fit.rows[1].n_censor), (3, 2, 1));
         // Greenwood at t = 3: 1/(5·4) + 2/(3·1).
         let g: f64 = 1.0 / 20.0 + 2.0 / 3.0;
         assert!((fit.rows[2].std_err_cumhaz - g.sqrt()).abs() < 1e-15);

@@ -4,6 +4,7 @@
 
 use crate::dates::format_day;
 use crate::episodes::Episodes;
+use crate::followup::{Curve, Durability, FollowUpScore};
 use crate::model::{Measurements, NO_KEY};
 use crate::registry::Registry;
 use crate::sudden_gains::SuddenGains;
@@ -48,16 +49,34 @@ fn key<'a>(interner: &'a crate::model::Interner, id: u32) -> Cow<'a, str> {
 }
 
 fn writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new())
+    csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new())
 }
 
 fn finish(w: csv::Writer<Vec<u8>>) -> Vec<u8> {
     w.into_inner().expect("writing to memory cannot fail")
 }
 
-/// The columns of `episodes.csv`, in order.
+/// `episodes.csv`: one row per episode × measure. Each value is written beside its
+/// column name, so the header and the rows cannot drift apart.
+pub fn episodes_csv(m: &Measurements, eps: &Episodes, flags: &[Durability], registry: &Registry) -> Vec<u8> {
+    let mut w = writer();
+    let mut header_written = false;
+    for (it, d) in eps.items.iter().zip(flags) {
+        let row = episode_row(m, it, d, registry);
+        if !header_written {
+            w.write_record(row.iter().map(|(name, _)| *name)).expect("in memory");
+            header_written = true;
+        }
+        w.write_record(row.iter().map(|(_, v)| v.as_ref())).expect("in memory");
+    }
+    if !header_written {
+        w.write_record(EPISODE_COLUMNS).expect("in memory");
+    }
+    finish(w)
+}
+
+/// The columns of `episodes.csv`, in order (for a run without episodes; a test keeps it
+/// equal to what `episode_row` writes).
 pub const EPISODE_COLUMNS: &[&str] = &[
     "client_id",
     "episode_id",
@@ -81,6 +100,14 @@ pub const EPISODE_COLUMNS: &[&str] = &[
     "response",
     "remission",
     "paired",
+    "relapse",
+    "relapse_date",
+    "recovery_maintained",
+    "improvement_lost",
+    "late_improvement",
+    "deteriorated_since_end",
+    "durability",
+    "last_scores_held",
     "tt_caseness",
     "tt_recovery",
     "tt_reliable_improvement",
@@ -88,51 +115,52 @@ pub const EPISODE_COLUMNS: &[&str] = &[
     "tt_reliable_recovery",
 ];
 
-/// `episodes.csv`: one row per episode × measure.
-pub fn episodes_csv(m: &Measurements, eps: &Episodes, registry: &Registry) -> Vec<u8> {
-    let mut w = writer();
-    w.write_record(EPISODE_COLUMNS).expect("in memory");
-    for it in &eps.items {
-        let c = &it.classification;
-        let tt = it.talking_therapies;
-        let ttb = |f: fn(&crate::episodes::TalkingTherapies) -> bool| opt_bool(tt.as_ref().map(f));
-        let row: Vec<Cow<str>> = vec![
-            key(&m.clients, it.client),
-            key(&m.episodes, it.episode),
-            key(&m.therapists, it.therapist),
-            key(&m.sites, it.site),
-            Cow::Borrowed(&registry.get(it.measure as usize).code),
-            it.n_scores.to_string().into(),
-            it.n_followup.to_string().into(),
-            format_day(it.first_date).into(),
-            if it.paired() {
-                format_day(it.last_date).into()
-            } else {
-                "".into()
-            },
-            num(it.baseline).into(),
-            opt_num(it.final_score).into(),
-            opt_num(c.change).into(),
-            opt_num(c.rci).into(),
-            c.reliable_change.map_or("", |r| r.as_str()).into(),
-            opt_bool(c.caseness_start).into(),
-            opt_bool(c.caseness_end).into(),
-            c.outcome.map_or("", |o| o.as_str()).into(),
-            opt_bool(c.recovery).into(),
-            opt_bool(c.reliable_recovery).into(),
-            opt_bool(c.response).into(),
-            opt_bool(c.remission).into(),
-            opt_bool(Some(it.paired())).into(),
-            ttb(|t| t.caseness).into(),
-            ttb(|t| t.recovery).into(),
-            ttb(|t| t.reliable_improvement).into(),
-            ttb(|t| t.reliable_deterioration).into(),
-            ttb(|t| t.reliable_recovery).into(),
-        ];
-        w.write_record(row.iter().map(|s| s.as_ref()))
-            .expect("in memory");
-    }
-    finish(w)
+fn episode_row<'a>(
+    m: &'a Measurements,
+    it: &'a crate::episodes::EpisodeMeasure,
+    d: &Durability,
+    registry: &'a Registry,
+) -> Vec<(&'static str, Cow<'a, str>)> {
+    let c = &it.classification;
+    let tt = it.talking_therapies;
+    let ttb = |f: fn(&crate::episodes::TalkingTherapies) -> bool| opt_bool(tt.as_ref().map(f)).into();
+    vec![
+        ("client_id", key(&m.clients, it.client)),
+        ("episode_id", key(&m.episodes, it.episode)),
+        ("therapist_id", key(&m.therapists, it.therapist)),
+        ("site_id", key(&m.sites, it.site)),
+        ("measure", Cow::Borrowed(registry.get(it.measure as usize).code.as_str())),
+        ("n_scores", it.n_scores.to_string().into()),
+        ("n_followup", d.n_followup.to_string().into()),
+        ("first_date", format_day(it.first_date).into()),
+        ("last_date", if it.paired() { format_day(it.last_date).into() } else { "".into() }),
+        ("baseline", num(it.baseline).into()),
+        ("final", opt_num(it.final_score).into()),
+        ("change", opt_num(c.change).into()),
+        ("rci", opt_num(c.rci).into()),
+        ("reliable_change", c.reliable_change.map_or("", |r| r.as_str()).into()),
+        ("caseness_start", opt_bool(c.caseness_start).into()),
+        ("caseness_end", opt_bool(c.caseness_end).into()),
+        ("outcome", c.outcome.map_or("", |o| o.as_str()).into()),
+        ("recovery", opt_bool(c.recovery).into()),
+        ("reliable_recovery", opt_bool(c.reliable_recovery).into()),
+        ("response", opt_bool(c.response).into()),
+        ("remission", opt_bool(c.remission).into()),
+        ("paired", opt_bool(Some(it.paired())).into()),
+        ("relapse", opt_bool(d.relapse).into()),
+        ("relapse_date", d.relapse_date.map(format_day).unwrap_or_default().into()),
+        ("recovery_maintained", opt_bool(d.recovery_maintained).into()),
+        ("improvement_lost", opt_bool(d.improvement_lost).into()),
+        ("late_improvement", opt_bool(d.late_improvement).into()),
+        ("deteriorated_since_end", opt_bool(d.deteriorated_since_end).into()),
+        ("durability", opt_num(d.durability_last).into()),
+        ("last_scores_held", opt_bool(d.last_scores_held).into()),
+        ("tt_caseness", ttb(|t| t.caseness)),
+        ("tt_recovery", ttb(|t| t.recovery)),
+        ("tt_reliable_improvement", ttb(|t| t.reliable_improvement)),
+        ("tt_reliable_deterioration", ttb(|t| t.reliable_deterioration)),
+        ("tt_reliable_recovery", ttb(|t| t.reliable_recovery)),
+    ]
 }
 
 /// The columns of `sudden_gains.csv`, in order.
@@ -167,12 +195,7 @@ fn nan_empty(x: f64) -> String {
 }
 
 /// `sudden_gains.csv`: one row per sudden gain or loss.
-pub fn sudden_gains_csv(
-    m: &Measurements,
-    eps: &Episodes,
-    sg: &SuddenGains,
-    registry: &Registry,
-) -> Vec<u8> {
+pub fn sudden_gains_csv(m: &Measurements, eps: &Episodes, sg: &SuddenGains, registry: &Registry) -> Vec<u8> {
     let mut w = writer();
     w.write_record(SUDDEN_GAIN_COLUMNS).expect("in memory");
     for f in &sg.found {
@@ -199,8 +222,7 @@ pub fn sudden_gains_csv(
             e.interval.n_post.to_string().into(),
             opt_num(e.interval.t_crit).into(),
         ];
-        w.write_record(row.iter().map(|s| s.as_ref()))
-            .expect("in memory");
+        w.write_record(row.iter().map(|s| s.as_ref())).expect("in memory");
     }
     finish(w)
 }
@@ -242,13 +264,7 @@ pub fn sudden_gains_byclient_csv(
             key(&m.episodes, it.episode),
             Cow::Borrowed(&registry.get(it.measure as usize).code),
         ];
-        let of_kind = |k: Kind| {
-            found
-                .iter()
-                .filter(|f| f.kind == k)
-                .cloned()
-                .collect::<Vec<_>>()
-        };
+        let of_kind = |k: Kind| found.iter().filter(|f| f.kind == k).cloned().collect::<Vec<_>>();
         let (gains, losses) = (of_kind(Kind::Gain), of_kind(Kind::Loss));
         row.push(gains.len().to_string().into());
         row.push(losses.len().to_string().into());
@@ -262,8 +278,102 @@ pub fn sudden_gains_byclient_csv(
                 None => row.extend(["", "", ""].map(Cow::Borrowed)),
             }
         }
-        w.write_record(row.iter().map(|s| s.as_ref()))
+        w.write_record(row.iter().map(|s| s.as_ref())).expect("in memory");
+    }
+    finish(w)
+}
+
+/// `followup.csv`: one row per follow-up score.
+pub fn followup_csv(
+    m: &Measurements,
+    eps: &Episodes,
+    scores: &[FollowUpScore],
+    months: &[f64],
+    registry: &Registry,
+) -> Vec<u8> {
+    let mut w = writer();
+    w.write_record([
+        "client_id",
+        "episode_id",
+        "measure",
+        "date",
+        "days_after_end",
+        "window",
+        "status",
+        "score",
+        "baseline",
+        "final",
+        "change_from_baseline",
+        "reliable_vs_baseline",
+        "caseness",
+        "change_from_end",
+        "reliable_vs_end",
+        "durability",
+    ])
+    .expect("in memory");
+    for f in scores {
+        let it = &eps.items[f.item];
+        let row: Vec<Cow<str>> = vec![
+            key(&m.clients, it.client),
+            key(&m.episodes, it.episode),
+            Cow::Borrowed(&registry.get(it.measure as usize).code),
+            format_day(f.date).into(),
+            f.days_after_end.to_string().into(),
+            f.window.map(|i| format!("{}m", num(months[i]))).unwrap_or_default().into(),
+            (if f.before_end { "before_end_of_treatment" } else { "used" }).into(),
+            num(f.score).into(),
+            num(it.baseline).into(),
+            opt_num(it.final_score).into(),
+            num(f.change_from_baseline).into(),
+            f.reliable_vs_baseline.map_or("", |r| r.as_str()).into(),
+            opt_bool(f.caseness).into(),
+            opt_num(f.change_from_end).into(),
+            f.reliable_vs_end.map_or("", |r| r.as_str()).into(),
+            opt_num(f.durability).into(),
+        ];
+        w.write_record(row.iter().map(|s| s.as_ref())).expect("in memory");
+    }
+    finish(w)
+}
+
+/// `relapse_survival.csv`: the Kaplan–Meier curves, one row per time per stratum.
+pub fn relapse_survival_csv(curves: &[Curve], registry: &Registry) -> Vec<u8> {
+    let mut w = writer();
+    w.write_record([
+        "measure",
+        "stratification",
+        "stratum",
+        "time_days",
+        "n_risk",
+        "n_event",
+        "n_censor",
+        "surv",
+        "std_err",
+        "std_err_cumhaz",
+        "lower",
+        "upper",
+        "cumhaz",
+    ])
+    .expect("in memory");
+    for c in curves {
+        for r in &c.fit.rows {
+            w.write_record([
+                registry.get(c.measure as usize).code.as_str(),
+                c.stratification,
+                &cell(&c.stratum),
+                &num(r.time),
+                &r.n_risk.to_string(),
+                &r.n_event.to_string(),
+                &r.n_censor.to_string(),
+                &num(r.surv),
+                &opt_num(r.std_err),
+                &if r.std_err_cumhaz.is_finite() { num(r.std_err_cumhaz) } else { "Inf".into() },
+                &opt_num(r.lower),
+                &opt_num(r.upper),
+                &num(r.cumhaz),
+            ])
             .expect("in memory");
+        }
     }
     finish(w)
 }
@@ -280,17 +390,9 @@ pub struct RejectedLine<'a> {
 /// `rejected.csv`: file, line, reason (plus the column and a reason code).
 pub fn rejected_csv(lines: &[RejectedLine]) -> Vec<u8> {
     let mut w = writer();
-    w.write_record(["file", "line", "reason", "column", "code"])
-        .expect("in memory");
+    w.write_record(["file", "line", "reason", "column", "code"]).expect("in memory");
     for l in lines {
-        w.write_record([
-            &*cell(l.file),
-            &l.line.to_string(),
-            &*cell(l.reason),
-            l.column,
-            l.code,
-        ])
-        .expect("in memory");
+        w.write_record([&*cell(l.file), &l.line.to_string(), &*cell(l.reason), l.column, l.code]).expect("in memory");
     }
     finish(w)
 }
@@ -298,6 +400,32 @@ pub fn rejected_csv(lines: &[RejectedLine]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_empty_table_header_matches_the_rows() {
+        let mut m = Measurements::default();
+        let reg = Registry::builtin();
+        m.clients.intern("c");
+        m.episodes.intern("");
+        let it = crate::episodes::EpisodeMeasure {
+            client: 0,
+            episode: 0,
+            therapist: NO_KEY,
+            site: NO_KEY,
+            measure: 0,
+            n_scores: 1,
+            n_followup: 0,
+            first_date: 0,
+            last_date: 0,
+            baseline: 10.0,
+            final_score: None,
+            classification: Default::default(),
+            talking_therapies: None,
+            rows: 0..1,
+        };
+        let names: Vec<&str> = episode_row(&m, &it, &Durability::default(), &reg).iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, EPISODE_COLUMNS);
+    }
 
     #[test]
     fn formula_like_text_is_made_inert() {

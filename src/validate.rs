@@ -43,11 +43,7 @@ pub struct Fault {
 }
 
 fn fault(column: &'static str, code: &'static str, message: String) -> Fault {
-    Fault {
-        column,
-        code,
-        message,
-    }
+    Fault { column, code, message }
 }
 
 /// Trims and maps empty text to `None`.
@@ -66,11 +62,7 @@ fn quoted(v: &str) -> String {
 }
 
 fn empty_row() -> Fault {
-    fault(
-        "",
-        "empty_row",
-        "the row is empty (a blank line, or only commas)".into(),
-    )
+    fault("", "empty_row", "the row is empty (a blank line, or only commas)".into())
 }
 
 fn required<'a>(v: Option<&'a str>, column: &'static str) -> Result<&'a str, Fault> {
@@ -83,25 +75,16 @@ fn check_date(v: Option<&str>, column: &'static str, today: Day) -> Result<Day, 
         Ok(d) if d > today => Err(fault(
             column,
             "future_date",
-            format!(
-                "{column} {} is after today ({})",
-                quoted(raw),
-                format_day(today)
-            ),
+            format!("{column} {} is after today ({})", quoted(raw), format_day(today)),
         )),
         Ok(d) => Ok(d),
-        Err(DateError::Impossible) => Err(fault(
-            column,
-            "impossible_date",
-            format!("{column} {} is not a day of the calendar", quoted(raw)),
-        )),
+        Err(DateError::Impossible) => {
+            Err(fault(column, "impossible_date", format!("{column} {} is not a day of the calendar", quoted(raw))))
+        }
         Err(DateError::Format) => Err(fault(
             column,
             "unparseable_date",
-            format!(
-                "{column} {} is not a date of the form YYYY-MM-DD",
-                quoted(raw)
-            ),
+            format!("{column} {} is not a date of the form YYYY-MM-DD", quoted(raw)),
         )),
     }
 }
@@ -117,17 +100,7 @@ pub fn check_measurement<'a>(
     today: Day,
 ) -> Result<CheckedMeasurement<'a>, Fault> {
     let r = raw;
-    let fields = [
-        r.client_id,
-        r.episode_id,
-        r.therapist_id,
-        r.site_id,
-        r.date,
-        r.session,
-        r.phase,
-        r.measure,
-        r.score,
-    ];
+    let fields = [r.client_id, r.episode_id, r.therapist_id, r.site_id, r.date, r.session, r.phase, r.measure, r.score];
     if fields.iter().all(|f| present(*f).is_none()) {
         return Err(empty_row());
     }
@@ -137,20 +110,10 @@ pub fn check_measurement<'a>(
         None => NO_SESSION,
         Some(s) => match parse_number(s) {
             Some(x) if x < 0.0 => {
-                return Err(fault(
-                    "session",
-                    "negative_session",
-                    format!("session {} is negative", quoted(s)),
-                ))
+                return Err(fault("session", "negative_session", format!("session {} is negative", quoted(s))))
             }
             Some(x) if x.fract() == 0.0 && x <= f64::from(i32::MAX) => x as i32,
-            _ => {
-                return Err(fault(
-                    "session",
-                    "bad_session",
-                    format!("session {} is not a whole number", quoted(s)),
-                ))
-            }
+            _ => return Err(fault("session", "bad_session", format!("session {} is not a whole number", quoted(s)))),
         },
     };
     let phase = Phase::parse(raw.phase).ok_or_else(|| {
@@ -176,21 +139,13 @@ pub fn check_measurement<'a>(
     })?;
     let m = registry.get(measure);
     let score_raw = required(raw.score, "score")?;
-    let score = parse_number(score_raw).ok_or_else(|| {
-        fault(
-            "score",
-            "bad_score",
-            format!("score {} is not a number", quoted(score_raw)),
-        )
-    })?;
+    let score = parse_number(score_raw)
+        .ok_or_else(|| fault("score", "bad_score", format!("score {} is not a number", quoted(score_raw))))?;
     if score < m.min || score > m.max {
         return Err(fault(
             "score",
             "score_out_of_range",
-            format!(
-                "score {score} is outside the {} range {} to {}",
-                m.code, m.min, m.max
-            ),
+            format!("score {score} is outside the {} range {} to {}", m.code, m.min, m.max),
         ));
     }
     Ok(CheckedMeasurement {
@@ -211,10 +166,8 @@ impl Measurements {
     pub fn push(&mut self, r: &CheckedMeasurement, record: u64) {
         self.client.push(self.clients.intern(r.client_id));
         self.episode.push(self.episodes.intern(r.episode_id));
-        self.therapist
-            .push(r.therapist_id.map_or(NO_KEY, |t| self.therapists.intern(t)));
-        self.site
-            .push(r.site_id.map_or(NO_KEY, |s| self.sites.intern(s)));
+        self.therapist.push(r.therapist_id.map_or(NO_KEY, |t| self.therapists.intern(t)));
+        self.site.push(r.site_id.map_or(NO_KEY, |s| self.sites.intern(s)));
         self.date.push(r.date);
         self.session.push(r.session);
         self.phase.push(r.phase);
@@ -255,17 +208,7 @@ pub struct CheckedGoal<'a> {
 /// Checks one goal rating: GBO 0–10; GAS a whole number from −2 to +2; weight > 0.
 pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, Fault> {
     let r = raw;
-    let fields = [
-        r.client_id,
-        r.episode_id,
-        r.goal_id,
-        r.parent_goal_id,
-        r.date,
-        r.phase,
-        r.scale,
-        r.rating,
-        r.weight,
-    ];
+    let fields = [r.client_id, r.episode_id, r.goal_id, r.parent_goal_id, r.date, r.phase, r.scale, r.rating, r.weight];
     if fields.iter().all(|f| present(*f).is_none()) {
         return Err(empty_row());
     }
@@ -287,21 +230,12 @@ pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, 
         "GBO" => GoalScale::Gbo,
         "GAS" => GoalScale::Gas,
         _ => {
-            return Err(fault(
-                "scale",
-                "unknown_scale",
-                format!("scale {} is neither GBO nor GAS", quoted(scale_raw)),
-            ))
+            return Err(fault("scale", "unknown_scale", format!("scale {} is neither GBO nor GAS", quoted(scale_raw))))
         }
     };
     let rating_raw = required(raw.rating, "rating")?;
-    let rating = parse_number(rating_raw).ok_or_else(|| {
-        fault(
-            "rating",
-            "bad_rating",
-            format!("rating {} is not a number", quoted(rating_raw)),
-        )
-    })?;
+    let rating = parse_number(rating_raw)
+        .ok_or_else(|| fault("rating", "bad_rating", format!("rating {} is not a number", quoted(rating_raw))))?;
     let in_range = match scale {
         GoalScale::Gbo => (0.0..=10.0).contains(&rating),
         GoalScale::Gas => (-2.0..=2.0).contains(&rating) && rating.fract() == 0.0,
@@ -311,23 +245,13 @@ pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, 
             GoalScale::Gbo => "a GBO rating is 0 to 10",
             GoalScale::Gas => "a GAS rating is a whole number from -2 to +2",
         };
-        return Err(fault(
-            "rating",
-            "rating_out_of_range",
-            format!("rating {rating} is invalid: {rule}"),
-        ));
+        return Err(fault("rating", "rating_out_of_range", format!("rating {rating} is invalid: {rule}")));
     }
     let weight = match present(raw.weight) {
         None => 1.0,
         Some(w) => match parse_number(w) {
             Some(x) if x > 0.0 => x,
-            _ => {
-                return Err(fault(
-                    "weight",
-                    "bad_weight",
-                    format!("weight {} is not a number above 0", quoted(w)),
-                ))
-            }
+            _ => return Err(fault("weight", "bad_weight", format!("weight {} is not a number above 0", quoted(w)))),
         },
     };
     Ok(CheckedGoal {
@@ -377,9 +301,7 @@ pub fn find_duplicates<K: PartialEq>(
                 let why = if same {
                     Duplicate::Exact { kept_row: first }
                 } else {
-                    Duplicate::Conflicting {
-                        rows_in_group: group.len(),
-                    }
+                    Duplicate::Conflicting { rows_in_group: group.len() }
                 };
                 out.push((r as usize, why));
             }
@@ -391,19 +313,7 @@ pub fn find_duplicates<K: PartialEq>(
 
 /// Duplicate measurement rows: same client, episode, measure, session and date.
 pub fn measurement_duplicates(order: &[u32], m: &Measurements) -> Vec<(usize, Duplicate)> {
-    find_duplicates(
-        order,
-        |i| {
-            (
-                m.client[i],
-                m.episode[i],
-                m.measure[i],
-                m.session[i],
-                m.date[i],
-            )
-        },
-        |i| m.score[i],
-    )
+    find_duplicates(order, |i| (m.client[i], m.episode[i], m.measure[i], m.session[i], m.date[i]), |i| m.score[i])
 }
 
 #[cfg(test)]
@@ -425,9 +335,7 @@ mod tests {
     }
 
     fn code_of(raw: RawMeasurement) -> &'static str {
-        check_measurement(&raw, &Registry::builtin(), today())
-            .unwrap_err()
-            .code
+        check_measurement(&raw, &Registry::builtin(), today()).unwrap_err().code
     }
 
     #[test]
@@ -442,131 +350,27 @@ mod tests {
 
     #[test]
     fn each_kind_of_bad_value_has_its_own_reason() {
-        assert_eq!(
-            code_of(RawMeasurement {
-                client_id: Some(" "),
-                ..row()
-            }),
-            "missing_value"
-        );
-        assert_eq!(
-            code_of(RawMeasurement {
-                date: Some("2024-02-30"),
-                ..row()
-            }),
-            "impossible_date"
-        );
-        assert_eq!(
-            code_of(RawMeasurement {
-                date: Some("01/03/2024"),
-                ..row()
-            }),
-            "unparseable_date"
-        );
-        assert_eq!(
-            code_of(RawMeasurement {
-                date: Some("2025-01-02"),
-                ..row()
-            }),
-            "future_date"
-        );
-        assert_eq!(
-            code_of(RawMeasurement {
-                session: Some("-1"),
-                ..row()
-            }),
-            "negative_session"
-        );
-        assert_eq!(
-            code_of(RawMeasurement {
-                session: Some("2.5"),
-                ..row()
-            }),
-            "bad_session"
-        );
-        assert_eq!(
-            code_of(RawMeasurement {
-                phase: Some("discharged"),
-                ..row()
-            }),
-            "unknown_phase"
-        );
-        assert_eq!(
-            code_of(RawMeasurement {
-                measure: Some("XYZ"),
-                ..row()
-            }),
-            "unknown_measure"
-        );
-        assert_eq!(
-            code_of(RawMeasurement {
-                score: Some("abc"),
-                ..row()
-            }),
-            "bad_score"
-        );
-        assert_eq!(
-            code_of(RawMeasurement {
-                score: Some("NaN"),
-                ..row()
-            }),
-            "bad_score"
-        );
-        assert_eq!(
-            code_of(RawMeasurement {
-                score: Some("28"),
-                ..row()
-            }),
-            "score_out_of_range"
-        );
-        assert_eq!(
-            code_of(RawMeasurement {
-                score: Some("-1"),
-                ..row()
-            }),
-            "score_out_of_range"
-        );
+        assert_eq!(code_of(RawMeasurement { client_id: Some(" "), ..row() }), "missing_value");
+        assert_eq!(code_of(RawMeasurement { date: Some("2024-02-30"), ..row() }), "impossible_date");
+        assert_eq!(code_of(RawMeasurement { date: Some("01/03/2024"), ..row() }), "unparseable_date");
+        assert_eq!(code_of(RawMeasurement { date: Some("2025-01-02"), ..row() }), "future_date");
+        assert_eq!(code_of(RawMeasurement { session: Some("-1"), ..row() }), "negative_session");
+        assert_eq!(code_of(RawMeasurement { session: Some("2.5"), ..row() }), "bad_session");
+        assert_eq!(code_of(RawMeasurement { phase: Some("discharged"), ..row() }), "unknown_phase");
+        assert_eq!(code_of(RawMeasurement { measure: Some("XYZ"), ..row() }), "unknown_measure");
+        assert_eq!(code_of(RawMeasurement { score: Some("abc"), ..row() }), "bad_score");
+        assert_eq!(code_of(RawMeasurement { score: Some("NaN"), ..row() }), "bad_score");
+        assert_eq!(code_of(RawMeasurement { score: Some("28"), ..row() }), "score_out_of_range");
+        assert_eq!(code_of(RawMeasurement { score: Some("-1"), ..row() }), "score_out_of_range");
     }
 
     #[test]
     fn today_itself_is_not_in_the_future_and_range_ends_are_valid() {
         let reg = Registry::builtin();
-        assert!(check_measurement(
-            &RawMeasurement {
-                date: Some("2025-01-01"),
-                ..row()
-            },
-            &reg,
-            today()
-        )
-        .is_ok());
-        assert!(check_measurement(
-            &RawMeasurement {
-                score: Some("27"),
-                ..row()
-            },
-            &reg,
-            today()
-        )
-        .is_ok());
-        assert!(check_measurement(
-            &RawMeasurement {
-                score: Some("0"),
-                ..row()
-            },
-            &reg,
-            today()
-        )
-        .is_ok());
-        assert!(check_measurement(
-            &RawMeasurement {
-                session: Some("3.0"),
-                ..row()
-            },
-            &reg,
-            today()
-        )
-        .is_ok());
+        assert!(check_measurement(&RawMeasurement { date: Some("2025-01-01"), ..row() }, &reg, today()).is_ok());
+        assert!(check_measurement(&RawMeasurement { score: Some("27"), ..row() }, &reg, today()).is_ok());
+        assert!(check_measurement(&RawMeasurement { score: Some("0"), ..row() }, &reg, today()).is_ok());
+        assert!(check_measurement(&RawMeasurement { session: Some("3.0"), ..row() }, &reg, today()).is_ok());
     }
 
     #[test]
@@ -582,42 +386,11 @@ mod tests {
         let g = check_goal(&ok, today()).unwrap();
         assert_eq!((g.scale, g.rating, g.weight), (GoalScale::Gas, -2.0, 1.0));
         let code = |raw: RawGoal| check_goal(&raw, today()).unwrap_err().code;
-        assert_eq!(
-            code(RawGoal {
-                rating: Some("0.5"),
-                ..ok
-            }),
-            "rating_out_of_range"
-        );
-        assert_eq!(
-            code(RawGoal {
-                scale: Some("GBO"),
-                rating: Some("11"),
-                ..ok
-            }),
-            "rating_out_of_range"
-        );
-        assert_eq!(
-            code(RawGoal {
-                scale: Some("SDQ"),
-                ..ok
-            }),
-            "unknown_scale"
-        );
-        assert_eq!(
-            code(RawGoal {
-                weight: Some("0"),
-                ..ok
-            }),
-            "bad_weight"
-        );
-        assert_eq!(
-            code(RawGoal {
-                goal_id: None,
-                ..ok
-            }),
-            "missing_value"
-        );
+        assert_eq!(code(RawGoal { rating: Some("0.5"), ..ok }), "rating_out_of_range");
+        assert_eq!(code(RawGoal { scale: Some("GBO"), rating: Some("11"), ..ok }), "rating_out_of_range");
+        assert_eq!(code(RawGoal { scale: Some("SDQ"), ..ok }), "unknown_scale");
+        assert_eq!(code(RawGoal { weight: Some("0"), ..ok }), "bad_weight");
+        assert_eq!(code(RawGoal { goal_id: None, ..ok }), "missing_value");
     }
 
     #[test]

@@ -10,22 +10,14 @@ use std::path::{Path, PathBuf};
 type Row = HashMap<String, String>;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 fn read_csv(path: &Path) -> Vec<Row> {
     let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let headers = r.headers().unwrap().clone();
     r.records()
-        .map(|rec| {
-            headers
-                .iter()
-                .zip(rec.unwrap().iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
+        .map(|rec| headers.iter().zip(rec.unwrap().iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect())
         .collect()
 }
 
@@ -33,17 +25,16 @@ fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// Runs `sustain analyze` on a measurements file into a fresh folder.
+/// Runs `sustain analyze` on a measurements file into a fresh folder, with today fixed
+/// at 2025-06-01 (the fixtures' dates are before it).
 fn analyze(measurements: &Path, extra: &[&str]) -> tempfile::TempDir {
+    analyze_on("2025-06-01", measurements, extra)
+}
+
+fn analyze_on(today: &str, measurements: &Path, extra: &[&str]) -> tempfile::TempDir {
     let out = tempfile::tempdir().unwrap();
     cargo_bin_cmd!("sustain")
-        .args([
-            "analyze",
-            "--quiet",
-            "--today",
-            "2025-06-01",
-            "--measurements",
-        ])
+        .args(["analyze", "--quiet", "--today", today, "--measurements"])
         .arg(measurements)
         .arg("--out")
         .arg(out.path())
@@ -61,10 +52,7 @@ fn episode<'a>(rows: &'a [Row], client: &str, measure: &str) -> &'a Row {
 
 fn rate(summary: &serde_json::Value, measure: &str, name: &str) -> (u64, u64) {
     let r = &summary["measures"][measure]["rates"][name];
-    (
-        r["numerator"].as_u64().unwrap(),
-        r["denominator"].as_u64().unwrap(),
-    )
+    (r["numerator"].as_u64().unwrap(), r["denominator"].as_u64().unwrap())
 }
 
 #[test]
@@ -91,25 +79,11 @@ fn small_clinic_outcomes_match_hand_computed_values() {
     .collect();
     assert_eq!(
         got,
-        [
-            "18",
-            "8",
-            "-10",
-            "3",
-            "1",
-            "improved",
-            "recovered",
-            "true",
-            "true",
-            "false"
-        ],
+        ["18", "8", "-10", "3", "1", "improved", "recovered", "true", "true", "false"],
         "follow-up 14 is not final"
     );
     let a_gad = episode(&eps, "A", "GAD7");
-    assert_eq!(
-        (a_gad["change"].as_str(), a_gad["outcome"].as_str()),
-        ("-6", "recovered")
-    );
+    assert_eq!((a_gad["change"].as_str(), a_gad["outcome"].as_str()), ("-6", "recovered"));
     assert_eq!(
         [
             &a["tt_caseness"],
@@ -123,40 +97,20 @@ fn small_clinic_outcomes_match_hand_computed_values() {
 
     let b = episode(&eps, "B", "PHQ9");
     assert_eq!(
-        [
-            &b["reliable_change"],
-            &b["outcome"],
-            &b["recovery"],
-            &b["reliable_recovery"]
-        ],
+        [&b["reliable_change"], &b["outcome"], &b["recovery"], &b["reliable_recovery"]],
         ["no_change", "unchanged", "true", "false"]
     );
     let c = episode(&eps, "C", "PHQ9");
-    assert_eq!(
-        [&c["reliable_change"], &c["outcome"], &c["caseness_end"]],
-        ["deteriorated", "deteriorated", "true"]
-    );
+    assert_eq!([&c["reliable_change"], &c["outcome"], &c["caseness_end"]], ["deteriorated", "deteriorated", "true"]);
     let d = episode(&eps, "D", "ORS");
-    assert_eq!(
-        [&d["change"], &d["outcome"], &d["response"]],
-        ["6.5", "recovered", ""]
-    );
+    assert_eq!([&d["change"], &d["outcome"], &d["response"]], ["6.5", "recovered", ""]);
     let e = episode(&eps, "E", "CORE10");
     assert_eq!(
-        [
-            &e["paired"],
-            &e["caseness_start"],
-            &e["final"],
-            &e["outcome"],
-            &e["recovery"]
-        ],
+        [&e["paired"], &e["caseness_start"], &e["final"], &e["outcome"], &e["recovery"]],
         ["false", "true", "", "", ""]
     );
     let f = episode(&eps, "F", "PHQ9");
-    assert_eq!(
-        [&f["outcome"], &f["reliable_change"], &f["remission"]],
-        ["not_at_caseness", "no_change", "true"]
-    );
+    assert_eq!([&f["outcome"], &f["reliable_change"], &f["remission"]], ["not_at_caseness", "no_change", "true"]);
     assert_eq!(a["therapist_id"], "T1");
 
     let s = read_json(&out.path().join("summary.json"));
@@ -171,11 +125,7 @@ fn small_clinic_outcomes_match_hand_computed_values() {
     assert_eq!(s["measures"]["CORE10"]["unpaired"], 1);
     assert_eq!(s["talking_therapies"]["paired"], 1);
     assert_eq!(
-        (
-            s["rows_read"].as_u64(),
-            s["rows_used"].as_u64(),
-            s["rows_rejected"].as_u64()
-        ),
+        (s["rows_read"].as_u64(), s["rows_used"].as_u64(), s["rows_rejected"].as_u64()),
         (Some(16), Some(16), Some(0))
     );
 }
@@ -188,11 +138,7 @@ fn assert_matches_clinicalsignificance(ours: &[Row], reference: &Path, combined:
         let o = episode(ours, &r["id"], "GDS");
         let rci: f64 = o["rci"].parse().unwrap();
         let want: f64 = r["rci"].parse().unwrap();
-        assert!(
-            (rci - want).abs() < 1e-9,
-            "subject {}: rci {rci} vs {want}",
-            r["id"]
-        );
+        assert!((rci - want).abs() < 1e-9, "subject {}: rci {rci} vs {want}", r["id"]);
         let category = r["category"].to_lowercase();
         let reliable = match category.as_str() {
             "recovered" | "improved" if combined => "improved",
@@ -202,24 +148,10 @@ fn assert_matches_clinicalsignificance(ours: &[Row], reference: &Path, combined:
         assert_eq!(o["reliable_change"], reliable, "subject {}", r["id"]);
         if combined {
             let clinical_pre = r["clinical_pre"] == "TRUE";
-            let outcome = if clinical_pre {
-                category.as_str()
-            } else {
-                "not_at_caseness"
-            };
+            let outcome = if clinical_pre { category.as_str() } else { "not_at_caseness" };
             assert_eq!(o["outcome"], outcome, "subject {}", r["id"]);
-            assert_eq!(
-                o["caseness_start"] == "true",
-                clinical_pre,
-                "subject {}",
-                r["id"]
-            );
-            assert_eq!(
-                o["caseness_end"] == "false",
-                r["functional_post"] == "TRUE",
-                "subject {}",
-                r["id"]
-            );
+            assert_eq!(o["caseness_start"] == "true", clinical_pre, "subject {}", r["id"]);
+            assert_eq!(o["caseness_end"] == "false", r["functional_post"] == "TRUE", "subject {}", r["id"]);
         }
     }
     // Subjects 27–30 have no post score: unpaired, not dropped.
@@ -235,16 +167,8 @@ fn jacobson_1989_gds_cutoff_a_equals_clinicalsignificance() {
         &["--measures", fixture("gds_cutoff_a.toml").to_str().unwrap()],
     );
     let eps = read_csv(&out.path().join("episodes.csv"));
-    assert_matches_clinicalsignificance(
-        &eps,
-        &fixture("ref_jacobson_gds_cutoffa_participants.csv"),
-        true,
-    );
-    assert_matches_clinicalsignificance(
-        &eps,
-        &fixture("ref_jacobson_gds_distribution_participants.csv"),
-        false,
-    );
+    assert_matches_clinicalsignificance(&eps, &fixture("ref_jacobson_gds_cutoffa_participants.csv"), true);
+    assert_matches_clinicalsignificance(&eps, &fixture("ref_jacobson_gds_distribution_participants.csv"), false);
     let s = read_json(&out.path().join("summary.json"));
     let rule = &s["measures"]["GDS"]["rule"];
     assert!((rule["cutoff"].as_f64().unwrap() - 56.9496854509736).abs() < 1e-9);
@@ -264,15 +188,9 @@ fn jacobson_1989_gds_cutoff_c_equals_clinicalsignificance() {
         &["--measures", fixture("gds_cutoff_c.toml").to_str().unwrap()],
     );
     let eps = read_csv(&out.path().join("episodes.csv"));
-    assert_matches_clinicalsignificance(
-        &eps,
-        &fixture("ref_jacobson_gds_cutoffc_participants.csv"),
-        true,
-    );
+    assert_matches_clinicalsignificance(&eps, &fixture("ref_jacobson_gds_cutoffc_participants.csv"), true);
     let s = read_json(&out.path().join("summary.json"));
-    assert!(
-        (s["measures"]["GDS"]["rule"]["cutoff"].as_f64().unwrap() - 50.918580540294).abs() < 1e-9
-    );
+    assert!((s["measures"]["GDS"]["rule"]["cutoff"].as_f64().unwrap() - 50.918580540294).abs() < 1e-9);
     assert_eq!(s["measures"]["GDS"]["outcomes"]["recovered"], 3);
 }
 
@@ -280,10 +198,7 @@ fn jacobson_1989_gds_cutoff_c_equals_clinicalsignificance() {
 fn every_kind_of_bad_row_is_rejected_with_its_line() {
     let out = analyze(&fixture("bad_rows.csv"), &[]);
     let rejected = read_csv(&out.path().join("rejected.csv"));
-    let got: Vec<(&str, &str)> = rejected
-        .iter()
-        .map(|r| (r["line"].as_str(), r["code"].as_str()))
-        .collect();
+    let got: Vec<(&str, &str)> = rejected.iter().map(|r| (r["line"].as_str(), r["code"].as_str())).collect();
     assert_eq!(
         got,
         [
@@ -303,19 +218,11 @@ fn every_kind_of_bad_row_is_rejected_with_its_line() {
             ("19", "bad_session"),
         ]
     );
-    assert!(
-        rejected[8]["reason"].contains("line 3"),
-        "the kept row is named: {}",
-        rejected[8]["reason"]
-    );
+    assert!(rejected[8]["reason"].contains("line 3"), "the kept row is named: {}", rejected[8]["reason"]);
     assert!(rejected.iter().all(|r| r["file"].ends_with("bad_rows.csv")));
     let s = read_json(&out.path().join("summary.json"));
     assert_eq!(
-        (
-            s["rows_read"].as_u64(),
-            s["rows_used"].as_u64(),
-            s["rows_rejected"].as_u64()
-        ),
+        (s["rows_read"].as_u64(), s["rows_used"].as_u64(), s["rows_rejected"].as_u64()),
         (Some(17), Some(3), Some(14))
     );
     assert_eq!(s["rejections_by_reason"]["conflicting_duplicate"], 2);
@@ -336,19 +243,12 @@ fn assert_refused(file: &str, message_parts: &[&str]) {
         assert = assert.stderr(contains(*part));
     }
     assert!(!out.exists(), "nothing is written for refused input");
-    assert_eq!(
-        fs::read_dir(dir.path()).unwrap().count(),
-        0,
-        "no partial output is left behind"
-    );
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no partial output is left behind");
 }
 
 #[test]
 fn a_column_of_email_addresses_is_refused() {
-    assert_refused(
-        "with_email.csv",
-        &["`contact`", "e-mail addresses", "line 3", "anonymized"],
-    );
+    assert_refused("with_email.csv", &["`contact`", "e-mail addresses", "line 3", "anonymized"]);
 }
 
 #[test]
@@ -383,79 +283,40 @@ fn an_unreadable_file_is_refused_without_a_panic() {
 
 #[test]
 fn the_same_input_gives_byte_identical_output() {
-    let a = analyze(
-        &fixture("small_clinic.csv"),
-        &["--goals", fixture("small_goals.csv").to_str().unwrap()],
-    );
-    let b = analyze(
-        &fixture("small_clinic.csv"),
-        &["--goals", fixture("small_goals.csv").to_str().unwrap()],
-    );
-    for f in [
-        "episodes.csv",
-        "rejected.csv",
-        "summary.json",
-        "report.html",
-    ] {
-        assert_eq!(
-            fs::read(a.path().join(f)).unwrap(),
-            fs::read(b.path().join(f)).unwrap(),
-            "{f}"
-        );
+    let a = analyze(&fixture("small_clinic.csv"), &["--goals", fixture("small_goals.csv").to_str().unwrap()]);
+    let b = analyze(&fixture("small_clinic.csv"), &["--goals", fixture("small_goals.csv").to_str().unwrap()]);
+    for f in ["episodes.csv", "rejected.csv", "summary.json", "report.html"] {
+        assert_eq!(fs::read(a.path().join(f)).unwrap(), fs::read(b.path().join(f)).unwrap(), "{f}");
     }
 }
 
 #[test]
 fn goals_are_validated_and_counted() {
-    let out = analyze(
-        &fixture("small_clinic.csv"),
-        &["--goals", fixture("small_goals.csv").to_str().unwrap()],
-    );
+    let out = analyze(&fixture("small_clinic.csv"), &["--goals", fixture("small_goals.csv").to_str().unwrap()]);
     let s = read_json(&out.path().join("summary.json"));
     assert_eq!(s["inputs"]["goals"]["rows_read"], 6);
     assert_eq!(s["inputs"]["goals"]["rows_rejected"], 3);
     let rejected = read_csv(&out.path().join("rejected.csv"));
-    let codes: Vec<(&str, &str)> = rejected
-        .iter()
-        .map(|r| (r["line"].as_str(), r["code"].as_str()))
-        .collect();
+    let codes: Vec<(&str, &str)> = rejected.iter().map(|r| (r["line"].as_str(), r["code"].as_str())).collect();
     // Line 6: GAS 3 is out of range. Lines 3 and 7: G1 rated 7 and 8 at the end (same day) conflict.
-    assert_eq!(
-        codes,
-        [
-            ("3", "conflicting_duplicate"),
-            ("6", "rating_out_of_range"),
-            ("7", "conflicting_duplicate")
-        ]
-    );
+    assert_eq!(codes, [("3", "conflicting_duplicate"), ("6", "rating_out_of_range"), ("7", "conflicting_duplicate")]);
 }
 
 #[test]
 fn validate_writes_only_the_data_quality_files() {
     let out = tempfile::tempdir().unwrap();
     cargo_bin_cmd!("sustain")
-        .args([
-            "validate",
-            "--quiet",
-            "--today",
-            "2025-06-01",
-            "--measurements",
-        ])
+        .args(["validate", "--quiet", "--today", "2025-06-01", "--measurements"])
         .arg(fixture("bad_rows.csv"))
         .arg("--out")
         .arg(out.path())
         .assert()
         .success();
-    let mut names: Vec<String> = fs::read_dir(out.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let mut names: Vec<String> =
+        fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["data_quality.json", "rejected.csv"]);
-    assert_eq!(
-        read_json(&out.path().join("data_quality.json"))["rows_rejected"],
-        14
-    );
+    assert_eq!(read_json(&out.path().join("data_quality.json"))["rows_rejected"], 14);
 }
 
 #[test]
@@ -463,17 +324,7 @@ fn a_folder_input_finds_its_tables_and_demo_data_round_trips_through_parquet() {
     let dir = tempfile::tempdir().unwrap();
     for format in ["csv", "parquet"] {
         cargo_bin_cmd!("sustain")
-            .args([
-                "demo",
-                "--quiet",
-                "--clients",
-                "40",
-                "--seed",
-                "3",
-                "--format",
-                format,
-                "--out",
-            ])
+            .args(["demo", "--quiet", "--clients", "40", "--seed", "3", "--format", format, "--out"])
             .arg(dir.path().join(format))
             .assert()
             .success();
@@ -490,10 +341,7 @@ fn a_folder_input_finds_its_tables_and_demo_data_round_trips_through_parquet() {
         out
     };
     let (csv_out, pq_out) = (run("csv"), run("parquet"));
-    assert_eq!(
-        fs::read(csv_out.join("episodes.csv")).unwrap(),
-        fs::read(pq_out.join("episodes.csv")).unwrap()
-    );
+    assert_eq!(fs::read(csv_out.join("episodes.csv")).unwrap(), fs::read(pq_out.join("episodes.csv")).unwrap());
     let s = read_json(&csv_out.join("summary.json"));
     assert!(s["inputs"]["goals"]["rows_read"].as_u64().unwrap() > 0);
     assert_eq!(s["rows_rejected"], 0);
@@ -516,15 +364,9 @@ fn keys_that_look_like_markup_or_formulas_come_out_inert() {
     assert!(eps.contains("'=cmd|"), "{eps}");
     assert!(!eps.contains(",=cmd"), "{eps}");
     let rejected = fs::read_to_string(out.path().join("rejected.csv")).unwrap();
-    assert!(
-        rejected.contains("'<b>PHQ9</b>'"),
-        "the bad measure is quoted in the reason: {rejected}"
-    );
+    assert!(rejected.contains("'<b>PHQ9</b>'"), "the bad measure is quoted in the reason: {rejected}");
     let html = fs::read_to_string(out.path().join("report.html")).unwrap();
-    assert!(
-        !html.contains("<script>") && !html.contains("<b>"),
-        "no markup from the data reaches the report"
-    );
+    assert!(!html.contains("<script>") && !html.contains("<b>"), "no markup from the data reaches the report");
 }
 
 #[test]
@@ -558,14 +400,7 @@ fn help_explains_every_option() {
 
 /// Runs the sudden-gains reference set-up: sessions 1–12 numbered from 1, cut-off 7.
 fn sgdata_run(extra: &[&str]) -> tempfile::TempDir {
-    let mut args = vec![
-        "--sg-cutoff",
-        "7",
-        "--sg-start-session",
-        "1",
-        "--sg-identify-1to2",
-        "false",
-    ];
+    let mut args = vec!["--sg-cutoff", "7", "--sg-start-session", "1", "--sg-identify-1to2", "false"];
     args.extend_from_slice(extra);
     analyze(&fixture("sgdata_bdi_measurements.csv"), &args)
 }
@@ -624,25 +459,14 @@ fn sudden_gains_and_losses_equal_suddengains_on_sgdata() {
     let s = read_json(&out.path().join("summary.json"));
     let t = &s["sudden_gains"]["by_measure"]["BDI2"];
     assert_eq!(
-        (
-            t["series"].as_u64(),
-            t["intervals_tested"].as_u64(),
-            t["intervals_evaluable"].as_u64()
-        ),
+        (t["series"].as_u64(), t["intervals_tested"].as_u64(), t["intervals_evaluable"].as_u64()),
         (Some(43), Some(387), Some(298))
     );
     assert_eq!(
-        (
-            t["gains"].as_u64(),
-            t["series_with_gain"].as_u64(),
-            t["gain_reversals"].as_u64()
-        ),
+        (t["gains"].as_u64(), t["series_with_gain"].as_u64(), t["gain_reversals"].as_u64()),
         (Some(24), Some(15), Some(4))
     );
-    assert_eq!(
-        (t["losses"].as_u64(), t["loss_reversals"].as_u64()),
-        (Some(3), Some(2))
-    );
+    assert_eq!((t["losses"].as_u64(), t["loss_reversals"].as_u64()), (Some(3), Some(2)));
 }
 
 #[test]
@@ -658,11 +482,7 @@ fn one_gain_per_client_by_each_rule_equals_create_byperson() {
                     "0" => "false",
                     _ => "",
                 };
-                let count = if kind == "sg" {
-                    &o["n_gains"]
-                } else {
-                    &o["n_losses"]
-                };
+                let count = if kind == "sg" { &o["n_gains"] } else { &o["n_losses"] };
                 assert_eq!(
                     (
                         o[&format!("{prefix}_pregain_session")].as_str(),
@@ -670,12 +490,7 @@ fn one_gain_per_client_by_each_rule_equals_create_byperson() {
                         o[&format!("{prefix}_reversal")].as_str(),
                         count.as_str()
                     ),
-                    (
-                        r["sg_session_n"].as_str(),
-                        r["sg_magnitude"].as_str(),
-                        reversal,
-                        r["sg_freq_byperson"].as_str()
-                    ),
+                    (r["sg_session_n"].as_str(), r["sg_magnitude"].as_str(), reversal, r["sg_freq_byperson"].as_str()),
                     "{rule} {kind} client {}",
                     r["id"]
                 );
@@ -708,10 +523,74 @@ fn the_package_loss_criterion_gives_the_same_three_losses_on_sgdata() {
         ],
     );
     let s = read_json(&loose.path().join("summary.json"));
-    assert!(
-        s["sudden_gains"]["by_measure"]["BDI2"]["losses"]
-            .as_u64()
-            .unwrap()
-            > 200
+    assert!(s["sudden_gains"]["by_measure"]["BDI2"]["losses"].as_u64().unwrap() > 200);
+}
+
+#[test]
+fn follow_up_edge_cases_are_classified_as_documented() {
+    let out = analyze(&fixture("followups.csv"), &[]);
+    let eps = read_csv(&out.path().join("episodes.csv"));
+    let a = episode(&eps, "A", "PHQ9");
+    assert_eq!(
+        [&a["n_followup"], &a["relapse"], &a["relapse_date"], &a["recovery_maintained"], &a["improvement_lost"]],
+        ["3", "true", "2024-07-15", "false", "true"],
+        "14 is only 4 below the baseline of 18: reliable improvement is lost too"
     );
+    let b = episode(&eps, "B", "PHQ9");
+    assert_eq!([&b["paired"], &b["n_followup"], &b["relapse"], &b["late_improvement"]], ["false", "1", "", ""]);
+    let c = episode(&eps, "C", "PHQ9");
+    assert_eq!(
+        [&c["outcome"], &c["relapse"], &c["deteriorated_since_end"], &c["late_improvement"]],
+        ["not_at_caseness", "", "true", "false"]
+    );
+    let d = episode(&eps, "D", "PHQ9");
+    assert_eq!([&d["n_followup"], &d["relapse"]], ["0", ""], "a follow-up before the end is not used");
+
+    let fu = read_csv(&out.path().join("followup.csv"));
+    let a_windows: Vec<&str> = fu.iter().filter(|r| r["client_id"] == "A").map(|r| r["window"].as_str()).collect();
+    assert_eq!(a_windows, ["3m", "3m", "6m"]);
+    let b_fu = fu.iter().find(|r| r["client_id"] == "B").unwrap();
+    assert_eq!([&b_fu["reliable_vs_baseline"], &b_fu["change_from_end"]], ["improved", ""]);
+    let d_fu = fu.iter().find(|r| r["client_id"] == "D").unwrap();
+    assert_eq!([&d_fu["status"], &d_fu["days_after_end"]], ["before_end_of_treatment", "-12"]);
+
+    let rejected = read_csv(&out.path().join("rejected.csv"));
+    assert_eq!(rejected.len(), 1);
+    assert_eq!([&rejected[0]["line"], &rejected[0]["code"]], ["17", "followup_without_treatment"]);
+
+    let s = read_json(&out.path().join("summary.json"));
+    let phq = &s["sustained"]["by_measure"]["PHQ9"];
+    assert_eq!(rate_of(&phq["rates"]["relapse"]), (1, 1));
+    assert_eq!(phq["followup_scores_before_end"], 1);
+    assert_eq!(phq["followup_scores_by_window"]["3m"], 4, "two of A, and B and C at about 90 days");
+}
+
+fn rate_of(r: &serde_json::Value) -> (u64, u64) {
+    (r["numerator"].as_u64().unwrap(), r["denominator"].as_u64().unwrap())
+}
+
+#[test]
+fn planted_relapses_in_demo_data_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    cargo_bin_cmd!("sustain")
+        .args(["demo", "--quiet", "--clients", "400", "--seed", "11", "--out"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    // Demo follow-ups reach into 2026; a later "today" keeps them all.
+    let out = analyze_on("2027-01-01", &dir.path().join("measurements.csv"), &[]);
+    let truth = read_csv(&dir.path().join("truth.csv"));
+    let eps = read_csv(&out.path().join("episodes.csv"));
+    let (mut planted, mut found) = (0, 0);
+    for t in truth.iter().filter(|t| t["planted_relapse"] == "true") {
+        for e in eps.iter().filter(|e| e["client_id"] == t["client_id"] && e["episode_id"] == t["episode_id"]) {
+            // Relapse applies to episodes recovered at the end by their observed scores.
+            if e["outcome"] == "recovered" && e["measure"] != "GAD7" {
+                planted += 1;
+                found += usize::from(e["relapse"] == "true");
+            }
+        }
+    }
+    assert!(planted > 20, "{planted}");
+    assert_eq!(found, planted, "every planted relapse of a recovered episode is found");
 }
