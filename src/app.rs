@@ -264,6 +264,14 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
         &fu_options,
         &cfg.registry,
     ));
+    let goal_options = crate::goals::Options { gbo_reliable_change: args.gbo_reliable_change, gas_rho: args.gas_rho };
+    let goal_results = loaded.goals.as_ref().map(|g| {
+        progress.stage("goals");
+        crate::goals::analyse(g, &loaded.m, &episodes, &goal_options)
+    });
+    if let Some((goals, goal_eps)) = &goal_results {
+        summary.goals = Some(crate::summary::goals_summary(goals, goal_eps, &goal_options));
+    }
     progress.stage("writing results");
     let report = crate::report::render_html(&crate::report::ReportInput {
         summary: &summary,
@@ -286,6 +294,11 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
         OutputFile::new("summary.json", json(&summary)),
         OutputFile::new("report.html", report.into_bytes()),
     ];
+    let mut files = files;
+    if let (Some(g), Some((goals, goal_eps))) = (&loaded.goals, &goal_results) {
+        files.push(OutputFile::new("goals.csv", tables::goals_csv(g, goals)));
+        files.push(OutputFile::new("goals_episodes.csv", tables::goal_episodes_csv(g, goal_eps)));
+    }
     write_all(&cfg.out, &files)?;
     progress.done(&closing_line(&summary, &cfg.out));
     Ok(())

@@ -74,6 +74,14 @@ pub struct AnalyzeArgs {
 
     #[command(flatten)]
     pub follow_up: FollowUpArgs,
+
+    /// GBO reliable change in points (NHS England MHSDS: 3; Edbrooke-Childs 2015: 2.45).
+    #[arg(long, value_name = "POINTS", default_value_t = 3.0, help_heading = "Goals")]
+    pub gbo_reliable_change: f64,
+
+    /// GAS inter-goal correlation rho in the Kiresuk-Sherman T-score.
+    #[arg(long, value_name = "RHO", default_value_t = 0.3, help_heading = "Goals")]
+    pub gas_rho: f64,
 }
 
 /// Follow-up: whether change lasted after treatment.

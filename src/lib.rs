@@ -15,6 +15,7 @@ pub mod demo;
 pub mod episodes;
 pub mod error;
 pub mod followup;
+pub mod goals;
 pub mod ingest;
 pub mod model;
 pub mod outcomes;

@@ -80,6 +80,75 @@ pub struct Summary {
     pub sudden_gains: Option<SuddenGainsSummary>,
     /// Absent until the follow-up stage has run.
     pub sustained: Option<SustainedSummary>,
+    /// Absent without a goals table.
+    pub goals: Option<GoalsSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GoalsSummary {
+    pub options: crate::goals::Options,
+    pub episodes_with_goals: u64,
+    pub gbo_goals: u64,
+    pub gbo_objectives: u64,
+    pub gas_goals: u64,
+    pub rates: BTreeMap<&'static str, Rate>,
+    pub gas_mean_t_end: Option<f64>,
+    pub gas_mean_t_followup: Option<f64>,
+    /// Episodes by agreement of goal progress with symptom change.
+    pub agreement: BTreeMap<&'static str, u64>,
+}
+
+/// Goal figures for `summary.json`.
+pub fn goals_summary(
+    goals: &[crate::goals::GoalResult],
+    eps: &[crate::goals::EpisodeGoals],
+    options: &crate::goals::Options,
+) -> GoalsSummary {
+    use crate::goals::GoalResult;
+    use crate::model::{GoalScale, NO_KEY};
+    let gbo: Vec<&GoalResult> = goals.iter().filter(|g| g.scale == GoalScale::Gbo && g.parent == NO_KEY).collect();
+    let mut rates = BTreeMap::new();
+    rates.insert(
+        "gbo_reliable_improvement",
+        Rate::count(&gbo, |g| g.reliable_change.is_some(), |g| g.reliable_change == Some(ReliableCategory::Improved)),
+    );
+    rates.insert(
+        "gbo_reliable_deterioration",
+        Rate::count(
+            &gbo,
+            |g| g.reliable_change.is_some(),
+            |g| g.reliable_change == Some(ReliableCategory::Deteriorated),
+        ),
+    );
+    rates.insert(
+        "gbo_held_at_followup",
+        Rate::count(&gbo, |g| g.held_at_followup.is_some(), |g| g.held_at_followup == Some(true)),
+    );
+    let e: Vec<&crate::goals::EpisodeGoals> = eps.iter().collect();
+    rates.insert(
+        "gas_expected_attainment_at_end",
+        Rate::count(&e, |x| x.gas_t_end.is_some(), |x| x.gas_t_end.is_some_and(|t| t >= 50.0)),
+    );
+    rates.insert("gas_held_at_followup", Rate::count(&e, |x| x.gas_held.is_some(), |x| x.gas_held == Some(true)));
+    let mean = |xs: Vec<f64>| (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
+    let mut agreement: BTreeMap<&'static str, u64> =
+        ["both_improved", "goals_only", "symptoms_only", "neither"].iter().map(|k| (*k, 0)).collect();
+    for x in eps {
+        if let Some(a) = x.agreement {
+            *agreement.entry(a).or_default() += 1;
+        }
+    }
+    GoalsSummary {
+        options: options.clone(),
+        episodes_with_goals: eps.len() as u64,
+        gbo_goals: gbo.len() as u64,
+        gbo_objectives: goals.iter().filter(|g| g.scale == GoalScale::Gbo && g.parent != NO_KEY).count() as u64,
+        gas_goals: goals.iter().filter(|g| g.scale == GoalScale::Gas).count() as u64,
+        rates,
+        gas_mean_t_end: mean(eps.iter().filter_map(|x| x.gas_t_end).collect()),
+        gas_mean_t_followup: mean(eps.iter().filter_map(|x| x.gas_t_followup).collect()),
+        agreement,
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -324,6 +393,7 @@ pub fn summarise(
         talking_therapies,
         sudden_gains: None,
         sustained: None,
+        goals: None,
     }
 }
 

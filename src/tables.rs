@@ -378,6 +378,109 @@ pub fn relapse_survival_csv(curves: &[Curve], registry: &Registry) -> Vec<u8> {
     finish(w)
 }
 
+/// `goals.csv`: one row per goal or objective.
+pub fn goals_csv(g: &crate::model::GoalRatings, goals: &[crate::goals::GoalResult]) -> Vec<u8> {
+    let mut w = writer();
+    w.write_record([
+        "client_id",
+        "episode_id",
+        "goal_id",
+        "parent_goal_id",
+        "level",
+        "scale",
+        "n_ratings",
+        "first_date",
+        "first_rating",
+        "last_date",
+        "last_rating",
+        "change",
+        "reliable_change",
+        "followup_date",
+        "followup_rating",
+        "change_since_end",
+        "held_at_followup",
+        "weight",
+        "n_objectives",
+        "objectives_mean_change",
+        "n_objectives_improved",
+    ])
+    .expect("in memory");
+    let mut rows: Vec<&crate::goals::GoalResult> = goals.iter().collect();
+    rows.sort_by(|a, b| {
+        let k = |x: &crate::goals::GoalResult| {
+            (g.clients.name(x.client), g.episodes.name(x.episode), x.scale, g.goals.name(x.goal))
+        };
+        k(a).cmp(&k(b))
+    });
+    let date = |x: Option<(crate::dates::Day, f64)>| x.map(|r| format_day(r.0)).unwrap_or_default();
+    let rating = |x: Option<(crate::dates::Day, f64)>| opt_num(x.map(|r| r.1));
+    for x in rows {
+        let row: Vec<Cow<str>> = vec![
+            key(&g.clients, x.client),
+            key(&g.episodes, x.episode),
+            key(&g.goals, x.goal),
+            key(&g.goals, x.parent),
+            (if x.parent == NO_KEY { "goal" } else { "objective" }).into(),
+            x.scale.as_str().into(),
+            x.n_ratings.to_string().into(),
+            date(x.first).into(),
+            rating(x.first).into(),
+            date(x.last).into(),
+            rating(x.last).into(),
+            opt_num(x.change).into(),
+            x.reliable_change.map_or("", |r| r.as_str()).into(),
+            date(x.followup).into(),
+            rating(x.followup).into(),
+            opt_num(x.change_since_end).into(),
+            opt_bool(x.held_at_followup).into(),
+            num(x.weight).into(),
+            x.n_objectives.to_string().into(),
+            opt_num(x.objectives_mean_change).into(),
+            x.n_objectives_improved.to_string().into(),
+        ];
+        w.write_record(row.iter().map(|s| s.as_ref())).expect("in memory");
+    }
+    finish(w)
+}
+
+/// `goals_episodes.csv`: goal figures per episode, with agreement with symptom change.
+pub fn goal_episodes_csv(g: &crate::model::GoalRatings, eps: &[crate::goals::EpisodeGoals]) -> Vec<u8> {
+    let mut w = writer();
+    w.write_record([
+        "client_id",
+        "episode_id",
+        "gbo_goals",
+        "gbo_improved",
+        "gbo_deteriorated",
+        "gas_goals",
+        "gas_t_end",
+        "gas_t_followup",
+        "gas_held",
+        "goal_progress",
+        "symptoms_improved",
+        "agreement",
+    ])
+    .expect("in memory");
+    for e in eps {
+        let row: Vec<Cow<str>> = vec![
+            key(&g.clients, e.client),
+            key(&g.episodes, e.episode),
+            e.gbo_goals.to_string().into(),
+            e.gbo_improved.to_string().into(),
+            e.gbo_deteriorated.to_string().into(),
+            e.gas_goals.to_string().into(),
+            opt_num(e.gas_t_end).into(),
+            opt_num(e.gas_t_followup).into(),
+            opt_bool(e.gas_held).into(),
+            opt_bool(e.goal_progress).into(),
+            opt_bool(e.symptoms_improved).into(),
+            e.agreement.unwrap_or_default().into(),
+        ];
+        w.write_record(row.iter().map(|s| s.as_ref())).expect("in memory");
+    }
+    finish(w)
+}
+
 /// One line of `rejected.csv`.
 pub struct RejectedLine<'a> {
     pub file: &'a str,

@@ -300,6 +300,16 @@ fn goals_are_validated_and_counted() {
     let codes: Vec<(&str, &str)> = rejected.iter().map(|r| (r["line"].as_str(), r["code"].as_str())).collect();
     // Line 6: GAS 3 is out of range. Lines 3 and 7: G1 rated 7 and 8 at the end (same day) conflict.
     assert_eq!(codes, [("3", "conflicting_duplicate"), ("6", "rating_out_of_range"), ("7", "conflicting_duplicate")]);
+
+    // What is left: G1 rated once, its objective G1.1 once, and GAS goal A1 (+1, weight 2).
+    let goals = read_csv(&out.path().join("goals.csv"));
+    let g1 = goals.iter().find(|g| g["goal_id"] == "G1").unwrap();
+    assert_eq!([&g1["n_ratings"], &g1["change"], &g1["n_objectives"], &g1["level"]], ["1", "", "1", "goal"]);
+    let o = goals.iter().find(|g| g["goal_id"] == "G1.1").unwrap();
+    assert_eq!([&o["level"], &o["parent_goal_id"]], ["objective", "G1"]);
+    // T = 50 + 10 · 2 · 1 / √(0.7 · 4 + 0.3 · 4) = 60.
+    let ep = &read_csv(&out.path().join("goals_episodes.csv"))[0];
+    assert_eq!([&ep["gas_goals"], &ep["gas_t_end"], &ep["agreement"]], ["1", "60", "both_improved"]);
 }
 
 #[test]

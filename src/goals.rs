@@ -1,0 +1,359 @@
+//! Goals: Goal-Based Outcomes change per goal (with objectives rolled up to the goal
+//! they break down), the Goal Attainment Scaling T-score per episode (Kiresuk &
+//! Sherman 1968) at the end and at follow-up, whether attainment held, and whether goal
+//! progress agrees with symptom change.
+
+use crate::dates::Day;
+use crate::episodes::Episodes;
+use crate::model::{GoalRatings, GoalScale, Measurements, Phase, NO_KEY};
+use crate::outcomes::ReliableCategory;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Goal settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Options {
+    /// GBO reliable change in points (NHS England MHSDS: 3).
+    pub gbo_reliable_change: f64,
+    /// GAS inter-goal correlation ρ (Kiresuk & Sherman: 0.3).
+    pub gas_rho: f64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { gbo_reliable_change: 3.0, gas_rho: 0.3 }
+    }
+}
+
+/// The Kiresuk–Sherman T-score: 50 + 10 Σwᵢxᵢ / √((1 − ρ) Σwᵢ² + ρ (Σwᵢ)²).
+pub fn gas_t_score(goals: &[(f64, f64)], rho: f64) -> Option<f64> {
+    if goals.is_empty() {
+        return None;
+    }
+    let swx: f64 = goals.iter().map(|(w, x)| w * x).sum();
+    let sw2: f64 = goals.iter().map(|(w, _)| w * w).sum();
+    let sw: f64 = goals.iter().map(|(w, _)| w).sum();
+    Some(50.0 + 10.0 * swx / ((1.0 - rho) * sw2 + rho * sw * sw).sqrt())
+}
+
+/// One goal or objective.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoalResult {
+    pub client: u32,
+    pub episode: u32,
+    pub goal: u32,
+    pub parent: u32,
+    pub scale: GoalScale,
+    pub n_ratings: u32,
+    pub first: Option<(Day, f64)>,
+    pub last: Option<(Day, f64)>,
+    pub change: Option<f64>,
+    pub reliable_change: Option<ReliableCategory>,
+    pub followup: Option<(Day, f64)>,
+    pub change_since_end: Option<f64>,
+    pub held_at_followup: Option<bool>,
+    pub weight: f64,
+    pub n_objectives: u32,
+    pub objectives_mean_change: Option<f64>,
+    pub n_objectives_improved: u32,
+}
+
+/// Goal figures of one episode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeGoals {
+    pub client: u32,
+    pub episode: u32,
+    pub gbo_goals: u32,
+    pub gbo_improved: u32,
+    pub gbo_deteriorated: u32,
+    pub gas_goals: u32,
+    pub gas_t_end: Option<f64>,
+    pub gas_t_followup: Option<f64>,
+    /// Expected attainment (T ≥ 50) at the end still reached at follow-up.
+    pub gas_held: Option<bool>,
+    pub goal_progress: Option<bool>,
+    pub symptoms_improved: Option<bool>,
+    pub agreement: Option<&'static str>,
+}
+
+/// Computes every goal, objective and episode.
+pub fn analyse(
+    g: &GoalRatings,
+    m: &Measurements,
+    eps: &Episodes,
+    opts: &Options,
+) -> (Vec<GoalResult>, Vec<EpisodeGoals>) {
+    let (cr, er, gr) = (g.clients.sort_ranks(), g.episodes.sort_ranks(), g.goals.sort_ranks());
+    let mut order: Vec<u32> = (0..g.len() as u32).collect();
+    let key = |i: usize| (cr[g.client[i] as usize], er[g.episode[i] as usize], g.scale[i], gr[g.goal[i] as usize]);
+    order.sort_unstable_by_key(|&i| (key(i as usize), g.date[i as usize], g.record[i as usize]));
+
+    let mut goals = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && key(order[end] as usize) == key(order[start] as usize) {
+            end += 1;
+        }
+        goals.push(one_goal(g, &order[start..end], opts));
+        start = end;
+    }
+    roll_up_objectives(&mut goals, opts);
+    let episodes = episode_goals(g, m, eps, &goals, opts);
+    (goals, episodes)
+}
+
+fn one_goal(g: &GoalRatings, rows: &[u32], opts: &Options) -> GoalResult {
+    let f = rows[0] as usize;
+    let treatment: Vec<usize> = rows.iter().map(|&r| r as usize).filter(|&r| g.phase[r] != Phase::FollowUp).collect();
+    let followup = rows.iter().map(|&r| r as usize).rfind(|&r| g.phase[r] == Phase::FollowUp);
+    let at = |r: usize| (g.date[r], g.rating[r]);
+    let first = treatment.first().map(|&r| at(r));
+    let last = (treatment.len() >= 2).then(|| at(*treatment.last().expect("two ratings")));
+    let change = first.zip(last).map(|(a, b)| b.1 - a.1);
+    let rc = opts.gbo_reliable_change;
+    let reliable_change = match g.scale[f] {
+        GoalScale::Gbo => change.map(|c| {
+            if c >= rc {
+                ReliableCategory::Improved
+            } else if -c >= rc {
+                ReliableCategory::Deteriorated
+            } else {
+                ReliableCategory::NoChange
+            }
+        }),
+        GoalScale::Gas => None,
+    };
+    let end_rating = last.or(first);
+    let fu = followup.map(at);
+    let change_since_end = fu.zip(end_rating).map(|(u, e)| u.1 - e.1);
+    GoalResult {
+        client: g.client[f],
+        episode: g.episode[f],
+        goal: g.goal[f],
+        parent: g.parent[f],
+        scale: g.scale[f],
+        n_ratings: rows.len() as u32,
+        first,
+        last,
+        change,
+        reliable_change,
+        followup: fu,
+        change_since_end,
+        held_at_followup: match g.scale[f] {
+            GoalScale::Gbo => change_since_end.map(|c| -c < rc),
+            GoalScale::Gas => None,
+        },
+        weight: g.weight[*rows.last().expect("non-empty") as usize],
+        n_objectives: 0,
+        objectives_mean_change: None,
+        n_objectives_improved: 0,
+    }
+}
+
+/// Objectives (rows with a parent) are summarised on their parent goal's row; a parent
+/// that was never rated itself gets a row of its own.
+fn roll_up_objectives(goals: &mut Vec<GoalResult>, _opts: &Options) {
+    let mut index: HashMap<(u32, u32, u32, GoalScale), usize> =
+        goals.iter().enumerate().map(|(i, x)| ((x.client, x.episode, x.goal, x.scale), i)).collect();
+    let objectives: Vec<usize> = (0..goals.len()).filter(|&i| goals[i].parent != NO_KEY).collect();
+    let mut changes: HashMap<usize, Vec<f64>> = HashMap::new();
+    for o in objectives {
+        let x = goals[o].clone();
+        let k = (x.client, x.episode, x.parent, x.scale);
+        let p = *index.entry(k).or_insert_with(|| {
+            goals.push(GoalResult {
+                client: x.client,
+                episode: x.episode,
+                goal: x.parent,
+                parent: NO_KEY,
+                scale: x.scale,
+                n_ratings: 0,
+                first: None,
+                last: None,
+                change: None,
+                reliable_change: None,
+                followup: None,
+                change_since_end: None,
+                held_at_followup: None,
+                weight: 1.0,
+                n_objectives: 0,
+                objectives_mean_change: None,
+                n_objectives_improved: 0,
+            });
+            goals.len() - 1
+        });
+        goals[p].n_objectives += 1;
+        goals[p].n_objectives_improved += u32::from(x.reliable_change == Some(ReliableCategory::Improved));
+        if let Some(c) = x.change {
+            changes.entry(p).or_default().push(c);
+        }
+    }
+    for (p, cs) in changes {
+        goals[p].objectives_mean_change = Some(cs.iter().sum::<f64>() / cs.len() as f64);
+    }
+}
+
+fn episode_goals(
+    g: &GoalRatings,
+    m: &Measurements,
+    eps: &Episodes,
+    goals: &[GoalResult],
+    opts: &Options,
+) -> Vec<EpisodeGoals> {
+    // Symptom change per episode: at least one paired symptom measure reliably improved and
+    // none reliably deteriorated (the multi-measure rule of NHS England's MHSDS).
+    let mut symptoms: HashMap<(&str, &str), (bool, bool)> = HashMap::new();
+    for it in eps.items.iter().filter(|it| it.paired()) {
+        let k = (m.clients.name(it.client), m.episodes.name(it.episode));
+        let e = symptoms.entry(k).or_insert((false, false));
+        match it.classification.reliable_change {
+            Some(ReliableCategory::Improved) => e.0 = true,
+            Some(ReliableCategory::Deteriorated) => e.1 = true,
+            _ => {}
+        }
+    }
+    let mut out: Vec<EpisodeGoals> = Vec::new();
+    let mut by_episode: Vec<(u32, u32)> = goals.iter().map(|x| (x.client, x.episode)).collect();
+    by_episode
+        .sort_by(|a, b| (g.clients.name(a.0), g.episodes.name(a.1)).cmp(&(g.clients.name(b.0), g.episodes.name(b.1))));
+    by_episode.dedup();
+    for (client, episode) in by_episode {
+        let mine: Vec<&GoalResult> = goals.iter().filter(|x| x.client == client && x.episode == episode).collect();
+        let gbo: Vec<&&GoalResult> = mine.iter().filter(|x| x.scale == GoalScale::Gbo && x.parent == NO_KEY).collect();
+        let gas: Vec<&&GoalResult> = mine.iter().filter(|x| x.scale == GoalScale::Gas && x.parent == NO_KEY).collect();
+        let t_end = gas_t_score(
+            &gas.iter().filter_map(|x| x.last.or(x.first).map(|r| (x.weight, r.1))).collect::<Vec<_>>(),
+            opts.gas_rho,
+        );
+        let t_fu = gas_t_score(
+            &gas.iter().filter_map(|x| x.followup.map(|r| (x.weight, r.1))).collect::<Vec<_>>(),
+            opts.gas_rho,
+        );
+        let gbo_improved = gbo.iter().filter(|x| x.reliable_change == Some(ReliableCategory::Improved)).count() as u32;
+        let gbo_assessed = gbo.iter().any(|x| x.reliable_change.is_some());
+        let goal_progress = match (gbo_assessed, t_end) {
+            (false, None) => None,
+            _ => Some(gbo_improved > 0 || t_end.is_some_and(|t| t >= 50.0)),
+        };
+        let symptoms_improved =
+            symptoms.get(&(g.clients.name(client), g.episodes.name(episode))).map(|(imp, det)| *imp && !*det);
+        let agreement = goal_progress.zip(symptoms_improved).map(|pair| match pair {
+            (true, true) => "both_improved",
+            (true, false) => "goals_only",
+            (false, true) => "symptoms_only",
+            (false, false) => "neither",
+        });
+        out.push(EpisodeGoals {
+            client,
+            episode,
+            gbo_goals: gbo.len() as u32,
+            gbo_improved,
+            gbo_deteriorated: gbo.iter().filter(|x| x.reliable_change == Some(ReliableCategory::Deteriorated)).count()
+                as u32,
+            gas_goals: gas.len() as u32,
+            gas_t_end: t_end,
+            gas_t_followup: t_fu,
+            gas_held: t_end.filter(|t| *t >= 50.0).and(t_fu).map(|t| t >= 50.0),
+            goal_progress,
+            symptoms_improved,
+            agreement,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(w: &[f64], x: &[f64]) -> f64 {
+        let goals: Vec<(f64, f64)> = w.iter().copied().zip(x.iter().copied()).collect();
+        (gas_t_score(&goals, 0.3).unwrap() * 100.0).round() / 100.0
+    }
+
+    #[test]
+    fn gas_t_scores_equal_the_field_notes_test_vectors() {
+        assert_eq!(t(&[1.0, 1.0, 1.0], &[1.0, 0.0, -1.0]), 50.00);
+        assert_eq!(t(&[1.0, 1.0, 1.0], &[1.0, 1.0, 0.0]), 59.13);
+        assert_eq!(t(&[3.0, 2.0, 1.0], &[1.0, 0.0, -1.0]), 54.41);
+        assert_eq!(t(&[1.0, 1.0, 1.0], &[-1.0, -1.0, -1.0]), 36.31);
+        assert_eq!(t(&[1.0, 1.0, 1.0], &[2.0, 2.0, 2.0]), 77.39);
+        assert_eq!(gas_t_score(&[], 0.3), None);
+    }
+
+    /// (client, goal, parent, day, phase, scale, rating, weight)
+    type Row<'a> = (&'a str, &'a str, Option<&'a str>, Day, Phase, GoalScale, f64, f64);
+
+    fn ratings(rows: &[Row]) -> GoalRatings {
+        let mut g = GoalRatings::default();
+        for (i, (c, goal, parent, d, p, s, x, w)) in rows.iter().enumerate() {
+            g.client.push(g.clients.intern(c));
+            g.episode.push(g.episodes.intern(""));
+            g.goal.push(g.goals.intern(goal));
+            g.parent.push(parent.map_or(NO_KEY, |p| g.goals.intern(p)));
+            g.date.push(*d);
+            g.phase.push(*p);
+            g.scale.push(*s);
+            g.rating.push(*x);
+            g.weight.push(*w);
+            g.record.push(i as u64);
+        }
+        g
+    }
+
+    use GoalScale::{Gas, Gbo};
+    use Phase::{Assessment as A, FollowUp as F, Treatment as T};
+
+    #[test]
+    fn gbo_change_reliability_objectives_and_follow_up() {
+        let g = ratings(&[
+            ("c", "G1", None, 0, A, Gbo, 2.0, 1.0),
+            ("c", "G1", None, 50, T, Gbo, 7.0, 1.0),
+            ("c", "G1", None, 150, F, Gbo, 3.0, 1.0),
+            ("c", "G1.1", Some("G1"), 0, A, Gbo, 1.0, 1.0),
+            ("c", "G1.1", Some("G1"), 50, T, Gbo, 5.0, 1.0),
+            ("c", "G1.2", Some("G1"), 0, A, Gbo, 4.0, 1.0),
+            ("c", "G1.2", Some("G1"), 50, T, Gbo, 6.0, 1.0),
+            ("c", "G2.1", Some("G2"), 0, A, Gbo, 4.0, 1.0),
+        ]);
+        let (goals, eps) = analyse(
+            &g,
+            &Measurements::default(),
+            &Episodes { items: vec![], rules: vec![], n_episodes: 0 },
+            &Options::default(),
+        );
+        let g1 = goals.iter().find(|x| g.goals.name(x.goal) == "G1").unwrap();
+        assert_eq!((g1.change, g1.reliable_change), (Some(5.0), Some(ReliableCategory::Improved)));
+        // 7 → 3 at follow-up: a reliable drop of 4, so the goal did not hold.
+        assert_eq!((g1.change_since_end, g1.held_at_followup), (Some(-4.0), Some(false)));
+        // Objectives: +4 (reliable) and +2; mean 3.
+        assert_eq!((g1.n_objectives, g1.n_objectives_improved, g1.objectives_mean_change), (2, 1, Some(3.0)));
+        // G2 was never rated itself: it appears through its objective.
+        let g2 = goals.iter().find(|x| g.goals.name(x.goal) == "G2").unwrap();
+        assert_eq!((g2.n_ratings, g2.n_objectives, g2.change), (0, 1, None));
+        assert_eq!((eps[0].gbo_goals, eps[0].gbo_improved, eps[0].goal_progress), (2, 1, Some(true)));
+        assert_eq!(eps[0].agreement, None, "no symptom scores");
+    }
+
+    #[test]
+    fn gas_t_at_end_and_follow_up() {
+        let g = ratings(&[
+            ("c", "A1", None, 50, T, Gas, 1.0, 3.0),
+            ("c", "A2", None, 50, T, Gas, 0.0, 2.0),
+            ("c", "A3", None, 50, T, Gas, -1.0, 1.0),
+            ("c", "A1", None, 150, F, Gas, -1.0, 3.0),
+            ("c", "A2", None, 150, F, Gas, -1.0, 2.0),
+            ("c", "A3", None, 150, F, Gas, -1.0, 1.0),
+        ]);
+        let (_, eps) = analyse(
+            &g,
+            &Measurements::default(),
+            &Episodes { items: vec![], rules: vec![], n_episodes: 0 },
+            &Options::default(),
+        );
+        assert!((eps[0].gas_t_end.unwrap() - 54.41).abs() < 0.005);
+        assert!(eps[0].gas_t_followup.unwrap() < 50.0);
+        assert_eq!(eps[0].gas_held, Some(false));
+    }
+}
