@@ -27,31 +27,50 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 /// Progress on stderr: a spinner with the current stage (hidden when stderr is not a
-/// terminal or with --quiet).
-pub struct Progress(Option<ProgressBar>);
+/// terminal or with --quiet). With `SUSTAIN_TIMINGS` set in the environment, the time
+/// each stage took is printed at the end (the profile in BENCHMARKS.md).
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    timings: Option<std::cell::RefCell<Vec<(String, std::time::Instant)>>>,
+}
 
 impl Progress {
     pub fn new(quiet: bool) -> Progress {
+        let timings = std::env::var_os("SUSTAIN_TIMINGS")
+            .map(|_| std::cell::RefCell::new(vec![("start".to_string(), std::time::Instant::now())]));
         if quiet {
-            return Progress(None);
+            return Progress { bar: None, timings };
         }
         let pb = ProgressBar::new_spinner();
         pb.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
         pb.enable_steady_tick(Duration::from_millis(120));
-        Progress(Some(pb))
+        Progress { bar: Some(pb), timings }
     }
 
     pub fn stage(&self, msg: impl Into<String>) {
-        if let Some(pb) = &self.0 {
-            pb.set_message(msg.into());
+        let msg = msg.into();
+        if let Some(t) = &self.timings {
+            t.borrow_mut().push((msg.clone(), std::time::Instant::now()));
+        }
+        if let Some(pb) = &self.bar {
+            pb.set_message(msg);
         }
     }
 
-    /// Clears the spinner and prints a closing line.
+    /// Clears the spinner and prints a closing line (and the stage timings if asked).
     pub fn done(&self, msg: &str) {
-        if let Some(pb) = &self.0 {
+        if let Some(pb) = &self.bar {
             pb.finish_and_clear();
             eprintln!("{msg}");
+        }
+        if let Some(t) = &self.timings {
+            let t = t.borrow();
+            let end = std::time::Instant::now();
+            for (i, (name, at)) in t.iter().enumerate().skip(1) {
+                let next = t.get(i + 1).map_or(end, |x| x.1);
+                eprintln!("timing: {:>8.3} s  {name}", (next - *at).as_secs_f64());
+            }
+            eprintln!("timing: {:>8.3} s  total", (end - t[0].1).as_secs_f64());
         }
     }
 }
@@ -133,7 +152,7 @@ fn warn_ignored(raw: &RawTable, quiet: bool) {
 }
 
 pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded> {
-    progress.stage(format!("reading {}", cfg.measurements.display()));
+    progress.stage("reading and screening the input");
     let raw = ingest::read_table(&cfg.measurements, Table::Measurements)?;
     warn_ignored(&raw, quiet);
     let raw_goals = cfg.goals.as_deref().map(|p| ingest::read_table(p, Table::Goals)).transpose()?;
@@ -141,9 +160,9 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
         warn_ignored(g, quiet);
     }
 
-    progress.stage(format!("validating {} measurement rows", raw.n_rows));
+    progress.stage("validating measurement rows");
     let (m, mut rejections) = ingest::measurements(&raw, &cfg.registry, cfg.today);
-    progress.stage("sorting episodes");
+    progress.stage("sorting rows into series");
     let mut sorted = sort_rows(&m);
     for (row, why) in &sorted.duplicates {
         rejections
@@ -167,6 +186,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     sources.insert(Table::Measurements, (raw.path.clone(), raw.format));
     drop(raw);
 
+    progress.stage("validating goal rows");
     let goals = raw_goals.map(|rg| {
         let (g, rej) = ingest::goals(&rg, cfg.today);
         inputs.insert("goals", counts(&rg, rej.len()));
@@ -242,7 +262,7 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
     let cfg = resolve(&args.input)?;
     let progress = Progress::new(quiet);
     let loaded = load(&cfg, &progress, quiet)?;
-    progress.stage("computing episode outcomes");
+    progress.stage("episode outcomes");
     let episodes: Episodes = build_episodes(&loaded.m, &loaded.sorted, &cfg.registry);
     progress.stage("looking for sudden gains and losses");
     let sg_options = args.sudden_gains.options();
@@ -299,6 +319,7 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
         files.push(OutputFile::new("goals.csv", tables::goals_csv(g, goals)));
         files.push(OutputFile::new("goals_episodes.csv", tables::goal_episodes_csv(g, goal_eps)));
     }
+    progress.stage("writing files");
     write_all(&cfg.out, &files)?;
     progress.done(&closing_line(&summary, &cfg.out));
     Ok(())

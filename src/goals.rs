@@ -213,13 +213,14 @@ fn episode_goals(
             _ => {}
         }
     }
+    // Group goals by episode once (sorting by the keys' names), never rescanning all goals.
+    let (cr, er) = (g.clients.sort_ranks(), g.episodes.sort_ranks());
+    let mut idx: Vec<usize> = (0..goals.len()).collect();
+    idx.sort_by_key(|&i| (cr[goals[i].client as usize], er[goals[i].episode as usize], i));
     let mut out: Vec<EpisodeGoals> = Vec::new();
-    let mut by_episode: Vec<(u32, u32)> = goals.iter().map(|x| (x.client, x.episode)).collect();
-    by_episode
-        .sort_by(|a, b| (g.clients.name(a.0), g.episodes.name(a.1)).cmp(&(g.clients.name(b.0), g.episodes.name(b.1))));
-    by_episode.dedup();
-    for (client, episode) in by_episode {
-        let mine: Vec<&GoalResult> = goals.iter().filter(|x| x.client == client && x.episode == episode).collect();
+    for run in idx.chunk_by(|&a, &b| (goals[a].client, goals[a].episode) == (goals[b].client, goals[b].episode)) {
+        let (client, episode) = (goals[run[0]].client, goals[run[0]].episode);
+        let mine: Vec<&GoalResult> = run.iter().map(|&i| &goals[i]).collect();
         let gbo: Vec<&&GoalResult> = mine.iter().filter(|x| x.scale == GoalScale::Gbo && x.parent == NO_KEY).collect();
         let gas: Vec<&&GoalResult> = mine.iter().filter(|x| x.scale == GoalScale::Gas && x.parent == NO_KEY).collect();
         let t_end = gas_t_score(

@@ -19,6 +19,14 @@ impl Phase {
         let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
             return Some(Phase::Treatment);
         };
+        // The exact contract words first: no allocation on the common path.
+        match raw {
+            "treatment" => return Some(Phase::Treatment),
+            "assessment" => return Some(Phase::Assessment),
+            "end" => return Some(Phase::End),
+            "follow_up" => return Some(Phase::FollowUp),
+            _ => {}
+        }
         let norm: String = raw.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
         match norm.as_str() {
             "assessment" => Some(Phase::Assessment),

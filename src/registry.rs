@@ -353,7 +353,18 @@ impl Registry {
 
     /// The instrument for a code or alias, as written in the data.
     pub fn find(&self, raw: &str) -> Option<usize> {
-        self.lookup.get(&normalise_code(raw)).copied()
+        // Normalise into a stack buffer: this runs once per input row.
+        let mut buf = [0u8; 48];
+        let mut n = 0;
+        for b in raw.bytes().filter(u8::is_ascii_alphanumeric) {
+            if n == buf.len() {
+                return self.lookup.get(&normalise_code(raw)).copied();
+            }
+            buf[n] = b.to_ascii_uppercase();
+            n += 1;
+        }
+        let code = std::str::from_utf8(&buf[..n]).expect("ASCII");
+        self.lookup.get(code).copied()
     }
 
     pub fn get(&self, idx: usize) -> &Measure {

@@ -390,6 +390,8 @@ pub fn find_all(
         }
     }
     let cutoffs: Vec<Option<f64>> = (0..n_measures).map(|i| cutoff_for(i, opts, eps, registry)).collect();
+    // The critical values depend only on alpha and the adjustment: compute them once.
+    let t = CriticalValues::new(&opts.criteria);
     let mut out = SuddenGains::default();
     let mut x: Vec<f64> = Vec::new();
     let mut tested = Vec::new();
@@ -412,7 +414,6 @@ pub fn find_all(
             }
         }
         let criteria = Criteria { cutoff: cutoffs[mi], ..opts.criteria.clone() };
-        let t = CriticalValues::new(&criteria);
         let tally = out
             .by_measure
             .entry(it.measure)
