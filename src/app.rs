@@ -262,14 +262,65 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
     let cfg = resolve(&args.input)?;
     let progress = Progress::new(quiet);
     let loaded = load(&cfg, &progress, quiet)?;
+    let filter = filter_of(&args.caseload)?;
+    let (summary, files) = analysis(&loaded, &cfg, args, &filter, &progress)?;
+    progress.stage("writing files");
+    write_all(&cfg.out, &files)?;
+    if let Some(by) = &args.by {
+        // One report per unit for supervision, each in its own folder.
+        let (kind, interner) =
+            if by == "site" { ("site", &loaded.m.sites) } else { ("therapist", &loaded.m.therapists) };
+        let mut names: Vec<&str> = (0..interner.len() as u32).map(|i| interner.name(i)).collect();
+        names.sort_unstable();
+        for name in names {
+            progress.stage(format!("report for {kind} {name}"));
+            let mut f = filter.clone();
+            if kind == "site" {
+                f.sites = vec![name.to_string()];
+            } else {
+                f.therapists = vec![name.to_string()];
+            }
+            let (_, files) = analysis(&loaded, &cfg, args, &f, &progress)?;
+            write_all(&cfg.out.join(format!("by_{kind}")).join(safe_file_name(name)), &files)?;
+        }
+    }
+    progress.done(&closing_line(&summary, &cfg.out));
+    Ok(())
+}
+
+/// A key as a folder name: letters, digits, `.`, `-` and `_` kept, anything else `_`.
+fn safe_file_name(key: &str) -> String {
+    let s: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || "-_".contains(c) { c } else { '_' }).collect();
+    if s.is_empty() || s.starts_with('.') {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
+
+/// Every analysis of one run on loaded data, restricted by `filter`: the summary and the
+/// files to write.
+fn analysis(
+    loaded: &Loaded,
+    cfg: &RunConfig,
+    args: &AnalyzeArgs,
+    filter: &crate::episodes::Filter,
+    progress: &Progress,
+) -> Result<(Summary, Vec<OutputFile>)> {
     progress.stage("episode outcomes");
-    let episodes: Episodes = build_episodes(&loaded.m, &loaded.sorted, &cfg.registry);
+    let mut episodes: Episodes = build_episodes(&loaded.m, &loaded.sorted, &cfg.registry);
+    filter.apply(&loaded.m, &mut episodes);
+    progress.stage("trajectories");
+    let tr_options = args.trajectories.options();
+    let trajectories = crate::trajectories::analyse(&loaded.m, &loaded.sorted, &episodes, &tr_options);
     progress.stage("looking for sudden gains and losses");
     let sg_options = args.sudden_gains.options();
     let gains = crate::sudden_gains::find_all(&loaded.m, &loaded.sorted, &episodes, &cfg.registry, &sg_options);
     let mut summary =
         summarise(&episodes, &cfg.registry, loaded.inputs.clone(), &loaded.rejections, loaded.m.clients.len() as u64);
     summary.sudden_gains = Some(crate::summary::sudden_gains_summary(&gains, &sg_options, &cfg.registry));
+    summary.trajectories =
+        Some(crate::summary::trajectory_summary(&episodes, &trajectories, &tr_options, &cfg.registry));
     progress.stage("following up");
     let fu_options = args.follow_up.options();
     let (fu_scores, durability) = crate::followup::follow_up(&loaded.m, &loaded.sorted, &episodes, &fu_options);
@@ -284,10 +335,31 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
         &fu_options,
         &cfg.registry,
     ));
+    progress.stage("caseload");
+    let caseload_options = crate::caseload::Options {
+        suppression: crate::caseload::Suppression { threshold: args.suppress_below, round_to: args.caseload.round_to },
+        overdispersion: args.caseload.overdispersion,
+        period: if args.caseload.trend_period == "quarter" { "quarter" } else { "month" },
+    };
+    let (units, funnel_refs, periods) = crate::caseload::analyse(&loaded.m, &episodes, &durability, &caseload_options);
+    summary.caseload =
+        Some(crate::summary::caseload_summary(&units, &funnel_refs, &periods, &caseload_options, &cfg.registry));
     let goal_options = crate::goals::Options { gbo_reliable_change: args.gbo_reliable_change, gas_rho: args.gas_rho };
     let goal_results = loaded.goals.as_ref().map(|g| {
         progress.stage("goals");
-        crate::goals::analyse(g, &loaded.m, &episodes, &goal_options)
+        let (mut goals, mut goal_eps) = crate::goals::analyse(g, &loaded.m, &episodes, &goal_options);
+        if !filter.is_empty() {
+            // Keep the goals of the episodes the filter kept.
+            let kept: std::collections::HashSet<(&str, &str)> = episodes
+                .items
+                .iter()
+                .map(|it| (loaded.m.clients.name(it.client), loaded.m.episodes.name(it.episode)))
+                .collect();
+            let keep = |c: u32, e: u32| kept.contains(&(g.clients.name(c), g.episodes.name(e)));
+            goals.retain(|x| keep(x.client, x.episode));
+            goal_eps.retain(|x| keep(x.client, x.episode));
+        }
+        (goals, goal_eps)
     });
     if let Some((goals, goal_eps)) = &goal_results {
         summary.goals = Some(crate::summary::goals_summary(goals, goal_eps, &goal_options));
@@ -310,7 +382,21 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
             tables::followup_csv(&loaded.m, &episodes, &fu_scores, &fu_options.months, &cfg.registry),
         ),
         OutputFile::new("relapse_survival.csv", tables::relapse_survival_csv(&curves, &cfg.registry)),
-        OutputFile::new("rejected.csv", rejected_file(&loaded)?),
+        OutputFile::new(
+            "trajectories.csv",
+            tables::trajectories_csv(&loaded.m, &episodes, &trajectories, &cfg.registry),
+        ),
+        OutputFile::new("expected_response.csv", tables::expected_response_csv(&trajectories, &cfg.registry)),
+        OutputFile::new(
+            "therapists.csv",
+            tables::units_csv(&units, "therapist", &funnel_refs, &caseload_options.suppression, &cfg.registry),
+        ),
+        OutputFile::new(
+            "sites.csv",
+            tables::units_csv(&units, "site", &funnel_refs, &caseload_options.suppression, &cfg.registry),
+        ),
+        OutputFile::new("trends.csv", tables::trends_csv(&periods, &caseload_options.suppression, &cfg.registry)),
+        OutputFile::new("rejected.csv", rejected_file(loaded)?),
         OutputFile::new("summary.json", json(&summary)),
         OutputFile::new("report.html", report.into_bytes()),
     ];
@@ -319,10 +405,24 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
         files.push(OutputFile::new("goals.csv", tables::goals_csv(g, goals)));
         files.push(OutputFile::new("goals_episodes.csv", tables::goal_episodes_csv(g, goal_eps)));
     }
-    progress.stage("writing files");
-    write_all(&cfg.out, &files)?;
-    progress.done(&closing_line(&summary, &cfg.out));
-    Ok(())
+    Ok((summary, files))
+}
+
+fn parse_day(flag: &str, v: &Option<String>) -> Result<Option<Day>> {
+    v.as_deref()
+        .map(|t| {
+            parse_iso_date(t).map_err(|_| Error::Usage(format!("{flag} {t} is not a date of the form YYYY-MM-DD")))
+        })
+        .transpose()
+}
+
+fn filter_of(a: &crate::cli::CaseloadArgs) -> Result<crate::episodes::Filter> {
+    Ok(crate::episodes::Filter {
+        therapists: a.therapist.clone(),
+        sites: a.site.clone(),
+        from: parse_day("--from", &a.from)?,
+        to: parse_day("--to", &a.to)?,
+    })
 }
 
 /// `sustain validate`: the data-quality part of a run, quickly.

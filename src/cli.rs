@@ -19,7 +19,7 @@ pub enum Command {
     /// Input is a folder holding measurements.csv (or .parquet) and optionally
     /// goals.csv (or .parquet), or the files named with --measurements and --goals.
     /// Rejected rows are listed in rejected.csv and do not make the run fail.
-    Analyze(AnalyzeArgs),
+    Analyze(Box<AnalyzeArgs>),
     /// Check the input only: write rejected.csv and data_quality.json, nothing else.
     Validate(InputArgs),
     /// List the measure registry: ranges, directions, cut-offs, reliable change, sources.
@@ -75,6 +75,17 @@ pub struct AnalyzeArgs {
     #[command(flatten)]
     pub follow_up: FollowUpArgs,
 
+    #[command(flatten)]
+    pub trajectories: TrajectoryArgs,
+
+    #[command(flatten)]
+    pub caseload: CaseloadArgs,
+
+    /// Also write one complete set of results per therapist (or site) for supervision,
+    /// in DIR/by_therapist/<id>/ (or by_site).
+    #[arg(long, value_parser = ["therapist", "site"], help_heading = "Caseload, supervision and filters")]
+    pub by: Option<String>,
+
     /// GBO reliable change in points (NHS England MHSDS: 3; Edbrooke-Childs 2015: 2.45).
     #[arg(long, value_name = "POINTS", default_value_t = 3.0, help_heading = "Goals")]
     pub gbo_reliable_change: f64,
@@ -82,6 +93,72 @@ pub struct AnalyzeArgs {
     /// GAS inter-goal correlation rho in the Kiresuk-Sherman T-score.
     #[arg(long, value_name = "RHO", default_value_t = 0.3, help_heading = "Goals")]
     pub gas_rho: f64,
+}
+
+/// Caseload and supervision.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Caseload, supervision and filters")]
+pub struct CaseloadArgs {
+    /// In therapists.csv, sites.csv and trends.csv, round counts of 5 or more to the nearest
+    /// N (NHS publications use 5; 1 = no rounding). Counts below --suppress-below are "*".
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub round_to: u64,
+
+    /// How funnel limits allow for variation between units beyond chance.
+    #[arg(long, value_enum, default_value_t = crate::caseload::Overdispersion::None)]
+    pub overdispersion: crate::caseload::Overdispersion,
+
+    /// Trend cohorts by the month or the quarter of the final score.
+    #[arg(long, value_parser = ["month", "quarter"], default_value = "month")]
+    pub trend_period: String,
+
+    /// Only episodes whose therapist is one of these keys.
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    pub therapist: Vec<String>,
+
+    /// Only episodes whose site is one of these keys.
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    pub site: Vec<String>,
+
+    /// Only episodes whose final (or only) score is on or after this date.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub from: Option<String>,
+
+    /// Only episodes whose final (or only) score is on or before this date.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub to: Option<String>,
+}
+
+/// Trajectories and expected treatment response.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Trajectories and expected response")]
+pub struct TrajectoryArgs {
+    /// Early response means reliable improvement by this many sessions after baseline.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub early_session: i32,
+
+    /// Intake-severity bands (quantiles of the baseline) for the expected-response curves.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub etr_bands: usize,
+
+    /// Not on track: worse than this percentile of similar clients at the same session.
+    #[arg(long, value_name = "PERCENT", default_value_t = 75.0)]
+    pub etr_percentile: f64,
+
+    /// Fewest other episodes at a session for an expected-response point.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub etr_min_n: usize,
+}
+
+impl TrajectoryArgs {
+    pub fn options(&self) -> crate::trajectories::Options {
+        crate::trajectories::Options {
+            early_session: self.early_session,
+            bands: self.etr_bands,
+            percentile: self.etr_percentile,
+            min_n: self.etr_min_n,
+        }
+    }
 }
 
 /// Follow-up: whether change lasted after treatment.

@@ -79,6 +79,45 @@ pub fn take_orphan_follow_ups(m: &Measurements, sorted: &mut SortedRows) -> Vec<
     orphans
 }
 
+/// Which episodes a run keeps (`--therapist`, `--site`, `--from`, `--to`).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub therapists: Vec<String>,
+    pub sites: Vec<String>,
+    pub from: Option<Day>,
+    pub to: Option<Day>,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.therapists.is_empty() && self.sites.is_empty() && self.from.is_none() && self.to.is_none()
+    }
+
+    /// Keeps the episode × measure items that pass; rules stay as resolved on all data.
+    pub fn apply(&self, m: &Measurements, eps: &mut Episodes) {
+        if self.is_empty() {
+            return;
+        }
+        fn name(i: &crate::model::Interner, id: u32) -> &str {
+            if id == NO_KEY {
+                ""
+            } else {
+                i.name(id)
+            }
+        }
+        eps.items.retain(|it| {
+            let end = it.last_date;
+            (self.therapists.is_empty() || self.therapists.iter().any(|t| t == name(&m.therapists, it.therapist)))
+                && (self.sites.is_empty() || self.sites.iter().any(|s| s == name(&m.sites, it.site)))
+                && self.from.is_none_or(|f| end >= f)
+                && self.to.is_none_or(|t| end <= t)
+        });
+        let mut seen: Vec<(u32, u32)> = eps.items.iter().map(|it| (it.client, it.episode)).collect();
+        seen.dedup();
+        eps.n_episodes = seen.len();
+    }
+}
+
 /// The NHS Talking Therapies combined outcome of an episode with paired PHQ-9 and GAD-7.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TalkingTherapies {

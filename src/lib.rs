@@ -9,6 +9,7 @@
 //! `app` is the only module that knows the order of these stages.
 
 pub mod app;
+pub mod caseload;
 pub mod cli;
 pub mod dates;
 pub mod demo;
@@ -27,4 +28,5 @@ pub mod sudden_gains;
 pub mod summary;
 pub mod survival;
 pub mod tables;
+pub mod trajectories;
 pub mod validate;

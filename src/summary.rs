@@ -82,6 +82,175 @@ pub struct Summary {
     pub sustained: Option<SustainedSummary>,
     /// Absent without a goals table.
     pub goals: Option<GoalsSummary>,
+    /// Absent until the trajectory stage has run.
+    pub trajectories: Option<TrajectorySummary>,
+    /// Absent until the caseload stage has run.
+    pub caseload: Option<CaseloadSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseloadSummary {
+    pub options: crate::caseload::Options,
+    /// Practice reliable-recovery rate and overdispersion behind each funnel plot.
+    pub funnels: Vec<FunnelSummary>,
+    /// Units outside the 95 % or 99.8 % limits (never a ranking; small units withheld).
+    pub outside_limits: Vec<FlaggedUnit>,
+    /// Months (or quarters) whose reliable-recovery rate is outside its p-chart limits.
+    pub trend_statements: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FunnelSummary {
+    pub measure: String,
+    pub unit: &'static str,
+    pub practice_reliable_recovery: f64,
+    pub phi: f64,
+    pub tau2: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlaggedUnit {
+    pub unit_kind: &'static str,
+    pub unit: String,
+    pub measure: String,
+    pub flag: &'static str,
+    pub reliable_recovery: String,
+}
+
+/// The caseload section: funnel references, units outside the limits, trend statements.
+pub fn caseload_summary(
+    units: &[crate::caseload::Unit],
+    refs: &[crate::caseload::FunnelReference],
+    periods: &[crate::caseload::Period],
+    options: &crate::caseload::Options,
+    registry: &Registry,
+) -> CaseloadSummary {
+    let s = &options.suppression;
+    let code = |m: u16| registry.get(m as usize).code.clone();
+    let outside_limits = units
+        .iter()
+        .filter(|u| !s.hides(u.reliable_recovery.k, u.reliable_recovery.n))
+        .filter_map(|u| {
+            let flag = u.funnel_flag.filter(|f| *f != "within")?;
+            Some(FlaggedUnit {
+                unit_kind: u.kind,
+                unit: u.unit.clone(),
+                measure: code(u.measure),
+                flag,
+                reliable_recovery: format!("{} of {}", s.count(u.reliable_recovery.k), s.count(u.reliable_recovery.n)),
+            })
+        })
+        .collect();
+    let trend_statements = periods
+        .iter()
+        .filter(|p| !s.hides(p.recovery.k, p.recovery.n))
+        .filter_map(|p| {
+            let side = p.outside?;
+            let (lo, hi) = p.limits?;
+            Some(format!(
+                "{} {}: reliable recovery {} of {} ({:.0} %) is {side} the control limits ({:.0}–{:.0} %)",
+                code(p.measure),
+                p.period,
+                s.count(p.recovery.k),
+                s.count(p.recovery.n),
+                100.0 * p.recovery.rate().unwrap_or(0.0),
+                100.0 * lo,
+                100.0 * hi
+            ))
+        })
+        .collect();
+    CaseloadSummary {
+        options: options.clone(),
+        funnels: refs
+            .iter()
+            .map(|r| FunnelSummary {
+                measure: code(r.measure),
+                unit: r.kind,
+                practice_reliable_recovery: r.rate,
+                phi: r.dispersion.phi,
+                tau2: r.dispersion.tau2,
+            })
+            .collect(),
+        outside_limits,
+        trend_statements,
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrajectorySummary {
+    pub options: crate::trajectories::Options,
+    pub by_measure: BTreeMap<String, TrajectoryMeasure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrajectoryMeasure {
+    pub shapes: BTreeMap<&'static str, u64>,
+    /// Paired episodes with a temporary worsening, by what followed.
+    pub dips: BTreeMap<&'static str, u64>,
+    /// Final outcomes of episodes that went through the discomfort zone and of those with
+    /// no dip at all.
+    pub with_discomfort_zone: BTreeMap<&'static str, Rate>,
+    pub without_dip: BTreeMap<&'static str, Rate>,
+    pub not_on_track: crate::trajectories::FlagAccuracy,
+}
+
+/// Shapes, dips and the not-on-track flag's accuracy by measure.
+pub fn trajectory_summary(
+    eps: &Episodes,
+    tr: &crate::trajectories::Trajectories,
+    options: &crate::trajectories::Options,
+    registry: &Registry,
+) -> TrajectorySummary {
+    use crate::episodes::EpisodeMeasure;
+    use crate::trajectories::{Shape, Trajectory};
+    let mut by_measure = BTreeMap::new();
+    for (i, rule) in eps.rules.iter().enumerate() {
+        if rule.is_none() {
+            continue;
+        }
+        let pairs: Vec<(&EpisodeMeasure, &Trajectory)> =
+            eps.items.iter().zip(&tr.items).filter(|(it, _)| it.measure as usize == i && it.paired()).collect();
+        let mut shapes: BTreeMap<&'static str, u64> = Shape::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        let mut dips: BTreeMap<&'static str, u64> =
+            ["discomfort_zone", "lasting_deterioration", "no_improvement_after"].iter().map(|k| (*k, 0)).collect();
+        for (_, t) in &pairs {
+            if let Some(s) = t.shape {
+                *shapes.entry(s.as_str()).or_default() += 1;
+            }
+            if let Some(d) = &t.dip {
+                *dips.entry(d.kind).or_default() += 1;
+            }
+        }
+        let outcome_rates = |sel: &dyn Fn(&Trajectory) -> bool| {
+            let group: Vec<&EpisodeMeasure> = pairs.iter().filter(|(_, t)| sel(t)).map(|(it, _)| *it).collect();
+            let mut r = BTreeMap::new();
+            let case = |it: &EpisodeMeasure| it.classification.caseness_start == Some(true);
+            r.insert(
+                "reliable_recovery",
+                Rate::count(&group, case, |it| it.classification.outcome == Some(Outcome::Recovered)),
+            );
+            r.insert(
+                "reliable_improvement",
+                Rate::count(
+                    &group,
+                    |_| true,
+                    |it| it.classification.reliable_change == Some(ReliableCategory::Improved),
+                ),
+            );
+            r
+        };
+        by_measure.insert(
+            registry.get(i).code.clone(),
+            TrajectoryMeasure {
+                shapes,
+                dips,
+                with_discomfort_zone: outcome_rates(&|t| t.dip.as_ref().is_some_and(|d| d.kind == "discomfort_zone")),
+                without_dip: outcome_rates(&|t| t.dip.is_none()),
+                not_on_track: tr.accuracy.get(&(i as u16)).cloned().unwrap_or_default(),
+            },
+        );
+    }
+    TrajectorySummary { options: options.clone(), by_measure }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -394,6 +563,8 @@ pub fn summarise(
         sudden_gains: None,
         sustained: None,
         goals: None,
+        trajectories: None,
+        caseload: None,
     }
 }
 

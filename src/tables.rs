@@ -481,6 +481,247 @@ pub fn goal_episodes_csv(g: &crate::model::GoalRatings, eps: &[crate::goals::Epi
     finish(w)
 }
 
+/// `trajectories.csv`: one row per episode × measure.
+pub fn trajectories_csv(
+    m: &Measurements,
+    eps: &Episodes,
+    tr: &crate::trajectories::Trajectories,
+    registry: &Registry,
+) -> Vec<u8> {
+    let mut w = writer();
+    w.write_record([
+        "client_id",
+        "episode_id",
+        "measure",
+        "n_scores",
+        "slope_per_session",
+        "slope_per_week",
+        "log_slope",
+        "early_change",
+        "sessions_to_reliable_improvement",
+        "days_to_reliable_improvement",
+        "sessions_to_recovery",
+        "days_to_recovery",
+        "dip",
+        "dip_start_session",
+        "dip_peak_session",
+        "dip_depth",
+        "dip_depth_from_baseline",
+        "dip_length_sessions",
+        "dip_resolved",
+        "dip_kind",
+        "shape",
+        "etr_band",
+        "not_on_track",
+        "not_on_track_session",
+    ])
+    .expect("in memory");
+    let int = |x: Option<i32>| x.map(|v| v.to_string()).unwrap_or_default();
+    for (it, t) in eps.items.iter().zip(&tr.items) {
+        let d = t.dip.as_ref();
+        let row: Vec<Cow<str>> = vec![
+            key(&m.clients, it.client),
+            key(&m.episodes, it.episode),
+            Cow::Borrowed(&registry.get(it.measure as usize).code),
+            it.n_scores.to_string().into(),
+            opt_num(t.slope_per_session).into(),
+            opt_num(t.slope_per_week).into(),
+            opt_num(t.log_slope).into(),
+            opt_num(t.early_change).into(),
+            int(t.sessions_to_reliable_improvement).into(),
+            int(t.days_to_reliable_improvement).into(),
+            int(t.sessions_to_recovery).into(),
+            int(t.days_to_recovery).into(),
+            opt_bool(it.paired().then_some(d.is_some())).into(),
+            int(d.map(|d| d.start)).into(),
+            int(d.map(|d| d.peak)).into(),
+            opt_num(d.map(|d| d.depth)).into(),
+            opt_num(d.map(|d| d.depth_from_baseline)).into(),
+            int(d.map(|d| d.length)).into(),
+            opt_bool(d.map(|d| d.resolved)).into(),
+            d.map_or("", |d| d.kind).into(),
+            t.shape.map_or("", |s| s.as_str()).into(),
+            t.band.map(|b| (b + 1).to_string()).unwrap_or_default().into(),
+            opt_bool(t.not_on_track).into(),
+            int(t.not_on_track_session).into(),
+        ];
+        w.write_record(row.iter().map(|s| s.as_ref())).expect("in memory");
+    }
+    finish(w)
+}
+
+/// `expected_response.csv`: percentiles of the score by session since baseline, per
+/// measure and intake-severity band.
+pub fn expected_response_csv(tr: &crate::trajectories::Trajectories, registry: &Registry) -> Vec<u8> {
+    let mut w = writer();
+    w.write_record(["measure", "band", "band_low", "band_high", "session", "n", "p10", "p25", "p50", "p75", "p90"])
+        .expect("in memory");
+    for p in &tr.etr {
+        w.write_record([
+            registry.get(p.measure as usize).code.clone(),
+            (p.band + 1).to_string(),
+            num(p.band_low),
+            num(p.band_high),
+            p.session.to_string(),
+            p.n.to_string(),
+            num(p.p10),
+            num(p.p25),
+            num(p.p50),
+            num(p.p75),
+            num(p.p90),
+        ])
+        .expect("in memory");
+    }
+    finish(w)
+}
+
+fn count_cells(c: crate::caseload::Count, s: &crate::caseload::Suppression, z: f64) -> [String; 5] {
+    if s.hides(c.k, c.n) {
+        return [s.count(c.k), s.count(c.n), "*".into(), "*".into(), "*".into()];
+    }
+    let (lo, hi) =
+        crate::caseload::wilson(c.k, c.n, z).map_or((String::new(), String::new()), |(a, b)| (num(a), num(b)));
+    [s.count(c.k), s.count(c.n), opt_num(c.rate()), lo, hi]
+}
+
+/// `therapists.csv` / `sites.csv`: one row per unit × measure, small counts suppressed.
+pub fn units_csv(
+    units: &[crate::caseload::Unit],
+    kind: &str,
+    refs: &[crate::caseload::FunnelReference],
+    s: &crate::caseload::Suppression,
+    registry: &Registry,
+) -> Vec<u8> {
+    use crate::caseload::Z95;
+    let mut w = writer();
+    let mut header: Vec<String> = vec![
+        format!("{kind}_id"),
+        "measure".into(),
+        "episodes".into(),
+        "paired".into(),
+        "paired_share".into(),
+        "at_caseness".into(),
+    ];
+    let rates = [
+        "recovery",
+        "reliable_recovery",
+        "reliable_improvement",
+        "reliable_deterioration",
+        "response",
+        "dropout",
+        "recovery_maintained",
+    ];
+    for r in rates {
+        for part in ["n", "of", "rate", "ci_low", "ci_high"] {
+            header.push(format!("{r}_{part}"));
+        }
+    }
+    header.extend(
+        [
+            "median_sessions",
+            "effect_size_d",
+            "d_ci_low",
+            "d_ci_high",
+            "practice_reliable_recovery",
+            "funnel95_low",
+            "funnel95_high",
+            "funnel998_low",
+            "funnel998_high",
+            "funnel_flag",
+            "expected_reliable_recovery",
+            "adjusted_reliable_recovery",
+            "shrunken_reliable_recovery",
+        ]
+        .map(String::from),
+    );
+    w.write_record(&header).expect("in memory");
+    for u in units.iter().filter(|u| u.kind == kind) {
+        let hidden = s.hides(u.reliable_recovery.k, u.reliable_recovery.n);
+        let small = u.episodes < s.threshold;
+        let mut row: Vec<String> = vec![
+            cell(&u.unit).into_owned(),
+            registry.get(u.measure as usize).code.clone(),
+            s.count(u.episodes),
+            s.count(u.paired),
+            if s.hides(u.paired, u.episodes) { "*".into() } else { num(u.paired as f64 / u.episodes as f64) },
+            s.count(u.at_caseness),
+        ];
+        for c in [
+            u.recovery,
+            u.reliable_recovery,
+            u.reliable_improvement,
+            u.reliable_deterioration,
+            u.response,
+            u.dropout,
+            u.recovery_maintained,
+        ] {
+            row.extend(count_cells(c, s, Z95));
+        }
+        let hide = |x: String| if hidden { "*".to_string() } else { x };
+        row.push(if small { "*".into() } else { opt_num(u.median_sessions) });
+        let (d, dl, dh) = u.effect_size.map_or((None, None, None), |(a, b, c)| (Some(a), Some(b), Some(c)));
+        row.extend([d, dl, dh].map(|x| if s.hides(u.paired, u.paired) { "*".into() } else { opt_num(x) }));
+        let p0 = refs.iter().find(|r| r.kind == u.kind && r.measure == u.measure).map(|r| r.rate);
+        row.push(opt_num(p0));
+        row.push(hide(opt_num(u.funnel95.map(|x| x.0))));
+        row.push(hide(opt_num(u.funnel95.map(|x| x.1))));
+        row.push(hide(opt_num(u.funnel998.map(|x| x.0))));
+        row.push(hide(opt_num(u.funnel998.map(|x| x.1))));
+        row.push(hide(u.funnel_flag.unwrap_or_default().to_string()));
+        row.push(hide(opt_num(u.expected_recovery)));
+        row.push(hide(opt_num(u.adjusted_recovery)));
+        row.push(hide(opt_num(u.shrunken_recovery)));
+        w.write_record(&row).expect("in memory");
+    }
+    finish(w)
+}
+
+/// `trends.csv`: headline rates by the month (or quarter) of the final score, with p-chart
+/// limits; small counts suppressed.
+pub fn trends_csv(
+    periods: &[crate::caseload::Period],
+    s: &crate::caseload::Suppression,
+    registry: &Registry,
+) -> Vec<u8> {
+    let mut w = writer();
+    w.write_record([
+        "measure",
+        "period",
+        "caseload",
+        "reliable_recovery_n",
+        "reliable_recovery_of",
+        "reliable_recovery_rate",
+        "control_low",
+        "control_high",
+        "outside_limits",
+        "reliable_improvement_n",
+        "reliable_improvement_of",
+        "reliable_improvement_rate",
+    ])
+    .expect("in memory");
+    for p in periods {
+        let hidden = s.hides(p.recovery.k, p.recovery.n);
+        let h = |x: String| if hidden { "*".to_string() } else { x };
+        let hi = s.hides(p.reliable_improvement.k, p.reliable_improvement.n);
+        w.write_record([
+            registry.get(p.measure as usize).code.clone(),
+            p.period.clone(),
+            s.count(p.caseload),
+            s.count(p.recovery.k),
+            s.count(p.recovery.n),
+            h(opt_num(p.recovery.rate())),
+            h(opt_num(p.limits.map(|l| l.0))),
+            h(opt_num(p.limits.map(|l| l.1))),
+            h(p.outside.unwrap_or_default().to_string()),
+            s.count(p.reliable_improvement.k),
+            s.count(p.reliable_improvement.n),
+            if hi { "*".into() } else { opt_num(p.reliable_improvement.rate()) },
+        ])
+        .expect("in memory");
+    }
+    finish(w)
+}
+
 /// One line of `rejected.csv`.
 pub struct RejectedLine<'a> {
     pub file: &'a str,

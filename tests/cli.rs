@@ -604,3 +604,116 @@ fn planted_relapses_in_demo_data_are_found() {
     assert!(planted > 20, "{planted}");
     assert_eq!(found, planted, "every planted relapse of a recovered episode is found");
 }
+
+fn demo(clients: &str, seed: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    cargo_bin_cmd!("sustain")
+        .args(["demo", "--quiet", "--clients", clients, "--seed", seed, "--out"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    dir
+}
+
+#[test]
+fn no_aggregate_table_shows_a_count_below_the_threshold() {
+    let d = demo("300", "2");
+    let out = analyze_on("2027-01-01", &d.path().join("measurements.csv"), &[]);
+    for file in ["therapists.csv", "sites.csv", "trends.csv"] {
+        let rows = read_csv(&out.path().join(file));
+        assert!(!rows.is_empty(), "{file}");
+        for r in &rows {
+            for (col, v) in r {
+                let is_count = col.ends_with("_n")
+                    || col.ends_with("_of")
+                    || ["episodes", "paired", "at_caseness", "caseload"].contains(&col.as_str());
+                if is_count {
+                    assert!(v == "*" || v.parse::<u64>().unwrap() >= 5, "{file} {col} = {v}");
+                }
+            }
+            if r.get("reliable_recovery_n").is_some_and(|v| v == "*") {
+                assert_eq!(r["reliable_recovery_rate"], "*", "{file}: a rate on a suppressed count is withheld");
+            }
+        }
+    }
+    // The threshold is configurable; with rounding every shown count is a multiple of 5.
+    let rounded =
+        analyze_on("2027-01-01", &d.path().join("measurements.csv"), &["--suppress-below", "10", "--round-to", "5"]);
+    for r in read_csv(&rounded.path().join("therapists.csv")) {
+        let v = &r["episodes"];
+        assert!(v == "*" || v.parse::<u64>().unwrap() % 5 == 0, "{v}");
+    }
+}
+
+#[test]
+fn planted_therapist_effects_show_on_the_funnel_and_nothing_else_does() {
+    let d = demo("3000", "5");
+    let out = analyze_on("2027-01-01", &d.path().join("measurements.csv"), &[]);
+    let flags: Vec<(String, String)> = read_csv(&out.path().join("therapists.csv"))
+        .into_iter()
+        .filter(|r| r["measure"] == "PHQ9")
+        .map(|r| (r["therapist_id"].clone(), r["funnel_flag"].clone()))
+        .collect();
+    for (t, f) in &flags {
+        let want = match t.as_str() {
+            "T02" | "T05" => "above_99.8",
+            "T07" => "below_99.8",
+            _ => "within",
+        };
+        assert_eq!(f, want, "{t}");
+    }
+}
+
+#[test]
+fn filters_and_per_therapist_reports() {
+    let out = tempfile::tempdir().unwrap();
+    cargo_bin_cmd!("sustain")
+        .args(["analyze", "--quiet", "--today", "2025-06-01", "--measurements"])
+        .arg(fixture("small_clinic.csv"))
+        .args(["--therapist", "T2", "--by", "therapist", "--out"])
+        .arg(out.path())
+        .assert()
+        .success();
+    let eps = read_csv(&out.path().join("episodes.csv"));
+    assert!(!eps.is_empty() && eps.iter().all(|r| r["therapist_id"] == "T2"));
+    assert!(out.path().join("by_therapist/T1/report.html").is_file());
+    let t1 = read_csv(&out.path().join("by_therapist/T1/episodes.csv"));
+    assert!(t1.iter().all(|r| r["therapist_id"] == "T1"));
+    let dated = analyze(&fixture("small_clinic.csv"), &["--from", "2024-03-01", "--to", "2024-03-31"]);
+    let clients: Vec<String> =
+        read_csv(&dated.path().join("episodes.csv")).into_iter().map(|r| r["client_id"].clone()).collect();
+    assert_eq!(clients, ["C", "D", "E", "F"]);
+}
+
+#[test]
+fn assigned_shapes_agree_with_the_planted_ones_for_most_completers() {
+    let d = demo("1500", "5");
+    let out = analyze_on("2027-01-01", &d.path().join("measurements.csv"), &[]);
+    let truth: HashMap<String, Row> = read_csv(&d.path().join("truth.csv"))
+        .into_iter()
+        .map(|r| (r["client_id"].clone() + "/" + &r["episode_id"], r))
+        .collect();
+    let (mut n, mut agree) = (0, 0);
+    for r in read_csv(&out.path().join("trajectories.csv"))
+        .iter()
+        .filter(|r| r["measure"] == "PHQ9" && !r["shape"].is_empty())
+    {
+        let t = &truth[&(r["client_id"].clone() + "/" + &r["episode_id"])];
+        if t["dropout"] == "true" {
+            continue;
+        }
+        let want = if t["shape"] == "no_response" { "no_reliable_change" } else { t["shape"].as_str() };
+        n += 1;
+        agree += usize::from(r["shape"] == want);
+    }
+    assert!(n > 500 && agree * 100 >= n * 70, "{agree} of {n}");
+    let etr = read_csv(&out.path().join("expected_response.csv"));
+    assert!(etr.iter().any(|r| r["measure"] == "PHQ9" && r["session"] == "1"));
+    for r in &etr {
+        let p: Vec<f64> = ["p10", "p25", "p50", "p75", "p90"].iter().map(|c| r[*c].parse().unwrap()).collect();
+        assert!(p.windows(2).all(|w| w[0] <= w[1]) && r["n"].parse::<u64>().unwrap() >= 10);
+    }
+    let s = read_json(&out.path().join("summary.json"));
+    let acc = &s["trajectories"]["by_measure"]["PHQ9"]["not_on_track"];
+    assert!(acc["sensitivity"].as_f64().unwrap() > 0.5, "{acc}");
+}

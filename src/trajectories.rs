@@ -1,0 +1,468 @@
+//! Trajectories: how an episode's scores moved during treatment, not only where they
+//! ended. Per episode × measure: OLS slopes, early change, time to reliable improvement
+//! and to recovery, the "discomfort zone" (a temporary reliable worsening followed by
+//! improvement, told apart from lasting deterioration), a trajectory shape by documented
+//! rules, and the expected-treatment-response curves with a not-on-track flag computed
+//! without the episode itself. Rules and thresholds: docs/METHODS.md §7e.
+
+use crate::dates::Day;
+use crate::episodes::{EpisodeMeasure, Episodes, SortedRows};
+use crate::model::{Measurements, Phase, NO_SESSION};
+use crate::outcomes::{ReliableCategory, ResolvedRule};
+use crate::registry::Direction;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Trajectory settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Options {
+    /// "Early" means by this session (counted from the baseline session).
+    pub early_session: i32,
+    /// Number of intake-severity bands (quantiles of the baseline) for expected response.
+    pub bands: usize,
+    /// Not on track: worse than this percentile of similar clients at the same session
+    /// (the 75th for lower-is-better scales means a score above it; mirrored otherwise).
+    pub percentile: f64,
+    /// Minimum number of other episodes at a session for an expected-response point.
+    pub min_n: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { early_session: 4, bands: 4, percentile: 75.0, min_n: 10 }
+    }
+}
+
+/// A trajectory shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    EarlyResponse,
+    GradualResponse,
+    DipThenImprovement,
+    NoReliableChange,
+    Deterioration,
+    Unstable,
+}
+
+impl Shape {
+    pub const ALL: [Shape; 6] = [
+        Shape::EarlyResponse,
+        Shape::GradualResponse,
+        Shape::DipThenImprovement,
+        Shape::NoReliableChange,
+        Shape::Deterioration,
+        Shape::Unstable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shape::EarlyResponse => "early_response",
+            Shape::GradualResponse => "gradual_response",
+            Shape::DipThenImprovement => "dip_then_improvement",
+            Shape::NoReliableChange => "no_reliable_change",
+            Shape::Deterioration => "deterioration",
+            Shape::Unstable => "unstable",
+        }
+    }
+}
+
+/// A temporary worsening during treatment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dip {
+    /// Session (or position) of the first worsening score.
+    pub start: i32,
+    /// Session of the worst score of the dip.
+    pub peak: i32,
+    /// How much worse the worst score of the dip is than the best score before it (points).
+    pub depth: f64,
+    /// How much worse the worst score is than baseline (negative: still better than baseline).
+    pub depth_from_baseline: f64,
+    /// Sessions from the start of the dip to the first score at least as good as the best
+    /// score before it (or to the final score when none is).
+    pub length: i32,
+    /// A later score came back to the best level before the dip.
+    pub resolved: bool,
+    /// `discomfort_zone` (the episode ends reliably improved), `lasting_deterioration`
+    /// (it ends reliably deteriorated), or `no_improvement_after`.
+    pub kind: &'static str,
+}
+
+/// Trajectory figures of one episode × measure.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Trajectory {
+    pub slope_per_session: Option<f64>,
+    pub slope_per_week: Option<f64>,
+    /// OLS slope of ln(score − min + 1) per session: proportional change per session.
+    pub log_slope: Option<f64>,
+    pub early_change: Option<f64>,
+    pub sessions_to_reliable_improvement: Option<i32>,
+    pub days_to_reliable_improvement: Option<i32>,
+    pub sessions_to_recovery: Option<i32>,
+    pub days_to_recovery: Option<i32>,
+    pub dip: Option<Dip>,
+    pub shape: Option<Shape>,
+    pub band: Option<usize>,
+    pub not_on_track: Option<bool>,
+    pub not_on_track_session: Option<i32>,
+}
+
+/// One score of a series: (session or position, day, score).
+pub type Point = (i32, Day, f64);
+
+/// OLS slope of y on x; `None` with fewer than two distinct x.
+pub fn ols_slope(xy: impl Iterator<Item = (f64, f64)> + Clone) -> Option<f64> {
+    let n = xy.clone().count() as f64;
+    if n < 2.0 {
+        return None;
+    }
+    let (mx, my) = xy.clone().fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let (sxy, sxx) = xy.fold((0.0, 0.0), |(a, b), (x, y)| (a + (x - mx) * (y - my), b + (x - mx) * (x - mx)));
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
+/// Detects the first temporary worsening: a score (not the baseline, not the final) that
+/// is reliably deteriorated from baseline, or reliably worse than the best score so far.
+pub fn find_dip(points: &[Point], rule: &ResolvedRule, final_change: Option<ReliableCategory>) -> Option<Dip> {
+    if points.len() < 3 {
+        return None;
+    }
+    let d = rule.direction.sign();
+    let baseline = points[0].2;
+    let worse_than = |a: f64, b: f64| rule.reliable(b, a).0 == Some(ReliableCategory::Deteriorated);
+    let mut best = baseline;
+    let mut start = None;
+    for (i, p) in points.iter().enumerate().take(points.len() - 1).skip(1) {
+        if worse_than(p.2, baseline) || worse_than(p.2, best) {
+            start = Some(i);
+            break;
+        }
+        if d * (p.2 - best) > 0.0 {
+            best = p.2;
+        }
+    }
+    let s = start?;
+    // The dip lasts until a score is back at the best level before it (or better).
+    let back = (s + 1..points.len()).find(|&j| d * (points[j].2 - best) >= 0.0);
+    let end = back.unwrap_or(points.len() - 1);
+    let peak = (s..end.max(s + 1)).min_by(|&a, &b| (d * points[a].2).total_cmp(&(d * points[b].2)))?;
+    let kind = match final_change {
+        Some(ReliableCategory::Improved) => "discomfort_zone",
+        Some(ReliableCategory::Deteriorated) => "lasting_deterioration",
+        _ => "no_improvement_after",
+    };
+    Some(Dip {
+        start: points[s].0,
+        peak: points[peak].0,
+        depth: -d * (points[peak].2 - best),
+        depth_from_baseline: -d * (points[peak].2 - baseline),
+        length: points[end].0 - points[s].0,
+        resolved: back.is_some(),
+        kind,
+    })
+}
+
+/// Everything but expected response for one series (`points[0]` is the baseline).
+pub fn describe(points: &[Point], rule: &ResolvedRule, it: &EpisodeMeasure, opts: &Options) -> Trajectory {
+    let mut t = Trajectory::default();
+    if points.len() < 2 {
+        return t;
+    }
+    let (s0, d0, y0) = points[0];
+    t.slope_per_session = ols_slope(points.iter().map(|p| (f64::from(p.0), p.2)));
+    t.slope_per_week = ols_slope(points.iter().map(|p| (f64::from(p.1 - d0) / 7.0, p.2)));
+    let floor = points.iter().map(|p| p.2).fold(f64::INFINITY, f64::min).min(0.0);
+    t.log_slope = ols_slope(points.iter().map(|p| (f64::from(p.0), (p.2 - floor + 1.0).ln())));
+    t.early_change = points[1..].iter().rev().find(|p| p.0 - s0 <= opts.early_session).map(|p| p.2 - y0);
+    let improved = points[1..].iter().find(|p| rule.reliable(y0, p.2).0 == Some(ReliableCategory::Improved));
+    t.sessions_to_reliable_improvement = improved.map(|p| p.0 - s0);
+    t.days_to_reliable_improvement = improved.map(|p| p.1 - d0);
+    if rule.case_at_start(y0) == Some(true) {
+        let recovered = points[1..].iter().find(|p| rule.case_at_end(p.2) == Some(false));
+        t.sessions_to_recovery = recovered.map(|p| p.0 - s0);
+        t.days_to_recovery = recovered.map(|p| p.1 - d0);
+    }
+    let final_change = it.classification.reliable_change;
+    t.dip = find_dip(points, rule, final_change);
+    t.shape = final_change.map(|fc| {
+        let reached_before_final =
+            points[1..points.len() - 1].iter().any(|p| rule.reliable(y0, p.2).0 == Some(ReliableCategory::Improved));
+        match fc {
+            ReliableCategory::Deteriorated => Shape::Deterioration,
+            ReliableCategory::Improved if t.dip.as_ref().is_some_and(|d| d.kind == "discomfort_zone") => {
+                Shape::DipThenImprovement
+            }
+            ReliableCategory::Improved => match t.sessions_to_reliable_improvement {
+                Some(s) if s <= opts.early_session => Shape::EarlyResponse,
+                _ => Shape::GradualResponse,
+            },
+            ReliableCategory::NoChange if reached_before_final => Shape::Unstable,
+            ReliableCategory::NoChange => Shape::NoReliableChange,
+        }
+    });
+    t
+}
+
+/// The quantile of sorted values by R's default (type 7) definition.
+pub fn quantile(sorted: &[f64], p: f64) -> f64 {
+    let h = (sorted.len() - 1) as f64 * p;
+    let (lo, frac) = (h.floor() as usize, h - h.floor());
+    let hi = (lo + 1).min(sorted.len() - 1);
+    sorted[lo] + frac * (sorted[hi] - sorted[lo])
+}
+
+/// The type-7 quantile of `sorted` without the element at `skip`, in O(1).
+pub fn quantile_without(sorted: &[f64], skip: usize, p: f64) -> f64 {
+    let n = sorted.len() - 1;
+    let at = |k: usize| if k < skip { sorted[k] } else { sorted[k + 1] };
+    let h = (n - 1) as f64 * p;
+    let (lo, frac) = (h.floor() as usize, h - h.floor());
+    let hi = (lo + 1).min(n - 1);
+    at(lo) + frac * (at(hi) - at(lo))
+}
+
+/// One point of an expected-response curve.
+#[derive(Debug, Clone, Serialize)]
+pub struct EtrPoint {
+    pub measure: u16,
+    pub band: usize,
+    pub band_low: f64,
+    pub band_high: f64,
+    /// Sessions since the baseline session.
+    pub session: i32,
+    pub n: usize,
+    pub p10: f64,
+    pub p25: f64,
+    pub p50: f64,
+    pub p75: f64,
+    pub p90: f64,
+}
+
+/// How well the not-on-track flag predicts a poor outcome (not reliably improved).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FlagAccuracy {
+    pub flagged_poor: u64,
+    pub flagged_good: u64,
+    pub unflagged_poor: u64,
+    pub unflagged_good: u64,
+    pub sensitivity: Option<f64>,
+    pub specificity: Option<f64>,
+}
+
+/// All trajectory results of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Trajectories {
+    /// Parallel to `Episodes::items` (default for unpaired series).
+    pub items: Vec<Trajectory>,
+    pub etr: Vec<EtrPoint>,
+    pub accuracy: BTreeMap<u16, FlagAccuracy>,
+}
+
+/// The treatment scores of a series as points: session numbers where every row has one,
+/// otherwise positions in date order.
+fn points(m: &Measurements, sorted: &SortedRows, it: &EpisodeMeasure, buf: &mut Vec<Point>) {
+    buf.clear();
+    let rows = sorted.order[it.rows.clone()].iter().map(|&r| r as usize).filter(|&r| m.phase[r] != Phase::FollowUp);
+    let by_rank = rows.clone().any(|r| m.session[r] == NO_SESSION);
+    buf.extend(rows.enumerate().map(|(k, r)| (if by_rank { k as i32 } else { m.session[r] }, m.date[r], m.score[r])));
+}
+
+/// Computes every trajectory and the expected-response curves.
+pub fn analyse(m: &Measurements, sorted: &SortedRows, eps: &Episodes, opts: &Options) -> Trajectories {
+    let mut out = Trajectories { items: Vec::with_capacity(eps.items.len()), ..Default::default() };
+    let mut buf = Vec::new();
+    // (measure, band, session since baseline) → [(score, item)]
+    let mut cells: BTreeMap<(u16, usize, i32), Vec<(f64, usize)>> = BTreeMap::new();
+    let bands = band_edges(eps, opts.bands);
+    // Each series' final session (since baseline): the flag looks only before it.
+    let mut final_session = vec![0i32; eps.items.len()];
+    for (idx, it) in eps.items.iter().enumerate() {
+        let rule = eps.rules[it.measure as usize].as_ref().expect("rule for a measure in use");
+        points(m, sorted, it, &mut buf);
+        final_session[idx] = buf.last().map_or(0, |p| p.0) - buf.first().map_or(0, |p| p.0);
+        let mut t = if it.paired() { describe(&buf, rule, it, opts) } else { Trajectory::default() };
+        if let Some(edges) = bands.get(&it.measure) {
+            // Interior edges split the baselines into bands 0 … bands − 1.
+            let band = edges[1..edges.len() - 1].partition_point(|&e| e < it.baseline);
+            t.band = Some(band);
+            if it.paired() {
+                let s0 = buf[0].0;
+                for p in &buf[1..] {
+                    cells.entry((it.measure, band, p.0 - s0)).or_default().push((p.2, idx));
+                }
+            }
+        }
+        out.items.push(t);
+    }
+    for v in cells.values_mut() {
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    // Not on track: the first score before the final one that is worse than the chosen
+    // percentile of the other episodes in the same band at the same session.
+    let p = opts.percentile / 100.0;
+    for ((measure, band, session), v) in &cells {
+        let lower = eps.rules[*measure as usize].as_ref().is_some_and(|r| r.direction == Direction::Lower);
+        let q = if lower { p } else { 1.0 - p };
+        let scores: Vec<f64> = v.iter().map(|x| x.0).collect();
+        if v.len() > opts.min_n {
+            for (j, &(score, idx)) in v.iter().enumerate() {
+                if *session == final_session[idx] {
+                    continue;
+                }
+                let limit = quantile_without(&scores, j, q);
+                let off = if lower { score > limit } else { score < limit };
+                let t = &mut out.items[idx];
+                if off && t.not_on_track_session.is_none_or(|s| *session < s) {
+                    t.not_on_track_session = Some(*session);
+                }
+            }
+        }
+        if v.len() >= opts.min_n {
+            let e = &bands[measure];
+            let s = &scores;
+            out.etr.push(EtrPoint {
+                measure: *measure,
+                band: *band,
+                band_low: e[*band],
+                band_high: e[*band + 1],
+                session: *session,
+                n: s.len(),
+                p10: quantile(s, 0.10),
+                p25: quantile(s, 0.25),
+                p50: quantile(s, 0.50),
+                p75: quantile(s, 0.75),
+                p90: quantile(s, 0.90),
+            });
+        }
+    }
+    for (it, t) in eps.items.iter().zip(out.items.iter_mut()) {
+        if it.paired() && t.band.is_some() {
+            t.not_on_track = Some(t.not_on_track_session.is_some());
+            let poor = it.classification.reliable_change != Some(ReliableCategory::Improved);
+            let a = out.accuracy.entry(it.measure).or_default();
+            match (t.not_on_track == Some(true), poor) {
+                (true, true) => a.flagged_poor += 1,
+                (true, false) => a.flagged_good += 1,
+                (false, true) => a.unflagged_poor += 1,
+                (false, false) => a.unflagged_good += 1,
+            }
+        }
+    }
+    for a in out.accuracy.values_mut() {
+        let ratio = |x: u64, y: u64| (x + y > 0).then(|| x as f64 / (x + y) as f64);
+        a.sensitivity = ratio(a.flagged_poor, a.unflagged_poor);
+        a.specificity = ratio(a.unflagged_good, a.flagged_good);
+    }
+    out
+}
+
+/// Band edges per measure: quantiles of the paired baselines (`bands` + 1 edges, from
+/// the lowest to the highest baseline). A baseline equal to an edge goes to the lower band.
+fn band_edges(eps: &Episodes, bands: usize) -> BTreeMap<u16, Vec<f64>> {
+    let mut base: BTreeMap<u16, Vec<f64>> = BTreeMap::new();
+    for it in eps.items.iter().filter(|it| it.paired()) {
+        base.entry(it.measure).or_default().push(it.baseline);
+    }
+    base.into_iter()
+        .filter(|(_, v)| v.len() >= 2 && bands >= 1)
+        .map(|(k, mut v)| {
+            v.sort_by(f64::total_cmp);
+            (k, (0..=bands).map(|b| quantile(&v, b as f64 / bands as f64)).collect())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    fn phq() -> ResolvedRule {
+        let r = Registry::builtin();
+        crate::outcomes::resolve_rule(r.get(r.find("PHQ9").unwrap()), &[])
+    }
+
+    fn series(scores: &[f64]) -> Vec<Point> {
+        scores.iter().enumerate().map(|(k, s)| (k as i32, 7 * k as Day, *s)).collect()
+    }
+
+    fn shape(scores: &[f64]) -> (Option<Shape>, Option<Dip>) {
+        let rule = phq();
+        let pts = series(scores);
+        let mut it = crate::episodes::EpisodeMeasure {
+            client: 0,
+            episode: 0,
+            therapist: 0,
+            site: 0,
+            measure: 0,
+            n_scores: pts.len() as u32,
+            n_followup: 0,
+            first_date: 0,
+            last_date: pts.last().unwrap().1,
+            baseline: scores[0],
+            final_score: Some(*scores.last().unwrap()),
+            classification: Default::default(),
+            talking_therapies: None,
+            rows: 0..0,
+        };
+        it.classification = rule.classify(it.baseline, it.final_score);
+        let t = describe(&pts, &rule, &it, &Options::default());
+        (t.shape, t.dip)
+    }
+
+    #[test]
+    fn ols_slopes_by_hand() {
+        assert_eq!(ols_slope([(0.0, 20.0), (1.0, 18.0), (2.0, 16.0)].into_iter()), Some(-2.0));
+        assert_eq!(ols_slope([(1.0, 3.0), (1.0, 5.0)].into_iter()), None);
+    }
+
+    #[test]
+    fn each_shape_rule_on_a_hand_made_series() {
+        assert_eq!(shape(&[20.0, 12.0, 10.0, 9.0, 9.0, 8.0]).0, Some(Shape::EarlyResponse));
+        assert_eq!(shape(&[20.0, 19.0, 18.0, 17.0, 16.0, 15.0, 13.0, 11.0]).0, Some(Shape::GradualResponse));
+        assert_eq!(shape(&[16.0, 19.0, 23.0, 20.0, 14.0, 9.0, 7.0]).0, Some(Shape::DipThenImprovement));
+        assert_eq!(shape(&[16.0, 17.0, 15.0, 16.0, 15.0]).0, Some(Shape::NoReliableChange));
+        assert_eq!(shape(&[12.0, 14.0, 16.0, 18.0, 20.0]).0, Some(Shape::Deterioration));
+        assert_eq!(shape(&[20.0, 16.0, 13.0, 17.0, 18.0]).0, Some(Shape::Unstable));
+    }
+
+    #[test]
+    fn a_dip_is_timed_measured_and_told_apart_from_lasting_deterioration() {
+        let (_, dip) = shape(&[16.0, 19.0, 23.0, 20.0, 14.0, 9.0, 7.0]);
+        let dip = dip.unwrap();
+        // 23 is the first score 6+ above baseline 16 (session 2), the worst (depth 7), and
+        // session 4 (14) is the first back at the best level before the dip: length 2.
+        assert_eq!((dip.start, dip.peak, dip.depth, dip.length, dip.resolved), (2, 2, 7.0, 2, true));
+        assert_eq!(dip.depth_from_baseline, 7.0);
+        assert_eq!(dip.kind, "discomfort_zone");
+        let (s, dip) = shape(&[12.0, 15.0, 19.0, 20.0, 21.0]);
+        assert_eq!(s, Some(Shape::Deterioration));
+        let dip = dip.unwrap();
+        assert_eq!((dip.kind, dip.resolved), ("lasting_deterioration", false));
+    }
+
+    #[test]
+    fn a_rise_above_the_best_score_so_far_is_a_dip_too() {
+        // Down to 8, back up to 15 (7 above the best, still below baseline 18), then 6.
+        let (s, dip) = shape(&[18.0, 8.0, 15.0, 7.0, 6.0]);
+        let dip = dip.unwrap();
+        assert_eq!((dip.start, dip.depth, dip.depth_from_baseline, dip.resolved), (2, 7.0, -3.0, true));
+        assert_eq!(dip.kind, "discomfort_zone");
+        assert_eq!(s, Some(Shape::DipThenImprovement));
+    }
+
+    #[test]
+    fn quantiles_match_r_type_7_and_leave_one_out_is_exact() {
+        let v = [1.0, 2.0, 4.0, 8.0, 16.0];
+        assert_eq!(quantile(&v, 0.5), 4.0);
+        assert_eq!(quantile(&v, 0.75), 8.0);
+        assert_eq!(quantile(&v, 0.1), 1.4);
+        for skip in 0..v.len() {
+            let mut rest = v.to_vec();
+            rest.remove(skip);
+            for p in [0.1, 0.25, 0.5, 0.75, 0.9] {
+                assert_eq!(quantile_without(&v, skip, p), quantile(&rest, p));
+            }
+        }
+    }
+}
