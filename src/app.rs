@@ -364,12 +364,93 @@ fn analysis(
     if let Some((goals, goal_eps)) = &goal_results {
         summary.goals = Some(crate::summary::goals_summary(goals, goal_eps, &goal_options));
     }
+    progress.stage("drawing the charts");
+    let figures = crate::figures::all(&crate::figures::Inputs {
+        eps: &episodes,
+        registry: &cfg.registry,
+        trajectories: &trajectories,
+        curves: &curves,
+        units: &units,
+        periods: &periods,
+        goals: goal_results.as_ref().map(|g| g.0.as_slice()),
+        suppression: caseload_options.suppression,
+    });
     progress.stage("writing results");
     let report = crate::report::render_html(&crate::report::ReportInput {
         summary: &summary,
         registry: &cfg.registry,
         suppress_below: args.suppress_below,
+        figures: &figures,
     });
+    let mut client_pages = Vec::new();
+    for client in &args.client {
+        let items: Vec<usize> =
+            (0..episodes.items.len()).filter(|&i| loaded.m.clients.name(episodes.items[i].client) == client).collect();
+        if items.is_empty() {
+            return Err(Error::Usage(format!(
+                "--client {client}: no episode of that client in the data (after filters)"
+            )));
+        }
+        let pages: Vec<crate::report::ClientEpisode> = items
+            .iter()
+            .map(|&i| {
+                let it = &episodes.items[i];
+                let c = &it.classification;
+                let t = &trajectories.items[i];
+                let d = &durability[i];
+                let text = |x: Option<&str>| x.unwrap_or("–").replace('_', " ");
+                crate::report::ClientEpisode {
+                    episode: loaded.m.episodes.name(it.episode).to_string(),
+                    measure: cfg.registry.get(it.measure as usize).code.clone(),
+                    facts: vec![
+                        (
+                            "baseline → final".into(),
+                            format!(
+                                "{} → {}",
+                                tables::num(it.baseline),
+                                it.final_score.map_or("–".into(), tables::num)
+                            ),
+                        ),
+                        ("reliable change".into(), text(c.reliable_change.map(|r| r.as_str()))),
+                        ("outcome".into(), text(c.outcome.map(|o| o.as_str()))),
+                        ("trajectory".into(), text(t.shape.map(|s| s.as_str()))),
+                        (
+                            "temporary worsening".into(),
+                            t.dip.as_ref().map_or("none".into(), |d| {
+                                format!(
+                                    "from session {} ({}), {} points at worst",
+                                    d.start,
+                                    d.kind.replace('_', " "),
+                                    tables::num(d.depth)
+                                )
+                            }),
+                        ),
+                        ("follow-up scores".into(), d.n_followup.to_string()),
+                        (
+                            "relapse".into(),
+                            match (d.relapse, d.relapse_date) {
+                                (Some(true), Some(day)) => format!("yes, {}", crate::dates::format_day(day)),
+                                (Some(false), _) => "no".into(),
+                                _ => "does not apply".into(),
+                            },
+                        ),
+                    ],
+                    figure: crate::figures::client_trajectory(
+                        &loaded.m,
+                        &loaded.sorted,
+                        &episodes,
+                        &gains,
+                        &cfg.registry,
+                        i,
+                    ),
+                }
+            })
+            .collect();
+        client_pages.push(OutputFile::new(
+            format!("client_{}.html", safe_file_name(client)),
+            crate::report::render_client(client, &pages).into_bytes(),
+        ));
+    }
     let files = vec![
         OutputFile::new("episodes.csv", tables::episodes_csv(&loaded.m, &episodes, &durability, &cfg.registry)),
         OutputFile::new("sudden_gains.csv", tables::sudden_gains_csv(&loaded.m, &episodes, &gains, &cfg.registry)),
@@ -405,6 +486,7 @@ fn analysis(
         files.push(OutputFile::new("goals.csv", tables::goals_csv(g, goals)));
         files.push(OutputFile::new("goals_episodes.csv", tables::goal_episodes_csv(g, goal_eps)));
     }
+    files.extend(client_pages);
     Ok((summary, files))
 }
 

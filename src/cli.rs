@@ -81,6 +81,10 @@ pub struct AnalyzeArgs {
     #[command(flatten)]
     pub caseload: CaseloadArgs,
 
+    /// Also write a page for this client (client_<ID>.html) for a clinician's review; repeatable.
+    #[arg(long, value_name = "ID")]
+    pub client: Vec<String>,
+
     /// Also write one complete set of results per therapist (or site) for supervision,
     /// in DIR/by_therapist/<id>/ (or by_site).
     #[arg(long, value_parser = ["therapist", "site"], help_heading = "Caseload, supervision and filters")]

@@ -10,11 +10,13 @@
 
 pub mod app;
 pub mod caseload;
+pub mod charts;
 pub mod cli;
 pub mod dates;
 pub mod demo;
 pub mod episodes;
 pub mod error;
+pub mod figures;
 pub mod followup;
 pub mod goals;
 pub mod ingest;

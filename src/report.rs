@@ -12,6 +12,21 @@ pub struct ReportInput<'a> {
     pub registry: &'a Registry,
     /// Counts below this are shown as "<N" and rates built on them are withheld.
     pub suppress_below: u64,
+    pub figures: &'a [crate::figures::Figure],
+}
+
+/// A table of label → rate rows for a report section.
+#[derive(Serialize)]
+struct RateTable {
+    title: String,
+    rows: Vec<RateView>,
+}
+
+/// A titled list of `label: value` lines.
+#[derive(Serialize)]
+struct Facts {
+    title: String,
+    rows: Vec<(String, String)>,
 }
 
 #[derive(Serialize)]
@@ -48,6 +63,12 @@ struct MethodView {
 
 #[derive(Serialize)]
 struct View {
+    figures: std::collections::BTreeMap<&'static str, Vec<crate::figures::Figure>>,
+    trajectories: Vec<Facts>,
+    sudden_gains: Vec<Facts>,
+    sustained: Vec<RateTable>,
+    goals: Vec<RateTable>,
+    caseload: Vec<Facts>,
     version: &'static str,
     inputs: Vec<(String, String, u64, u64, u64)>,
     rows_read: u64,
@@ -90,29 +111,29 @@ impl Suppressor {
     }
 }
 
-fn rate_label(key: &str) -> (&'static str, &'static str) {
-    match key {
-        "recovery" => ("Recovery", "paired episodes at caseness at baseline"),
-        "reliable_recovery" => ("Reliable recovery", "paired episodes at caseness at baseline"),
-        "reliable_improvement" => ("Reliable improvement", "all paired episodes"),
-        "reliable_deterioration" => ("Reliable deterioration", "all paired episodes"),
-        "response" => ("Response (≥ 50 % reduction)", "paired episodes with a baseline above 0"),
-        "remission" => ("Remission", "paired episodes at caseness at baseline"),
-        _ => ("Other", ""),
-    }
-}
+/// Every rate the report shows, in order: key, label, what the denominator is.
+const RATE_LABELS: &[(&str, &str, &str)] = &[
+    ("recovery", "Recovery", "paired episodes at caseness at baseline"),
+    ("reliable_recovery", "Reliable recovery", "paired episodes at caseness at baseline"),
+    ("reliable_improvement", "Reliable improvement", "all paired episodes"),
+    ("reliable_deterioration", "Reliable deterioration", "all paired episodes"),
+    ("response", "Response (≥ 50 % reduction)", "paired episodes with a baseline above 0"),
+    ("remission", "Remission", "paired episodes at caseness at baseline"),
+    ("relapse", "Relapse", "recovered at the end and followed up"),
+    ("recovery_maintained", "Recovery maintained", "recovered at the end and followed up"),
+    ("improvement_lost", "Improvement lost", "reliably improved at the end and followed up"),
+    ("late_improvement", "Late improvement", "not reliably improved at the end, followed up"),
+    ("deteriorated_since_end", "Reliable deterioration since the end", "paired and followed up"),
+    ("last_scores_held", "Last scores all below caseness", "paired with enough scores"),
+    ("gbo_reliable_improvement", "GBO goals reliably improved", "goals rated at least twice"),
+    ("gbo_reliable_deterioration", "GBO goals reliably worse", "goals rated at least twice"),
+    ("gbo_held_at_followup", "GBO goals held at follow-up", "goals rated at follow-up"),
+    ("gas_expected_attainment_at_end", "GAS expected attainment (T ≥ 50) at the end", "episodes with GAS goals"),
+    ("gas_held_at_followup", "GAS attainment held at follow-up", "episodes at T ≥ 50 rated at follow-up"),
+];
 
 fn rates(s: &Suppressor, rates: &std::collections::BTreeMap<&'static str, Rate>) -> Vec<RateView> {
-    let order =
-        ["recovery", "reliable_recovery", "reliable_improvement", "reliable_deterioration", "response", "remission"];
-    order
-        .iter()
-        .filter_map(|k| rates.get(k).map(|r| (k, r)))
-        .map(|(k, r)| {
-            let (label, note) = rate_label(k);
-            s.rate(label, r, note)
-        })
-        .collect()
+    RATE_LABELS.iter().filter_map(|(k, label, note)| rates.get(k).map(|r| s.rate(label, r, note))).collect()
 }
 
 /// Describes a measure's cut-off rule in words.
@@ -195,7 +216,117 @@ pub fn render_html(input: &ReportInput) -> String {
         .filter_map(|code| input.registry.find(code))
         .map(|i| method_view(input.registry.get(i), s.measures.get(&input.registry.get(i).code).map(|m| &m.rule)))
         .collect();
+    let mut figures: std::collections::BTreeMap<&'static str, Vec<crate::figures::Figure>> = Default::default();
+    for f in input.figures {
+        figures.entry(f.section).or_default().push(f.clone());
+    }
+    let pct = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{:.0} %", 100.0 * v));
+    let trajectories = s
+        .trajectories
+        .iter()
+        .flat_map(|t| t.by_measure.iter())
+        .map(|(code, t)| {
+            let mut rows: Vec<(String, String)> =
+                t.shapes.iter().map(|(k, n)| (format!("shape: {}", k.replace('_', " ")), sup.count(*n))).collect();
+            rows.extend(
+                t.dips.iter().map(|(k, n)| (format!("dip followed by: {}", k.replace('_', " ")), sup.count(*n))),
+            );
+            for (label, group) in
+                [("after the discomfort zone", &t.with_discomfort_zone), ("without any dip", &t.without_dip)]
+            {
+                if let Some(r) = group.get("reliable_improvement") {
+                    let v = sup.rate("", r, "");
+                    rows.push((
+                        format!("reliably improved {label}"),
+                        format!("{} of {} ({})", v.numerator, v.denominator, v.percent),
+                    ));
+                }
+            }
+            let a = &t.not_on_track;
+            rows.push(("not-on-track flag: sensitivity for a poor outcome".into(), pct(a.sensitivity)));
+            rows.push(("not-on-track flag: specificity".into(), pct(a.specificity)));
+            Facts { title: code.clone(), rows }
+        })
+        .collect();
+    let sudden_gains = s
+        .sudden_gains
+        .iter()
+        .flat_map(|g| g.by_measure.iter())
+        .map(|(code, t)| Facts {
+            title: code.clone(),
+            rows: vec![
+                ("series tested".into(), sup.count(t.series)),
+                ("sudden gains".into(), format!("{} in {} series", sup.count(t.gains), sup.count(t.series_with_gain))),
+                ("gains later reversed".into(), sup.count(t.gain_reversals)),
+                (
+                    "sudden losses".into(),
+                    format!("{} in {} series", sup.count(t.losses), sup.count(t.series_with_loss)),
+                ),
+                ("criterion-1 cut-off (points)".into(), t.cutoff.map_or("off".into(), round3)),
+            ],
+        })
+        .collect();
+    let sustained = s
+        .sustained
+        .iter()
+        .flat_map(|x| x.by_measure.iter())
+        .filter(|(_, m)| m.followup_scores > 0)
+        .map(|(code, m)| RateTable {
+            title: format!(
+                "{code}: {} follow-up scores; recovered but never seen again: {}",
+                sup.count(m.followup_scores),
+                sup.count(m.recovered_lost_to_followup)
+            ),
+            rows: rates(&sup, &m.rates),
+        })
+        .collect();
+    let goals = s
+        .goals
+        .iter()
+        .map(|g| RateTable {
+            title: format!(
+                "{} GBO goals with {} objectives; {} GAS goals; goals and symptoms both improved in {} episodes, goals only {}, symptoms only {}, neither {}",
+                sup.count(g.gbo_goals),
+                sup.count(g.gbo_objectives),
+                sup.count(g.gas_goals),
+                sup.count(g.agreement["both_improved"]),
+                sup.count(g.agreement["goals_only"]),
+                sup.count(g.agreement["symptoms_only"]),
+                sup.count(g.agreement["neither"]),
+            ),
+            rows: rates(&sup, &g.rates),
+        })
+        .collect();
+    let caseload = s
+        .caseload
+        .iter()
+        .map(|c| Facts {
+            title: "Outside the funnel limits (reliable recovery)".into(),
+            rows: c
+                .outside_limits
+                .iter()
+                .map(|u| {
+                    (
+                        format!("{} {} on {}", u.unit_kind, u.unit, u.measure),
+                        format!(
+                            "{} ({})",
+                            u.flag.replace('_', " ").replace("above", "above the").replace("below", "below the")
+                                + " % limit",
+                            u.reliable_recovery
+                        ),
+                    )
+                })
+                .chain(c.trend_statements.iter().map(|t| ("trend".to_string(), t.clone())))
+                .collect(),
+        })
+        .collect();
     let view = View {
+        figures,
+        trajectories,
+        sudden_gains,
+        sustained,
+        goals,
+        caseload,
         version: s.sustain_version,
         inputs: s
             .inputs
@@ -214,10 +345,38 @@ pub fn render_html(input: &ReportInput) -> String {
         methods,
         suppress_below: input.suppress_below,
     };
+    render("report.html", &view)
+}
+
+/// Renders one of the templates with HTML auto-escaping (the CSS is shared).
+fn render(name: &str, view: &impl Serialize) -> String {
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.add_template("style.css", include_str!("templates/style.css")).expect("template parses");
     env.add_template("report.html", include_str!("templates/report.html")).expect("template parses");
-    env.get_template("report.html").and_then(|t| t.render(minijinja::value::Serde(&view))).expect("template renders")
+    env.add_template("client.html", include_str!("templates/client.html")).expect("template parses");
+    env.get_template(name).and_then(|t| t.render(minijinja::value::Serde(view))).expect("template renders")
+}
+
+/// One episode × measure on a client page.
+#[derive(Serialize)]
+pub struct ClientEpisode {
+    pub episode: String,
+    pub measure: String,
+    pub facts: Vec<(String, String)>,
+    pub figure: Option<crate::figures::Figure>,
+}
+
+#[derive(Serialize)]
+struct ClientView<'a> {
+    version: &'static str,
+    client: &'a str,
+    episodes: &'a [ClientEpisode],
+}
+
+/// Renders the page for one client (`--client ID`).
+pub fn render_client(client: &str, episodes: &[ClientEpisode]) -> String {
+    render("client.html", &ClientView { version: env!("CARGO_PKG_VERSION"), client, episodes })
 }
 
 /// The registry as a plain-text table for `sustain measures`.
