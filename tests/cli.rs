@@ -568,6 +568,11 @@ fn follow_up_edge_cases_are_classified_as_documented() {
     assert_eq!(rejected.len(), 1);
     assert_eq!([&rejected[0]["line"], &rejected[0]["code"]], ["17", "followup_without_treatment"]);
 
+    let html = fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(
+        html.contains("<td>Relapse</td>") && html.contains("Recovery maintained"),
+        "durability rates reach the report"
+    );
     let s = read_json(&out.path().join("summary.json"));
     let phq = &s["sustained"]["by_measure"]["PHQ9"];
     assert_eq!(rate_of(&phq["rates"]["relapse"]), (1, 1));
