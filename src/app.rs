@@ -478,7 +478,11 @@ fn analysis(
         ),
         OutputFile::new("trends.csv", tables::trends_csv(&periods, &caseload_options.suppression, &cfg.registry)),
         OutputFile::new("rejected.csv", rejected_file(loaded)?),
-        OutputFile::new("summary.json", json(&summary)),
+        OutputFile::new("summary.json", {
+            let mut v = serde_json::to_value(&summary).expect("summary serialises");
+            crate::summary::suppress_json(&mut v, args.suppress_below);
+            json(&v)
+        }),
         OutputFile::new("report.html", report.into_bytes()),
     ];
     let mut files = files;

@@ -64,8 +64,10 @@ pub struct AnalyzeArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
-    /// In the report, show counts below this as "<N" and suppress the rates built on them
-    /// (NHS practice; 0 turns suppression off). Per-episode tables are never suppressed.
+    /// Small-number suppression in every aggregate output (summary.json, therapists.csv,
+    /// sites.csv, trends.csv, the report): counts of people or episodes below N are shown as
+    /// "*" ("<N" in the report) and rates built on them are withheld (NHS practice). 0 turns it
+    /// off. Per-episode tables and counts of input rows are never suppressed.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub suppress_below: u64,
 

@@ -186,7 +186,9 @@ pub struct Event {
     pub drop: f64,
     /// The midpoint of the pregain and postgain scores.
     pub reversal_value: f64,
-    pub reversal: bool,
+    /// `None` when the pregain or postgain score is missing (criterion 3 alone can flag
+    /// such an interval): the package's reversal is NA then.
+    pub reversal: Option<bool>,
     /// Scores at positions n−2, n−1, n+2, n+3 (`NaN` where missing or outside the series).
     pub around: [f64; 4],
     pub interval: Interval,
@@ -210,10 +212,10 @@ pub fn events(x: &[f64], movement: Movement, c: &Criteria, tested: &[Interval], 
         // lies at least two past its `sg_session_n` (quirk S5).
         let first = if c.identify_1to2 { n + 2 } else { n + 3 };
         let later = x.get(first..).unwrap_or(&[]).iter().filter(|v| !v.is_nan());
-        let reversal = match movement {
+        let reversal = (!reversal_value.is_nan()).then(|| match movement {
             Movement::Drop => later.clone().any(|&v| v > reversal_value),
             Movement::Rise => later.clone().any(|&v| v < reversal_value),
-        };
+        });
         let n = n as isize;
         out.push(Event {
             pregain: iv.pregain,
@@ -435,7 +437,7 @@ pub fn find_all(
                 tally.intervals_tested += tested.len() as u64;
                 tally.intervals_evaluable += tested.iter().filter(|i| i.flag.is_some()).count() as u64;
             }
-            let reversals = evs.iter().filter(|e| e.reversal).count() as u64;
+            let reversals = evs.iter().filter(|e| e.reversal == Some(true)).count() as u64;
             match kind {
                 Kind::Gain => {
                     tally.gains += evs.len() as u64;
@@ -567,11 +569,11 @@ mod tests {
         let mut ev = Vec::new();
         events(&x, Movement::Drop, &c, &iv, &mut ev);
         assert_eq!(ev.len(), 1);
-        assert_eq!((ev[0].reversal_value, ev[0].reversal), (20.0, false), "x_(n+2) is not scanned");
+        assert_eq!((ev[0].reversal_value, ev[0].reversal), (20.0, Some(false)), "x_(n+2) is not scanned");
         let c2 = Criteria { identify_1to2: true, ..c };
         let mut ev = Vec::new();
         events(&x, Movement::Drop, &c2, &iv, &mut ev);
-        assert!(ev[0].reversal, "with identify_sg_1to2 the scan starts at x_(n+2)");
+        assert_eq!(ev[0].reversal, Some(true), "with identify_sg_1to2 the scan starts at x_(n+2)");
     }
 
     #[test]

@@ -582,3 +582,92 @@ mod tests {
         assert_eq!((r.numerator, r.denominator), (2, 4));
     }
 }
+
+/// Subtrees of `summary.json` that count input records or hold settings, not people or
+/// episodes: they are never suppressed.
+const NOT_PEOPLE: &[&str] = &[
+    "rows_read",
+    "rows_used",
+    "rows_rejected",
+    "inputs",
+    "rejections_by_reason",
+    "options",
+    "rule",
+    "df",
+    "sustain_version",
+];
+
+/// Applies small-number suppression to a serialised summary: every count of people or
+/// episodes below `threshold` becomes "*", and so does every rate whose numerator or
+/// denominator is below it. `threshold` 0 leaves everything as it is.
+pub fn suppress_json(v: &mut serde_json::Value, threshold: u64) {
+    use serde_json::Value;
+    if threshold == 0 {
+        return;
+    }
+    let small = |x: &Value| x.as_u64().is_some_and(|n| n < threshold);
+    match v {
+        Value::Object(map) => {
+            if map.contains_key("numerator") && map.contains_key("denominator") {
+                if small(&map["numerator"]) || small(&map["denominator"]) {
+                    for k in ["rate", "sensitivity", "specificity"] {
+                        if map.contains_key(k) {
+                            map.insert(k.into(), Value::from("*"));
+                        }
+                    }
+                    map.insert("rate".into(), Value::from("*"));
+                }
+            }
+            for (k, child) in map.iter_mut() {
+                if NOT_PEOPLE.contains(&k.as_str()) {
+                    continue;
+                }
+                if small(child) {
+                    *child = Value::from("*");
+                } else {
+                    suppress_json(child, threshold);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for child in items {
+                if small(child) {
+                    *child = Value::from("*");
+                } else {
+                    suppress_json(child, threshold);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod suppression_tests {
+    use super::*;
+
+    #[test]
+    fn small_counts_and_the_rates_on_them_are_suppressed_but_record_counts_are_not() {
+        let mut v = serde_json::json!({
+            "rows_read": 3, "rows_used": 2, "rows_rejected": 1,
+            "rejections_by_reason": {"bad_score": 1},
+            "episodes": 4, "clients": 12,
+            "measures": {"PHQ9": {"rates": {
+                "recovery": {"numerator": 3, "denominator": 10, "rate": 0.3},
+                "reliable_improvement": {"numerator": 6, "denominator": 12, "rate": 0.5}
+            }, "rule": {"sample_n": 2}}}
+        });
+        suppress_json(&mut v, 5);
+        assert_eq!(v["rows_rejected"], 1);
+        assert_eq!(v["rejections_by_reason"]["bad_score"], 1);
+        assert_eq!(v["episodes"], "*");
+        assert_eq!(v["clients"], 12);
+        let r = &v["measures"]["PHQ9"]["rates"];
+        assert_eq!((r["recovery"]["numerator"].clone(), r["recovery"]["rate"].clone()), ("*".into(), "*".into()));
+        assert_eq!(r["reliable_improvement"]["rate"], 0.5);
+        assert_eq!(v["measures"]["PHQ9"]["rule"]["sample_n"], 2);
+        let mut raw = v.clone();
+        suppress_json(&mut raw, 0);
+        assert_eq!(raw, v);
+    }
+}

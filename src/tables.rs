@@ -208,11 +208,11 @@ pub fn sudden_gains_csv(m: &Measurements, eps: &Episodes, sg: &SuddenGains, regi
             f.kind.as_str().into(),
             f.pregain_session.to_string().into(),
             (f.pregain_session + 1).to_string().into(),
-            num(e.pregain_score).into(),
-            num(e.postgain_score).into(),
-            num(f.magnitude).into(),
-            num(e.reversal_value).into(),
-            opt_bool(Some(e.reversal)).into(),
+            nan_empty(e.pregain_score).into(),
+            nan_empty(e.postgain_score).into(),
+            nan_empty(f.magnitude).into(),
+            nan_empty(e.reversal_value).into(),
+            opt_bool(e.reversal).into(),
             nan_empty(e.around[0]).into(),
             nan_empty(e.around[1]).into(),
             nan_empty(e.around[2]).into(),
@@ -272,8 +272,8 @@ pub fn sudden_gains_byclient_csv(
             match select(list, rule, |f| f.event.pregain, |f| f.magnitude) {
                 Some(f) => {
                     row.push(f.pregain_session.to_string().into());
-                    row.push(num(f.magnitude).into());
-                    row.push(opt_bool(Some(f.event.reversal)).into());
+                    row.push(nan_empty(f.magnitude).into());
+                    row.push(opt_bool(f.event.reversal).into());
                 }
                 None => row.extend(["", "", ""].map(Cow::Borrowed)),
             }

@@ -26,9 +26,12 @@ fn read_json(path: &Path) -> serde_json::Value {
 }
 
 /// Runs `sustain analyze` on a measurements file into a fresh folder, with today fixed
-/// at 2025-06-01 (the fixtures' dates are before it).
+/// at 2025-06-01 (the fixtures' dates are before it) and small-number suppression off, as
+/// these tests compare exact counts on tiny fixtures.
 fn analyze(measurements: &Path, extra: &[&str]) -> tempfile::TempDir {
-    analyze_on("2025-06-01", measurements, extra)
+    let mut args = vec!["--suppress-below", "0"];
+    args.extend_from_slice(extra);
+    analyze_on("2025-06-01", measurements, &args)
 }
 
 fn analyze_on(today: &str, measurements: &Path, extra: &[&str]) -> tempfile::TempDir {
@@ -641,6 +644,33 @@ fn no_aggregate_table_shows_a_count_below_the_threshold() {
             }
         }
     }
+    // summary.json too: every count of people or episodes is suppressed or at least 5.
+    fn walk(v: &serde_json::Value, key: &str) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, c) in m {
+                    if ![
+                        "rows_read",
+                        "rows_used",
+                        "rows_rejected",
+                        "inputs",
+                        "rejections_by_reason",
+                        "options",
+                        "rule",
+                        "df",
+                    ]
+                    .contains(&k.as_str())
+                    {
+                        walk(c, k);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|c| walk(c, key)),
+            serde_json::Value::Number(n) if n.is_u64() => assert!(n.as_u64().unwrap() >= 5, "summary.json {key} = {n}"),
+            _ => {}
+        }
+    }
+    walk(&read_json(&out.path().join("summary.json")), "");
     // The threshold is configurable; with rounding every shown count is a multiple of 5.
     let rounded =
         analyze_on("2027-01-01", &d.path().join("measurements.csv"), &["--suppress-below", "10", "--round-to", "5"]);
