@@ -608,15 +608,9 @@ pub fn suppress_json(v: &mut serde_json::Value, threshold: u64) {
     let small = |x: &Value| x.as_u64().is_some_and(|n| n < threshold);
     match v {
         Value::Object(map) => {
-            if map.contains_key("numerator") && map.contains_key("denominator") {
-                if small(&map["numerator"]) || small(&map["denominator"]) {
-                    for k in ["rate", "sensitivity", "specificity"] {
-                        if map.contains_key(k) {
-                            map.insert(k.into(), Value::from("*"));
-                        }
-                    }
-                    map.insert("rate".into(), Value::from("*"));
-                }
+            let has_parts = map.contains_key("numerator") && map.contains_key("denominator");
+            if has_parts && (small(&map["numerator"]) || small(&map["denominator"])) {
+                map.insert("rate".into(), Value::from("*"));
             }
             for (k, child) in map.iter_mut() {
                 if NOT_PEOPLE.contains(&k.as_str()) {
