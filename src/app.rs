@@ -484,6 +484,16 @@ fn analysis(
             json(&v)
         }),
         OutputFile::new("report.html", report.into_bytes()),
+        OutputFile::new(
+            "report.md",
+            crate::report::render_markdown(&crate::report::ReportInput {
+                summary: &summary,
+                registry: &cfg.registry,
+                suppress_below: args.suppress_below,
+                figures: &[],
+            })
+            .into_bytes(),
+        ),
     ];
     let mut files = files;
     if let (Some(g), Some((goals, goal_eps))) = (&loaded.goals, &goal_results) {

@@ -7,6 +7,7 @@ use crate::registry::{Cutoff, Direction, Measure, Registry, ReliableChange};
 use crate::summary::{Rate, Summary};
 use serde::Serialize;
 
+#[derive(Clone, Copy)]
 pub struct ReportInput<'a> {
     pub summary: &'a Summary,
     pub registry: &'a Registry,
@@ -185,6 +186,10 @@ fn method_view(m: &Measure, rule: Option<&ResolvedRule>) -> MethodView {
 
 /// Renders `report.html`.
 pub fn render_html(input: &ReportInput) -> String {
+    render("report.html", &view_of(input))
+}
+
+fn view_of(input: &ReportInput) -> View {
     let s = input.summary;
     let sup = Suppressor(input.suppress_below);
     let measures: Vec<MeasureView> = s
@@ -320,7 +325,7 @@ pub fn render_html(input: &ReportInput) -> String {
                 .collect(),
         })
         .collect();
-    let view = View {
+    View {
         figures,
         trajectories,
         sudden_gains,
@@ -344,14 +349,32 @@ pub fn render_html(input: &ReportInput) -> String {
         measures,
         methods,
         suppress_below: input.suppress_below,
-    };
-    render("report.html", &view)
+    }
+}
+
+/// Renders `report.md`: the same content as the HTML report, without the charts.
+pub fn render_markdown(input: &ReportInput) -> String {
+    render("report.md", &view_of(&ReportInput { figures: &[], ..*input }))
+}
+
+/// Makes text safe in a Markdown table cell: no pipes, no line breaks, no markup.
+fn md(value: String) -> String {
+    value.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 /// Renders one of the templates with HTML auto-escaping (the CSS is shared).
 fn render(name: &str, view: &impl Serialize) -> String {
     let mut env = minijinja::Environment::new();
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    // HTML escaping for the HTML templates; Markdown cells go through the `md` filter.
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".md") {
+            minijinja::AutoEscape::None
+        } else {
+            minijinja::AutoEscape::Html
+        }
+    });
+    env.add_filter("md", md);
+    env.add_template("report.md", include_str!("templates/report.md")).expect("template parses");
     env.add_template("style.css", include_str!("templates/style.css")).expect("template parses");
     env.add_template("report.html", include_str!("templates/report.html")).expect("template parses");
     env.add_template("client.html", include_str!("templates/client.html")).expect("template parses");
@@ -398,4 +421,23 @@ pub fn registry_table(reg: &Registry) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_cells_cannot_break_a_table_or_carry_markup() {
+        assert_eq!(md("a|b\nc <script>&".into()), "a\\|b c &lt;script&gt;&amp;");
+    }
+
+    #[test]
+    fn suppressed_rates_show_no_percentage() {
+        let s = Suppressor(5);
+        assert_eq!(s.count(4), "<5");
+        let v = s.rate("x", &Rate::new(3, 40), "");
+        assert_eq!((v.numerator.as_str(), v.percent.as_str()), ("<5", "suppressed"));
+        assert_eq!(s.rate("x", &Rate::new(10, 40), "").percent, "25.0 %");
+    }
 }

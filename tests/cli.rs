@@ -380,6 +380,8 @@ fn keys_that_look_like_markup_or_formulas_come_out_inert() {
     assert!(rejected.contains("'<b>PHQ9</b>'"), "the bad measure is quoted in the reason: {rejected}");
     let html = fs::read_to_string(out.path().join("report.html")).unwrap();
     assert!(!html.contains("<script>") && !html.contains("<b>"), "no markup from the data reaches the report");
+    let md = fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(!md.contains("<script>") && !md.contains("<b>"), "nor the Markdown report");
 }
 
 #[test]
