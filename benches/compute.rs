@@ -1,6 +1,7 @@
 //! Criterion benches of the hot computations on fixed synthetic caseloads (the demo
-//! generator, seed 1): row validation, the shared sort with duplicate detection, and
-//! episode outcomes. The whole binary is timed by `benches/run.sh`.
+//! generator, seed 1): row validation, the shared sort with duplicate detection, episode
+//! outcomes, sudden gains, follow-up and trajectories. The whole binary is timed by
+//! `benches/run.sh`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
@@ -58,6 +59,19 @@ fn benches(c: &mut Criterion) {
         let sorted = sort_rows(&m);
         group.bench_with_input(BenchmarkId::new("episodes", clients), &m, |b, m| {
             b.iter(|| black_box(build_episodes(m, &sorted, &reg)))
+        });
+        let eps = build_episodes(&m, &sorted, &reg);
+        let sg = sustain::sudden_gains::Options::default();
+        group.bench_with_input(BenchmarkId::new("sudden_gains", clients), &m, |b, m| {
+            b.iter(|| black_box(sustain::sudden_gains::find_all(m, &sorted, &eps, &reg, &sg)))
+        });
+        let fu = sustain::followup::Options::default();
+        group.bench_with_input(BenchmarkId::new("follow_up", clients), &m, |b, m| {
+            b.iter(|| black_box(sustain::followup::follow_up(m, &sorted, &eps, &fu)))
+        });
+        let tr = sustain::trajectories::Options::default();
+        group.bench_with_input(BenchmarkId::new("trajectories", clients), &m, |b, m| {
+            b.iter(|| black_box(sustain::trajectories::analyse(m, &sorted, &eps, &tr)))
         });
     }
     group.finish();

@@ -501,6 +501,15 @@ fn analysis(
         files.push(OutputFile::new("goals_episodes.csv", tables::goal_episodes_csv(g, goal_eps)));
     }
     files.extend(client_pages);
+    if args.png {
+        progress.stage("rasterising the charts");
+        let fonts = crate::charts::system_fonts();
+        for f in &figures {
+            let bytes = crate::charts::png(&f.svg, &fonts)
+                .map_err(|e| Error::Usage(format!("cannot draw chart {} as PNG: {e}", f.id)))?;
+            files.push(OutputFile::new(format!("charts/{}.png", f.id), bytes));
+        }
+    }
     Ok((summary, files))
 }
 

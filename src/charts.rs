@@ -98,6 +98,8 @@ pub struct XyChart {
     pub markers: Vec<Markers>,
     /// Show y tick labels as percentages of 1.
     pub y_percent: bool,
+    /// Names for the whole-number x positions 0, 1, 2, … (empty: numbers).
+    pub x_names: Vec<String>,
 }
 
 /// Stacked bars: one bar per category, one segment per series.
@@ -141,14 +143,26 @@ pub fn xy(c: &XyChart) -> Result<String, String> {
             .map_err(err)?;
         let pct = |v: &f64| format!("{:.0}%", v * 100.0);
         let plain = |v: &f64| if v.fract().abs() < 1e-9 { format!("{v:.0}") } else { format!("{v:.1}") };
+        let names = |v: &f64| {
+            let i = v.round();
+            if (v - i).abs() < 1e-9 && i >= 0.0 {
+                c.x_names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
         let mut mesh = chart.configure_mesh();
+        if !c.x_names.is_empty() {
+            mesh.x_labels(c.x_names.len().min(13)).x_label_formatter(&names);
+        } else {
+            mesh.x_label_formatter(&plain);
+        }
         mesh.x_desc(&c.x_label)
             .y_desc(&c.y_label)
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 14))
             .light_line_style(RGBColor(238, 238, 238))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .x_label_formatter(&plain);
+            .bold_line_style(RGBColor(215, 215, 215));
         if c.y_percent {
             mesh.y_label_formatter(&pct);
         } else {
@@ -258,6 +272,34 @@ pub fn bars(c: &BarChart) -> Result<String, String> {
     Ok(buf)
 }
 
+/// The system's fonts, with the generic sans-serif family mapped to one that is installed
+/// (the charts ask for "sans-serif").
+pub fn system_fonts() -> std::sync::Arc<resvg::usvg::fontdb::Database> {
+    let mut db = resvg::usvg::fontdb::Database::new();
+    db.load_system_fonts();
+    let installed = |name: &str| db.faces().any(|f| f.families.iter().any(|(n, _)| n == name));
+    if let Some(name) =
+        ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica", "Noto Sans"].into_iter().find(|n| installed(n))
+    {
+        db.set_sans_serif_family(name);
+    }
+    std::sync::Arc::new(db)
+}
+
+/// Rasterises a chart to PNG at twice its size (for slides and documents). Text needs a
+/// system font; without one the PNG has the drawing but no labels.
+pub fn png(svg: &str, fonts: &std::sync::Arc<resvg::usvg::fontdb::Database>) -> Result<Vec<u8>, String> {
+    use resvg::tiny_skia::{Color, Pixmap, Transform};
+    let opt = resvg::usvg::Options { fontdb: fonts.clone(), ..Default::default() };
+    let tree = resvg::usvg::Tree::from_str(svg, &opt).map_err(err)?;
+    let size = tree.size();
+    let (w, h) = ((size.width() * 2.0).ceil() as u32, (size.height() * 2.0).ceil() as u32);
+    let mut pixmap = Pixmap::new(w, h).ok_or("the chart has no size")?;
+    pixmap.fill(Color::WHITE);
+    resvg::render(&tree, Transform::from_scale(2.0, 2.0), &mut pixmap.as_mut());
+    pixmap.encode_png().map_err(err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +328,7 @@ mod tests {
             }],
             markers: vec![Markers { name: None, color: ORANGE, points: vec![(3.0, 12.0, 1.0)], filled: true }],
             y_percent: false,
+            x_names: vec![],
         };
         let svg = xy(&c).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("Title &lt;&amp;&gt;") && svg.contains("Sessions"));

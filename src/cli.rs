@@ -83,6 +83,10 @@ pub struct AnalyzeArgs {
     #[command(flatten)]
     pub caseload: CaseloadArgs,
 
+    /// Also write every chart as a PNG file (charts/<name>.png), for slides and documents.
+    #[arg(long)]
+    pub png: bool,
+
     /// Also write a page for this client (client_<ID>.html) for a clinician's review; repeatable.
     #[arg(long, value_name = "ID")]
     pub client: Vec<String>,

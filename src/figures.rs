@@ -171,6 +171,7 @@ fn jacobson(i: &Inputs, m: u16) -> Option<Figure> {
             lines,
             markers: vec![Markers { name: Some("episodes (larger = more)".into()), color: charts::BLUE, points, filled: true }],
             y_percent: false,
+            x_names: vec![],
         }),
         format!("The Jacobson plot of {n} paired {} episodes. Points below the diagonal improved; those outside the shaded band changed reliably; the dashed lines are the clinical cut-off. Identical pairs of scores share one point, sized by how many episodes it holds.", meas.code),
     )
@@ -249,6 +250,7 @@ fn dose_response(i: &Inputs, m: u16) -> Option<Figure> {
             lines: vec![Line { name: None, color: charts::BLUE, points: shown.iter().map(|p| (p.0, p.1)).collect(), dashed: false }],
             markers: vec![Markers { name: Some("share (larger = more episodes)".into()), color: charts::BLUE, points: shown, filled: true }],
             y_percent: true,
+            x_names: vec![],
         }),
         format!("Share of {total} paired {} episodes at caseness that ended reliably recovered, by how many sessions were scored after baseline. Points with fewer than {} episodes are left out. This is descriptive: clients who recover may also leave earlier.", code(i, m), i.suppression.threshold),
     )
@@ -303,6 +305,7 @@ fn expected_response(i: &Inputs, m: u16) -> Option<Figure> {
             lines,
             markers: vec![],
             y_percent: false,
+            x_names: vec![],
         }),
         format!("Median {} score at each session for clients in each intake-severity band (lines), with the middle half of scores shaded (25th–75th percentile); sessions with fewer than 10 scores are left out. Built from {} scores of this practice's own episodes.", meas.code, pts.iter().map(|p| p.n).sum::<usize>()),
     )
@@ -365,6 +368,7 @@ fn relapse(i: &Inputs, m: u16) -> Option<Figure> {
             lines,
             markers: vec![],
             y_percent: true,
+            x_names: vec![],
         }),
         format!("Share of the {} episodes recovered at the end of treatment and seen again that had not relapsed (back at caseness), by time since the end; {} relapses. Dashed: by residual symptoms at the end.", overall.fit.records, overall.fit.events),
     )
@@ -420,6 +424,7 @@ fn funnel(i: &Inputs, m: u16, kind: &str) -> Option<Figure> {
             lines,
             markers: vec![Markers { name: Some(format!("one {kind}")), color: charts::BLUE, points, filled: true }],
             y_percent: true,
+            x_names: vec![],
         }),
         format!("Funnel plot (Spiegelhalter 2005): each point is one {kind}'s reliable-recovery rate against how many episodes it rests on ({n} in all). Points outside the limits differ from the practice rate more than chance would suggest; inside them, differences are noise. A {kind} with fewer than {} episodes is not shown. This is not a ranking.", i.suppression.threshold),
     )
@@ -432,7 +437,9 @@ fn trend(i: &Inputs, m: u16) -> Option<Figure> {
         return None;
     }
     let xs: Vec<f64> = (0..ps.len()).map(|k| k as f64).collect();
-    let (k, n) = ps.iter().fold((0, 0), |a, p| (a.0 + p.recovery.k, a.1 + p.recovery.n));
+    // The limits are drawn around the rate over every period, as `caseload` computes them.
+    let (k, n) =
+        i.periods.iter().filter(|p| p.measure == m).fold((0, 0), |a, p| (a.0 + p.recovery.k, a.1 + p.recovery.n));
     let p0 = k as f64 / n as f64;
     let band = Band {
         name: Some("control limits (3 σ)".into()),
@@ -456,7 +463,7 @@ fn trend(i: &Inputs, m: u16) -> Option<Figure> {
         "caseload",
         charts::xy(&XyChart {
             title: format!("{}: reliable recovery by month (p-chart)", code(i, m)),
-            x_label: format!("Month the episode ended ({first} to {last})"),
+            x_label: format!("Month treatment ended ({first} to {last})"),
             y_label: "Reliably recovered".into(),
             x_range: (0.0, (ps.len() - 1) as f64),
             y_range: (0.0, 1.0),
@@ -467,11 +474,17 @@ fn trend(i: &Inputs, m: u16) -> Option<Figure> {
             ],
             markers: vec![
                 Markers { name: None, color: charts::BLUE, points: rates.iter().map(|r| (r.0, r.1, 0.8)).collect(), filled: true },
-                Markers { name: Some("outside the limits".into()), color: charts::VERMILLION, points: outside, filled: false },
+                Markers {
+                    name: (!outside.is_empty()).then(|| "outside the limits".into()),
+                    color: charts::VERMILLION,
+                    points: outside,
+                    filled: false,
+                },
             ],
             y_percent: true,
+            x_names: ps.iter().map(|p| p.period.get(2..).unwrap_or(&p.period).to_string()).collect(),
         }),
-        format!("Monthly reliable-recovery rate of {n} paired {} episodes at caseness, by the month treatment ended, with control limits that widen for months with fewer episodes. Months with fewer than {} episodes are left out.", code(i, m), i.suppression.threshold),
+        format!("Monthly reliable-recovery rate of {n} paired {} episodes at caseness, by the month treatment ended, with control limits that widen for months with fewer episodes. Months with fewer than {t} episodes or fewer than {t} recoveries are suppressed and left out, which leaves out some months with few recoveries: the dashed overall rate includes them, and trends.csv lists every month.", code(i, m), t = i.suppression.threshold),
     )
 }
 
@@ -636,6 +649,7 @@ pub fn client_trajectory(
             lines,
             markers,
             y_percent: false,
+            x_names: vec![],
         }),
         format!("{} scores in treatment and {} after it; the shaded band is the change from baseline that is within measurement error; {n_gains} sudden gains or losses are ringed.", treat.len(), fu.len()),
     )

@@ -36,11 +36,17 @@ pub fn write_all(out: &Path, files: &[OutputFile]) -> Result<()> {
         fs::create_dir_all(&staging).map_err(write_err(&staging))?;
         for f in files {
             let p = staging.join(&f.name);
+            if let Some(dir) = p.parent() {
+                fs::create_dir_all(dir).map_err(write_err(dir))?;
+            }
             fs::write(&p, &f.bytes).map_err(write_err(&p))?;
         }
         fs::create_dir_all(out).map_err(write_err(out))?;
         for f in files {
             let target = out.join(&f.name);
+            if let Some(dir) = target.parent() {
+                fs::create_dir_all(dir).map_err(write_err(dir))?;
+            }
             fs::rename(staging.join(&f.name), &target).map_err(write_err(&target))?;
         }
         Ok(())

@@ -754,3 +754,13 @@ fn assigned_shapes_agree_with_the_planted_ones_for_most_completers() {
     let acc = &s["trajectories"]["by_measure"]["PHQ9"]["not_on_track"];
     assert!(acc["sensitivity"].as_f64().unwrap() > 0.5, "{acc}");
 }
+
+#[test]
+fn png_charts_are_written_on_request() {
+    let d = demo("300", "1");
+    let out = analyze_on("2027-01-01", &d.path().join("measurements.csv"), &["--png"]);
+    let jacobson = fs::read(out.path().join("charts/jacobson.png")).unwrap();
+    assert!(jacobson.starts_with(b"\x89PNG\r\n\x1a\n") && jacobson.len() > 10_000);
+    let plain = analyze_on("2027-01-01", &d.path().join("measurements.csv"), &[]);
+    assert!(!plain.path().join("charts").exists(), "PNGs only when asked");
+}
