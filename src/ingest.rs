@@ -287,7 +287,7 @@ pub fn measurements(
 /// Validates every goal row, then drops duplicate ratings (same client, episode, goal,
 /// scale and date).
 pub fn goals(raw: &RawTable, today: crate::dates::Day) -> (crate::model::GoalRatings, Vec<crate::model::Rejection>) {
-    use crate::model::{GoalRatings, Rejection, NO_KEY};
+    use crate::model::{GoalRatings, Rejection};
     use crate::validate::{check_goal, find_duplicates, RawGoal};
     let mut g = GoalRatings::default();
     let mut rejected = Vec::new();
@@ -309,18 +309,7 @@ pub fn goals(raw: &RawTable, today: crate::dates::Day) -> (crate::model::GoalRat
             weight: f[8],
         };
         match check_goal(&row, today) {
-            Ok(r) => {
-                g.client.push(g.clients.intern(r.client_id));
-                g.episode.push(g.episodes.intern(r.episode_id));
-                g.goal.push(g.goals.intern(r.goal_id));
-                g.parent.push(r.parent_goal_id.map_or(NO_KEY, |p| g.goals.intern(p)));
-                g.date.push(r.date);
-                g.phase.push(r.phase);
-                g.scale.push(r.scale);
-                g.rating.push(r.rating);
-                g.weight.push(r.weight);
-                g.record.push(record);
-            }
+            Ok(r) => g.push(&r, record),
             Err(f) => rejected.push(Rejection {
                 table: Table::Goals,
                 record,

@@ -177,6 +177,22 @@ impl Measurements {
     }
 }
 
+impl crate::model::GoalRatings {
+    /// Appends a checked goal rating from input record `record`.
+    pub fn push(&mut self, r: &CheckedGoal, record: u64) {
+        self.client.push(self.clients.intern(r.client_id));
+        self.episode.push(self.episodes.intern(r.episode_id));
+        self.goal.push(self.goals.intern(r.goal_id));
+        self.parent.push(r.parent_goal_id.map_or(NO_KEY, |p| self.goals.intern(p)));
+        self.date.push(r.date);
+        self.phase.push(r.phase);
+        self.scale.push(r.scale);
+        self.rating.push(r.rating);
+        self.weight.push(r.weight);
+        self.record.push(record);
+    }
+}
+
 /// One goal rating as text.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RawGoal<'a> {
