@@ -30,7 +30,13 @@ pub fn sort_rows(m: &Measurements) -> SortedRows {
     let mut order: Vec<u32> = (0..m.len() as u32).collect();
     order.sort_unstable_by_key(|&i| {
         let i = i as usize;
-        let session = if m.session[i] == NO_SESSION { i32::MAX } else { m.session[i] };
+        // Rows without a session number go after those with one, except an assessment,
+        // which is the baseline where there is one (the contract).
+        let session = match (m.session[i], m.phase[i]) {
+            (NO_SESSION, Phase::Assessment) => i32::MIN,
+            (NO_SESSION, _) => i32::MAX,
+            (s, _) => s,
+        };
         (
             client_rank[m.client[i] as usize],
             episode_rank[m.episode[i] as usize],
@@ -360,6 +366,17 @@ mod tests {
         assert_eq!(it.classification.outcome, Some(Outcome::Recovered));
         // t1 has 3 rows, t2 has 2.
         assert_eq!(m.therapists.name(it.therapist), "t1");
+    }
+
+    #[test]
+    fn an_assessment_without_a_session_number_is_still_the_baseline() {
+        let reg = Registry::builtin();
+        let mut m = Measurements::default();
+        push(&mut m, &reg, "a", "t", 1, 7, Phase::Treatment, "PHQ9", 15.0);
+        push(&mut m, &reg, "a", "t", 2, 14, Phase::Treatment, "PHQ9", 9.0);
+        push(&mut m, &reg, "a", "t", NO_SESSION, 0, Phase::Assessment, "PHQ9", 18.0);
+        let eps = build_episodes(&m, &sort_rows(&m), &reg);
+        assert_eq!((eps.items[0].baseline, eps.items[0].final_score), (18.0, Some(9.0)));
     }
 
     #[test]
