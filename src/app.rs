@@ -435,14 +435,27 @@ fn analysis(
                             },
                         ),
                     ],
-                    figure: crate::figures::client_trajectory(
-                        &loaded.m,
-                        &loaded.sorted,
-                        &episodes,
-                        &gains,
-                        &cfg.registry,
-                        i,
-                    ),
+                    figures: [
+                        crate::figures::client_trajectory(
+                            &loaded.m,
+                            &loaded.sorted,
+                            &episodes,
+                            &gains,
+                            &cfg.registry,
+                            i,
+                        ),
+                        crate::figures::client_vs_expected(
+                            &loaded.m,
+                            &loaded.sorted,
+                            &episodes,
+                            &trajectories,
+                            &cfg.registry,
+                            i,
+                        ),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
                 }
             })
             .collect();

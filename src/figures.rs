@@ -654,3 +654,62 @@ pub fn client_trajectory(
         format!("{} scores in treatment and {} after it; the shaded band is the change from baseline that is within measurement error; {n_gains} sudden gains or losses are ringed.", treat.len(), fu.len()),
     )
 }
+
+/// One client's scores over the expected-response percentiles of clients who started in
+/// the same intake-severity band (the curves are built without this client's episode
+/// only for the not-on-track flag; the drawn bands include everyone).
+pub fn client_vs_expected(
+    m: &crate::model::Measurements,
+    sorted: &crate::episodes::SortedRows,
+    eps: &Episodes,
+    tr: &Trajectories,
+    registry: &Registry,
+    idx: usize,
+) -> Option<Figure> {
+    use crate::model::Phase;
+    let it = &eps.items[idx];
+    let band = tr.items[idx].band?;
+    let pts: Vec<_> = tr.etr.iter().filter(|p| p.measure == it.measure && p.band == band).collect();
+    if pts.len() < 2 {
+        return None;
+    }
+    let rows: Vec<usize> =
+        sorted.order[it.rows.clone()].iter().map(|&r| r as usize).filter(|&r| m.phase[r] != Phase::FollowUp).collect();
+    if rows.iter().any(|&r| m.session[r] == crate::model::NO_SESSION) {
+        return None;
+    }
+    let s0 = m.session[rows[0]];
+    let own: Vec<(f64, f64)> = rows.iter().map(|&r| (f64::from(m.session[r] - s0), m.score[r])).collect();
+    let meas = registry.get(it.measure as usize);
+    let x: Vec<f64> = pts.iter().map(|p| f64::from(p.session)).collect();
+    let x_max = x.iter().chain(own.iter().map(|p| &p.0)).copied().fold(1.0, f64::max);
+    let own_markers = own.iter().map(|p| (p.0, p.1, 0.9)).collect();
+    figure(
+        &format!("client-expected-{idx}"),
+        "client",
+        charts::xy(&XyChart {
+            title: format!("{} against similar clients", meas.code),
+            x_label: "Sessions since baseline".into(),
+            y_label: format!("{} score", meas.code),
+            x_range: (0.0, x_max),
+            y_range: (meas.min.max(0.0).min(meas.min), if meas.max.is_finite() { meas.max } else { x_max }),
+            bands: vec![
+                Band { name: Some("10th–90th percentile".into()), color: charts::SKY, opacity: 0.18, x: x.clone(), lower: pts.iter().map(|p| p.p10).collect(), upper: pts.iter().map(|p| p.p90).collect() },
+                Band { name: Some("25th–75th percentile".into()), color: charts::SKY, opacity: 0.35, x: x.clone(), lower: pts.iter().map(|p| p.p25).collect(), upper: pts.iter().map(|p| p.p75).collect() },
+            ],
+            lines: vec![
+                Line { name: Some("median of similar clients".into()), color: charts::GREY, points: pts.iter().map(|p| (f64::from(p.session), p.p50)).collect(), dashed: true },
+                Line { name: Some("this client".into()), color: charts::BLUE, points: own, dashed: false },
+            ],
+            markers: vec![Markers { name: None, color: charts::BLUE, points: own_markers, filled: true }],
+            y_percent: false,
+            x_names: vec![],
+        }),
+        format!(
+            "This client's {} scores by session, over the scores of this practice's clients whose intake was in the same band ({}–{}); a line above the shaded area (below it on higher-is-better scales) is off the usual track.",
+            meas.code,
+            crate::tables::num(pts[0].band_low),
+            crate::tables::num(pts[0].band_high)
+        ),
+    )
+}

@@ -138,10 +138,7 @@ pub fn read_table(path: &Path, table: Table) -> Result<RawTable> {
     let mut ignored = Vec::new();
     for col in df.columns() {
         let header = col.name().to_string();
-        let text = col
-            .cast(&DataType::String)
-            .and_then(|c| c.str().map(|s| s.rechunk().into_owned()))
-            .map_err(|e| unreadable(path, e))?;
+        let text = col.cast(&DataType::String).and_then(|c| c.str().cloned()).map_err(|e| unreadable(path, e))?;
         screen_column(path, format, &header, &text)?;
         let norm = normalise_header(&header);
         match spec.iter().find(|(name, _)| *name == norm) {

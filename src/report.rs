@@ -387,7 +387,7 @@ pub struct ClientEpisode {
     pub episode: String,
     pub measure: String,
     pub facts: Vec<(String, String)>,
-    pub figure: Option<crate::figures::Figure>,
+    pub figures: Vec<crate::figures::Figure>,
 }
 
 #[derive(Serialize)]
