@@ -464,51 +464,63 @@ fn analysis(
             crate::report::render_client(client, &pages).into_bytes(),
         ));
     }
-    let files = vec![
-        OutputFile::new("episodes.csv", tables::episodes_csv(&loaded.m, &episodes, &durability, &cfg.registry)),
-        OutputFile::new("sudden_gains.csv", tables::sudden_gains_csv(&loaded.m, &episodes, &gains, &cfg.registry)),
-        OutputFile::new(
-            "sudden_gains_byclient.csv",
-            tables::sudden_gains_byclient_csv(&loaded.m, &episodes, &gains, &cfg.registry, sg_options.select),
-        ),
-        OutputFile::new(
-            "followup.csv",
-            tables::followup_csv(&loaded.m, &episodes, &fu_scores, &fu_options.months, &cfg.registry),
-        ),
-        OutputFile::new("relapse_survival.csv", tables::relapse_survival_csv(&curves, &cfg.registry)),
-        OutputFile::new(
-            "trajectories.csv",
-            tables::trajectories_csv(&loaded.m, &episodes, &trajectories, &cfg.registry),
-        ),
-        OutputFile::new("expected_response.csv", tables::expected_response_csv(&trajectories, &cfg.registry)),
-        OutputFile::new(
-            "therapists.csv",
-            tables::units_csv(&units, "therapist", &funnel_refs, &caseload_options.suppression, &cfg.registry),
-        ),
-        OutputFile::new(
-            "sites.csv",
-            tables::units_csv(&units, "site", &funnel_refs, &caseload_options.suppression, &cfg.registry),
-        ),
-        OutputFile::new("trends.csv", tables::trends_csv(&periods, &caseload_options.suppression, &cfg.registry)),
-        OutputFile::new("rejected.csv", rejected_file(loaded)?),
-        OutputFile::new("summary.json", {
-            let mut v = serde_json::to_value(&summary).expect("summary serialises");
-            crate::summary::suppress_json(&mut v, args.suppress_below);
-            json(&v)
-        }),
-        OutputFile::new("report.html", report.into_bytes()),
-        OutputFile::new(
-            "report.md",
-            crate::report::render_markdown(&crate::report::ReportInput {
-                summary: &summary,
-                registry: &cfg.registry,
-                suppress_below: args.suppress_below,
-                figures: &[],
-            })
-            .into_bytes(),
-        ),
-    ];
-    let mut files = files;
+    let rest_of_files = || -> Result<Vec<OutputFile>> {
+        Ok(vec![
+            OutputFile::new("sudden_gains.csv", tables::sudden_gains_csv(&loaded.m, &episodes, &gains, &cfg.registry)),
+            OutputFile::new(
+                "sudden_gains_byclient.csv",
+                tables::sudden_gains_byclient_csv(&loaded.m, &episodes, &gains, &cfg.registry, sg_options.select),
+            ),
+            OutputFile::new("relapse_survival.csv", tables::relapse_survival_csv(&curves, &cfg.registry)),
+            OutputFile::new(
+                "trajectories.csv",
+                tables::trajectories_csv(&loaded.m, &episodes, &trajectories, &cfg.registry),
+            ),
+            OutputFile::new("expected_response.csv", tables::expected_response_csv(&trajectories, &cfg.registry)),
+            OutputFile::new(
+                "therapists.csv",
+                tables::units_csv(&units, "therapist", &funnel_refs, &caseload_options.suppression, &cfg.registry),
+            ),
+            OutputFile::new(
+                "sites.csv",
+                tables::units_csv(&units, "site", &funnel_refs, &caseload_options.suppression, &cfg.registry),
+            ),
+            OutputFile::new("trends.csv", tables::trends_csv(&periods, &caseload_options.suppression, &cfg.registry)),
+            OutputFile::new("rejected.csv", rejected_file(loaded)?),
+            OutputFile::new("summary.json", {
+                let mut v = serde_json::to_value(&summary).expect("summary serialises");
+                crate::summary::suppress_json(&mut v, args.suppress_below);
+                json(&v)
+            }),
+            OutputFile::new("report.html", report.into_bytes()),
+            OutputFile::new(
+                "report.md",
+                crate::report::render_markdown(&crate::report::ReportInput {
+                    summary: &summary,
+                    registry: &cfg.registry,
+                    suppress_below: args.suppress_below,
+                    figures: &[],
+                })
+                .into_bytes(),
+            ),
+        ])
+    };
+    // The two largest tables render on a second core while this one renders the rest:
+    // they are pure functions of the same read-only results.
+    let (mut files, rest) = std::thread::scope(|scope| {
+        let large = scope.spawn(|| {
+            vec![
+                OutputFile::new("episodes.csv", tables::episodes_csv(&loaded.m, &episodes, &durability, &cfg.registry)),
+                OutputFile::new(
+                    "followup.csv",
+                    tables::followup_csv(&loaded.m, &episodes, &fu_scores, &fu_options.months, &cfg.registry),
+                ),
+            ]
+        });
+        let rest = rest_of_files();
+        (large.join().expect("the rendering thread does not panic"), rest)
+    });
+    files.extend(rest?);
     if let (Some(g), Some((goals, goal_eps))) = (&loaded.goals, &goal_results) {
         files.push(OutputFile::new("goals.csv", tables::goals_csv(g, goals)));
         files.push(OutputFile::new("goals_episodes.csv", tables::goal_episodes_csv(g, goal_eps)));
