@@ -4,10 +4,8 @@
 //! a caption saying what it shows and how many episodes it rests on.
 
 use plotters::prelude::*;
-use plotters::style::RGBColor;
-
-/// The colour type used by chart specifications.
-pub type RGBColorAlias = RGBColor;
+/// The colour type of chart specifications.
+pub use plotters::style::RGBColor;
 
 /// Okabe & Ito (2008) colours.
 pub const BLUE: RGBColor = RGBColor(0, 114, 178);

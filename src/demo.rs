@@ -282,10 +282,9 @@ pub fn generate(n_clients: u64, seed: u64) -> DemoData {
                     }
                 }
             }
-            let planted = relapse_at.is_some() && relapsed;
             let _ = writeln!(
                 t,
-                "{client},{episode},{therapist},{},{dropout},{},{planted},{relapse_months}",
+                "{client},{episode},{therapist},{},{dropout},{},{relapsed},{relapse_months}",
                 shape.as_str(),
                 if shape == Shape::DipThenImprovement { dip_peak.to_string() } else { String::new() }
             );

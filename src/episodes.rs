@@ -167,6 +167,8 @@ pub struct EpisodeMeasure {
     pub measure: u16,
     /// Scores before follow-up.
     pub n_scores: u32,
+    /// Every follow-up row of the series, including any dated before the end of treatment
+    /// (`episodes.csv` reports the usable ones: `followup::Durability::n_followup`).
     pub n_followup: u32,
     pub first_date: Day,
     /// Date of the final (last non-follow-up) score.

@@ -47,7 +47,7 @@ pub fn main_measure(eps: &Episodes) -> Option<u16> {
     n.into_iter().max_by_key(|(m, c)| (*c, std::cmp::Reverse(*m))).map(|(m, _)| m)
 }
 
-const OUTCOME_COLORS: [(Outcome, charts::RGBColorAlias); 5] = [
+const OUTCOME_COLORS: [(Outcome, charts::RGBColor); 5] = [
     (Outcome::Recovered, charts::GREEN),
     (Outcome::Improved, charts::SKY),
     (Outcome::Unchanged, charts::GREY),

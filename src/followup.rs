@@ -129,11 +129,11 @@ pub fn follow_up(
         // Follow-ups sort after treatment rows but not necessarily by date (no session).
         scores[first..].sort_by_key(|s| s.date);
         let mut d = durability(it, &scores[first..]);
-        let treatment: Vec<f64> = rows().filter(|&r| m.phase[r] != Phase::FollowUp).map(|r| m.score[r]).collect();
-        if opts.held_scores > 0 && treatment.len() >= opts.held_scores.max(2) && rule.cutoff.is_some() {
-            d.last_scores_held = Some(
-                treatment[treatment.len() - opts.held_scores..].iter().all(|s| rule.case_at_end(*s) == Some(false)),
-            );
+        // The last `held_scores` treatment scores, read backwards (no allocation per series).
+        let treatment = || rows().filter(|&r| m.phase[r] != Phase::FollowUp);
+        if opts.held_scores > 0 && rule.cutoff.is_some() && treatment().count() >= opts.held_scores.max(2) {
+            d.last_scores_held =
+                Some(treatment().rev().take(opts.held_scores).all(|r| rule.case_at_end(m.score[r]) == Some(false)));
         }
         flags.push(d);
     }

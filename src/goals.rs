@@ -98,7 +98,7 @@ pub fn analyse(
         goals.push(one_goal(g, &order[start..end], opts));
         start = end;
     }
-    roll_up_objectives(&mut goals, opts);
+    roll_up_objectives(&mut goals);
     let episodes = episode_goals(g, m, eps, &goals, opts);
     (goals, episodes)
 }
@@ -153,7 +153,7 @@ fn one_goal(g: &GoalRatings, rows: &[u32], opts: &Options) -> GoalResult {
 
 /// Objectives (rows with a parent) are summarised on their parent goal's row; a parent
 /// that was never rated itself gets a row of its own.
-fn roll_up_objectives(goals: &mut Vec<GoalResult>, _opts: &Options) {
+fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
     let mut index: HashMap<(u32, u32, u32, GoalScale), usize> =
         goals.iter().enumerate().map(|(i, x)| ((x.client, x.episode, x.goal, x.scale), i)).collect();
     let objectives: Vec<usize> = (0..goals.len()).filter(|&i| goals[i].parent != NO_KEY).collect();

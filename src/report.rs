@@ -3,7 +3,7 @@
 //! `Summary` through a view model and a minijinja template with HTML auto-escaping.
 
 use crate::outcomes::ResolvedRule;
-use crate::registry::{Cutoff, Direction, Measure, Registry, ReliableChange};
+use crate::registry::{Cutoff, Direction, JtCutoff, Measure, Registry, ReliableChange};
 use crate::summary::{Rate, Summary};
 use serde::Serialize;
 
@@ -144,10 +144,14 @@ pub fn cutoff_text(m: &Measure, rule: Option<&ResolvedRule>) -> String {
         (None, _) => "none".into(),
         (Some(Cutoff::Fixed { value }), Direction::Lower) => format!("case when score ≥ {value}"),
         (Some(Cutoff::Fixed { value }), Direction::Higher) => format!("case when score < {value}"),
-        (Some(Cutoff::JacobsonTruax { method, .. }), _) => format!("Jacobson–Truax {method:?} from the data{resolved}")
-            .replace("A from", "a from")
-            .replace("B from", "b from")
-            .replace("C from", "c from"),
+        (Some(Cutoff::JacobsonTruax { method, .. }), _) => {
+            let letter = match method {
+                JtCutoff::A => "a",
+                JtCutoff::B => "b",
+                JtCutoff::C => "c",
+            };
+            format!("Jacobson–Truax {letter} from the data{resolved}")
+        }
     }
 }
 

@@ -351,12 +351,7 @@ pub struct SuddenGains {
     pub by_measure: std::collections::BTreeMap<u16, MeasureTally>,
 }
 
-fn cutoff_for(
-    measure: usize,
-    opts: &Options,
-    eps: &crate::episodes::Episodes,
-    registry: &crate::registry::Registry,
-) -> Option<f64> {
+fn cutoff_for(measure: usize, opts: &Options, eps: &crate::episodes::Episodes) -> Option<f64> {
     if !opts.crit1 || opts.criteria.cutoff.is_some() {
         return opts.criteria.cutoff.filter(|_| opts.crit1);
     }
@@ -366,7 +361,6 @@ fn cutoff_for(
         let sd = sd.or_else(|| crate::outcomes::mean_sd(&baselines).1)?;
         return Some(1.96 * 2f64.sqrt() * sd * (1.0 - r).sqrt());
     }
-    let _ = registry;
     let rule = eps.rules.get(measure)?.as_ref()?;
     rule.rc_threshold.or(rule.s_diff.map(|s| 1.96 * s))
 }
@@ -391,7 +385,7 @@ pub fn find_all(
             *s = (*s).max((m.session[i] - opts.start_session) as usize + 1);
         }
     }
-    let cutoffs: Vec<Option<f64>> = (0..n_measures).map(|i| cutoff_for(i, opts, eps, registry)).collect();
+    let cutoffs: Vec<Option<f64>> = (0..n_measures).map(|i| cutoff_for(i, opts, eps)).collect();
     // The critical values depend only on alpha and the adjustment: compute them once.
     let t = CriticalValues::new(&opts.criteria);
     let mut out = SuddenGains::default();
