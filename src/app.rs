@@ -155,10 +155,6 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     progress.stage("reading and screening the input");
     let raw = ingest::read_table(&cfg.measurements, Table::Measurements)?;
     warn_ignored(&raw, quiet);
-    let raw_goals = cfg.goals.as_deref().map(|p| ingest::read_table(p, Table::Goals)).transpose()?;
-    if let Some(g) = &raw_goals {
-        warn_ignored(g, quiet);
-    }
 
     progress.stage("validating measurement rows");
     let (m, mut rejections) = ingest::measurements(&raw, &cfg.registry, cfg.today);
@@ -184,16 +180,23 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     inputs.insert("measurements", counts(&raw, rejections.len()));
     let mut sources = BTreeMap::new();
     sources.insert(Table::Measurements, (raw.path.clone(), raw.format));
+    // One raw table in memory at a time: its text columns are the largest thing a run holds.
     drop(raw);
 
-    progress.stage("validating goal rows");
-    let goals = raw_goals.map(|rg| {
-        let (g, rej) = ingest::goals(&rg, cfg.today);
-        inputs.insert("goals", counts(&rg, rej.len()));
-        sources.insert(Table::Goals, (rg.path.clone(), rg.format));
-        rejections.extend(rej);
-        g
-    });
+    let goals = match cfg.goals.as_deref() {
+        None => None,
+        Some(path) => {
+            progress.stage("reading and screening the goals");
+            let rg = ingest::read_table(path, Table::Goals)?;
+            warn_ignored(&rg, quiet);
+            progress.stage("validating goal rows");
+            let (g, rej) = ingest::goals(&rg, cfg.today);
+            inputs.insert("goals", counts(&rg, rej.len()));
+            sources.insert(Table::Goals, (rg.path.clone(), rg.format));
+            rejections.extend(rej);
+            Some(g)
+        }
+    };
     rejections.sort_by_key(|r| (r.table, r.record));
     Ok(Loaded { m, sorted, goals, rejections, inputs, sources })
 }
@@ -235,7 +238,7 @@ fn rejected_file(loaded: &Loaded) -> Result<Vec<u8>> {
             reason,
         })
         .collect();
-    Ok(tables::rejected_csv(&lines))
+    Ok(crate::output::to_bytes(|w| tables::rejected_csv(w, &lines)))
 }
 
 fn json(value: &impl serde::Serialize) -> Vec<u8> {
@@ -263,9 +266,7 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
     let progress = Progress::new(quiet);
     let loaded = load(&cfg, &progress, quiet)?;
     let filter = filter_of(&args.caseload)?;
-    let (summary, files) = analysis(&loaded, &cfg, args, &filter, &progress)?;
-    progress.stage("writing files");
-    write_all(&cfg.out, &files)?;
+    let summary = analysis(&loaded, &cfg, args, &filter, &progress, &cfg.out)?;
     if let Some(by) = &args.by {
         // One report per unit for supervision, each in its own folder.
         let (kind, interner) =
@@ -280,8 +281,14 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
             } else {
                 f.therapists = vec![name.to_string()];
             }
-            let (_, files) = analysis(&loaded, &cfg, args, &f, &progress)?;
-            write_all(&cfg.out.join(format!("by_{kind}")).join(safe_file_name(name)), &files)?;
+            analysis(
+                &loaded,
+                &cfg,
+                args,
+                &f,
+                &progress,
+                &cfg.out.join(format!("by_{kind}")).join(safe_file_name(name)),
+            )?;
         }
     }
     progress.done(&closing_line(&summary, &cfg.out));
@@ -298,15 +305,16 @@ fn safe_file_name(key: &str) -> String {
     }
 }
 
-/// Every analysis of one run on loaded data, restricted by `filter`: the summary and the
-/// files to write.
+/// Every analysis of one run on loaded data, restricted by `filter`, written to `out`;
+/// returns the summary.
 fn analysis(
     loaded: &Loaded,
     cfg: &RunConfig,
     args: &AnalyzeArgs,
     filter: &crate::episodes::Filter,
     progress: &Progress,
-) -> Result<(Summary, Vec<OutputFile>)> {
+    out: &Path,
+) -> Result<Summary> {
     progress.stage("episode outcomes");
     let mut episodes: Episodes = build_episodes(&loaded.m, &loaded.sorted, &cfg.registry);
     filter.apply(&loaded.m, &mut episodes);
@@ -464,66 +472,43 @@ fn analysis(
             crate::report::render_client(client, &pages).into_bytes(),
         ));
     }
-    let rest_of_files = || -> Result<Vec<OutputFile>> {
-        Ok(vec![
-            OutputFile::new("sudden_gains.csv", tables::sudden_gains_csv(&loaded.m, &episodes, &gains, &cfg.registry)),
-            OutputFile::new(
-                "sudden_gains_byclient.csv",
-                tables::sudden_gains_byclient_csv(&loaded.m, &episodes, &gains, &cfg.registry, sg_options.select),
-            ),
-            OutputFile::new("relapse_survival.csv", tables::relapse_survival_csv(&curves, &cfg.registry)),
-            OutputFile::new(
-                "trajectories.csv",
-                tables::trajectories_csv(&loaded.m, &episodes, &trajectories, &cfg.registry),
-            ),
-            OutputFile::new("expected_response.csv", tables::expected_response_csv(&trajectories, &cfg.registry)),
-            OutputFile::new(
-                "therapists.csv",
-                tables::units_csv(&units, "therapist", &funnel_refs, &caseload_options.suppression, &cfg.registry),
-            ),
-            OutputFile::new(
-                "sites.csv",
-                tables::units_csv(&units, "site", &funnel_refs, &caseload_options.suppression, &cfg.registry),
-            ),
-            OutputFile::new("trends.csv", tables::trends_csv(&periods, &caseload_options.suppression, &cfg.registry)),
-            OutputFile::new("rejected.csv", rejected_file(loaded)?),
-            OutputFile::new("summary.json", {
-                let mut v = serde_json::to_value(&summary).expect("summary serialises");
-                crate::summary::suppress_json(&mut v, args.suppress_below);
-                json(&v)
-            }),
-            OutputFile::new("report.html", report.into_bytes()),
-            OutputFile::new(
-                "report.md",
-                crate::report::render_markdown(&crate::report::ReportInput {
-                    summary: &summary,
-                    registry: &cfg.registry,
-                    suppress_below: args.suppress_below,
-                    figures: &[],
-                })
-                .into_bytes(),
-            ),
-        ])
-    };
-    // The two largest tables render on a second core while this one renders the rest:
-    // they are pure functions of the same read-only results.
-    let (mut files, rest) = std::thread::scope(|scope| {
-        let large = scope.spawn(|| {
-            vec![
-                OutputFile::new("episodes.csv", tables::episodes_csv(&loaded.m, &episodes, &durability, &cfg.registry)),
-                OutputFile::new(
-                    "followup.csv",
-                    tables::followup_csv(&loaded.m, &episodes, &fu_scores, &fu_options.months, &cfg.registry),
-                ),
-            ]
-        });
-        let rest = rest_of_files();
-        (large.join().expect("the rendering thread does not panic"), rest)
-    });
-    files.extend(rest?);
+    let (m, reg) = (&loaded.m, &cfg.registry);
+    let (eps, select) = (&episodes, sg_options.select);
+    let (supp, months) = (&caseload_options.suppression, &fu_options.months);
+    let mut files: Vec<OutputFile> = vec![
+        OutputFile::render("episodes.csv", |w| tables::episodes_csv(w, m, eps, &durability, reg)),
+        OutputFile::render("followup.csv", |w| tables::followup_csv(w, m, eps, &fu_scores, months, reg)),
+        OutputFile::render("sudden_gains.csv", |w| tables::sudden_gains_csv(w, m, eps, &gains, reg)),
+        OutputFile::render("sudden_gains_byclient.csv", |w| {
+            tables::sudden_gains_byclient_csv(w, m, eps, &gains, reg, select)
+        }),
+        OutputFile::render("relapse_survival.csv", |w| tables::relapse_survival_csv(w, &curves, reg)),
+        OutputFile::render("trajectories.csv", |w| tables::trajectories_csv(w, m, eps, &trajectories, reg)),
+        OutputFile::render("expected_response.csv", |w| tables::expected_response_csv(w, &trajectories, reg)),
+        OutputFile::render("therapists.csv", |w| tables::units_csv(w, &units, "therapist", &funnel_refs, supp, reg)),
+        OutputFile::render("sites.csv", |w| tables::units_csv(w, &units, "site", &funnel_refs, supp, reg)),
+        OutputFile::render("trends.csv", |w| tables::trends_csv(w, &periods, supp, reg)),
+        OutputFile::new("rejected.csv", rejected_file(loaded)?),
+        OutputFile::new("summary.json", {
+            let mut v = serde_json::to_value(&summary).expect("summary serialises");
+            crate::summary::suppress_json(&mut v, args.suppress_below);
+            json(&v)
+        }),
+        OutputFile::new("report.html", report.into_bytes()),
+        OutputFile::new(
+            "report.md",
+            crate::report::render_markdown(&crate::report::ReportInput {
+                summary: &summary,
+                registry: &cfg.registry,
+                suppress_below: args.suppress_below,
+                figures: &[],
+            })
+            .into_bytes(),
+        ),
+    ];
     if let (Some(g), Some((goals, goal_eps))) = (&loaded.goals, &goal_results) {
-        files.push(OutputFile::new("goals.csv", tables::goals_csv(g, goals)));
-        files.push(OutputFile::new("goals_episodes.csv", tables::goal_episodes_csv(g, goal_eps)));
+        files.push(OutputFile::render("goals.csv", |w| tables::goals_csv(w, g, goals)));
+        files.push(OutputFile::render("goals_episodes.csv", |w| tables::goal_episodes_csv(w, g, goal_eps)));
     }
     files.extend(client_pages);
     if args.png {
@@ -535,7 +520,9 @@ fn analysis(
             files.push(OutputFile::new(format!("charts/{}.png", f.id), bytes));
         }
     }
-    Ok((summary, files))
+    progress.stage("rendering and writing files");
+    write_all(out, files)?;
+    Ok(summary)
 }
 
 fn parse_day(flag: &str, v: &Option<String>) -> Result<Option<Day>> {
@@ -577,7 +564,7 @@ pub fn validate(args: &InputArgs) -> Result<()> {
         OutputFile::new("rejected.csv", rejected_file(&loaded)?),
         OutputFile::new("data_quality.json", json(&quality)),
     ];
-    write_all(&cfg.out, &files)?;
+    write_all(&cfg.out, files)?;
     progress.done(&format!(
         "sustain: {} rows read, {} rejected; see {}",
         quality["rows_read"],

@@ -83,8 +83,28 @@ pub fn civil_from_days(z: Day) -> (i32, i32, i32) {
 
 /// Formats a day number as `YYYY-MM-DD`.
 pub fn format_day(day: Day) -> String {
+    String::from_utf8(day_bytes(day).to_vec()).expect("ASCII")
+}
+
+/// `YYYY-MM-DD` without an allocation (years outside 0–9999 are clamped to four digits;
+/// validation only lets through dates it could parse from four digits).
+pub fn day_bytes(day: Day) -> [u8; 10] {
     let (y, m, d) = civil_from_days(day);
-    format!("{y:04}-{m:02}-{d:02}")
+    let y = y.clamp(0, 9999) as u32;
+    let (m, d) = (m as u32, d as u32);
+    let digit = |v: u32| b'0' + v as u8;
+    [
+        digit(y / 1000),
+        digit(y / 100 % 10),
+        digit(y / 10 % 10),
+        digit(y % 10),
+        b'-',
+        digit(m / 10),
+        digit(m % 10),
+        b'-',
+        digit(d / 10),
+        digit(d % 10),
+    ]
 }
 
 /// Today's date in UTC from the system clock.

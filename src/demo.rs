@@ -385,7 +385,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         table("goals", data.goals)?,
         OutputFile::new("truth.csv", data.truth.into_bytes()),
     ];
-    write_all(&args.out, &files)?;
+    write_all(&args.out, files)?;
     if !args.quiet {
         eprintln!("sustain: wrote {} clients, {n} measurement rows to {}", args.clients, args.out.display());
     }

@@ -11,7 +11,6 @@ use crate::model::{Measurements, Phase, NO_KEY, NO_SESSION};
 use crate::outcomes::{resolve_rule, Classification, ReliableCategory, ResolvedRule};
 use crate::registry::Registry;
 use crate::validate::{measurement_duplicates, Duplicate};
-use std::collections::HashMap;
 use std::ops::Range;
 
 /// The rows of the shared sort, duplicates removed.
@@ -27,9 +26,8 @@ pub struct SortedRows {
 pub fn sort_rows(m: &Measurements) -> SortedRows {
     let client_rank = m.clients.sort_ranks();
     let episode_rank = m.episodes.sort_ranks();
-    let mut order: Vec<u32> = (0..m.len() as u32).collect();
-    order.sort_unstable_by_key(|&i| {
-        let i = i as usize;
+    let group = |i: usize| client_rank[m.client[i] as usize] as usize;
+    let mut order = crate::model::sort_grouped(m.len(), m.clients.len(), group, |i| {
         // Rows without a session number go after those with one, except an assessment,
         // which is the baseline where there is one (the contract).
         let session = match (m.session[i], m.phase[i]) {
@@ -37,14 +35,7 @@ pub fn sort_rows(m: &Measurements) -> SortedRows {
             (NO_SESSION, _) => i32::MAX,
             (s, _) => s,
         };
-        (
-            client_rank[m.client[i] as usize],
-            episode_rank[m.episode[i] as usize],
-            m.measure[i],
-            session,
-            m.date[i],
-            m.record[i],
-        )
+        (episode_rank[m.episode[i] as usize], m.measure[i], session, m.date[i], m.record[i])
     });
     let duplicates = measurement_duplicates(&order, m);
     if !duplicates.is_empty() {
@@ -199,7 +190,7 @@ pub struct Episodes {
 /// The most frequent key among `(key, date, record)` rows; ties go to the key seen
 /// earliest (by date, then input order). Absent keys do not count.
 fn modal_key(rows: impl Iterator<Item = (u32, Day, u64)>) -> u32 {
-    let mut tally: HashMap<u32, (u32, (Day, u64))> = HashMap::new();
+    let mut tally: crate::model::FastMap<u32, (u32, (Day, u64))> = Default::default();
     for (k, d, r) in rows.filter(|r| r.0 != NO_KEY) {
         let e = tally.entry(k).or_insert((0, (d, r)));
         e.0 += 1;

@@ -5,10 +5,10 @@
 
 use crate::dates::Day;
 use crate::episodes::Episodes;
+use crate::model::FastMap;
 use crate::model::{GoalRatings, GoalScale, Measurements, Phase, NO_KEY};
 use crate::outcomes::ReliableCategory;
 use serde::Serialize;
-use std::collections::HashMap;
 
 /// Goal settings.
 #[derive(Debug, Clone, Serialize)]
@@ -84,9 +84,13 @@ pub fn analyse(
     opts: &Options,
 ) -> (Vec<GoalResult>, Vec<EpisodeGoals>) {
     let (cr, er, gr) = (g.clients.sort_ranks(), g.episodes.sort_ranks(), g.goals.sort_ranks());
-    let mut order: Vec<u32> = (0..g.len() as u32).collect();
     let key = |i: usize| (cr[g.client[i] as usize], er[g.episode[i] as usize], g.scale[i], gr[g.goal[i] as usize]);
-    order.sort_unstable_by_key(|&i| (key(i as usize), g.date[i as usize], g.record[i as usize]));
+    let order = crate::model::sort_grouped(
+        g.len(),
+        g.clients.len(),
+        |i| cr[g.client[i] as usize] as usize,
+        |i| (key(i), g.date[i], g.record[i]),
+    );
 
     let mut goals = Vec::new();
     let mut start = 0;
@@ -154,10 +158,10 @@ fn one_goal(g: &GoalRatings, rows: &[u32], opts: &Options) -> GoalResult {
 /// Objectives (rows with a parent) are summarised on their parent goal's row; a parent
 /// that was never rated itself gets a row of its own.
 fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
-    let mut index: HashMap<(u32, u32, u32, GoalScale), usize> =
+    let mut index: FastMap<(u32, u32, u32, GoalScale), usize> =
         goals.iter().enumerate().map(|(i, x)| ((x.client, x.episode, x.goal, x.scale), i)).collect();
     let objectives: Vec<usize> = (0..goals.len()).filter(|&i| goals[i].parent != NO_KEY).collect();
-    let mut changes: HashMap<usize, Vec<f64>> = HashMap::new();
+    let mut changes: FastMap<usize, Vec<f64>> = FastMap::default();
     for o in objectives {
         let x = goals[o].clone();
         let k = (x.client, x.episode, x.parent, x.scale);
@@ -203,7 +207,7 @@ fn episode_goals(
 ) -> Vec<EpisodeGoals> {
     // Symptom change per episode: at least one paired symptom measure reliably improved and
     // none reliably deteriorated (the multi-measure rule of NHS England's MHSDS).
-    let mut symptoms: HashMap<(&str, &str), (bool, bool)> = HashMap::new();
+    let mut symptoms: FastMap<(&str, &str), (bool, bool)> = FastMap::default();
     for it in eps.items.iter().filter(|it| it.paired()) {
         let k = (m.clients.name(it.client), m.episodes.name(it.episode));
         let e = symptoms.entry(k).or_insert((false, false));

@@ -134,12 +134,25 @@ pub fn read_table(path: &Path, table: Table) -> Result<RawTable> {
         Table::Measurements => "measurements",
         Table::Goals => "goals",
     };
+    // Columns are cast and screened in parallel; the first refusal in column order wins,
+    // as it would in a sequential pass.
+    let screened: Vec<Result<(String, StringChunked)>> = {
+        use rayon::prelude::*;
+        df.columns()
+            .par_iter()
+            .map(|col| {
+                let header = col.name().to_string();
+                let text =
+                    col.cast(&DataType::String).and_then(|c| c.str().cloned()).map_err(|e| unreadable(path, e))?;
+                screen_column(path, format, &header, &text)?;
+                Ok((header, text))
+            })
+            .collect()
+    };
     let mut columns = BTreeMap::new();
     let mut ignored = Vec::new();
-    for col in df.columns() {
-        let header = col.name().to_string();
-        let text = col.cast(&DataType::String).and_then(|c| c.str().cloned()).map_err(|e| unreadable(path, e))?;
-        screen_column(path, format, &header, &text)?;
+    for col in screened {
+        let (header, text) = col?;
         let norm = normalise_header(&header);
         match spec.iter().find(|(name, _)| *name == norm) {
             Some((name, _)) => {
@@ -231,30 +244,70 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
     Ok(out)
 }
 
-/// Iterates a column's values, or `None`s where the column is absent.
-fn values<'a>(raw: &'a RawTable, name: &str) -> Box<dyn Iterator<Item = Option<&'a str>> + 'a> {
-    match raw.column(name) {
-        Some(c) => Box::new(c.iter()),
-        None => Box::new(std::iter::repeat(None)),
+/// The text of the nine contract columns of `spec` over records `range`, one row at a time
+/// (`None` = empty value or absent column).
+fn for_each_row(
+    raw: &RawTable,
+    spec: &[(&str, bool)],
+    range: std::ops::Range<usize>,
+    mut f: impl for<'s> FnMut(u64, [Option<&'s str>; 9]),
+) {
+    // Slicing a chunked column is zero-copy; an absent column yields `None`s.
+    let sliced: Vec<Option<StringChunked>> =
+        spec.iter().map(|(name, _)| raw.column(name).map(|c| c.slice(range.start as i64, range.len()))).collect();
+    let mut cols: Vec<Box<dyn Iterator<Item = Option<&str>> + '_>> = sliced
+        .iter()
+        .map(|c| match c {
+            Some(c) => Box::new(c.iter()) as Box<dyn Iterator<Item = Option<&str>>>,
+            None => Box::new(std::iter::repeat(None)),
+        })
+        .collect();
+    for record in range {
+        let mut row: [Option<&str>; 9] = [None; 9];
+        for (slot, c) in row.iter_mut().zip(cols.iter_mut()) {
+            *slot = c.next().flatten();
+        }
+        f(record as u64, row);
     }
 }
 
-/// Validates every measurement row: typed rows out, rejected rows listed.
+/// Record ranges for the parallel row passes: one per worker thread, in file order.
+fn row_ranges(n: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = rayon::current_num_threads().max(1);
+    let size = n.div_ceil(parts).max(1);
+    (0..n).step_by(size).map(|s| s..(s + size).min(n)).collect()
+}
+
+/// Validates every measurement row: typed rows out, rejected rows listed. Row ranges are
+/// validated in parallel and merged in order, so ids and output equal a single pass.
 pub fn measurements(
     raw: &RawTable,
     registry: &crate::registry::Registry,
     today: crate::dates::Day,
 ) -> (crate::model::Measurements, Vec<crate::model::Rejection>) {
+    use rayon::prelude::*;
+    let parts: Vec<_> =
+        row_ranges(raw.n_rows).into_par_iter().map(|r| measurements_in(raw, registry, today, r)).collect();
+    let mut parts = parts.into_iter();
+    let (mut m, mut rejected) = parts.next().unwrap_or_default();
+    for (pm, pr) in parts {
+        m.append(pm);
+        rejected.extend(pr);
+    }
+    (m, rejected)
+}
+
+fn measurements_in(
+    raw: &RawTable,
+    registry: &crate::registry::Registry,
+    today: crate::dates::Day,
+    range: std::ops::Range<usize>,
+) -> (crate::model::Measurements, Vec<crate::model::Rejection>) {
     use crate::model::{Measurements, Rejection};
     use crate::validate::{check_measurement, RawMeasurement};
     let mut m = Measurements::default();
     let mut rejected = Vec::new();
-    let mut cols: Vec<_> = MEASUREMENT_COLUMNS.iter().map(|(name, _)| values(raw, name)).collect();
-    for record in 0..raw.n_rows as u64 {
-        let mut f: [Option<&str>; 9] = [None; 9];
-        for (slot, c) in f.iter_mut().zip(cols.iter_mut()) {
-            *slot = c.next().flatten();
-        }
+    for_each_row(raw, MEASUREMENT_COLUMNS, range, |record, f| {
         let row = RawMeasurement {
             client_id: f[0],
             episode_id: f[1],
@@ -277,23 +330,35 @@ pub fn measurements(
                 duplicate_of: None,
             }),
         }
-    }
+    });
     (m, rejected)
 }
 
 /// Validates every goal row, then drops duplicate ratings (same client, episode, goal,
 /// scale and date).
 pub fn goals(raw: &RawTable, today: crate::dates::Day) -> (crate::model::GoalRatings, Vec<crate::model::Rejection>) {
+    use rayon::prelude::*;
+    let parts: Vec<_> = row_ranges(raw.n_rows).into_par_iter().map(|r| goals_in(raw, today, r)).collect();
+    let mut parts = parts.into_iter();
+    let (mut g, mut rejected) = parts.next().unwrap_or_default();
+    for (pg, pr) in parts {
+        g.append(pg);
+        rejected.extend(pr);
+    }
+    let g = drop_goal_duplicates(g, &mut rejected);
+    (g, rejected)
+}
+
+fn goals_in(
+    raw: &RawTable,
+    today: crate::dates::Day,
+    range: std::ops::Range<usize>,
+) -> (crate::model::GoalRatings, Vec<crate::model::Rejection>) {
     use crate::model::{GoalRatings, Rejection};
-    use crate::validate::{check_goal, find_duplicates, RawGoal};
+    use crate::validate::{check_goal, RawGoal};
     let mut g = GoalRatings::default();
     let mut rejected = Vec::new();
-    let mut cols: Vec<_> = GOAL_COLUMNS.iter().map(|(name, _)| values(raw, name)).collect();
-    for record in 0..raw.n_rows as u64 {
-        let mut f: [Option<&str>; 9] = [None; 9];
-        for (slot, c) in f.iter_mut().zip(cols.iter_mut()) {
-            *slot = c.next().flatten();
-        }
+    for_each_row(raw, GOAL_COLUMNS, range, |record, f| {
         let row = RawGoal {
             client_id: f[0],
             episode_id: f[1],
@@ -316,10 +381,19 @@ pub fn goals(raw: &RawTable, today: crate::dates::Day) -> (crate::model::GoalRat
                 duplicate_of: None,
             }),
         }
-    }
+    });
+    (g, rejected)
+}
+
+/// Drops duplicate goal ratings (validated rows in, rows and rejections out).
+fn drop_goal_duplicates(
+    mut g: crate::model::GoalRatings,
+    rejected: &mut Vec<crate::model::Rejection>,
+) -> crate::model::GoalRatings {
+    use crate::validate::find_duplicates;
     let key = |i: usize| (g.client[i], g.episode[i], g.goal[i], g.scale[i], g.date[i]);
-    let mut order: Vec<u32> = (0..g.len() as u32).collect();
-    order.sort_unstable_by_key(|&i| (key(i as usize), g.record[i as usize]));
+    let order =
+        crate::model::sort_grouped(g.len(), g.clients.len(), |i| g.client[i] as usize, |i| (key(i), g.record[i]));
     let dups = find_duplicates(&order, key, |i| g.rating[i]);
     for (row, why) in &dups {
         rejected.push(duplicate_rejection(Table::Goals, g.record[*row], "rating", why, |r| g.record[r]));
@@ -331,7 +405,7 @@ pub fn goals(raw: &RawTable, today: crate::dates::Day) -> (crate::model::GoalRat
         }
         g = g.retain_rows(&keep);
     }
-    (g, rejected)
+    g
 }
 
 /// A rejection for a duplicate row; `record_of` maps a row to its input record.

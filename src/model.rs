@@ -47,22 +47,44 @@ impl Phase {
     }
 }
 
+/// A hash map with a fast, fixed (deterministic) hasher for integer and short-text keys
+/// built from the input; SipHash's protection against crafted keys is not needed here.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 /// Strings to dense integer ids, in first-seen order.
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
-    ids: HashMap<Box<str>, u32>,
+    ids: FastMap<Box<str>, u32>,
     names: Vec<Box<str>>,
+    /// The id returned last: exports list a client's rows together, so most lookups
+    /// repeat the previous key and need one comparison instead of a hash.
+    last: Option<u32>,
 }
 
 impl Interner {
     pub fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
+        if let Some(last) = self.last {
+            if *self.names[last as usize] == *s {
+                return last;
+            }
         }
-        let id = self.names.len() as u32;
-        self.names.push(s.into());
-        self.ids.insert(s.into(), id);
+        let id = match self.ids.get(s) {
+            Some(&id) => id,
+            None => {
+                let id = self.names.len() as u32;
+                self.names.push(s.into());
+                self.ids.insert(s.into(), id);
+                id
+            }
+        };
+        self.last = Some(id);
         id
+    }
+
+    /// Interns every name of `other` and returns `map[other_id] = id here`. Merging
+    /// chunk interners in chunk order gives the ids a single pass would have given.
+    pub fn absorb(&mut self, other: &Interner) -> Vec<u32> {
+        other.names.iter().map(|n| self.intern(n)).collect()
     }
 
     pub fn name(&self, id: u32) -> &str {
@@ -87,6 +109,37 @@ impl Interner {
         }
         rank
     }
+}
+
+/// Row indices sorted by `group(i)` (a dense id below `n_groups`), then by `key(i)`
+/// within each group. A counting sort puts each client's rows together in one linear pass,
+/// and the comparison sorts that follow are small and stay in cache: at millions of
+/// rows this is several times faster than one sort that looks up every key through the
+/// row index. `key` must tell all rows of a group apart (end it with the record).
+pub fn sort_grouped<K: Ord>(
+    n_rows: usize,
+    n_groups: usize,
+    group: impl Fn(usize) -> usize,
+    key: impl Fn(usize) -> K,
+) -> Vec<u32> {
+    let mut start = vec![0usize; n_groups + 1];
+    for i in 0..n_rows {
+        start[group(i) + 1] += 1;
+    }
+    for g in 0..n_groups {
+        start[g + 1] += start[g];
+    }
+    let mut next = start.clone();
+    let mut order = vec![0u32; n_rows];
+    for i in 0..n_rows {
+        let g = group(i);
+        order[next[g]] = i as u32;
+        next[g] += 1;
+    }
+    for g in 0..n_groups {
+        order[start[g]..start[g + 1]].sort_unstable_by_key(|&i| key(i as usize));
+    }
+    order
 }
 
 /// Marks an absent optional key (therapist, site) in the id columns.
@@ -114,7 +167,28 @@ pub struct Measurements {
     pub sites: Interner,
 }
 
+/// Maps chunk-local ids through `map`, leaving [`NO_KEY`] alone.
+fn remap<'a>(ids: &'a [u32], map: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
+    ids.iter().map(move |&i| if i == NO_KEY { NO_KEY } else { map[i as usize] })
+}
+
 impl Measurements {
+    /// Appends the rows of a later chunk (validated on its own), re-keying its ids.
+    pub fn append(&mut self, other: Measurements) {
+        let (c, e) = (self.clients.absorb(&other.clients), self.episodes.absorb(&other.episodes));
+        let (t, s) = (self.therapists.absorb(&other.therapists), self.sites.absorb(&other.sites));
+        self.client.extend(remap(&other.client, &c));
+        self.episode.extend(remap(&other.episode, &e));
+        self.therapist.extend(remap(&other.therapist, &t));
+        self.site.extend(remap(&other.site, &s));
+        self.date.extend(other.date);
+        self.session.extend(other.session);
+        self.phase.extend(other.phase);
+        self.measure.extend(other.measure);
+        self.score.extend(other.score);
+        self.record.extend(other.record);
+    }
+
     pub fn len(&self) -> usize {
         self.score.len()
     }
@@ -161,6 +235,22 @@ pub struct GoalRatings {
 }
 
 impl GoalRatings {
+    /// Appends the rows of a later chunk (validated on its own), re-keying its ids.
+    pub fn append(&mut self, other: GoalRatings) {
+        let (c, e) = (self.clients.absorb(&other.clients), self.episodes.absorb(&other.episodes));
+        let g = self.goals.absorb(&other.goals);
+        self.client.extend(remap(&other.client, &c));
+        self.episode.extend(remap(&other.episode, &e));
+        self.goal.extend(remap(&other.goal, &g));
+        self.parent.extend(remap(&other.parent, &g));
+        self.date.extend(other.date);
+        self.phase.extend(other.phase);
+        self.scale.extend(other.scale);
+        self.rating.extend(other.rating);
+        self.weight.extend(other.weight);
+        self.record.extend(other.record);
+    }
+
     /// Keeps the rows whose `keep` flag is set (interned keys are kept as they are).
     pub fn retain_rows(self, keep: &[bool]) -> GoalRatings {
         fn pick<T: Copy>(v: &[T], keep: &[bool]) -> Vec<T> {
@@ -237,5 +327,29 @@ mod tests {
         }
         assert_eq!(i.len(), 3);
         assert_eq!(i.sort_ranks(), vec![1, 0, 2]);
+    }
+
+    #[test]
+    fn grouped_sort_equals_a_plain_sort_by_group_then_key() {
+        let group = [2u32, 0, 1, 0, 2, 1, 0];
+        let val = [5, 9, 1, 3, 5, 0, 3];
+        let order = sort_grouped(7, 3, |i| group[i] as usize, |i| (val[i], i));
+        let mut plain: Vec<u32> = (0..7).collect();
+        plain.sort_by_key(|&i| (group[i as usize], val[i as usize], i));
+        assert_eq!(order, plain);
+        assert_eq!(order, vec![3, 6, 1, 5, 2, 0, 4]);
+    }
+
+    #[test]
+    fn merged_chunks_get_the_ids_of_one_pass() {
+        let mut one = Interner::default();
+        let ids: Vec<u32> = ["c", "a", "c", "b", "a"].iter().map(|s| one.intern(s)).collect();
+        let (mut first, mut second) = (Interner::default(), Interner::default());
+        let left: Vec<u32> = ["c", "a"].iter().map(|s| first.intern(s)).collect();
+        let right: Vec<u32> = ["c", "b", "a"].iter().map(|s| second.intern(s)).collect();
+        let map = first.absorb(&second);
+        let merged: Vec<u32> = left.into_iter().chain(right.iter().map(|&i| map[i as usize])).collect();
+        assert_eq!(merged, ids);
+        assert_eq!(first.name(2), "b");
     }
 }

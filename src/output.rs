@@ -1,30 +1,73 @@
 //! The only module that writes result files. A run's files are written into a
 //! temporary folder beside the output folder and moved into place only when all of
 //! them are complete, so a failed run never leaves a half-written report.
+//!
+//! Large tables are not held in memory: they are rendered straight into their staged
+//! file, several at a time (one per core).
 
 use crate::error::{Error, Result};
+use rayon::prelude::*;
 use std::fs;
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// A named file's complete contents.
-pub struct OutputFile {
-    pub name: String,
-    pub bytes: Vec<u8>,
+/// Writes a file's contents into the given writer.
+pub type Render<'a> = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'a>;
+
+/// What goes into a file: bytes already made, or a renderer run while writing.
+pub enum Contents<'a> {
+    Bytes(Vec<u8>),
+    Render(Render<'a>),
 }
 
-impl OutputFile {
-    pub fn new(name: impl Into<String>, bytes: Vec<u8>) -> OutputFile {
-        OutputFile { name: name.into(), bytes }
+/// A named output file.
+pub struct OutputFile<'a> {
+    pub name: String,
+    pub contents: Contents<'a>,
+}
+
+impl<'a> OutputFile<'a> {
+    pub fn new(name: impl Into<String>, bytes: Vec<u8>) -> OutputFile<'a> {
+        OutputFile { name: name.into(), contents: Contents::Bytes(bytes) }
     }
+
+    /// A file rendered when it is written (for the tables with a row per episode).
+    pub fn render(
+        name: impl Into<String>,
+        render: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'a,
+    ) -> OutputFile<'a> {
+        OutputFile { name: name.into(), contents: Contents::Render(Box::new(render)) }
+    }
+}
+
+/// Runs a renderer into memory (for callers that need the bytes themselves).
+pub fn to_bytes(render: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    render(&mut bytes).expect("writing to memory cannot fail");
+    bytes
 }
 
 fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Write { path: path.to_path_buf(), source }
 }
 
+fn write_one(path: &Path, contents: Contents) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(write_err(dir))?;
+    }
+    match contents {
+        Contents::Bytes(bytes) => fs::write(path, bytes).map_err(write_err(path)),
+        Contents::Render(render) => {
+            let file = fs::File::create(path).map_err(write_err(path))?;
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            render(&mut w).and_then(|()| w.flush()).map_err(write_err(path))
+        }
+    }
+}
+
 /// Writes every file to `out` atomically: all of them, or (on error) none. Other
 /// files already in `out` are left alone.
-pub fn write_all(out: &Path, files: &[OutputFile]) -> Result<()> {
+pub fn write_all(out: &Path, files: Vec<OutputFile>) -> Result<()> {
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -32,22 +75,17 @@ pub fn write_all(out: &Path, files: &[OutputFile]) -> Result<()> {
     fs::create_dir_all(&parent).map_err(write_err(&parent))?;
     let dir_name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     let staging = parent.join(format!(".{dir_name}.partial-{}", std::process::id()));
+    let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
     let result = (|| {
         fs::create_dir_all(&staging).map_err(write_err(&staging))?;
-        for f in files {
-            let p = staging.join(&f.name);
-            if let Some(dir) = p.parent() {
-                fs::create_dir_all(dir).map_err(write_err(dir))?;
-            }
-            fs::write(&p, &f.bytes).map_err(write_err(&p))?;
-        }
+        files.into_par_iter().try_for_each(|f| write_one(&staging.join(&f.name), f.contents))?;
         fs::create_dir_all(out).map_err(write_err(out))?;
-        for f in files {
-            let target = out.join(&f.name);
+        for name in &names {
+            let target = out.join(name);
             if let Some(dir) = target.parent() {
                 fs::create_dir_all(dir).map_err(write_err(dir))?;
             }
-            fs::rename(staging.join(&f.name), &target).map_err(write_err(&target))?;
+            fs::rename(staging.join(name), &target).map_err(write_err(&target))?;
         }
         Ok(())
     })();
@@ -65,10 +103,23 @@ mod tests {
         let out = dir.path().join("reports");
         fs::create_dir_all(&out).unwrap();
         fs::write(out.join("keep.png"), b"x").unwrap();
-        write_all(&out, &[OutputFile::new("a.csv", b"1".to_vec()), OutputFile::new("b.json", b"{}".to_vec())]).unwrap();
+        let rendered = OutputFile::render("c/d.csv", |w| w.write_all(b"2"));
+        write_all(&out, vec![OutputFile::new("a.csv", b"1".to_vec()), rendered]).unwrap();
         assert_eq!(fs::read(out.join("a.csv")).unwrap(), b"1");
+        assert_eq!(fs::read(out.join("c/d.csv")).unwrap(), b"2");
         assert!(out.join("keep.png").exists(), "unrelated files are left alone");
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).collect();
         assert_eq!(leftovers.len(), 1, "only the output folder remains");
+    }
+
+    #[test]
+    fn a_failing_renderer_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("reports");
+        let failing = OutputFile::render("b.csv", |_| Err(io::Error::other("disk full")));
+        let err = write_all(&out, vec![OutputFile::new("a.csv", b"1".to_vec()), failing]).unwrap_err();
+        assert!(err.to_string().contains("b.csv"), "{err}");
+        assert!(!out.exists(), "no output folder after a failed run");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no staging folder either");
     }
 }

@@ -2,13 +2,13 @@
 //! passes through [`cell`], so that a key such as `=cmd|…` cannot become a formula
 //! when the file is opened in a spreadsheet.
 
-use crate::dates::format_day;
 use crate::episodes::Episodes;
 use crate::followup::{Curve, Durability, FollowUpScore};
 use crate::model::{Measurements, NO_KEY};
 use crate::registry::Registry;
 use crate::sudden_gains::SuddenGains;
 use std::borrow::Cow;
+use std::io::{self, Write};
 
 /// Makes a text value inert in spreadsheets: values starting with `=`, `+`, `-`, `@`,
 /// tab or carriage return get a leading apostrophe (OWASP CSV-injection advice).
@@ -21,11 +21,80 @@ pub fn cell(s: &str) -> Cow<'_, str> {
 
 /// Shortest round-trip decimal form; `-0` prints as `0`.
 pub fn num(x: f64) -> String {
+    let mut out = Vec::new();
+    push_num(&mut out, x);
+    String::from_utf8(out).expect("ASCII")
+}
+
+/// Appends `x` as Rust's `{}` prints it (shortest round-trip digits, never an exponent),
+/// with `-0` as `0`: integers through `itoa`, other values through `ryu`, whose digits are
+/// the same shortest round-trip digits; the rare value `ryu` would write with an
+/// exponent goes through `format!`.
+pub fn push_num(out: &mut Vec<u8>, x: f64) {
     if x == 0.0 {
-        "0".into()
+        out.push(b'0');
+    } else if x.fract() == 0.0 && x.abs() < 1e15 {
+        out.extend_from_slice(itoa::Buffer::new().format(x as i64).as_bytes());
+    } else if x.is_finite() {
+        let mut b = ryu::Buffer::new();
+        let s = b.format_finite(x);
+        if s.contains('e') {
+            out.extend_from_slice(format!("{x}").as_bytes());
+        } else {
+            out.extend_from_slice(s.as_bytes());
+        }
     } else {
-        format!("{x}")
+        out.extend_from_slice(format!("{x}").as_bytes());
     }
+}
+
+/// One value of a CSV row, formatted only as it is written: the large tables have
+/// millions of rows, and a `String` per cell was most of their cost.
+pub enum V<'a> {
+    /// Text, written as is (keys from the data pass through [`cell`] first).
+    T(Cow<'a, str>),
+    Num(f64),
+    /// A number or an empty cell.
+    OptNum(Option<f64>),
+    /// A number, or an empty cell for NaN (the sudden-gains package's missing value).
+    NanEmpty(f64),
+    Int(i64),
+    OptInt(Option<i64>),
+    Day(crate::dates::Day),
+    OptDay(Option<crate::dates::Day>),
+}
+
+impl<'a> From<&'a str> for V<'a> {
+    fn from(s: &'a str) -> V<'a> {
+        V::T(Cow::Borrowed(s))
+    }
+}
+
+impl<'a> From<Cow<'a, str>> for V<'a> {
+    fn from(s: Cow<'a, str>) -> V<'a> {
+        V::T(s)
+    }
+}
+
+/// Writes one row of values (reusing `scratch` for the formatted numbers).
+fn write_row(w: &mut csv::Writer<&mut dyn Write>, scratch: &mut Vec<u8>, row: &[V]) -> io::Result<()> {
+    for v in row {
+        scratch.clear();
+        match v {
+            V::T(s) => {
+                w.write_field(s.as_bytes())?;
+                continue;
+            }
+            V::Num(x) | V::OptNum(Some(x)) => push_num(scratch, *x),
+            V::NanEmpty(x) if !x.is_nan() => push_num(scratch, *x),
+            V::Int(i) | V::OptInt(Some(i)) => scratch.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
+            V::Day(d) | V::OptDay(Some(d)) => scratch.extend_from_slice(&crate::dates::day_bytes(*d)),
+            V::OptNum(None) | V::NanEmpty(_) | V::OptInt(None) | V::OptDay(None) => {}
+        }
+        w.write_field(&scratch[..])?;
+    }
+    w.write_record(None::<&[u8]>)?;
+    Ok(())
 }
 
 fn opt_num(x: Option<f64>) -> String {
@@ -48,29 +117,39 @@ fn key<'a>(interner: &'a crate::model::Interner, id: u32) -> Cow<'a, str> {
     }
 }
 
-fn writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new())
+fn writer(out: &mut dyn Write) -> csv::Writer<&mut dyn Write> {
+    csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(out)
 }
 
-fn finish(w: csv::Writer<Vec<u8>>) -> Vec<u8> {
-    w.into_inner().expect("writing to memory cannot fail")
+fn finish(mut w: csv::Writer<&mut dyn Write>) -> io::Result<()> {
+    w.flush()
 }
 
 /// `episodes.csv`: one row per episode × measure. Each value is written beside its
 /// column name, so the header and the rows cannot drift apart.
-pub fn episodes_csv(m: &Measurements, eps: &Episodes, flags: &[Durability], registry: &Registry) -> Vec<u8> {
-    let mut w = writer();
+pub fn episodes_csv(
+    out: &mut dyn Write,
+    m: &Measurements,
+    eps: &Episodes,
+    flags: &[Durability],
+    registry: &Registry,
+) -> io::Result<()> {
+    let mut w = writer(out);
+    let mut scratch = Vec::new();
     let mut header_written = false;
+    let mut values = Vec::with_capacity(EPISODE_COLUMNS.len());
     for (it, d) in eps.items.iter().zip(flags) {
         let row = episode_row(m, it, d, registry);
         if !header_written {
-            w.write_record(row.iter().map(|(name, _)| *name)).expect("in memory");
+            w.write_record(row.iter().map(|(name, _)| *name))?;
             header_written = true;
         }
-        w.write_record(row.iter().map(|(_, v)| v.as_ref())).expect("in memory");
+        values.clear();
+        values.extend(row.into_iter().map(|(_, v)| v));
+        write_row(&mut w, &mut scratch, &values)?;
     }
     if !header_written {
-        w.write_record(EPISODE_COLUMNS).expect("in memory");
+        w.write_record(EPISODE_COLUMNS)?;
     }
     finish(w)
 }
@@ -120,24 +199,24 @@ fn episode_row<'a>(
     it: &'a crate::episodes::EpisodeMeasure,
     d: &Durability,
     registry: &'a Registry,
-) -> Vec<(&'static str, Cow<'a, str>)> {
+) -> Vec<(&'static str, V<'a>)> {
     let c = &it.classification;
     let tt = it.talking_therapies;
     let ttb = |f: fn(&crate::episodes::TalkingTherapies) -> bool| opt_bool(tt.as_ref().map(f)).into();
     vec![
-        ("client_id", key(&m.clients, it.client)),
-        ("episode_id", key(&m.episodes, it.episode)),
-        ("therapist_id", key(&m.therapists, it.therapist)),
-        ("site_id", key(&m.sites, it.site)),
-        ("measure", Cow::Borrowed(registry.get(it.measure as usize).code.as_str())),
-        ("n_scores", it.n_scores.to_string().into()),
-        ("n_followup", d.n_followup.to_string().into()),
-        ("first_date", format_day(it.first_date).into()),
-        ("last_date", if it.paired() { format_day(it.last_date).into() } else { "".into() }),
-        ("baseline", num(it.baseline).into()),
-        ("final", opt_num(it.final_score).into()),
-        ("change", opt_num(c.change).into()),
-        ("rci", opt_num(c.rci).into()),
+        ("client_id", key(&m.clients, it.client).into()),
+        ("episode_id", key(&m.episodes, it.episode).into()),
+        ("therapist_id", key(&m.therapists, it.therapist).into()),
+        ("site_id", key(&m.sites, it.site).into()),
+        ("measure", registry.get(it.measure as usize).code.as_str().into()),
+        ("n_scores", V::Int(it.n_scores as i64)),
+        ("n_followup", V::Int(d.n_followup as i64)),
+        ("first_date", V::Day(it.first_date)),
+        ("last_date", V::OptDay(it.paired().then_some(it.last_date))),
+        ("baseline", V::Num(it.baseline)),
+        ("final", V::OptNum(it.final_score)),
+        ("change", V::OptNum(c.change)),
+        ("rci", V::OptNum(c.rci)),
         ("reliable_change", c.reliable_change.map_or("", |r| r.as_str()).into()),
         ("caseness_start", opt_bool(c.caseness_start).into()),
         ("caseness_end", opt_bool(c.caseness_end).into()),
@@ -148,12 +227,12 @@ fn episode_row<'a>(
         ("remission", opt_bool(c.remission).into()),
         ("paired", opt_bool(Some(it.paired())).into()),
         ("relapse", opt_bool(d.relapse).into()),
-        ("relapse_date", d.relapse_date.map(format_day).unwrap_or_default().into()),
+        ("relapse_date", V::OptDay(d.relapse_date)),
         ("recovery_maintained", opt_bool(d.recovery_maintained).into()),
         ("improvement_lost", opt_bool(d.improvement_lost).into()),
         ("late_improvement", opt_bool(d.late_improvement).into()),
         ("deteriorated_since_end", opt_bool(d.deteriorated_since_end).into()),
-        ("durability", opt_num(d.durability_last).into()),
+        ("durability", V::OptNum(d.durability_last)),
         ("last_scores_held", opt_bool(d.last_scores_held).into()),
         ("tt_caseness", ttb(|t| t.caseness)),
         ("tt_recovery", ttb(|t| t.recovery)),
@@ -186,43 +265,42 @@ pub const SUDDEN_GAIN_COLUMNS: &[&str] = &[
     "t_critical",
 ];
 
-fn nan_empty(x: f64) -> String {
-    if x.is_nan() {
-        String::new()
-    } else {
-        num(x)
-    }
-}
-
 /// `sudden_gains.csv`: one row per sudden gain or loss.
-pub fn sudden_gains_csv(m: &Measurements, eps: &Episodes, sg: &SuddenGains, registry: &Registry) -> Vec<u8> {
-    let mut w = writer();
-    w.write_record(SUDDEN_GAIN_COLUMNS).expect("in memory");
+pub fn sudden_gains_csv(
+    out: &mut dyn Write,
+    m: &Measurements,
+    eps: &Episodes,
+    sg: &SuddenGains,
+    registry: &Registry,
+) -> io::Result<()> {
+    let mut w = writer(out);
+    let mut scratch = Vec::new();
+    w.write_record(SUDDEN_GAIN_COLUMNS)?;
     for f in &sg.found {
         let it = &eps.items[f.item];
         let e = &f.event;
-        let row: Vec<Cow<str>> = vec![
-            key(&m.clients, it.client),
-            key(&m.episodes, it.episode),
-            Cow::Borrowed(&registry.get(it.measure as usize).code),
+        let row: Vec<V> = vec![
+            key(&m.clients, it.client).into(),
+            key(&m.episodes, it.episode).into(),
+            registry.get(it.measure as usize).code.as_str().into(),
             f.kind.as_str().into(),
-            f.pregain_session.to_string().into(),
-            (f.pregain_session + 1).to_string().into(),
-            nan_empty(e.pregain_score).into(),
-            nan_empty(e.postgain_score).into(),
-            nan_empty(f.magnitude).into(),
-            nan_empty(e.reversal_value).into(),
+            V::Int(f.pregain_session as i64),
+            V::Int((f.pregain_session + 1) as i64),
+            V::NanEmpty(e.pregain_score),
+            V::NanEmpty(e.postgain_score),
+            V::NanEmpty(f.magnitude),
+            V::NanEmpty(e.reversal_value),
             opt_bool(e.reversal).into(),
-            nan_empty(e.around[0]).into(),
-            nan_empty(e.around[1]).into(),
-            nan_empty(e.around[2]).into(),
-            nan_empty(e.around[3]).into(),
-            opt_num(f.change_proportion).into(),
-            e.interval.n_pre.to_string().into(),
-            e.interval.n_post.to_string().into(),
-            opt_num(e.interval.t_crit).into(),
+            V::NanEmpty(e.around[0]),
+            V::NanEmpty(e.around[1]),
+            V::NanEmpty(e.around[2]),
+            V::NanEmpty(e.around[3]),
+            V::OptNum(f.change_proportion),
+            V::Int(e.interval.n_pre as i64),
+            V::Int(e.interval.n_post as i64),
+            V::OptNum(e.interval.t_crit),
         ];
-        w.write_record(row.iter().map(|s| s.as_ref())).expect("in memory");
+        write_row(&mut w, &mut scratch, &row)?;
     }
     finish(w)
 }
@@ -230,14 +308,16 @@ pub fn sudden_gains_csv(m: &Measurements, eps: &Episodes, sg: &SuddenGains, regi
 /// `sudden_gains_byclient.csv`: one row per episode × measure that was tested, with the
 /// number of gains and losses and the one of each kept by the selection rule.
 pub fn sudden_gains_byclient_csv(
+    out: &mut dyn Write,
     m: &Measurements,
     eps: &Episodes,
     sg: &SuddenGains,
     registry: &Registry,
     rule: crate::sudden_gains::Select,
-) -> Vec<u8> {
+) -> io::Result<()> {
     use crate::sudden_gains::{select, Kind};
-    let mut w = writer();
+    let mut w = writer(out);
+    let mut scratch = Vec::new();
     w.write_record([
         "client_id",
         "episode_id",
@@ -250,8 +330,7 @@ pub fn sudden_gains_byclient_csv(
         "loss_pregain_session",
         "loss_magnitude",
         "loss_reversal",
-    ])
-    .expect("in memory");
+    ])?;
     let mut i = 0;
     for (idx, it) in eps.items.iter().enumerate() {
         let start = i;
@@ -259,39 +338,41 @@ pub fn sudden_gains_byclient_csv(
             i += 1;
         }
         let found = &sg.found[start..i];
-        let mut row: Vec<Cow<str>> = vec![
-            key(&m.clients, it.client),
-            key(&m.episodes, it.episode),
-            Cow::Borrowed(&registry.get(it.measure as usize).code),
+        let mut row: Vec<V> = vec![
+            key(&m.clients, it.client).into(),
+            key(&m.episodes, it.episode).into(),
+            registry.get(it.measure as usize).code.as_str().into(),
         ];
         let of_kind = |k: Kind| found.iter().filter(|f| f.kind == k).cloned().collect::<Vec<_>>();
         let (gains, losses) = (of_kind(Kind::Gain), of_kind(Kind::Loss));
-        row.push(gains.len().to_string().into());
-        row.push(losses.len().to_string().into());
+        row.push(V::Int(gains.len() as i64));
+        row.push(V::Int(losses.len() as i64));
         for list in [&gains, &losses] {
             match select(list, rule, |f| f.event.pregain, |f| f.magnitude) {
                 Some(f) => {
-                    row.push(f.pregain_session.to_string().into());
-                    row.push(nan_empty(f.magnitude).into());
+                    row.push(V::Int(f.pregain_session as i64));
+                    row.push(V::NanEmpty(f.magnitude));
                     row.push(opt_bool(f.event.reversal).into());
                 }
-                None => row.extend(["", "", ""].map(Cow::Borrowed)),
+                None => row.extend(["", "", ""].map(V::from)),
             }
         }
-        w.write_record(row.iter().map(|s| s.as_ref())).expect("in memory");
+        write_row(&mut w, &mut scratch, &row)?;
     }
     finish(w)
 }
 
 /// `followup.csv`: one row per follow-up score.
 pub fn followup_csv(
+    out: &mut dyn Write,
     m: &Measurements,
     eps: &Episodes,
     scores: &[FollowUpScore],
     months: &[f64],
     registry: &Registry,
-) -> Vec<u8> {
-    let mut w = writer();
+) -> io::Result<()> {
+    let mut w = writer(out);
+    let mut scratch = Vec::new();
     w.write_record([
         "client_id",
         "episode_id",
@@ -309,36 +390,36 @@ pub fn followup_csv(
         "change_from_end",
         "reliable_vs_end",
         "durability",
-    ])
-    .expect("in memory");
+    ])?;
+    let window_labels: Vec<String> = months.iter().map(|&mo| format!("{}m", num(mo))).collect();
     for f in scores {
         let it = &eps.items[f.item];
-        let row: Vec<Cow<str>> = vec![
-            key(&m.clients, it.client),
-            key(&m.episodes, it.episode),
-            Cow::Borrowed(&registry.get(it.measure as usize).code),
-            format_day(f.date).into(),
-            f.days_after_end.to_string().into(),
-            f.window.map(|i| format!("{}m", num(months[i]))).unwrap_or_default().into(),
+        let row: Vec<V> = vec![
+            key(&m.clients, it.client).into(),
+            key(&m.episodes, it.episode).into(),
+            registry.get(it.measure as usize).code.as_str().into(),
+            V::Day(f.date),
+            V::Int(f.days_after_end as i64),
+            V::T(f.window.map_or(Cow::Borrowed(""), |i| Cow::Borrowed(&window_labels[i]))),
             (if f.before_end { "before_end_of_treatment" } else { "used" }).into(),
-            num(f.score).into(),
-            num(it.baseline).into(),
-            opt_num(it.final_score).into(),
-            num(f.change_from_baseline).into(),
+            V::Num(f.score),
+            V::Num(it.baseline),
+            V::OptNum(it.final_score),
+            V::Num(f.change_from_baseline),
             f.reliable_vs_baseline.map_or("", |r| r.as_str()).into(),
             opt_bool(f.caseness).into(),
-            opt_num(f.change_from_end).into(),
+            V::OptNum(f.change_from_end),
             f.reliable_vs_end.map_or("", |r| r.as_str()).into(),
-            opt_num(f.durability).into(),
+            V::OptNum(f.durability),
         ];
-        w.write_record(row.iter().map(|s| s.as_ref())).expect("in memory");
+        write_row(&mut w, &mut scratch, &row)?;
     }
     finish(w)
 }
 
 /// `relapse_survival.csv`: the Kaplan–Meier curves, one row per time per stratum.
-pub fn relapse_survival_csv(curves: &[Curve], registry: &Registry) -> Vec<u8> {
-    let mut w = writer();
+pub fn relapse_survival_csv(out: &mut dyn Write, curves: &[Curve], registry: &Registry) -> io::Result<()> {
+    let mut w = writer(out);
     w.write_record([
         "measure",
         "stratification",
@@ -353,8 +434,7 @@ pub fn relapse_survival_csv(curves: &[Curve], registry: &Registry) -> Vec<u8> {
         "lower",
         "upper",
         "cumhaz",
-    ])
-    .expect("in memory");
+    ])?;
     for c in curves {
         for r in &c.fit.rows {
             w.write_record([
@@ -371,16 +451,20 @@ pub fn relapse_survival_csv(curves: &[Curve], registry: &Registry) -> Vec<u8> {
                 &opt_num(r.lower),
                 &opt_num(r.upper),
                 &num(r.cumhaz),
-            ])
-            .expect("in memory");
+            ])?;
         }
     }
     finish(w)
 }
 
 /// `goals.csv`: one row per goal or objective.
-pub fn goals_csv(g: &crate::model::GoalRatings, goals: &[crate::goals::GoalResult]) -> Vec<u8> {
-    let mut w = writer();
+pub fn goals_csv(
+    out: &mut dyn Write,
+    g: &crate::model::GoalRatings,
+    goals: &[crate::goals::GoalResult],
+) -> io::Result<()> {
+    let mut w = writer(out);
+    let mut scratch = Vec::new();
     w.write_record([
         "client_id",
         "episode_id",
@@ -403,49 +487,50 @@ pub fn goals_csv(g: &crate::model::GoalRatings, goals: &[crate::goals::GoalResul
         "n_objectives",
         "objectives_mean_change",
         "n_objectives_improved",
-    ])
-    .expect("in memory");
+    ])?;
+    // Sorted by the keys' names: their ranks order the same way without comparing text.
+    let (cr, er, gr) = (g.clients.sort_ranks(), g.episodes.sort_ranks(), g.goals.sort_ranks());
     let mut rows: Vec<&crate::goals::GoalResult> = goals.iter().collect();
-    rows.sort_by(|a, b| {
-        let k = |x: &crate::goals::GoalResult| {
-            (g.clients.name(x.client), g.episodes.name(x.episode), x.scale, g.goals.name(x.goal))
-        };
-        k(a).cmp(&k(b))
-    });
-    let date = |x: Option<(crate::dates::Day, f64)>| x.map(|r| format_day(r.0)).unwrap_or_default();
-    let rating = |x: Option<(crate::dates::Day, f64)>| opt_num(x.map(|r| r.1));
+    rows.sort_by_key(|x| (cr[x.client as usize], er[x.episode as usize], x.scale, gr[x.goal as usize]));
+    let date = |x: Option<(crate::dates::Day, f64)>| V::OptDay(x.map(|r| r.0));
+    let rating = |x: Option<(crate::dates::Day, f64)>| V::OptNum(x.map(|r| r.1));
     for x in rows {
-        let row: Vec<Cow<str>> = vec![
-            key(&g.clients, x.client),
-            key(&g.episodes, x.episode),
-            key(&g.goals, x.goal),
-            key(&g.goals, x.parent),
+        let row: Vec<V> = vec![
+            key(&g.clients, x.client).into(),
+            key(&g.episodes, x.episode).into(),
+            key(&g.goals, x.goal).into(),
+            key(&g.goals, x.parent).into(),
             (if x.parent == NO_KEY { "goal" } else { "objective" }).into(),
             x.scale.as_str().into(),
-            x.n_ratings.to_string().into(),
-            date(x.first).into(),
-            rating(x.first).into(),
-            date(x.last).into(),
-            rating(x.last).into(),
-            opt_num(x.change).into(),
+            V::Int(x.n_ratings as i64),
+            date(x.first),
+            rating(x.first),
+            date(x.last),
+            rating(x.last),
+            V::OptNum(x.change),
             x.reliable_change.map_or("", |r| r.as_str()).into(),
-            date(x.followup).into(),
-            rating(x.followup).into(),
-            opt_num(x.change_since_end).into(),
+            date(x.followup),
+            rating(x.followup),
+            V::OptNum(x.change_since_end),
             opt_bool(x.held_at_followup).into(),
-            num(x.weight).into(),
-            x.n_objectives.to_string().into(),
-            opt_num(x.objectives_mean_change).into(),
-            x.n_objectives_improved.to_string().into(),
+            V::Num(x.weight),
+            V::Int(x.n_objectives as i64),
+            V::OptNum(x.objectives_mean_change),
+            V::Int(x.n_objectives_improved as i64),
         ];
-        w.write_record(row.iter().map(|s| s.as_ref())).expect("in memory");
+        write_row(&mut w, &mut scratch, &row)?;
     }
     finish(w)
 }
 
 /// `goals_episodes.csv`: goal figures per episode, with agreement with symptom change.
-pub fn goal_episodes_csv(g: &crate::model::GoalRatings, eps: &[crate::goals::EpisodeGoals]) -> Vec<u8> {
-    let mut w = writer();
+pub fn goal_episodes_csv(
+    out: &mut dyn Write,
+    g: &crate::model::GoalRatings,
+    eps: &[crate::goals::EpisodeGoals],
+) -> io::Result<()> {
+    let mut w = writer(out);
+    let mut scratch = Vec::new();
     w.write_record([
         "client_id",
         "episode_id",
@@ -459,36 +544,37 @@ pub fn goal_episodes_csv(g: &crate::model::GoalRatings, eps: &[crate::goals::Epi
         "goal_progress",
         "symptoms_improved",
         "agreement",
-    ])
-    .expect("in memory");
+    ])?;
     for e in eps {
-        let row: Vec<Cow<str>> = vec![
-            key(&g.clients, e.client),
-            key(&g.episodes, e.episode),
-            e.gbo_goals.to_string().into(),
-            e.gbo_improved.to_string().into(),
-            e.gbo_deteriorated.to_string().into(),
-            e.gas_goals.to_string().into(),
-            opt_num(e.gas_t_end).into(),
-            opt_num(e.gas_t_followup).into(),
+        let row: Vec<V> = vec![
+            key(&g.clients, e.client).into(),
+            key(&g.episodes, e.episode).into(),
+            V::Int(e.gbo_goals as i64),
+            V::Int(e.gbo_improved as i64),
+            V::Int(e.gbo_deteriorated as i64),
+            V::Int(e.gas_goals as i64),
+            V::OptNum(e.gas_t_end),
+            V::OptNum(e.gas_t_followup),
             opt_bool(e.gas_held).into(),
             opt_bool(e.goal_progress).into(),
             opt_bool(e.symptoms_improved).into(),
             e.agreement.unwrap_or_default().into(),
         ];
-        w.write_record(row.iter().map(|s| s.as_ref())).expect("in memory");
+        write_row(&mut w, &mut scratch, &row)?;
     }
     finish(w)
 }
 
 /// `trajectories.csv`: one row per episode × measure.
 pub fn trajectories_csv(
+    out: &mut dyn Write,
     m: &Measurements,
     eps: &Episodes,
     tr: &crate::trajectories::Trajectories,
     registry: &Registry,
-) -> Vec<u8> {
-    let mut w = writer();
+) -> io::Result<()> {
+    let mut w = writer(out);
+    let mut scratch = Vec::new();
     w.write_record([
         "client_id",
         "episode_id",
@@ -514,48 +600,50 @@ pub fn trajectories_csv(
         "etr_band",
         "not_on_track",
         "not_on_track_session",
-    ])
-    .expect("in memory");
-    let int = |x: Option<i32>| x.map(|v| v.to_string()).unwrap_or_default();
+    ])?;
+    let int = |x: Option<i32>| V::OptInt(x.map(i64::from));
     for (it, t) in eps.items.iter().zip(&tr.items) {
         let d = t.dip.as_ref();
-        let row: Vec<Cow<str>> = vec![
-            key(&m.clients, it.client),
-            key(&m.episodes, it.episode),
-            Cow::Borrowed(&registry.get(it.measure as usize).code),
-            it.n_scores.to_string().into(),
-            opt_num(t.slope_per_session).into(),
-            opt_num(t.slope_per_week).into(),
-            opt_num(t.log_slope).into(),
-            opt_num(t.early_change).into(),
-            int(t.sessions_to_reliable_improvement).into(),
-            int(t.days_to_reliable_improvement).into(),
-            int(t.sessions_to_recovery).into(),
-            int(t.days_to_recovery).into(),
+        let row: Vec<V> = vec![
+            key(&m.clients, it.client).into(),
+            key(&m.episodes, it.episode).into(),
+            registry.get(it.measure as usize).code.as_str().into(),
+            V::Int(it.n_scores as i64),
+            V::OptNum(t.slope_per_session),
+            V::OptNum(t.slope_per_week),
+            V::OptNum(t.log_slope),
+            V::OptNum(t.early_change),
+            int(t.sessions_to_reliable_improvement),
+            int(t.days_to_reliable_improvement),
+            int(t.sessions_to_recovery),
+            int(t.days_to_recovery),
             opt_bool(it.paired().then_some(d.is_some())).into(),
-            int(d.map(|d| d.start)).into(),
-            int(d.map(|d| d.peak)).into(),
-            opt_num(d.map(|d| d.depth)).into(),
-            opt_num(d.map(|d| d.depth_from_baseline)).into(),
-            int(d.map(|d| d.length)).into(),
+            int(d.map(|d| d.start)),
+            int(d.map(|d| d.peak)),
+            V::OptNum(d.map(|d| d.depth)),
+            V::OptNum(d.map(|d| d.depth_from_baseline)),
+            int(d.map(|d| d.length)),
             opt_bool(d.map(|d| d.resolved)).into(),
             d.map_or("", |d| d.kind).into(),
             t.shape.map_or("", |s| s.as_str()).into(),
-            t.band.map(|b| (b + 1).to_string()).unwrap_or_default().into(),
+            V::OptInt(t.band.map(|b| b as i64 + 1)),
             opt_bool(t.not_on_track).into(),
-            int(t.not_on_track_session).into(),
+            int(t.not_on_track_session),
         ];
-        w.write_record(row.iter().map(|s| s.as_ref())).expect("in memory");
+        write_row(&mut w, &mut scratch, &row)?;
     }
     finish(w)
 }
 
 /// `expected_response.csv`: percentiles of the score by session since baseline, per
 /// measure and intake-severity band.
-pub fn expected_response_csv(tr: &crate::trajectories::Trajectories, registry: &Registry) -> Vec<u8> {
-    let mut w = writer();
-    w.write_record(["measure", "band", "band_low", "band_high", "session", "n", "p10", "p25", "p50", "p75", "p90"])
-        .expect("in memory");
+pub fn expected_response_csv(
+    out: &mut dyn Write,
+    tr: &crate::trajectories::Trajectories,
+    registry: &Registry,
+) -> io::Result<()> {
+    let mut w = writer(out);
+    w.write_record(["measure", "band", "band_low", "band_high", "session", "n", "p10", "p25", "p50", "p75", "p90"])?;
     for p in &tr.etr {
         w.write_record([
             registry.get(p.measure as usize).code.clone(),
@@ -569,8 +657,7 @@ pub fn expected_response_csv(tr: &crate::trajectories::Trajectories, registry: &
             num(p.p50),
             num(p.p75),
             num(p.p90),
-        ])
-        .expect("in memory");
+        ])?;
     }
     finish(w)
 }
@@ -586,14 +673,15 @@ fn count_cells(c: crate::caseload::Count, s: &crate::caseload::Suppression, z: f
 
 /// `therapists.csv` / `sites.csv`: one row per unit × measure, small counts suppressed.
 pub fn units_csv(
+    out: &mut dyn Write,
     units: &[crate::caseload::Unit],
     kind: &str,
     refs: &[crate::caseload::FunnelReference],
     s: &crate::caseload::Suppression,
     registry: &Registry,
-) -> Vec<u8> {
+) -> io::Result<()> {
     use crate::caseload::Z95;
-    let mut w = writer();
+    let mut w = writer(out);
     let mut header: Vec<String> = vec![
         format!("{kind}_id"),
         "measure".into(),
@@ -634,7 +722,7 @@ pub fn units_csv(
         ]
         .map(String::from),
     );
-    w.write_record(&header).expect("in memory");
+    w.write_record(&header)?;
     for u in units.iter().filter(|u| u.kind == kind) {
         let hidden = s.hides(u.reliable_recovery.k, u.reliable_recovery.n);
         let small = u.episodes < s.threshold;
@@ -671,7 +759,7 @@ pub fn units_csv(
         row.push(hide(opt_num(u.expected_recovery)));
         row.push(hide(opt_num(u.adjusted_recovery)));
         row.push(hide(opt_num(u.shrunken_recovery)));
-        w.write_record(&row).expect("in memory");
+        w.write_record(&row)?;
     }
     finish(w)
 }
@@ -679,11 +767,12 @@ pub fn units_csv(
 /// `trends.csv`: headline rates by the month (or quarter) of the final score, with p-chart
 /// limits; small counts suppressed.
 pub fn trends_csv(
+    out: &mut dyn Write,
     periods: &[crate::caseload::Period],
     s: &crate::caseload::Suppression,
     registry: &Registry,
-) -> Vec<u8> {
-    let mut w = writer();
+) -> io::Result<()> {
+    let mut w = writer(out);
     w.write_record([
         "measure",
         "period",
@@ -697,8 +786,7 @@ pub fn trends_csv(
         "reliable_improvement_n",
         "reliable_improvement_of",
         "reliable_improvement_rate",
-    ])
-    .expect("in memory");
+    ])?;
     for p in periods {
         let hidden = s.hides(p.recovery.k, p.recovery.n);
         let h = |x: String| if hidden { "*".to_string() } else { x };
@@ -716,8 +804,7 @@ pub fn trends_csv(
             s.count(p.reliable_improvement.k),
             s.count(p.reliable_improvement.n),
             if hi { "*".into() } else { opt_num(p.reliable_improvement.rate()) },
-        ])
-        .expect("in memory");
+        ])?;
     }
     finish(w)
 }
@@ -732,11 +819,11 @@ pub struct RejectedLine<'a> {
 }
 
 /// `rejected.csv`: file, line, reason (plus the column and a reason code).
-pub fn rejected_csv(lines: &[RejectedLine]) -> Vec<u8> {
-    let mut w = writer();
-    w.write_record(["file", "line", "reason", "column", "code"]).expect("in memory");
+pub fn rejected_csv(out: &mut dyn Write, lines: &[RejectedLine]) -> io::Result<()> {
+    let mut w = writer(out);
+    w.write_record(["file", "line", "reason", "column", "code"])?;
     for l in lines {
-        w.write_record([&*cell(l.file), &l.line.to_string(), &*cell(l.reason), l.column, l.code]).expect("in memory");
+        w.write_record([&*cell(l.file), &l.line.to_string(), &*cell(l.reason), l.column, l.code])?;
     }
     finish(w)
 }
