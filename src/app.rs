@@ -14,7 +14,8 @@ use crate::tables::{self, RejectedLine};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Runs one command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -28,16 +29,25 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// Progress on stderr: a spinner with the current stage (hidden when stderr is not a
 /// terminal or with --quiet). With `SUSTAIN_TIMINGS` set in the environment, the time
-/// each stage took is printed at the end (the profile in BENCHMARKS.md).
+/// each stage took is printed at the end (the profile in BENCHMARKS.md), and beneath a
+/// stage the parts of it that ran side by side.
 pub struct Progress {
     bar: Option<ProgressBar>,
-    timings: Option<std::cell::RefCell<Vec<(String, std::time::Instant)>>>,
+    timings: Option<Mutex<Timings>>,
+}
+
+#[derive(Default)]
+struct Timings {
+    /// Stage names and when each began (the first entry is the start of the run).
+    stages: Vec<(String, Instant)>,
+    /// Parts of a stage that ran in parallel: (stage index, name, how long).
+    parts: Vec<(usize, String, Duration)>,
 }
 
 impl Progress {
     pub fn new(quiet: bool) -> Progress {
         let timings = std::env::var_os("SUSTAIN_TIMINGS")
-            .map(|_| std::cell::RefCell::new(vec![("start".to_string(), std::time::Instant::now())]));
+            .map(|_| Mutex::new(Timings { stages: vec![("start".to_string(), Instant::now())], parts: Vec::new() }));
         if quiet {
             return Progress { bar: None, timings };
         }
@@ -50,11 +60,22 @@ impl Progress {
     pub fn stage(&self, msg: impl Into<String>) {
         let msg = msg.into();
         if let Some(t) = &self.timings {
-            t.borrow_mut().push((msg.clone(), std::time::Instant::now()));
+            t.lock().expect("timings lock").stages.push((msg.clone(), Instant::now()));
         }
         if let Some(pb) = &self.bar {
             pb.set_message(msg);
         }
+    }
+
+    /// Runs one part of the current stage, timing it on its own when timings are asked for.
+    pub fn part<T>(&self, name: &str, f: impl FnOnce() -> T) -> T {
+        let Some(t) = &self.timings else { return f() };
+        let start = Instant::now();
+        let out = f();
+        let mut t = t.lock().expect("timings lock");
+        let stage = t.stages.len() - 1;
+        t.parts.push((stage, name.to_string(), start.elapsed()));
+        out
     }
 
     /// Clears the spinner and prints a closing line (and the stage timings if asked).
@@ -64,13 +85,16 @@ impl Progress {
             eprintln!("{msg}");
         }
         if let Some(t) = &self.timings {
-            let t = t.borrow();
-            let end = std::time::Instant::now();
-            for (i, (name, at)) in t.iter().enumerate().skip(1) {
-                let next = t.get(i + 1).map_or(end, |x| x.1);
+            let t = t.lock().expect("timings lock");
+            let end = Instant::now();
+            for (i, (name, at)) in t.stages.iter().enumerate().skip(1) {
+                let next = t.stages.get(i + 1).map_or(end, |x| x.1);
                 eprintln!("timing: {:>8.3} s  {name}", (next - *at).as_secs_f64());
+                for (_, part, took) in t.parts.iter().filter(|p| p.0 == i) {
+                    eprintln!("timing: {:>8.3} s    - {part}", took.as_secs_f64());
+                }
             }
-            eprintln!("timing: {:>8.3} s  total", (end - t[0].1).as_secs_f64());
+            eprintln!("timing: {:>8.3} s  total", (end - t.stages[0].1).as_secs_f64());
         }
     }
 }
@@ -318,57 +342,64 @@ fn analysis(
     progress.stage("episode outcomes");
     let mut episodes: Episodes = build_episodes(&loaded.m, &loaded.sorted, &cfg.registry);
     filter.apply(&loaded.m, &mut episodes);
-    progress.stage("trajectories");
     let tr_options = args.trajectories.options();
-    let trajectories = crate::trajectories::analyse(&loaded.m, &loaded.sorted, &episodes, &tr_options);
-    progress.stage("looking for sudden gains and losses");
     let sg_options = args.sudden_gains.options();
-    let gains = crate::sudden_gains::find_all(&loaded.m, &loaded.sorted, &episodes, &cfg.registry, &sg_options);
-    let mut summary =
-        summarise(&episodes, &cfg.registry, loaded.inputs.clone(), &loaded.rejections, loaded.m.clients.len() as u64);
-    summary.sudden_gains = Some(crate::summary::sudden_gains_summary(&gains, &sg_options, &cfg.registry));
-    summary.trajectories =
-        Some(crate::summary::trajectory_summary(&episodes, &trajectories, &tr_options, &cfg.registry));
-    progress.stage("following up");
     let fu_options = args.follow_up.options();
-    let (fu_scores, durability) = crate::followup::follow_up(&loaded.m, &loaded.sorted, &episodes, &fu_options);
-    let (curves, comparisons) =
-        crate::followup::relapse_survival(&loaded.m, &episodes, &durability, &cfg.registry, fu_options.cohort);
-    summary.sustained = Some(crate::summary::sustained_summary(
-        &episodes,
-        &fu_scores,
-        &durability,
-        &curves,
-        &comparisons,
-        &fu_options,
-        &cfg.registry,
-    ));
-    progress.stage("caseload");
     let caseload_options = crate::caseload::Options {
         suppression: crate::caseload::Suppression { threshold: args.suppress_below, round_to: args.caseload.round_to },
         overdispersion: args.caseload.overdispersion,
         period: if args.caseload.trend_period == "quarter" { "quarter" } else { "month" },
     };
-    let (units, funnel_refs, periods) = crate::caseload::analyse(&loaded.m, &episodes, &durability, &caseload_options);
-    summary.caseload =
-        Some(crate::summary::caseload_summary(&units, &funnel_refs, &periods, &caseload_options, &cfg.registry));
     let goal_options = crate::goals::Options { gbo_reliable_change: args.gbo_reliable_change, gas_rho: args.gas_rho };
-    let goal_results = loaded.goals.as_ref().map(|g| {
-        progress.stage("goals");
-        let (mut goals, mut goal_eps) = crate::goals::analyse(g, &loaded.m, &episodes, &goal_options);
-        if !filter.is_empty() {
-            // Keep the goals of the episodes the filter kept.
-            let kept: std::collections::HashSet<(&str, &str)> = episodes
-                .items
-                .iter()
-                .map(|it| (loaded.m.clients.name(it.client), loaded.m.episodes.name(it.episode)))
-                .collect();
-            let keep = |c: u32, e: u32| kept.contains(&(g.clients.name(c), g.episodes.name(e)));
-            goals.retain(|x| keep(x.client, x.episode));
-            goal_eps.retain(|x| keep(x.client, x.episode));
-        }
-        (goals, goal_eps)
-    });
+    let (m, sorted, reg) = (&loaded.m, &loaded.sorted, &cfg.registry);
+    let eps = &episodes;
+
+    // The analyses below only read the episodes, so they run side by side: trajectories
+    // and sudden gains on one side; follow-up (then caseload, which needs its durability
+    // flags) and goals on the other.
+    progress.stage("trajectories, sudden gains, follow-up, caseload and goals (in parallel)");
+    let ((trajectories, gains), ((fu_scores, durability, curves, comparisons, caseload), goal_results)) = rayon::join(
+        || {
+            rayon::join(
+                || progress.part("trajectories", || crate::trajectories::analyse(m, sorted, eps, &tr_options)),
+                || {
+                    progress.part("sudden gains and losses", || {
+                        crate::sudden_gains::find_all(m, sorted, eps, reg, &sg_options)
+                    })
+                },
+            )
+        },
+        || {
+            rayon::join(
+                || {
+                    let (fu_scores, durability, curves, comparisons) = progress.part("following up", || {
+                        let (fu_scores, durability) = crate::followup::follow_up(m, sorted, eps, &fu_options);
+                        let (curves, comparisons) =
+                            crate::followup::relapse_survival(m, eps, &durability, reg, fu_options.cohort);
+                        (fu_scores, durability, curves, comparisons)
+                    });
+                    let caseload =
+                        progress.part("caseload", || crate::caseload::analyse(m, eps, &durability, &caseload_options));
+                    (fu_scores, durability, curves, comparisons, caseload)
+                },
+                || {
+                    loaded
+                        .goals
+                        .as_ref()
+                        .map(|g| progress.part("goals", || goal_analysis(g, m, eps, filter, &goal_options)))
+                },
+            )
+        },
+    );
+    let (units, funnel_refs, periods) = caseload;
+
+    progress.stage("summary");
+    let mut summary = summarise(eps, reg, loaded.inputs.clone(), &loaded.rejections, m.clients.len() as u64);
+    summary.sudden_gains = Some(crate::summary::sudden_gains_summary(&gains, &sg_options, reg));
+    summary.trajectories = Some(crate::summary::trajectory_summary(eps, &trajectories, &tr_options, reg));
+    summary.sustained =
+        Some(crate::summary::sustained_summary(eps, &fu_scores, &durability, &curves, &comparisons, &fu_options, reg));
+    summary.caseload = Some(crate::summary::caseload_summary(&units, &funnel_refs, &periods, &caseload_options, reg));
     if let Some((goals, goal_eps)) = &goal_results {
         summary.goals = Some(crate::summary::goals_summary(goals, goal_eps, &goal_options));
     }
@@ -472,8 +503,7 @@ fn analysis(
             crate::report::render_client(client, &pages).into_bytes(),
         ));
     }
-    let (m, reg) = (&loaded.m, &cfg.registry);
-    let (eps, select) = (&episodes, sg_options.select);
+    let select = sg_options.select;
     let (supp, months) = (&caseload_options.suppression, &fu_options.months);
     let mut files: Vec<OutputFile> = vec![
         OutputFile::render("episodes.csv", |w| tables::episodes_csv(w, m, eps, &durability, reg)),
@@ -523,6 +553,25 @@ fn analysis(
     progress.stage("rendering and writing files");
     write_all(out, files)?;
     Ok(summary)
+}
+
+/// Goals, restricted to the episodes the filter kept.
+fn goal_analysis(
+    g: &GoalRatings,
+    m: &Measurements,
+    episodes: &Episodes,
+    filter: &crate::episodes::Filter,
+    options: &crate::goals::Options,
+) -> (Vec<crate::goals::GoalResult>, Vec<crate::goals::EpisodeGoals>) {
+    let (mut goals, mut goal_eps) = crate::goals::analyse(g, m, episodes, options);
+    if !filter.is_empty() {
+        let kept: std::collections::HashSet<(&str, &str)> =
+            episodes.items.iter().map(|it| (m.clients.name(it.client), m.episodes.name(it.episode))).collect();
+        let keep = |c: u32, e: u32| kept.contains(&(g.clients.name(c), g.episodes.name(e)));
+        goals.retain(|x| keep(x.client, x.episode));
+        goal_eps.retain(|x| keep(x.client, x.episode));
+    }
+    (goals, goal_eps)
 }
 
 fn parse_day(flag: &str, v: &Option<String>) -> Result<Option<Day>> {

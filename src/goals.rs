@@ -109,11 +109,11 @@ pub fn analyse(
 
 fn one_goal(g: &GoalRatings, rows: &[u32], opts: &Options) -> GoalResult {
     let f = rows[0] as usize;
-    let treatment: Vec<usize> = rows.iter().map(|&r| r as usize).filter(|&r| g.phase[r] != Phase::FollowUp).collect();
+    let mut treatment = rows.iter().map(|&r| r as usize).filter(|&r| g.phase[r] != Phase::FollowUp);
     let followup = rows.iter().map(|&r| r as usize).rfind(|&r| g.phase[r] == Phase::FollowUp);
     let at = |r: usize| (g.date[r], g.rating[r]);
-    let first = treatment.first().map(|&r| at(r));
-    let last = (treatment.len() >= 2).then(|| at(*treatment.last().expect("two ratings")));
+    let first = treatment.next().map(at);
+    let last = treatment.last().map(at);
     let change = first.zip(last).map(|(a, b)| b.1 - a.1);
     let rc = opts.gbo_reliable_change;
     let reliable_change = match g.scale[f] {
