@@ -358,51 +358,78 @@ fn analysis(
     // and sudden gains on one side; follow-up (then caseload, which needs its durability
     // flags) and goals on the other.
     progress.stage("trajectories, sudden gains, follow-up, caseload and goals (in parallel)");
-    let ((trajectories, gains), ((fu_scores, durability, curves, comparisons, caseload), goal_results)) = rayon::join(
-        || {
-            rayon::join(
-                || progress.part("trajectories", || crate::trajectories::analyse(m, sorted, eps, &tr_options)),
-                || {
-                    progress.part("sudden gains and losses", || {
-                        crate::sudden_gains::find_all(m, sorted, eps, reg, &sg_options)
-                    })
-                },
-            )
-        },
-        || {
-            rayon::join(
-                || {
-                    let (fu_scores, durability, curves, comparisons) = progress.part("following up", || {
-                        let (fu_scores, durability) = crate::followup::follow_up(m, sorted, eps, &fu_options);
-                        let (curves, comparisons) =
-                            crate::followup::relapse_survival(m, eps, &durability, reg, fu_options.cohort);
-                        (fu_scores, durability, curves, comparisons)
-                    });
-                    let caseload =
-                        progress.part("caseload", || crate::caseload::analyse(m, eps, &durability, &caseload_options));
-                    (fu_scores, durability, curves, comparisons, caseload)
-                },
-                || {
-                    loaded
-                        .goals
-                        .as_ref()
-                        .map(|g| progress.part("goals", || goal_analysis(g, m, eps, filter, &goal_options)))
-                },
-            )
-        },
-    );
+    // Each part also summarises its own results.
+    let ((trajectories, gains, mut summary), ((fu_scores, durability, curves, caseload, summaries), goal_results)) =
+        rayon::join(
+            || {
+                let ((trajectories, tr_summary), (gains, sg_summary)) = rayon::join(
+                    || {
+                        progress.part("trajectories", || {
+                            let tr = crate::trajectories::analyse(m, sorted, eps, &tr_options);
+                            let summary = crate::summary::trajectory_summary(eps, &tr, &tr_options, reg);
+                            (tr, summary)
+                        })
+                    },
+                    || {
+                        progress.part("sudden gains and losses", || {
+                            let sg = crate::sudden_gains::find_all(m, sorted, eps, reg, &sg_options);
+                            let summary = crate::summary::sudden_gains_summary(&sg, &sg_options, reg);
+                            (sg, summary)
+                        })
+                    },
+                );
+                let mut summary = progress.part("summary", || {
+                    summarise(eps, reg, loaded.inputs.clone(), &loaded.rejections, m.clients.len() as u64)
+                });
+                summary.trajectories = Some(tr_summary);
+                summary.sudden_gains = Some(sg_summary);
+                (trajectories, gains, summary)
+            },
+            || {
+                rayon::join(
+                    || {
+                        let (fu_scores, durability, curves, sustained) = progress.part("following up", || {
+                            let (fu_scores, durability) = crate::followup::follow_up(m, sorted, eps, &fu_options);
+                            let (curves, comparisons) =
+                                crate::followup::relapse_survival(m, eps, &durability, reg, fu_options.cohort);
+                            let sustained = crate::summary::sustained_summary(
+                                eps,
+                                &fu_scores,
+                                &durability,
+                                &curves,
+                                &comparisons,
+                                &fu_options,
+                                reg,
+                            );
+                            (fu_scores, durability, curves, sustained)
+                        });
+                        let (caseload, caseload_summary) = progress.part("caseload", || {
+                            let (units, refs, periods) =
+                                crate::caseload::analyse(m, eps, &durability, &caseload_options);
+                            let summary =
+                                crate::summary::caseload_summary(&units, &refs, &periods, &caseload_options, reg);
+                            ((units, refs, periods), summary)
+                        });
+                        (fu_scores, durability, curves, caseload, (sustained, caseload_summary))
+                    },
+                    || {
+                        loaded.goals.as_ref().map(|g| {
+                            progress.part("goals", || {
+                                let (goals, goal_eps) = goal_analysis(g, m, eps, filter, &goal_options);
+                                let summary = crate::summary::goals_summary(&goals, &goal_eps, &goal_options);
+                                (goals, goal_eps, summary)
+                            })
+                        })
+                    },
+                )
+            },
+        );
     let (units, funnel_refs, periods) = caseload;
-
-    progress.stage("summary");
-    let mut summary = summarise(eps, reg, loaded.inputs.clone(), &loaded.rejections, m.clients.len() as u64);
-    summary.sudden_gains = Some(crate::summary::sudden_gains_summary(&gains, &sg_options, reg));
-    summary.trajectories = Some(crate::summary::trajectory_summary(eps, &trajectories, &tr_options, reg));
-    summary.sustained =
-        Some(crate::summary::sustained_summary(eps, &fu_scores, &durability, &curves, &comparisons, &fu_options, reg));
-    summary.caseload = Some(crate::summary::caseload_summary(&units, &funnel_refs, &periods, &caseload_options, reg));
-    if let Some((goals, goal_eps)) = &goal_results {
-        summary.goals = Some(crate::summary::goals_summary(goals, goal_eps, &goal_options));
-    }
+    (summary.sustained, summary.caseload) = (Some(summaries.0), Some(summaries.1));
+    let goal_results = goal_results.map(|(goals, goal_eps, goals_summary)| {
+        summary.goals = Some(goals_summary);
+        (goals, goal_eps)
+    });
     progress.stage("drawing the charts");
     let figures = crate::figures::all(&crate::figures::Inputs {
         eps: &episodes,

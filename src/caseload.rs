@@ -388,7 +388,6 @@ pub fn analyse(
 ) -> (Vec<Unit>, Vec<FunnelReference>, Vec<Period>) {
     use crate::model::NO_KEY;
     use crate::outcomes::{Outcome, ReliableCategory};
-    use std::collections::BTreeMap;
     let mut units = Vec::new();
     let mut refs = Vec::new();
     let measures: Vec<u16> = {
@@ -410,15 +409,23 @@ pub fn analyse(
             .collect();
         let model = logistic(&cases);
         for kind in ["therapist", "site"] {
-            let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            // Grouped by id, then ordered by name (no string per episode).
+            let interner = if kind == "therapist" { &m.therapists } else { &m.sites };
+            let mut by_id: Vec<Vec<usize>> = vec![Vec::new(); interner.len()];
             for &i in &items {
                 let it = &eps.items[i];
-                let (id, interner) =
-                    if kind == "therapist" { (it.therapist, &m.therapists) } else { (it.site, &m.sites) };
+                let id = if kind == "therapist" { it.therapist } else { it.site };
                 if id != NO_KEY {
-                    groups.entry(interner.name(id).to_string()).or_default().push(i);
+                    by_id[id as usize].push(i);
                 }
             }
+            let mut groups: Vec<(&str, Vec<usize>)> = by_id
+                .into_iter()
+                .enumerate()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(id, v)| (interner.name(id as u32), v))
+                .collect();
+            groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
             if groups.is_empty() {
                 continue;
             }
@@ -426,7 +433,7 @@ pub fn analyse(
             for (name, idx) in &groups {
                 let mut u = Unit {
                     kind,
-                    unit: name.clone(),
+                    unit: name.to_string(),
                     measure,
                     episodes: idx.len() as u64,
                     paired: 0,
@@ -529,12 +536,22 @@ pub fn analyse(
     (units, refs, periods)
 }
 
-fn period_of(day: crate::dates::Day, by: &str) -> String {
+/// The month (or quarter) of a day as a number that sorts like its label: months or
+/// quarters since year 0. Labels are made once per period, not once per episode.
+fn period_of(day: crate::dates::Day, by: &str) -> i32 {
     let (y, mo, _) = crate::dates::civil_from_days(day);
     if by == "quarter" {
-        format!("{y}-Q{}", (mo - 1) / 3 + 1)
+        y * 4 + (mo - 1) / 3
     } else {
-        format!("{y}-{mo:02}")
+        y * 12 + (mo - 1)
+    }
+}
+
+fn period_label(period: i32, by: &str) -> String {
+    if by == "quarter" {
+        format!("{}-Q{}", period.div_euclid(4), period.rem_euclid(4) + 1)
+    } else {
+        format!("{}-{:02}", period.div_euclid(12), period.rem_euclid(12) + 1)
     }
 }
 
@@ -547,7 +564,7 @@ fn trends(eps: &crate::episodes::Episodes, measures: &[u16], opts: &Options) -> 
     for &measure in measures {
         let items: Vec<&crate::episodes::EpisodeMeasure> =
             eps.items.iter().filter(|it| it.measure == measure).collect();
-        let mut by: BTreeMap<String, (Count, Count)> = BTreeMap::new();
+        let mut by: BTreeMap<i32, (Count, Count)> = BTreeMap::new();
         for it in items.iter().filter(|it| it.paired()) {
             let e = by.entry(period_of(it.last_date, opts.period)).or_default();
             if it.classification.caseness_start == Some(true) {
@@ -558,17 +575,12 @@ fn trends(eps: &crate::episodes::Episodes, measures: &[u16], opts: &Options) -> 
         let (k, n) = by.values().fold((0, 0), |a, c| (a.0 + c.0.k, a.1 + c.0.n));
         let p0 = (n > 0).then(|| k as f64 / n as f64);
         // Caseload: episodes open at some time in each period (first..last date).
-        let mut open: BTreeMap<String, u64> = BTreeMap::new();
+        let mut open: BTreeMap<i32, u64> = BTreeMap::new();
         for it in &items {
+            // Every period from the first date's to the last date's (periods are
+            // consecutive numbers, so an episode open across a period counts there).
             let end = if it.paired() { it.last_date } else { it.first_date };
-            let mut seen = std::collections::BTreeSet::new();
-            let mut d = it.first_date;
-            while d <= end {
-                seen.insert(period_of(d, opts.period));
-                d += 28;
-            }
-            seen.insert(period_of(end, opts.period));
-            for p in seen {
+            for p in period_of(it.first_date, opts.period)..=period_of(end, opts.period) {
                 *open.entry(p).or_default() += 1;
             }
         }
@@ -586,7 +598,7 @@ fn trends(eps: &crate::episodes::Episodes, measures: &[u16], opts: &Options) -> 
             out.push(Period {
                 measure,
                 caseload: open.get(&period).copied().unwrap_or(0),
-                period,
+                period: period_label(period, opts.period),
                 recovery: rec,
                 reliable_improvement: imp,
                 limits,

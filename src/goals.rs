@@ -156,45 +156,67 @@ fn one_goal(g: &GoalRatings, rows: &[u32], opts: &Options) -> GoalResult {
 }
 
 /// Objectives (rows with a parent) are summarised on their parent goal's row; a parent
-/// that was never rated itself gets a row of its own.
+/// that was never rated itself gets a row of its own (appended, in the order its first
+/// objective is met). `goals` arrive grouped by client, episode and scale, and a parent
+/// is looked for only within its objective's group: no map over all goals.
 fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
-    let mut index: FastMap<(u32, u32, u32, GoalScale), usize> =
-        goals.iter().enumerate().map(|(i, x)| ((x.client, x.episode, x.goal, x.scale), i)).collect();
-    let objectives: Vec<usize> = (0..goals.len()).filter(|&i| goals[i].parent != NO_KEY).collect();
-    let mut changes: FastMap<usize, Vec<f64>> = FastMap::default();
-    for o in objectives {
-        let x = goals[o].clone();
-        let k = (x.client, x.episode, x.parent, x.scale);
-        let p = *index.entry(k).or_insert_with(|| {
-            goals.push(GoalResult {
-                client: x.client,
-                episode: x.episode,
-                goal: x.parent,
-                parent: NO_KEY,
-                scale: x.scale,
-                n_ratings: 0,
-                first: None,
-                last: None,
-                change: None,
-                reliable_change: None,
-                followup: None,
-                change_since_end: None,
-                held_at_followup: None,
-                weight: 1.0,
-                n_objectives: 0,
-                objectives_mean_change: None,
-                n_objectives_improved: 0,
-            });
-            goals.len() - 1
-        });
-        goals[p].n_objectives += 1;
-        goals[p].n_objectives_improved += u32::from(x.reliable_change == Some(ReliableCategory::Improved));
-        if let Some(c) = x.change {
-            changes.entry(p).or_default().push(c);
+    let n = goals.len();
+    let group = |x: &GoalResult| (x.client, x.episode, x.scale);
+    let mut start = 0;
+    while start < n {
+        let mut end = start + 1;
+        while end < n && group(&goals[end]) == group(&goals[start]) {
+            end += 1;
         }
-    }
-    for (p, cs) in changes {
-        goals[p].objectives_mean_change = Some(cs.iter().sum::<f64>() / cs.len() as f64);
+        if goals[start..end].iter().any(|x| x.parent != NO_KEY) {
+            let added_from = goals.len();
+            let mut changes: Vec<(usize, Vec<f64>)> = Vec::new();
+            for o in start..end {
+                let x = &goals[o];
+                if x.parent == NO_KEY {
+                    continue;
+                }
+                let (parent, improved, change) =
+                    (x.parent, x.reliable_change == Some(ReliableCategory::Improved), x.change);
+                let found = (start..end).chain(added_from..goals.len()).find(|&i| goals[i].goal == parent);
+                let p = found.unwrap_or_else(|| {
+                    let x = &goals[o];
+                    let orphan_parent = GoalResult {
+                        client: x.client,
+                        episode: x.episode,
+                        goal: parent,
+                        parent: NO_KEY,
+                        scale: x.scale,
+                        n_ratings: 0,
+                        first: None,
+                        last: None,
+                        change: None,
+                        reliable_change: None,
+                        followup: None,
+                        change_since_end: None,
+                        held_at_followup: None,
+                        weight: 1.0,
+                        n_objectives: 0,
+                        objectives_mean_change: None,
+                        n_objectives_improved: 0,
+                    };
+                    goals.push(orphan_parent);
+                    goals.len() - 1
+                });
+                goals[p].n_objectives += 1;
+                goals[p].n_objectives_improved += u32::from(improved);
+                if let Some(c) = change {
+                    match changes.iter_mut().find(|(q, _)| *q == p) {
+                        Some((_, cs)) => cs.push(c),
+                        None => changes.push((p, vec![c])),
+                    }
+                }
+            }
+            for (p, cs) in changes {
+                goals[p].objectives_mean_change = Some(cs.iter().sum::<f64>() / cs.len() as f64);
+            }
+        }
+        start = end;
     }
 }
 
@@ -222,21 +244,20 @@ fn episode_goals(
     let mut idx: Vec<usize> = (0..goals.len()).collect();
     idx.sort_by_key(|&i| (cr[goals[i].client as usize], er[goals[i].episode as usize], i));
     let mut out: Vec<EpisodeGoals> = Vec::new();
+    let (mut at_end, mut at_followup) = (Vec::new(), Vec::new());
     for run in idx.chunk_by(|&a, &b| (goals[a].client, goals[a].episode) == (goals[b].client, goals[b].episode)) {
         let (client, episode) = (goals[run[0]].client, goals[run[0]].episode);
-        let mine: Vec<&GoalResult> = run.iter().map(|&i| &goals[i]).collect();
-        let gbo: Vec<&&GoalResult> = mine.iter().filter(|x| x.scale == GoalScale::Gbo && x.parent == NO_KEY).collect();
-        let gas: Vec<&&GoalResult> = mine.iter().filter(|x| x.scale == GoalScale::Gas && x.parent == NO_KEY).collect();
-        let t_end = gas_t_score(
-            &gas.iter().filter_map(|x| x.last.or(x.first).map(|r| (x.weight, r.1))).collect::<Vec<_>>(),
-            opts.gas_rho,
-        );
-        let t_fu = gas_t_score(
-            &gas.iter().filter_map(|x| x.followup.map(|r| (x.weight, r.1))).collect::<Vec<_>>(),
-            opts.gas_rho,
-        );
-        let gbo_improved = gbo.iter().filter(|x| x.reliable_change == Some(ReliableCategory::Improved)).count() as u32;
-        let gbo_assessed = gbo.iter().any(|x| x.reliable_change.is_some());
+        let top =
+            |scale: GoalScale| run.iter().map(|&i| &goals[i]).filter(move |x| x.scale == scale && x.parent == NO_KEY);
+        let (gbo, gas) = (top(GoalScale::Gbo), top(GoalScale::Gas));
+        at_end.clear();
+        at_end.extend(gas.clone().filter_map(|x| x.last.or(x.first).map(|r| (x.weight, r.1))));
+        at_followup.clear();
+        at_followup.extend(gas.clone().filter_map(|x| x.followup.map(|r| (x.weight, r.1))));
+        let t_end = gas_t_score(&at_end, opts.gas_rho);
+        let t_fu = gas_t_score(&at_followup, opts.gas_rho);
+        let gbo_improved = gbo.clone().filter(|x| x.reliable_change == Some(ReliableCategory::Improved)).count() as u32;
+        let gbo_assessed = gbo.clone().any(|x| x.reliable_change.is_some());
         let goal_progress = match (gbo_assessed, t_end) {
             (false, None) => None,
             _ => Some(gbo_improved > 0 || t_end.is_some_and(|t| t >= 50.0)),
@@ -252,11 +273,11 @@ fn episode_goals(
         out.push(EpisodeGoals {
             client,
             episode,
-            gbo_goals: gbo.len() as u32,
+            gbo_goals: gbo.clone().count() as u32,
             gbo_improved,
-            gbo_deteriorated: gbo.iter().filter(|x| x.reliable_change == Some(ReliableCategory::Deteriorated)).count()
+            gbo_deteriorated: gbo.clone().filter(|x| x.reliable_change == Some(ReliableCategory::Deteriorated)).count()
                 as u32,
-            gas_goals: gas.len() as u32,
+            gas_goals: gas.clone().count() as u32,
             gas_t_end: t_end,
             gas_t_followup: t_fu,
             gas_held: t_end.filter(|t| *t >= 50.0).and(t_fu).map(|t| t >= 50.0),

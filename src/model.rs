@@ -59,6 +59,9 @@ pub struct Interner {
     /// The id returned last: exports list a client's rows together, so most lookups
     /// repeat the previous key and need one comparison instead of a hash.
     last: Option<u32>,
+    /// [`Interner::sort_ranks`], computed once (sorting the names is not free at
+    /// millions of keys, and several stages need the order).
+    ranks: std::sync::OnceLock<Vec<u32>>,
 }
 
 impl Interner {
@@ -74,6 +77,7 @@ impl Interner {
                 let id = self.names.len() as u32;
                 self.names.push(s.into());
                 self.ids.insert(s.into(), id);
+                self.ranks.take();
                 id
             }
         };
@@ -100,14 +104,16 @@ impl Interner {
     }
 
     /// `rank[id]` = position of the name in byte order, for deterministic sorting.
-    pub fn sort_ranks(&self) -> Vec<u32> {
-        let mut order: Vec<u32> = (0..self.names.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| self.names[a as usize].cmp(&self.names[b as usize]));
-        let mut rank = vec![0u32; order.len()];
-        for (r, &id) in order.iter().enumerate() {
-            rank[id as usize] = r as u32;
-        }
-        rank
+    pub fn sort_ranks(&self) -> &[u32] {
+        self.ranks.get_or_init(|| {
+            let mut order: Vec<u32> = (0..self.names.len() as u32).collect();
+            order.sort_unstable_by(|&a, &b| self.names[a as usize].cmp(&self.names[b as usize]));
+            let mut rank = vec![0u32; order.len()];
+            for (r, &id) in order.iter().enumerate() {
+                rank[id as usize] = r as u32;
+            }
+            rank
+        })
     }
 }
 
@@ -326,7 +332,9 @@ mod tests {
             i.intern(s);
         }
         assert_eq!(i.len(), 3);
-        assert_eq!(i.sort_ranks(), vec![1, 0, 2]);
+        assert_eq!(i.sort_ranks(), [1, 0, 2]);
+        i.intern("0");
+        assert_eq!(i.sort_ranks(), [2, 1, 3, 0], "a new name resets the cached order");
     }
 
     #[test]

@@ -390,10 +390,15 @@ pub fn sustained_summary(
         rates.insert("deteriorated_since_end", flag_rate(|d| d.deteriorated_since_end));
         rates.insert("last_scores_held", flag_rate(|d| d.last_scores_held));
         let mine: Vec<_> = scores.iter().filter(|s| eps.items[s.item].measure as usize == i).collect();
-        let mut by_window: BTreeMap<String, u64> = BTreeMap::new();
+        // Counted by window index first: a label per score was most of this function's time.
+        let mut per_window = vec![0u64; options.months.len() + 1];
         for s in mine.iter().filter(|s| !s.before_end) {
-            let w = s.window.map_or("outside windows".to_string(), |w| format!("{}m", options.months[w]));
-            *by_window.entry(w).or_default() += 1;
+            per_window[s.window.unwrap_or(options.months.len())] += 1;
+        }
+        let mut by_window: BTreeMap<String, u64> = BTreeMap::new();
+        for (w, &n) in per_window.iter().enumerate().filter(|(_, n)| **n > 0) {
+            let label = options.months.get(w).map_or("outside windows".to_string(), |m| format!("{m}m"));
+            *by_window.entry(label).or_default() += n;
         }
         let lost = |pred: fn(&crate::episodes::EpisodeMeasure) -> bool| {
             pairs.iter().filter(|(it, d)| pred(it) && d.n_followup == 0).count() as u64
