@@ -176,14 +176,33 @@ fn warn_ignored(raw: &RawTable, quiet: bool) {
 }
 
 pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded> {
-    progress.stage("reading and screening the input");
+    progress.stage("reading the measurements");
     let raw = ingest::read_table(&cfg.measurements, Table::Measurements)?;
     warn_ignored(&raw, quiet);
 
-    progress.stage("validating measurement rows");
-    let (m, mut rejections) = ingest::measurements(&raw, &cfg.registry, cfg.today);
-    progress.stage("sorting rows into series");
-    let mut sorted = sort_rows(&m);
+    progress.stage("validating and screening measurement rows");
+    let (m, mut rejections) = ingest::measurements(&raw, &cfg.registry, cfg.today)?;
+    let mut inputs = BTreeMap::new();
+    let mut sources = BTreeMap::new();
+    sources.insert(Table::Measurements, (raw.path.clone(), raw.format));
+    let (measurement_rows, measurement_counts) = (raw.n_rows, counts(&raw, 0));
+    // One raw table in memory at a time: its text columns are the largest thing a run holds.
+    drop(raw);
+
+    // The measurements are sorted into series while the goals file is read.
+    progress.stage(if cfg.goals.is_some() {
+        "sorting rows into series, reading the goals"
+    } else {
+        "sorting rows into series"
+    });
+    let (mut sorted, raw_goals) = rayon::join(
+        || progress.part("sorting rows into series", || sort_rows(&m)),
+        || {
+            cfg.goals
+                .as_deref()
+                .map(|path| progress.part("reading the goals", || ingest::read_table(path, Table::Goals)))
+        },
+    );
     for (row, why) in &sorted.duplicates {
         rejections
             .push(ingest::duplicate_rejection(Table::Measurements, m.record[*row], "score", why, |r| m.record[r]));
@@ -200,21 +219,19 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
             duplicate_of: None,
         });
     }
-    let mut inputs = BTreeMap::new();
-    inputs.insert("measurements", counts(&raw, rejections.len()));
-    let mut sources = BTreeMap::new();
-    sources.insert(Table::Measurements, (raw.path.clone(), raw.format));
-    // One raw table in memory at a time: its text columns are the largest thing a run holds.
-    drop(raw);
+    let rejected = rejections.len() as u64;
+    inputs.insert(
+        "measurements",
+        TableCounts { rows_used: measurement_rows as u64 - rejected, rows_rejected: rejected, ..measurement_counts },
+    );
 
-    let goals = match cfg.goals.as_deref() {
+    let goals = match raw_goals {
         None => None,
-        Some(path) => {
-            progress.stage("reading and screening the goals");
-            let rg = ingest::read_table(path, Table::Goals)?;
+        Some(rg) => {
+            let rg = rg?;
             warn_ignored(&rg, quiet);
-            progress.stage("validating goal rows");
-            let (g, rej) = ingest::goals(&rg, cfg.today);
+            progress.stage("validating and screening goal rows");
+            let (g, rej) = ingest::goals(&rg, cfg.today)?;
             inputs.insert("goals", counts(&rg, rej.len()));
             sources.insert(Table::Goals, (rg.path.clone(), rg.format));
             rejections.extend(rej);

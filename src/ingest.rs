@@ -55,6 +55,8 @@ pub struct RawTable {
     pub format: Format,
     pub n_rows: usize,
     pub columns: BTreeMap<&'static str, StringChunked>,
+    /// Each contract column's header as written in the file (for messages).
+    pub headers: BTreeMap<&'static str, String>,
     /// Columns not in the contract, ignored (named in a warning).
     pub ignored: Vec<String>,
 }
@@ -134,22 +136,29 @@ pub fn read_table(path: &Path, table: Table) -> Result<RawTable> {
         Table::Measurements => "measurements",
         Table::Goals => "goals",
     };
-    // Columns are cast and screened in parallel; the first refusal in column order wins,
-    // as it would in a sequential pass.
+    // Headers are checked here; the values of contract columns are screened during
+    // validation (one pass over them), the other columns here, in parallel. The first
+    // refusal in column order wins, as in a sequential pass.
     let screened: Vec<Result<(String, StringChunked)>> = {
         use rayon::prelude::*;
         df.columns()
             .par_iter()
             .map(|col| {
                 let header = col.name().to_string();
+                if header_is_identifier(&header) {
+                    return Err(identifier(path, &header, IdentifierKind::Header, 1));
+                }
                 let text =
                     col.cast(&DataType::String).and_then(|c| c.str().cloned()).map_err(|e| unreadable(path, e))?;
-                screen_column(path, format, &header, &text)?;
+                if !spec.iter().any(|(name, _)| *name == normalise_header(&header)) {
+                    screen_column(path, format, &header, &text)?;
+                }
                 Ok((header, text))
             })
             .collect()
     };
     let mut columns = BTreeMap::new();
+    let mut headers = BTreeMap::new();
     let mut ignored = Vec::new();
     for col in screened {
         let (header, text) = col?;
@@ -159,6 +168,7 @@ pub fn read_table(path: &Path, table: Table) -> Result<RawTable> {
                 if columns.insert(*name, text).is_some() {
                     return Err(Error::DuplicateColumn { path: path.to_path_buf(), column: header });
                 }
+                headers.insert(*name, header);
             }
             None => ignored.push(header),
         }
@@ -168,31 +178,44 @@ pub fn read_table(path: &Path, table: Table) -> Result<RawTable> {
             return Err(Error::MissingColumn { path: path.to_path_buf(), column: name, table: table_name });
         }
     }
-    Ok(RawTable { path: path.to_path_buf(), format, n_rows: df.height(), columns, ignored })
+    Ok(RawTable { path: path.to_path_buf(), format, n_rows: df.height(), columns, headers, ignored })
+}
+
+fn identifier(path: &Path, header: &str, kind: IdentifierKind, line: u64) -> Error {
+    Error::Identifier { path: path.to_path_buf(), column: header.to_string(), kind: kind.describe(), line }
+}
+
+/// Refuses the table if a screen found direct identifiers in a column.
+fn refuse_on(path: &Path, format: Format, header: &str, screen: &ColumnScreen) -> Result<()> {
+    let key = KEY_COLUMNS.contains(&normalise_header(header).as_str());
+    match screen.verdict(key) {
+        Some((kind, record)) => {
+            let line = record_lines(path, format, &[record]).map(|l| l[0]).unwrap_or(0);
+            Err(identifier(path, header, kind, line))
+        }
+        None => Ok(()),
+    }
 }
 
 fn screen_column(path: &Path, format: Format, header: &str, text: &StringChunked) -> Result<()> {
-    let refuse = |kind: IdentifierKind, record: Option<u64>| {
-        let line = match record {
-            Some(r) => record_lines(path, format, &[r]).map(|l| l[0]).unwrap_or(0),
-            None => 1,
-        };
-        Err(Error::Identifier { path: path.to_path_buf(), column: header.to_string(), kind: kind.describe(), line })
-    };
-    if header_is_identifier(header) {
-        return refuse(IdentifierKind::Header, None);
-    }
     let mut screen = ColumnScreen::default();
     for (i, v) in text.iter().enumerate() {
         if let Some(v) = v {
             screen.add(i as u64, v);
         }
     }
-    let key = KEY_COLUMNS.contains(&normalise_header(header).as_str());
-    match screen.verdict(key) {
-        Some((kind, record)) => refuse(kind, Some(record)),
-        None => Ok(()),
+    refuse_on(path, format, header, &screen)
+}
+
+/// Refuses the table if the screens of its contract columns (in `spec` order) found
+/// direct identifiers.
+fn refuse_identifiers(raw: &RawTable, spec: &[(&str, bool)], screens: &[ColumnScreen; 9]) -> Result<()> {
+    for ((name, _), screen) in spec.iter().zip(screens) {
+        if let Some(header) = raw.headers.get(name) {
+            refuse_on(&raw.path, raw.format, header, screen)?;
+        }
     }
+    Ok(())
 }
 
 /// The line number on which each data record starts (records 0-based, in increasing
@@ -246,10 +269,12 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
 
 /// The text of the nine contract columns of `spec` over records `range`, one row at a time
 /// (`None` = empty value or absent column).
+/// Also screens each value for direct identifiers into `screens`.
 fn for_each_row(
     raw: &RawTable,
     spec: &[(&str, bool)],
     range: std::ops::Range<usize>,
+    screens: &mut [ColumnScreen; 9],
     mut f: impl for<'s> FnMut(u64, [Option<&'s str>; 9]),
 ) {
     // Slicing a chunked column is zero-copy; an absent column yields `None`s.
@@ -264,8 +289,11 @@ fn for_each_row(
         .collect();
     for record in range {
         let mut row: [Option<&str>; 9] = [None; 9];
-        for (slot, c) in row.iter_mut().zip(cols.iter_mut()) {
+        for ((slot, c), screen) in row.iter_mut().zip(cols.iter_mut()).zip(screens.iter_mut()) {
             *slot = c.next().flatten();
+            if let Some(v) = *slot {
+                screen.add(record as u64, v);
+            }
         }
         f(record as u64, row);
     }
@@ -278,23 +306,37 @@ fn row_ranges(n: usize) -> Vec<std::ops::Range<usize>> {
     (0..n).step_by(size).map(|s| s..(s + size).min(n)).collect()
 }
 
-/// Validates every measurement row: typed rows out, rejected rows listed. Row ranges are
-/// validated in parallel and merged in order, so ids and output equal a single pass.
+/// Rows validated over one range of records, and the identifier screens of its values.
+type Part<T> = (T, Vec<crate::model::Rejection>, [ColumnScreen; 9]);
+
+/// Merges the parts of consecutive record ranges in order.
+fn merge<T: Default>(parts: Vec<Part<T>>, append: impl Fn(&mut T, T)) -> Part<T> {
+    let mut parts = parts.into_iter();
+    let (mut all, mut rejected, mut screens) = parts.next().unwrap_or_default();
+    for (rows, rej, scr) in parts {
+        append(&mut all, rows);
+        rejected.extend(rej);
+        for (s, later) in screens.iter_mut().zip(&scr) {
+            s.merge(later);
+        }
+    }
+    (all, rejected, screens)
+}
+
+/// Validates every measurement row: typed rows out, rejected rows listed; refuses the
+/// table if its values hold direct identifiers. Row ranges are validated in parallel and
+/// merged in order, so ids and output equal a single pass.
 pub fn measurements(
     raw: &RawTable,
     registry: &crate::registry::Registry,
     today: crate::dates::Day,
-) -> (crate::model::Measurements, Vec<crate::model::Rejection>) {
+) -> Result<(crate::model::Measurements, Vec<crate::model::Rejection>)> {
     use rayon::prelude::*;
     let parts: Vec<_> =
         row_ranges(raw.n_rows).into_par_iter().map(|r| measurements_in(raw, registry, today, r)).collect();
-    let mut parts = parts.into_iter();
-    let (mut m, mut rejected) = parts.next().unwrap_or_default();
-    for (pm, pr) in parts {
-        m.append(pm);
-        rejected.extend(pr);
-    }
-    (m, rejected)
+    let (m, rejected, screens) = merge(parts, crate::model::Measurements::append);
+    refuse_identifiers(raw, MEASUREMENT_COLUMNS, &screens)?;
+    Ok((m, rejected))
 }
 
 fn measurements_in(
@@ -302,12 +344,13 @@ fn measurements_in(
     registry: &crate::registry::Registry,
     today: crate::dates::Day,
     range: std::ops::Range<usize>,
-) -> (crate::model::Measurements, Vec<crate::model::Rejection>) {
+) -> Part<crate::model::Measurements> {
     use crate::model::{Measurements, Rejection};
     use crate::validate::{check_measurement, RawMeasurement};
     let mut m = Measurements::default();
     let mut rejected = Vec::new();
-    for_each_row(raw, MEASUREMENT_COLUMNS, range, |record, f| {
+    let mut screens = [ColumnScreen::default(); 9];
+    for_each_row(raw, MEASUREMENT_COLUMNS, range, &mut screens, |record, f| {
         let row = RawMeasurement {
             client_id: f[0],
             episode_id: f[1],
@@ -331,34 +374,34 @@ fn measurements_in(
             }),
         }
     });
-    (m, rejected)
+    (m, rejected, screens)
 }
 
 /// Validates every goal row, then drops duplicate ratings (same client, episode, goal,
 /// scale and date).
-pub fn goals(raw: &RawTable, today: crate::dates::Day) -> (crate::model::GoalRatings, Vec<crate::model::Rejection>) {
+pub fn goals(
+    raw: &RawTable,
+    today: crate::dates::Day,
+) -> Result<(crate::model::GoalRatings, Vec<crate::model::Rejection>)> {
     use rayon::prelude::*;
     let parts: Vec<_> = row_ranges(raw.n_rows).into_par_iter().map(|r| goals_in(raw, today, r)).collect();
-    let mut parts = parts.into_iter();
-    let (mut g, mut rejected) = parts.next().unwrap_or_default();
-    for (pg, pr) in parts {
-        g.append(pg);
-        rejected.extend(pr);
-    }
+    let (g, mut rejected, screens) = merge(parts, crate::model::GoalRatings::append);
+    refuse_identifiers(raw, GOAL_COLUMNS, &screens)?;
     let g = drop_goal_duplicates(g, &mut rejected);
-    (g, rejected)
+    Ok((g, rejected))
 }
 
 fn goals_in(
     raw: &RawTable,
     today: crate::dates::Day,
     range: std::ops::Range<usize>,
-) -> (crate::model::GoalRatings, Vec<crate::model::Rejection>) {
+) -> Part<crate::model::GoalRatings> {
     use crate::model::{GoalRatings, Rejection};
     use crate::validate::{check_goal, RawGoal};
     let mut g = GoalRatings::default();
     let mut rejected = Vec::new();
-    for_each_row(raw, GOAL_COLUMNS, range, |record, f| {
+    let mut screens = [ColumnScreen::default(); 9];
+    for_each_row(raw, GOAL_COLUMNS, range, &mut screens, |record, f| {
         let row = RawGoal {
             client_id: f[0],
             episode_id: f[1],
@@ -382,7 +425,7 @@ fn goals_in(
             }),
         }
     });
-    (g, rejected)
+    (g, rejected, screens)
 }
 
 /// Drops duplicate goal ratings (validated rows in, rows and rejections out).

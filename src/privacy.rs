@@ -161,7 +161,7 @@ pub fn looks_like_personal_name(v: &str) -> bool {
 }
 
 /// Tallies value shapes over one column.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct ColumnScreen {
     pub non_empty: u64,
     pub emails: u64,
@@ -180,16 +180,36 @@ impl ColumnScreen {
             return;
         }
         self.non_empty += 1;
-        if v.contains('@') && looks_like_email(v) {
+        // One pass over the bytes decides which (if any) of the closer looks is needed:
+        // this runs on every value of every column.
+        let (mut at, mut space, mut digits) = (false, false, 0u32);
+        for &b in v.as_bytes() {
+            at |= b == b'@';
+            space |= b == b' ';
+            digits += u32::from(b.is_ascii_digit());
+        }
+        if at && looks_like_email(v) {
             self.emails += 1;
             self.first_email.get_or_insert(record);
-        } else if v.as_bytes().iter().filter(|b| b.is_ascii_digit()).count() >= 10 && looks_like_phone(v) {
+        } else if digits >= 10 && looks_like_phone(v) {
             self.phones += 1;
             self.first_phone.get_or_insert(record);
-        } else if v.contains(' ') && looks_like_personal_name(v) {
+        } else if space && looks_like_personal_name(v) {
             self.names += 1;
             self.first_name.get_or_insert(record);
         }
+    }
+
+    /// Adds the counts of a screen over later records (screens of consecutive record
+    /// ranges, merged in order, equal one screen over all of them).
+    pub fn merge(&mut self, later: &ColumnScreen) {
+        self.non_empty += later.non_empty;
+        self.emails += later.emails;
+        self.phones += later.phones;
+        self.names += later.names;
+        self.first_email = self.first_email.or(later.first_email);
+        self.first_phone = self.first_phone.or(later.first_phone);
+        self.first_name = self.first_name.or(later.first_name);
     }
 
     /// The verdict: any e-mail or phone number is enough; names need to be a pattern

@@ -249,6 +249,32 @@ fn assert_refused(file: &str, message_parts: &[&str]) {
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no partial output is left behind");
 }
 
+/// Contract columns are screened while rows are validated in parallel ranges; an
+/// identifier late in the file must still be found, on the right line.
+#[test]
+fn identifiers_in_a_key_column_are_found_in_any_range_of_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("measurements.csv");
+    let mut text = String::from("client_id,date,measure,score\n");
+    for i in 0..40 {
+        let client = if i == 29 { "jo.bloggs@example.org".to_string() } else { format!("c{}", i / 4) };
+        text.push_str(&format!("{client},2024-01-{:02},PHQ9,{}\n", i % 28 + 1, i % 20));
+    }
+    fs::write(&path, text).unwrap();
+    let out = dir.path().join("reports");
+    cargo_bin_cmd!("sustain")
+        .args(["analyze", "--quiet", "--measurements"])
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(contains("`client_id`"))
+        .stderr(contains("e-mail addresses"))
+        .stderr(contains("line 31"));
+    assert!(!out.exists(), "nothing is written for refused input");
+}
+
 #[test]
 fn a_column_of_email_addresses_is_refused() {
     assert_refused("with_email.csv", &["`contact`", "e-mail addresses", "line 3", "anonymized"]);
