@@ -1,26 +1,65 @@
 #!/usr/bin/env bash
 # Times the whole binary end to end on generated data, beside the polars parse floor.
 # Usage: benches/run.sh [SIZES...]   (default: 1000000 10000000 measurement rows, roughly)
+# Environment: RUNS (default 3; each timing is the fastest of RUNS runs),
+#              PARQUET=1 to time the same data as Parquet too,
+#              COMPARE=1 to time pandas and polars-python versions (benches/compare.py).
 # Needs /usr/bin/time (Debian package `time`). Writes bench-data/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin sustain --example parse_floor
 bin=target/release/sustain
 floor=target/release/examples/parse_floor
+runs=${RUNS:-3}
 sizes=("${@:-1000000 10000000}")
-# The demo averages about 23 measurement rows per client.
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB; $(date -u +%Y-%m-%d)"
+today=2026-11-26 # fixed, so that every run rejects the same future-dated rows
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB; $(date -u +%Y-%m-%d); $(git rev-parse --short HEAD)"
+
+# best_of LABEL CMD...: the fastest wall time of $runs runs, with that run's peak memory.
+best_of() {
+  local label=$1
+  shift
+  local best=""
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -f "%e %M" -o /tmp/sustain-bench-time "$@" >/dev/null
+    read -r wall kb </tmp/sustain-bench-time
+    if [ -z "$best" ] || awk "BEGIN {exit !($wall < ${best%% *})}"; then best="$wall $kb"; fi
+  done
+  read -r wall kb <<<"$best"
+  printf "%-44s %7.2f s  %6d MiB peak  (best of %d)\n" "$label" "$wall" $((kb / 1024)) "$runs"
+}
+
 for rows in ${sizes[@]}; do
-  clients=$(( rows / 23 ))
+  # The demo averages about 23 measurement rows per client.
+  clients=$((rows / 23))
   dir=bench-data/$rows
   if [ ! -f "$dir/measurements.csv" ]; then
-    /usr/bin/time -f "generate: %e s, %M KB" $bin demo --quiet --clients $clients --seed 1 --out "$dir"
+    /usr/bin/time -f "generate CSV: %e s, %M KB" $bin demo --quiet --clients $clients --seed 1 --out "$dir"
   fi
-  n=$(( $(wc -l < "$dir/measurements.csv") - 1 ))
-  echo "== $n measurement rows ($clients clients)"
-  $floor "$dir/measurements.csv"
-  /usr/bin/time -f "analyze (measurements only): %e s wall, %M KB peak" \
-    $bin analyze --quiet --measurements "$dir/measurements.csv" --out "$dir/out"
-  SUSTAIN_TIMINGS=1 /usr/bin/time -f "analyze (with goals): %e s wall, %M KB peak" \
-    $bin analyze --quiet "$dir" --out "$dir/out"
+  n=$(($(wc -l <"$dir/measurements.csv") - 1))
+  echo "== $n measurement rows, $(($(wc -l <"$dir/goals.csv") - 1)) goal rows ($clients clients)"
+  $floor "$dir/measurements.csv" "$dir/goals.csv" | tail -1 | sed 's/^/parse floor, inferred types: /'
+  $floor --text "$dir/measurements.csv" "$dir/goals.csv" | tail -1 | sed 's/^/parse floor, all text:       /'
+  best_of "analyze CSV, measurements only" \
+    $bin analyze --quiet --today $today --measurements "$dir/measurements.csv" --out "$dir/out"
+  best_of "analyze CSV, with goals (everything)" $bin analyze --quiet --today $today "$dir" --out "$dir/out"
+  SUSTAIN_TIMINGS=1 $bin analyze --quiet --today $today "$dir" --out "$dir/out" 2>&1 | grep '^timing' || true
+  if [ "${PARQUET:-0}" = 1 ]; then
+    pdir=bench-data/$rows-parquet
+    if [ ! -f "$pdir/measurements.parquet" ]; then
+      /usr/bin/time -f "generate Parquet: %e s, %M KB" \
+        $bin demo --quiet --clients $clients --seed 1 --format parquet --out "$pdir"
+    fi
+    $floor "$pdir/measurements.parquet" "$pdir/goals.parquet" | tail -1 | sed 's/^/parse floor, Parquet:        /'
+    best_of "analyze Parquet, with goals (everything)" $bin analyze --quiet --today $today "$pdir" --out "$pdir/out"
+    # Same results whatever the format: every table but the file names and line numbers.
+    for f in "$dir"/out/*.csv; do
+      name=$(basename "$f")
+      [ "$name" = rejected.csv ] && continue
+      cmp -s "$f" "$pdir/out/$name" || echo "DIFFERENT from CSV: $name"
+    done
+  fi
+  if [ "${COMPARE:-0}" = 1 ]; then
+    python3 benches/compare.py "$dir" --sustain $bin --today $today || echo "compare.py: results differ"
+  fi
 done

@@ -190,13 +190,18 @@ pub struct Episodes {
 /// The most frequent key among `(key, date, record)` rows; ties go to the key seen
 /// earliest (by date, then input order). Absent keys do not count.
 fn modal_key(rows: impl Iterator<Item = (u32, Day, u64)>) -> u32 {
-    let mut tally: crate::model::FastMap<u32, (u32, (Day, u64))> = Default::default();
+    // An episode has one key, or a few: a linear tally beats a hash map here.
+    let mut tally: Vec<(u32, u32, (Day, u64))> = Vec::new();
     for (k, d, r) in rows.filter(|r| r.0 != NO_KEY) {
-        let e = tally.entry(k).or_insert((0, (d, r)));
-        e.0 += 1;
-        e.1 = e.1.min((d, r));
+        match tally.iter_mut().find(|e| e.0 == k) {
+            Some(e) => {
+                e.1 += 1;
+                e.2 = e.2.min((d, r));
+            }
+            None => tally.push((k, 1, (d, r))),
+        }
     }
-    tally.into_iter().max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1))).map_or(NO_KEY, |(k, _)| k)
+    tally.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2))).map_or(NO_KEY, |(k, _, _)| k)
 }
 
 /// Builds every episode × measure from sorted rows.

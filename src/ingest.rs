@@ -240,7 +240,9 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
         if n == 0 {
             break;
         }
-        for &b in &buf[..n] {
+        // Only quotes and newlines matter: jump from one to the next.
+        let mut i = 0;
+        while i < n {
             if at_record_start {
                 at_record_start = false;
                 record += 1;
@@ -252,14 +254,14 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
                     break 'scan;
                 }
             }
-            match b {
-                b'"' => in_quotes = !in_quotes,
-                b'\n' => {
-                    line += 1;
-                    at_record_start = !in_quotes;
-                }
-                _ => {}
+            let Some(at) = memchr::memchr2(b'"', b'\n', &buf[i..n]) else { break };
+            if buf[i + at] == b'"' {
+                in_quotes = !in_quotes;
+            } else {
+                line += 1;
+                at_record_start = !in_quotes;
             }
+            i += at + 1;
         }
     }
     // Records past the end (not expected): report them after the last line.
