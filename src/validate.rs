@@ -90,6 +90,12 @@ fn check_date(v: Option<&str>, column: &'static str, today: Day) -> Result<Day, 
 }
 
 fn parse_number(raw: &str) -> Option<f64> {
+    // Most scores and sessions are small whole numbers: read those digit by digit (the
+    // same value the float parser gives), everything else through it.
+    let b = raw.as_bytes();
+    if !b.is_empty() && b.len() <= 9 && b.iter().all(u8::is_ascii_digit) {
+        return Some(b.iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0')).into());
+    }
     raw.parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
@@ -101,10 +107,14 @@ pub fn check_measurement<'a>(
 ) -> Result<CheckedMeasurement<'a>, Fault> {
     let r = raw;
     let fields = [r.client_id, r.episode_id, r.therapist_id, r.site_id, r.date, r.session, r.phase, r.measure, r.score];
-    if fields.iter().all(|f| present(*f).is_none()) {
-        return Err(empty_row());
-    }
-    let client_id = required(raw.client_id, "client_id")?;
+    // A row with a client is not empty: the emptiness check waits for a missing client.
+    let client_id = required(raw.client_id, "client_id").map_err(|f| {
+        if fields.iter().all(|f| present(*f).is_none()) {
+            empty_row()
+        } else {
+            f
+        }
+    })?;
     let date = check_date(raw.date, "date", today)?;
     let session = match present(raw.session) {
         None => NO_SESSION,
@@ -225,10 +235,13 @@ pub struct CheckedGoal<'a> {
 pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, Fault> {
     let r = raw;
     let fields = [r.client_id, r.episode_id, r.goal_id, r.parent_goal_id, r.date, r.phase, r.scale, r.rating, r.weight];
-    if fields.iter().all(|f| present(*f).is_none()) {
-        return Err(empty_row());
-    }
-    let client_id = required(raw.client_id, "client_id")?;
+    let client_id = required(raw.client_id, "client_id").map_err(|f| {
+        if fields.iter().all(|f| present(*f).is_none()) {
+            empty_row()
+        } else {
+            f
+        }
+    })?;
     let goal_id = required(raw.goal_id, "goal_id")?;
     let date = check_date(raw.date, "date", today)?;
     let phase = Phase::parse(raw.phase).ok_or_else(|| {
@@ -242,7 +255,11 @@ pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, 
         )
     })?;
     let scale_raw = required(raw.scale, "scale")?;
-    let scale = match crate::registry::normalise_code(scale_raw).as_str() {
+    let code = match scale_raw {
+        "GBO" | "GAS" => std::borrow::Cow::Borrowed(scale_raw),
+        _ => std::borrow::Cow::Owned(crate::registry::normalise_code(scale_raw)),
+    };
+    let scale = match code.as_ref() {
         "GBO" => GoalScale::Gbo,
         "GAS" => GoalScale::Gas,
         _ => {
@@ -352,6 +369,13 @@ mod tests {
 
     fn code_of(raw: RawMeasurement) -> &'static str {
         check_measurement(&raw, &Registry::builtin(), today()).unwrap_err().code
+    }
+
+    #[test]
+    fn whole_numbers_read_digit_by_digit_equal_the_float_parser() {
+        for s in ["0", "7", "007", "27", "123456789", "1234567890", "12.5", "1e3", "-3", "+4", "inf", "x", ""] {
+            assert_eq!(parse_number(s), s.parse::<f64>().ok().filter(|x| x.is_finite()), "{s}");
+        }
     }
 
     #[test]
