@@ -155,6 +155,7 @@ pub struct Loaded {
     pub sources: BTreeMap<Table, (PathBuf, Format)>,
 }
 
+/// A table's counts once `rejected` of its rows are known to be rejected.
 fn counts(raw: &RawTable, rejected: usize) -> TableCounts {
     TableCounts {
         file: raw.path.display().to_string(),
@@ -185,7 +186,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     let mut inputs = BTreeMap::new();
     let mut sources = BTreeMap::new();
     sources.insert(Table::Measurements, (raw.path.clone(), raw.format));
-    let (measurement_rows, measurement_counts) = (raw.n_rows, counts(&raw, 0));
+    let measurement_counts = counts(&raw, 0);
     // One raw table in memory at a time: its text columns are the largest thing a run holds.
     drop(raw);
 
@@ -219,11 +220,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
             duplicate_of: None,
         });
     }
-    let rejected = rejections.len() as u64;
-    inputs.insert(
-        "measurements",
-        TableCounts { rows_used: measurement_rows as u64 - rejected, rows_rejected: rejected, ..measurement_counts },
-    );
+    inputs.insert("measurements", measurement_counts.with_rejected(rejections.len()));
 
     let goals = match raw_goals {
         None => None,
@@ -371,78 +368,63 @@ fn analysis(
     let (m, sorted, reg) = (&loaded.m, &loaded.sorted, &cfg.registry);
     let eps = &episodes;
 
-    // The analyses below only read the episodes, so they run side by side: trajectories
-    // and sudden gains on one side; follow-up (then caseload, which needs its durability
-    // flags) and goals on the other.
+    // The analyses below only read the episodes, so they run side by side (follow-up then
+    // caseload, which needs the durability flags, in one task); each also summarises its
+    // own results.
     progress.stage("trajectories, sudden gains, follow-up, caseload and goals (in parallel)");
-    // Each part also summarises its own results.
-    let ((trajectories, gains, mut summary), ((fu_scores, durability, curves, caseload, summaries), goal_results)) =
-        rayon::join(
-            || {
-                let ((trajectories, tr_summary), (gains, sg_summary)) = rayon::join(
-                    || {
-                        progress.part("trajectories", || {
-                            let tr = crate::trajectories::analyse(m, sorted, eps, &tr_options);
-                            let summary = crate::summary::trajectory_summary(eps, &tr, &tr_options, reg);
-                            (tr, summary)
-                        })
-                    },
-                    || {
-                        progress.part("sudden gains and losses", || {
-                            let sg = crate::sudden_gains::find_all(m, sorted, eps, reg, &sg_options);
-                            let summary = crate::summary::sudden_gains_summary(&sg, &sg_options, reg);
-                            (sg, summary)
-                        })
-                    },
-                );
-                let mut summary = progress.part("summary", || {
-                    summarise(eps, reg, loaded.inputs.clone(), &loaded.rejections, m.clients.len() as u64)
-                });
-                summary.trajectories = Some(tr_summary);
-                summary.sudden_gains = Some(sg_summary);
-                (trajectories, gains, summary)
-            },
-            || {
-                rayon::join(
-                    || {
-                        let (fu_scores, durability, curves, sustained) = progress.part("following up", || {
-                            let (fu_scores, durability) = crate::followup::follow_up(m, sorted, eps, &fu_options);
-                            let (curves, comparisons) =
-                                crate::followup::relapse_survival(m, eps, &durability, reg, fu_options.cohort);
-                            let sustained = crate::summary::sustained_summary(
-                                eps,
-                                &fu_scores,
-                                &durability,
-                                &curves,
-                                &comparisons,
-                                &fu_options,
-                                reg,
-                            );
-                            (fu_scores, durability, curves, sustained)
-                        });
-                        let (caseload, caseload_summary) = progress.part("caseload", || {
-                            let (units, refs, periods) =
-                                crate::caseload::analyse(m, eps, &durability, &caseload_options);
-                            let summary =
-                                crate::summary::caseload_summary(&units, &refs, &periods, &caseload_options, reg);
-                            ((units, refs, periods), summary)
-                        });
-                        (fu_scores, durability, curves, caseload, (sustained, caseload_summary))
-                    },
-                    || {
-                        loaded.goals.as_ref().map(|g| {
-                            progress.part("goals", || {
-                                let (goals, goal_eps) = goal_analysis(g, m, eps, filter, &goal_options);
-                                let summary = crate::summary::goals_summary(&goals, &goal_eps, &goal_options);
-                                (goals, goal_eps, summary)
-                            })
-                        })
-                    },
-                )
-            },
-        );
-    let (units, funnel_refs, periods) = caseload;
-    (summary.sustained, summary.caseload) = (Some(summaries.0), Some(summaries.1));
+    let (mut tr, mut sg, mut fu, mut goal_results, mut base) = (None, None, None, None, None);
+    rayon::scope(|s| {
+        s.spawn(|_| {
+            tr = Some(progress.part("trajectories", || {
+                let tr = crate::trajectories::analyse(m, sorted, eps, &tr_options);
+                let summary = crate::summary::trajectory_summary(eps, &tr, &tr_options, reg);
+                (tr, summary)
+            }))
+        });
+        s.spawn(|_| {
+            sg = Some(progress.part("sudden gains and losses", || {
+                let sg = crate::sudden_gains::find_all(m, sorted, eps, reg, &sg_options);
+                let summary = crate::summary::sudden_gains_summary(&sg, &sg_options, reg);
+                (sg, summary)
+            }))
+        });
+        s.spawn(|_| {
+            let (scores, durability, curves, sustained) = progress.part("following up", || {
+                let (scores, durability) = crate::followup::follow_up(m, sorted, eps, &fu_options);
+                let (curves, tests) = crate::followup::relapse_survival(m, eps, &durability, reg, fu_options.cohort);
+                let summary =
+                    crate::summary::sustained_summary(eps, &scores, &durability, &curves, &tests, &fu_options, reg);
+                (scores, durability, curves, summary)
+            });
+            let caseload = progress.part("caseload", || {
+                let (units, refs, periods) = crate::caseload::analyse(m, eps, &durability, &caseload_options);
+                let summary = crate::summary::caseload_summary(&units, &refs, &periods, &caseload_options, reg);
+                (units, refs, periods, summary)
+            });
+            fu = Some((scores, durability, curves, sustained, caseload));
+        });
+        s.spawn(|_| {
+            goal_results = loaded.goals.as_ref().map(|g| {
+                progress.part("goals", || {
+                    let (goals, goal_eps) = goal_analysis(g, m, eps, filter, &goal_options);
+                    let summary = crate::summary::goals_summary(&goals, &goal_eps, &goal_options);
+                    (goals, goal_eps, summary)
+                })
+            })
+        });
+        base = Some(progress.part("summary", || {
+            summarise(eps, reg, loaded.inputs.clone(), &loaded.rejections, m.clients.len() as u64)
+        }));
+    });
+    let done = "every task of the scope has finished";
+    let ((trajectories, tr_summary), (gains, sg_summary)) = (tr.expect(done), sg.expect(done));
+    let (fu_scores, durability, curves, sustained, caseload) = fu.expect(done);
+    let (units, funnel_refs, periods, caseload_summary) = caseload;
+    let mut summary = base.expect(done);
+    summary.trajectories = Some(tr_summary);
+    summary.sudden_gains = Some(sg_summary);
+    summary.sustained = Some(sustained);
+    summary.caseload = Some(caseload_summary);
     let goal_results = goal_results.map(|(goals, goal_eps, goals_summary)| {
         summary.goals = Some(goals_summary);
         (goals, goal_eps)

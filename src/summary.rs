@@ -43,6 +43,14 @@ pub struct TableCounts {
     pub ignored_columns: Vec<String>,
 }
 
+impl TableCounts {
+    /// The same table once `rejected` of its rows are known to be rejected.
+    pub fn with_rejected(self, rejected: usize) -> TableCounts {
+        let rows_rejected = rejected as u64;
+        TableCounts { rows_used: self.rows_read - rows_rejected, rows_rejected, ..self }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct MeasureSummary {
     pub name: String,
