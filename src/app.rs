@@ -155,13 +155,13 @@ pub struct Loaded {
     pub sources: BTreeMap<Table, (PathBuf, Format)>,
 }
 
-/// A table's counts once `rejected` of its rows are known to be rejected.
-fn counts(raw: &RawTable, rejected: usize) -> TableCounts {
+/// A table's counts as read (rejections are added with `TableCounts::with_rejected`).
+fn counts(raw: &RawTable) -> TableCounts {
     TableCounts {
         file: raw.path.display().to_string(),
         rows_read: raw.n_rows as u64,
-        rows_used: (raw.n_rows - rejected) as u64,
-        rows_rejected: rejected as u64,
+        rows_used: raw.n_rows as u64,
+        rows_rejected: 0,
         ignored_columns: raw.ignored.clone(),
     }
 }
@@ -181,14 +181,15 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     let raw = ingest::read_table(&cfg.measurements, Table::Measurements)?;
     warn_ignored(&raw, quiet);
 
-    progress.stage("validating and screening measurement rows");
-    let (m, mut rejections) = ingest::measurements(&raw, &cfg.registry, cfg.today)?;
     let mut inputs = BTreeMap::new();
     let mut sources = BTreeMap::new();
     sources.insert(Table::Measurements, (raw.path.clone(), raw.format));
-    let measurement_counts = counts(&raw, 0);
-    // One raw table in memory at a time: its text columns are the largest thing a run holds.
-    drop(raw);
+    let measurement_counts = counts(&raw);
+
+    progress.stage("validating and screening measurement rows");
+    // Validation consumes the raw table, freeing its text block by block: one raw table
+    // in memory at a time, as its text columns are the largest thing a run holds.
+    let (m, mut rejections) = ingest::measurements(raw, &cfg.registry, cfg.today)?;
 
     // The measurements are sorted into series while the goals file is read.
     progress.stage(if cfg.goals.is_some() {
@@ -228,9 +229,10 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
             let rg = rg?;
             warn_ignored(&rg, quiet);
             progress.stage("validating and screening goal rows");
-            let (g, rej) = ingest::goals(&rg, cfg.today)?;
-            inputs.insert("goals", counts(&rg, rej.len()));
             sources.insert(Table::Goals, (rg.path.clone(), rg.format));
+            let goal_counts = counts(&rg);
+            let (g, rej) = ingest::goals(rg, cfg.today)?;
+            inputs.insert("goals", goal_counts.with_rejected(rej.len()));
             rejections.extend(rej);
             Some(g)
         }

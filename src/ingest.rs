@@ -59,11 +59,38 @@ pub struct RawTable {
     pub headers: BTreeMap<&'static str, String>,
     /// Columns not in the contract, ignored (named in a warning).
     pub ignored: Vec<String>,
+    /// The record index of the first row (0 unless this is a block of a larger table).
+    pub first_record: u64,
 }
+
+/// Rows per block in validation: a block's text is freed once it is validated, so the
+/// text and the typed rows of a whole table are never in memory together.
+const BLOCK_ROWS: usize = 1 << 20;
 
 impl RawTable {
     pub fn column(&self, name: &str) -> Option<&StringChunked> {
         self.columns.get(name)
+    }
+
+    /// Splits the table into consecutive blocks of `rows` rows (zero-copy slices). Text
+    /// buffers are shared with the slices, so each is freed when the last block using
+    /// it is dropped.
+    fn into_blocks(self, rows: usize) -> Vec<RawTable> {
+        (0..self.n_rows)
+            .step_by(rows.max(1))
+            .map(|start| {
+                let len = rows.min(self.n_rows - start);
+                RawTable {
+                    path: self.path.clone(),
+                    format: self.format,
+                    n_rows: len,
+                    columns: self.columns.iter().map(|(k, c)| (*k, c.slice(start as i64, len))).collect(),
+                    headers: self.headers.clone(),
+                    ignored: self.ignored.clone(),
+                    first_record: self.first_record + start as u64,
+                }
+            })
+            .collect()
     }
 }
 
@@ -178,7 +205,7 @@ pub fn read_table(path: &Path, table: Table) -> Result<RawTable> {
             return Err(Error::MissingColumn { path: path.to_path_buf(), column: name, table: table_name });
         }
     }
-    Ok(RawTable { path: path.to_path_buf(), format, n_rows: df.height(), columns, headers, ignored })
+    Ok(RawTable { path: path.to_path_buf(), format, n_rows: df.height(), columns, headers, ignored, first_record: 0 })
 }
 
 fn identifier(path: &Path, header: &str, kind: IdentifierKind, line: u64) -> Error {
@@ -209,13 +236,42 @@ fn screen_column(path: &Path, format: Format, header: &str, text: &StringChunked
 
 /// Refuses the table if the screens of its contract columns (in `spec` order) found
 /// direct identifiers.
-fn refuse_identifiers(raw: &RawTable, spec: &[(&str, bool)], screens: &[ColumnScreen; 9]) -> Result<()> {
+fn refuse_identifiers(
+    (path, format, headers): &(PathBuf, Format, BTreeMap<&'static str, String>),
+    spec: &[(&str, bool)],
+    screens: &[ColumnScreen; 9],
+) -> Result<()> {
     for ((name, _), screen) in spec.iter().zip(screens) {
-        if let Some(header) = raw.headers.get(name) {
-            refuse_on(&raw.path, raw.format, header, screen)?;
+        if let Some(header) = headers.get(name) {
+            refuse_on(path, *format, header, screen)?;
         }
     }
     Ok(())
+}
+
+/// Validates a table block by block (each block's row ranges in parallel), merging the
+/// parts in record order, and freeing each block's text once it is validated.
+fn validate_in_blocks<T: Default + Send>(
+    raw: RawTable,
+    block_rows: usize,
+    spec: &[(&str, bool)],
+    validate: impl Fn(&RawTable, std::ops::Range<usize>) -> Part<T> + Sync,
+    append: impl Fn(&mut T, T) + Copy,
+) -> Result<(T, Vec<crate::model::Rejection>)> {
+    use rayon::prelude::*;
+    let source = (raw.path.clone(), raw.format, raw.headers.clone());
+    let mut all: Option<Part<T>> = None;
+    for block in raw.into_blocks(block_rows) {
+        let parts: Vec<Part<T>> = row_ranges(block.n_rows).into_par_iter().map(|r| validate(&block, r)).collect();
+        let part = merge(parts, append);
+        all = Some(match all {
+            None => part,
+            Some(earlier) => merge(vec![earlier, part], append),
+        });
+    }
+    let (rows, rejected, screens) = all.unwrap_or_default();
+    refuse_identifiers(&source, spec, &screens)?;
+    Ok((rows, rejected))
 }
 
 /// The line number on which each data record starts (records 0-based, in increasing
@@ -294,10 +350,10 @@ fn for_each_row(
         for ((slot, c), screen) in row.iter_mut().zip(cols.iter_mut()).zip(screens.iter_mut()) {
             *slot = c.next().flatten();
             if let Some(v) = *slot {
-                screen.add(record as u64, v);
+                screen.add(raw.first_record + record as u64, v);
             }
         }
-        f(record as u64, row);
+        f(raw.first_record + record as u64, row);
     }
 }
 
@@ -312,7 +368,7 @@ fn row_ranges(n: usize) -> Vec<std::ops::Range<usize>> {
 type Part<T> = (T, Vec<crate::model::Rejection>, [ColumnScreen; 9]);
 
 /// Merges the parts of consecutive record ranges in order.
-fn merge<T: Default>(parts: Vec<Part<T>>, append: impl Fn(&mut T, T)) -> Part<T> {
+fn merge<T: Default>(parts: Vec<Part<T>>, append: impl Fn(&mut T, T) + Copy) -> Part<T> {
     let mut parts = parts.into_iter();
     let (mut all, mut rejected, mut screens) = parts.next().unwrap_or_default();
     for (rows, rej, scr) in parts {
@@ -329,16 +385,21 @@ fn merge<T: Default>(parts: Vec<Part<T>>, append: impl Fn(&mut T, T)) -> Part<T>
 /// table if its values hold direct identifiers. Row ranges are validated in parallel and
 /// merged in order, so ids and output equal a single pass.
 pub fn measurements(
-    raw: &RawTable,
+    raw: RawTable,
     registry: &crate::registry::Registry,
     today: crate::dates::Day,
 ) -> Result<(crate::model::Measurements, Vec<crate::model::Rejection>)> {
-    use rayon::prelude::*;
-    let parts: Vec<_> =
-        row_ranges(raw.n_rows).into_par_iter().map(|r| measurements_in(raw, registry, today, r)).collect();
-    let (m, rejected, screens) = merge(parts, crate::model::Measurements::append);
-    refuse_identifiers(raw, MEASUREMENT_COLUMNS, &screens)?;
-    Ok((m, rejected))
+    measurements_by_blocks(raw, BLOCK_ROWS, registry, today)
+}
+
+fn measurements_by_blocks(
+    raw: RawTable,
+    block_rows: usize,
+    registry: &crate::registry::Registry,
+    today: crate::dates::Day,
+) -> Result<(crate::model::Measurements, Vec<crate::model::Rejection>)> {
+    let validate = |block: &RawTable, r| measurements_in(block, registry, today, r);
+    validate_in_blocks(raw, block_rows, MEASUREMENT_COLUMNS, validate, crate::model::Measurements::append)
 }
 
 fn measurements_in(
@@ -382,13 +443,12 @@ fn measurements_in(
 /// Validates every goal row, then drops duplicate ratings (same client, episode, goal,
 /// scale and date).
 pub fn goals(
-    raw: &RawTable,
+    raw: RawTable,
     today: crate::dates::Day,
 ) -> Result<(crate::model::GoalRatings, Vec<crate::model::Rejection>)> {
-    use rayon::prelude::*;
-    let parts: Vec<_> = row_ranges(raw.n_rows).into_par_iter().map(|r| goals_in(raw, today, r)).collect();
-    let (g, mut rejected, screens) = merge(parts, crate::model::GoalRatings::append);
-    refuse_identifiers(raw, GOAL_COLUMNS, &screens)?;
+    let validate = |block: &RawTable, r| goals_in(block, today, r);
+    let (g, mut rejected) =
+        validate_in_blocks(raw, BLOCK_ROWS, GOAL_COLUMNS, validate, crate::model::GoalRatings::append)?;
     let g = drop_goal_duplicates(g, &mut rejected);
     Ok((g, rejected))
 }
@@ -489,5 +549,31 @@ mod tests {
         assert_eq!(record_lines(&p, Format::Csv, &[0, 1, 2, 3, 4]).unwrap(), vec![2, 3, 4, 6, 7]);
         assert_eq!(record_lines(&p, Format::Csv, &[3]).unwrap(), vec![6]);
         assert_eq!(record_lines(&p, Format::Parquet, &[0, 9]).unwrap(), vec![1, 10]);
+    }
+
+    #[test]
+    fn validating_in_small_blocks_equals_one_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.csv");
+        let mut text = String::from("client_id,episode_id,therapist_id,date,session,measure,score\n");
+        for i in 0..25 {
+            // Clients recur across blocks; some rows are bad or duplicated.
+            let score = if i % 7 == 3 { "x".to_string() } else { (i % 20).to_string() };
+            let line = format!("c{},e{},t{},2024-01-{:02},{},PHQ9,{score}\n", i % 4, i % 2, i % 3, i % 28 + 1, i / 4);
+            text.push_str(&line);
+        }
+        text.push_str("c1,e1,t1,2024-01-02,0,PHQ9,1\n\n");
+        std::fs::write(&p, text).unwrap();
+        let registry = crate::registry::Registry::builtin();
+        let today = crate::dates::parse_iso_date("2025-01-01").unwrap();
+        let read = || read_table(&p, Table::Measurements).unwrap();
+        let (whole, whole_rej) = measurements_by_blocks(read(), 1 << 20, &registry, today).unwrap();
+        let (blocks, block_rej) = measurements_by_blocks(read(), 3, &registry, today).unwrap();
+        assert_eq!((whole.client, whole.episode, whole.therapist), (blocks.client, blocks.episode, blocks.therapist));
+        assert_eq!((whole.record, whole.score, whole.session), (blocks.record, blocks.score, blocks.session));
+        assert_eq!(whole_rej, block_rej);
+        assert_eq!(whole_rej.len(), 5, "four bad scores and the blank line");
+        let names = |i: &crate::model::Interner| (0..i.len() as u32).map(|k| i.name(k).to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&whole.clients), names(&blocks.clients));
     }
 }
