@@ -7,7 +7,7 @@ use crate::episodes::{build_episodes, sort_rows, Episodes, SortedRows};
 use crate::error::{Error, Result};
 use crate::ingest::{self, Format, RawTable};
 use crate::model::{GoalRatings, Measurements, Rejection, Table};
-use crate::output::{write_all, OutputFile};
+use crate::output::{write_all, OutputFile, Staging};
 use crate::registry::Registry;
 use crate::summary::{summarise, Summary, TableCounts};
 use crate::tables::{self, RejectedLine};
@@ -372,9 +372,12 @@ fn analysis(
 
     // The analyses below only read the episodes, so they run side by side (follow-up then
     // caseload, which needs the durability flags, in one task); each also summarises its
-    // own results.
+    // own results. Follow-up scores and goal results are written (staged) by their task
+    // and dropped there: they are large and nothing later needs them.
+    let staging = Staging::new(out)?;
     progress.stage("trajectories, sudden gains, follow-up, caseload and goals (in parallel)");
     let (mut tr, mut sg, mut fu, mut goal_results, mut base) = (None, None, None, None, None);
+    let supp = caseload_options.suppression;
     rayon::scope(|s| {
         s.spawn(|_| {
             tr = Some(progress.part("trajectories", || {
@@ -398,19 +401,31 @@ fn analysis(
                     crate::summary::sustained_summary(eps, &scores, &durability, &curves, &tests, &fu_options, reg);
                 (scores, durability, curves, summary)
             });
+            let written = progress.part("followup.csv", || {
+                let months = &fu_options.months;
+                staging.write(vec![OutputFile::render("followup.csv", |w| {
+                    tables::followup_csv(w, m, eps, &scores, months, reg)
+                })])
+            });
+            drop(scores);
             let caseload = progress.part("caseload", || {
                 let (units, refs, periods) = crate::caseload::analyse(m, eps, &durability, &caseload_options);
                 let summary = crate::summary::caseload_summary(&units, &refs, &periods, &caseload_options, reg);
                 (units, refs, periods, summary)
             });
-            fu = Some((scores, durability, curves, sustained, caseload));
+            fu = Some((written, durability, curves, sustained, caseload));
         });
         s.spawn(|_| {
             goal_results = loaded.goals.as_ref().map(|g| {
                 progress.part("goals", || {
                     let (goals, goal_eps) = goal_analysis(g, m, eps, filter, &goal_options);
                     let summary = crate::summary::goals_summary(&goals, &goal_eps, &goal_options);
-                    (goals, goal_eps, summary)
+                    let figure = crate::figures::goal_progress(&goals, supp);
+                    let written = staging.write(vec![
+                        OutputFile::render("goals.csv", |w| tables::goals_csv(w, g, &goals)),
+                        OutputFile::render("goals_episodes.csv", |w| tables::goal_episodes_csv(w, g, &goal_eps)),
+                    ]);
+                    (written, summary, figure)
                 })
             })
         });
@@ -420,17 +435,20 @@ fn analysis(
     });
     let done = "every task of the scope has finished";
     let ((trajectories, tr_summary), (gains, sg_summary)) = (tr.expect(done), sg.expect(done));
-    let (fu_scores, durability, curves, sustained, caseload) = fu.expect(done);
+    let (followup_written, durability, curves, sustained, caseload) = fu.expect(done);
+    followup_written?;
     let (units, funnel_refs, periods, caseload_summary) = caseload;
     let mut summary = base.expect(done);
     summary.trajectories = Some(tr_summary);
     summary.sudden_gains = Some(sg_summary);
     summary.sustained = Some(sustained);
     summary.caseload = Some(caseload_summary);
-    let goal_results = goal_results.map(|(goals, goal_eps, goals_summary)| {
+    let mut goal_figure = None;
+    if let Some((written, goals_summary, figure)) = goal_results {
+        written?;
         summary.goals = Some(goals_summary);
-        (goals, goal_eps)
-    });
+        goal_figure = figure;
+    }
     progress.stage("drawing the charts");
     let figures = crate::figures::all(&crate::figures::Inputs {
         eps: &episodes,
@@ -439,7 +457,7 @@ fn analysis(
         curves: &curves,
         units: &units,
         periods: &periods,
-        goals: goal_results.as_ref().map(|g| g.0.as_slice()),
+        goal_progress: goal_figure,
         suppression: caseload_options.suppression,
     });
     progress.stage("writing results");
@@ -532,10 +550,9 @@ fn analysis(
         ));
     }
     let select = sg_options.select;
-    let (supp, months) = (&caseload_options.suppression, &fu_options.months);
+    let supp = &caseload_options.suppression;
     let mut files: Vec<OutputFile> = vec![
         OutputFile::render("episodes.csv", |w| tables::episodes_csv(w, m, eps, &durability, reg)),
-        OutputFile::render("followup.csv", |w| tables::followup_csv(w, m, eps, &fu_scores, months, reg)),
         OutputFile::render("sudden_gains.csv", |w| tables::sudden_gains_csv(w, m, eps, &gains, reg)),
         OutputFile::render("sudden_gains_byclient.csv", |w| {
             tables::sudden_gains_byclient_csv(w, m, eps, &gains, reg, select)
@@ -564,10 +581,6 @@ fn analysis(
             .into_bytes(),
         ),
     ];
-    if let (Some(g), Some((goals, goal_eps))) = (&loaded.goals, &goal_results) {
-        files.push(OutputFile::render("goals.csv", |w| tables::goals_csv(w, g, goals)));
-        files.push(OutputFile::render("goals_episodes.csv", |w| tables::goal_episodes_csv(w, g, goal_eps)));
-    }
     files.extend(client_pages);
     if args.png {
         progress.stage("rasterising the charts");
@@ -579,7 +592,8 @@ fn analysis(
         }
     }
     progress.stage("rendering and writing files");
-    write_all(out, files)?;
+    staging.write(files)?;
+    staging.commit()?;
     Ok(summary)
 }
 

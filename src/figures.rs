@@ -30,7 +30,9 @@ pub struct Inputs<'a> {
     pub curves: &'a [Curve],
     pub units: &'a [Unit],
     pub periods: &'a [Period],
-    pub goals: Option<&'a [crate::goals::GoalResult]>,
+    /// Drawn by [`goal_progress`] where the goal results are made (they are large and
+    /// are dropped once written).
+    pub goal_progress: Option<Figure>,
     pub suppression: Suppression,
 }
 
@@ -70,7 +72,7 @@ pub fn all(i: &Inputs) -> Vec<Figure> {
         }
         out.extend(trend(i, m));
     }
-    out.extend(goal_progress(i));
+    out.extend(i.goal_progress.clone());
     out
 }
 
@@ -488,8 +490,8 @@ fn trend(i: &Inputs, m: u16) -> Option<Figure> {
     )
 }
 
-fn goal_progress(i: &Inputs) -> Option<Figure> {
-    let goals = i.goals?;
+/// The distribution of change per GBO goal.
+pub fn goal_progress(goals: &[crate::goals::GoalResult], suppression: Suppression) -> Option<Figure> {
     let mut hist: BTreeMap<i64, f64> = BTreeMap::new();
     let mut n = 0;
     for g in goals.iter().filter(|g| g.scale == crate::model::GoalScale::Gbo && g.parent == crate::model::NO_KEY) {
@@ -498,7 +500,7 @@ fn goal_progress(i: &Inputs) -> Option<Figure> {
             n += 1;
         }
     }
-    if n < i.suppression.threshold as usize {
+    if n < suppression.threshold as usize {
         return None;
     }
     let cats: Vec<i64> = (-10..=10).collect();

@@ -65,32 +65,60 @@ fn write_one(path: &Path, contents: Contents) -> Result<()> {
     }
 }
 
-/// Writes every file to `out` atomically: all of them, or (on error) none. Other
-/// files already in `out` are left alone.
-pub fn write_all(out: &Path, files: Vec<OutputFile>) -> Result<()> {
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).map_err(write_err(&parent))?;
-    let dir_name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let staging = parent.join(format!(".{dir_name}.partial-{}", std::process::id()));
-    let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
-    let result = (|| {
-        fs::create_dir_all(&staging).map_err(write_err(&staging))?;
-        files.into_par_iter().try_for_each(|f| write_one(&staging.join(&f.name), f.contents))?;
-        fs::create_dir_all(out).map_err(write_err(out))?;
-        for name in &names {
-            let target = out.join(name);
+/// A run's files on their way to `out`: written into a temporary folder beside it (by
+/// several threads, as results become ready), then moved into place together by
+/// [`Staging::commit`]. Dropped without a commit, it removes what it wrote.
+pub struct Staging {
+    out: PathBuf,
+    dir: PathBuf,
+    names: std::sync::Mutex<Vec<String>>,
+}
+
+impl Staging {
+    pub fn new(out: &Path) -> Result<Staging> {
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(write_err(&parent))?;
+        let dir_name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+        let dir = parent.join(format!(".{dir_name}.partial-{}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+        Ok(Staging { out: out.to_path_buf(), dir, names: Default::default() })
+    }
+
+    /// Writes files into the staging folder, several at once.
+    pub fn write(&self, files: Vec<OutputFile>) -> Result<()> {
+        self.names.lock().expect("names lock").extend(files.iter().map(|f| f.name.clone()));
+        files.into_par_iter().try_for_each(|f| write_one(&self.dir.join(&f.name), f.contents))
+    }
+
+    /// Moves every staged file into `out`. Other files already in `out` are left alone.
+    pub fn commit(self) -> Result<()> {
+        fs::create_dir_all(&self.out).map_err(write_err(&self.out))?;
+        for name in self.names.lock().expect("names lock").iter() {
+            let target = self.out.join(name);
             if let Some(dir) = target.parent() {
                 fs::create_dir_all(dir).map_err(write_err(dir))?;
             }
-            fs::rename(staging.join(name), &target).map_err(write_err(&target))?;
+            fs::rename(self.dir.join(name), &target).map_err(write_err(&target))?;
         }
         Ok(())
-    })();
-    let _ = fs::remove_dir_all(&staging);
-    result
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Writes every file to `out` atomically: all of them, or (on error) none. Other
+/// files already in `out` are left alone.
+pub fn write_all(out: &Path, files: Vec<OutputFile>) -> Result<()> {
+    let staging = Staging::new(out)?;
+    staging.write(files)?;
+    staging.commit()
 }
 
 #[cfg(test)]

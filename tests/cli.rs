@@ -790,3 +790,22 @@ fn png_charts_are_written_on_request() {
     let plain = analyze_on("2027-01-01", &d.path().join("measurements.csv"), &[]);
     assert!(!plain.path().join("charts").exists(), "PNGs only when asked");
 }
+
+/// Some tables are staged while other analyses still run; a failure after that (here an
+/// unknown `--client`) must still leave nothing behind.
+#[test]
+fn a_run_that_fails_after_staging_some_tables_leaves_nothing_behind() {
+    let d = demo("60", "5");
+    let parent = tempfile::tempdir().unwrap();
+    let out = parent.path().join("reports");
+    cargo_bin_cmd!("sustain")
+        .args(["analyze", "--quiet", "--today", "2027-01-01", "--client", "no-such-client"])
+        .arg(d.path())
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(contains("no-such-client"));
+    assert!(!out.exists(), "no output folder");
+    assert_eq!(fs::read_dir(parent.path()).unwrap().count(), 0, "no staging folder either");
+}
