@@ -163,9 +163,9 @@ pub fn read_table(path: &Path, table: Table) -> Result<RawTable> {
         Table::Measurements => "measurements",
         Table::Goals => "goals",
     };
-    // Headers are checked here; the values of contract columns are screened during
-    // validation (one pass over them), the other columns here, in parallel. The first
-    // refusal in column order wins, as in a sequential pass.
+    // Headers are checked here, and the values of columns outside the contract, in
+    // parallel; among these checks the first refusal in column order wins. The values of
+    // contract columns are screened during validation (one pass over them).
     let screened: Vec<Result<(String, StringChunked)>> = {
         use rayon::prelude::*;
         df.columns()
