@@ -1,7 +1,7 @@
 //! Criterion benches of the hot computations on fixed synthetic caseloads (the demo
 //! generator, seed 1): row validation, the shared sort with duplicate detection, episode
-//! outcomes, sudden gains, follow-up and trajectories. The whole binary is timed by
-//! `benches/run.sh`.
+//! outcomes, sudden gains, follow-up, caseload aggregates (units, funnels, trends) and
+//! trajectories. The whole binary is timed by `benches/run.sh`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
@@ -68,6 +68,15 @@ fn benches(c: &mut Criterion) {
         let fu = sustain::followup::Options::default();
         group.bench_with_input(BenchmarkId::new("follow_up", clients), &m, |b, m| {
             b.iter(|| black_box(sustain::followup::follow_up(m, &sorted, &eps, &fu)))
+        });
+        let (_, durability) = sustain::followup::follow_up(&m, &sorted, &eps, &fu);
+        let caseload = sustain::caseload::Options {
+            suppression: sustain::caseload::Suppression { threshold: 5, round_to: 1 },
+            overdispersion: sustain::caseload::Overdispersion::None,
+            period: "month",
+        };
+        group.bench_with_input(BenchmarkId::new("caseload", clients), &m, |b, m| {
+            b.iter(|| black_box(sustain::caseload::analyse(m, &eps, &durability, &caseload)))
         });
         let tr = sustain::trajectories::Options::default();
         group.bench_with_input(BenchmarkId::new("trajectories", clients), &m, |b, m| {
