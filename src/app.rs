@@ -458,7 +458,7 @@ fn analysis(
         units: &units,
         periods: &periods,
         goal_progress: goal_figure,
-        suppression: caseload_options.suppression,
+        suppression: supp,
     });
     progress.stage("writing results");
     let report = crate::report::render_html(&crate::report::ReportInput {
@@ -550,7 +550,6 @@ fn analysis(
         ));
     }
     let select = sg_options.select;
-    let supp = &caseload_options.suppression;
     let mut files: Vec<OutputFile> = vec![
         OutputFile::render("episodes.csv", |w| tables::episodes_csv(w, m, eps, &durability, reg)),
         OutputFile::render("sudden_gains.csv", |w| tables::sudden_gains_csv(w, m, eps, &gains, reg)),
@@ -560,9 +559,9 @@ fn analysis(
         OutputFile::render("relapse_survival.csv", |w| tables::relapse_survival_csv(w, &curves, reg)),
         OutputFile::render("trajectories.csv", |w| tables::trajectories_csv(w, m, eps, &trajectories, reg)),
         OutputFile::render("expected_response.csv", |w| tables::expected_response_csv(w, &trajectories, reg)),
-        OutputFile::render("therapists.csv", |w| tables::units_csv(w, &units, "therapist", &funnel_refs, supp, reg)),
-        OutputFile::render("sites.csv", |w| tables::units_csv(w, &units, "site", &funnel_refs, supp, reg)),
-        OutputFile::render("trends.csv", |w| tables::trends_csv(w, &periods, supp, reg)),
+        OutputFile::render("therapists.csv", |w| tables::units_csv(w, &units, "therapist", &funnel_refs, &supp, reg)),
+        OutputFile::render("sites.csv", |w| tables::units_csv(w, &units, "site", &funnel_refs, &supp, reg)),
+        OutputFile::render("trends.csv", |w| tables::trends_csv(w, &periods, &supp, reg)),
         OutputFile::new("rejected.csv", rejected_file(loaded)?),
         OutputFile::new("summary.json", {
             let mut v = serde_json::to_value(&summary).expect("summary serialises");
