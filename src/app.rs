@@ -5,7 +5,7 @@ use crate::cli::{AnalyzeArgs, Cli, Command, InputArgs, ListFormat, MeasuresArgs}
 use crate::dates::{parse_iso_date, today_utc, Day};
 use crate::episodes::{build_episodes, sort_rows, Episodes, SortedRows};
 use crate::error::{Error, Result};
-use crate::ingest::{self, Format, RawTable};
+use crate::ingest::{self, Format, TableReader};
 use crate::model::{GoalRatings, Measurements, Rejection, Table};
 use crate::output::{write_all, OutputFile, Staging};
 use crate::registry::Registry;
@@ -30,7 +30,8 @@ pub fn run(cli: Cli) -> Result<()> {
 /// Progress on stderr: a spinner with the current stage (hidden when stderr is not a
 /// terminal or with --quiet). With `SUSTAIN_TIMINGS` set in the environment, the time
 /// each stage took is printed at the end (the profile in BENCHMARKS.md), and beneath a
-/// stage the parts of it that ran side by side.
+/// stage the parts of it that ran side by side; each with the process's peak memory so far
+/// (on Linux), which tells in which stage the peak is reached.
 pub struct Progress {
     bar: Option<ProgressBar>,
     timings: Option<Mutex<Timings>>,
@@ -38,16 +39,29 @@ pub struct Progress {
 
 #[derive(Default)]
 struct Timings {
-    /// Stage names and when each began (the first entry is the start of the run).
-    stages: Vec<(String, Instant)>,
-    /// Parts of a stage that ran in parallel: (stage index, name, how long).
-    parts: Vec<(usize, String, Duration)>,
+    /// Stage names, when each began and the peak memory by then (the first entry is the
+    /// start of the run).
+    stages: Vec<(String, Instant, Option<u64>)>,
+    /// Parts of a stage that ran in parallel: (stage index, name, how long, peak by its end).
+    parts: Vec<(usize, String, Duration, Option<u64>)>,
+}
+
+/// The process's peak resident memory so far in MiB (Linux; `None` elsewhere).
+fn peak_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib / 1024)
+}
+
+fn peak_note(peak: Option<u64>) -> String {
+    peak.map_or(String::new(), |p| format!("  (peak so far {p} MiB)"))
 }
 
 impl Progress {
     pub fn new(quiet: bool) -> Progress {
         let timings = std::env::var_os("SUSTAIN_TIMINGS")
-            .map(|_| Mutex::new(Timings { stages: vec![("start".to_string(), Instant::now())], parts: Vec::new() }));
+            .map(|_| Mutex::new(Timings { stages: vec![("start".into(), Instant::now(), None)], parts: Vec::new() }));
         if quiet {
             return Progress { bar: None, timings };
         }
@@ -60,7 +74,7 @@ impl Progress {
     pub fn stage(&self, msg: impl Into<String>) {
         let msg = msg.into();
         if let Some(t) = &self.timings {
-            t.lock().expect("timings lock").stages.push((msg.clone(), Instant::now()));
+            t.lock().expect("timings lock").stages.push((msg.clone(), Instant::now(), peak_rss_mib()));
         }
         if let Some(pb) = &self.bar {
             pb.set_message(msg);
@@ -74,7 +88,7 @@ impl Progress {
         let out = f();
         let mut t = t.lock().expect("timings lock");
         let stage = t.stages.len() - 1;
-        t.parts.push((stage, name.to_string(), start.elapsed()));
+        t.parts.push((stage, name.to_string(), start.elapsed(), peak_rss_mib()));
         out
     }
 
@@ -87,11 +101,11 @@ impl Progress {
         if let Some(t) = &self.timings {
             let t = t.lock().expect("timings lock");
             let end = Instant::now();
-            for (i, (name, at)) in t.stages.iter().enumerate().skip(1) {
-                let next = t.stages.get(i + 1).map_or(end, |x| x.1);
-                eprintln!("timing: {:>8.3} s  {name}", (next - *at).as_secs_f64());
-                for (_, part, took) in t.parts.iter().filter(|p| p.0 == i) {
-                    eprintln!("timing: {:>8.3} s    - {part}", took.as_secs_f64());
+            for (i, (name, at, _)) in t.stages.iter().enumerate().skip(1) {
+                let (next, peak) = t.stages.get(i + 1).map_or((end, peak_rss_mib()), |x| (x.1, x.2));
+                eprintln!("timing: {:>8.3} s  {name}{}", (next - *at).as_secs_f64(), peak_note(peak));
+                for (_, part, took, peak) in t.parts.iter().filter(|p| p.0 == i) {
+                    eprintln!("timing: {:>8.3} s    - {part}{}", took.as_secs_f64(), peak_note(*peak));
                 }
             }
             eprintln!("timing: {:>8.3} s  total", (end - t.stages[0].1).as_secs_f64());
@@ -155,18 +169,18 @@ pub struct Loaded {
     pub sources: BTreeMap<Table, (PathBuf, Format)>,
 }
 
-/// A table's counts as read (rejections are added with `TableCounts::with_rejected`).
-fn counts(raw: &RawTable) -> TableCounts {
+/// A table's counts once read (rejections are added with `TableCounts::with_rejected`).
+fn counts(raw: &TableReader) -> TableCounts {
     TableCounts {
         file: raw.path.display().to_string(),
-        rows_read: raw.n_rows as u64,
-        rows_used: raw.n_rows as u64,
+        rows_read: raw.records_read(),
+        rows_used: raw.records_read(),
         rows_rejected: 0,
         ignored_columns: raw.ignored.clone(),
     }
 }
 
-fn warn_ignored(raw: &RawTable, quiet: bool) {
+fn warn_ignored(raw: &TableReader, quiet: bool) {
     if !raw.ignored.is_empty() && !quiet {
         eprintln!(
             "sustain: warning: {} has columns that are not in the contract and are ignored: {}",
@@ -177,32 +191,34 @@ fn warn_ignored(raw: &RawTable, quiet: bool) {
 }
 
 pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded> {
-    progress.stage("reading the measurements");
-    let raw = ingest::read_table(&cfg.measurements, Table::Measurements)?;
+    progress.stage("reading, validating and screening measurement rows");
+    let mut raw = TableReader::open(&cfg.measurements, Table::Measurements)?;
     warn_ignored(&raw, quiet);
-
+    // The file is read block by block: only one block's text is in memory at a time.
+    let (m, mut rejections) = ingest::measurements(&mut raw, &cfg.registry, cfg.today)?;
     let mut inputs = BTreeMap::new();
     let mut sources = BTreeMap::new();
     sources.insert(Table::Measurements, (raw.path.clone(), raw.format));
     let measurement_counts = counts(&raw);
-
-    progress.stage("validating and screening measurement rows");
-    // Validation consumes the raw table, freeing its text block by block: one raw table
-    // in memory at a time, as its text columns are the largest thing a run holds.
-    let (m, mut rejections) = ingest::measurements(raw, &cfg.registry, cfg.today)?;
+    drop(raw);
 
     // The measurements are sorted into series while the goals file is read.
     progress.stage(if cfg.goals.is_some() {
-        "sorting rows into series, reading the goals"
+        "sorting rows into series; reading, validating and screening goal rows"
     } else {
         "sorting rows into series"
     });
-    let (mut sorted, raw_goals) = rayon::join(
+    let (mut sorted, goals) = rayon::join(
         || progress.part("sorting rows into series", || sort_rows(&m)),
         || {
-            cfg.goals
-                .as_deref()
-                .map(|path| progress.part("reading the goals", || ingest::read_table(path, Table::Goals)))
+            cfg.goals.as_deref().map(|path| {
+                progress.part("reading and validating the goals", || -> Result<_> {
+                    let mut raw = TableReader::open(path, Table::Goals)?;
+                    warn_ignored(&raw, quiet);
+                    let (g, rej) = ingest::goals(&mut raw, cfg.today)?;
+                    Ok((g, rej, counts(&raw), (raw.path.clone(), raw.format)))
+                })
+            })
         },
     );
     for (row, why) in &sorted.duplicates {
@@ -223,15 +239,11 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     }
     inputs.insert("measurements", measurement_counts.with_rejected(rejections.len()));
 
-    let goals = match raw_goals {
+    let goals = match goals {
         None => None,
-        Some(rg) => {
-            let rg = rg?;
-            warn_ignored(&rg, quiet);
-            progress.stage("validating and screening goal rows");
-            sources.insert(Table::Goals, (rg.path.clone(), rg.format));
-            let goal_counts = counts(&rg);
-            let (g, rej) = ingest::goals(rg, cfg.today)?;
+        Some(read) => {
+            let (g, rej, goal_counts, source) = read?;
+            sources.insert(Table::Goals, source);
             inputs.insert("goals", goal_counts.with_rejected(rej.len()));
             rejections.extend(rej);
             Some(g)
@@ -416,16 +428,25 @@ fn analysis(
             fu = Some((written, durability, curves, sustained, caseload));
         });
         s.spawn(|_| {
+            // Goal results are made, tallied and written client by client: never all held.
             goal_results = loaded.goals.as_ref().map(|g| {
                 progress.part("goals", || {
-                    let (goals, goal_eps) = goal_analysis(g, m, eps, filter, &goal_options);
-                    let summary = crate::summary::goals_summary(&goals, &goal_eps, &goal_options);
-                    let figure = crate::figures::goal_progress(&goals, supp);
-                    let written = staging.write(vec![
-                        OutputFile::render("goals.csv", |w| tables::goals_csv(w, g, &goals)),
-                        OutputFile::render("goals_episodes.csv", |w| tables::goal_episodes_csv(w, g, &goal_eps)),
-                    ]);
-                    (written, summary, figure)
+                    let mut tally = crate::summary::GoalsTally::default();
+                    let written = staging.write_together(&["goals.csv", "goals_episodes.csv"], |w| {
+                        let [goals_out, episodes_out] = w else { return Err(std::io::Error::other("two files")) };
+                        let mut tables = tables::GoalTables::new(&mut **goals_out, &mut **episodes_out)?;
+                        let mut result = Ok(());
+                        let keep = goal_filter(g, m, eps, filter);
+                        crate::goals::analyse_by_client(g, m, eps, &goal_options, keep, |goals, goal_eps| {
+                            tally.add(goals, goal_eps);
+                            if result.is_ok() {
+                                result = tables.add(g, goals, goal_eps);
+                            }
+                        });
+                        result?;
+                        tables.finish()
+                    });
+                    (written, tally.summary(&goal_options), crate::figures::goal_progress(&tally, supp))
                 })
             })
         });
@@ -597,22 +618,17 @@ fn analysis(
 }
 
 /// Goals, restricted to the episodes the filter kept.
-fn goal_analysis(
-    g: &GoalRatings,
-    m: &Measurements,
-    episodes: &Episodes,
+/// Which goal episodes (client, episode ids of the goal ratings) a run keeps: with a
+/// filter, those with a symptom episode the filter kept; otherwise all.
+fn goal_filter<'a>(
+    g: &'a GoalRatings,
+    m: &'a Measurements,
+    episodes: &'a Episodes,
     filter: &crate::episodes::Filter,
-    options: &crate::goals::Options,
-) -> (Vec<crate::goals::GoalResult>, Vec<crate::goals::EpisodeGoals>) {
-    let (mut goals, mut goal_eps) = crate::goals::analyse(g, m, episodes, options);
-    if !filter.is_empty() {
-        let kept: std::collections::HashSet<(&str, &str)> =
-            episodes.items.iter().map(|it| (m.clients.name(it.client), m.episodes.name(it.episode))).collect();
-        let keep = |c: u32, e: u32| kept.contains(&(g.clients.name(c), g.episodes.name(e)));
-        goals.retain(|x| keep(x.client, x.episode));
-        goal_eps.retain(|x| keep(x.client, x.episode));
-    }
-    (goals, goal_eps)
+) -> impl Fn(u32, u32) -> bool + 'a {
+    let kept: Option<std::collections::HashSet<(&str, &str)>> = (!filter.is_empty())
+        .then(|| episodes.items.iter().map(|it| (m.clients.name(it.client), m.episodes.name(it.episode))).collect());
+    move |c, e| kept.as_ref().is_none_or(|k| k.contains(&(g.clients.name(c), g.episodes.name(e))))
 }
 
 fn parse_day(flag: &str, v: &Option<String>) -> Result<Option<Day>> {

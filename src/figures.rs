@@ -491,16 +491,10 @@ fn trend(i: &Inputs, m: u16) -> Option<Figure> {
 }
 
 /// The distribution of change per GBO goal.
-pub fn goal_progress(goals: &[crate::goals::GoalResult], suppression: Suppression) -> Option<Figure> {
-    let mut hist: BTreeMap<i64, f64> = BTreeMap::new();
-    let mut n = 0;
-    for g in goals.iter().filter(|g| g.scale == crate::model::GoalScale::Gbo && g.parent == crate::model::NO_KEY) {
-        if let Some(c) = g.change {
-            *hist.entry(c.round() as i64).or_default() += 1.0;
-            n += 1;
-        }
-    }
-    if n < suppression.threshold as usize {
+pub fn goal_progress(tally: &crate::summary::GoalsTally, suppression: Suppression) -> Option<Figure> {
+    let hist: BTreeMap<i64, f64> = tally.gbo_change.iter().map(|(c, n)| (*c, *n as f64)).collect();
+    let n: u64 = tally.gbo_change.values().sum();
+    if n < suppression.threshold {
         return None;
     }
     let cats: Vec<i64> = (-10..=10).collect();

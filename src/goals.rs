@@ -76,13 +76,35 @@ pub struct EpisodeGoals {
     pub agreement: Option<&'static str>,
 }
 
-/// Computes every goal, objective and episode.
+/// Computes every goal, objective and episode (all at once; see [`analyse_by_client`]).
 pub fn analyse(
     g: &GoalRatings,
     m: &Measurements,
     eps: &Episodes,
     opts: &Options,
 ) -> (Vec<GoalResult>, Vec<EpisodeGoals>) {
+    let (mut goals, mut episodes) = (Vec::new(), Vec::new());
+    analyse_by_client(g, m, eps, opts, |_, _| true, |gs, es| {
+        goals.extend_from_slice(gs);
+        episodes.extend_from_slice(es);
+    });
+    (goals, episodes)
+}
+
+/// Computes the goals, objectives and episodes of one client at a time, in the order of
+/// the clients' ids, and hands each client's to `each`: goals in the order of their keys
+/// (episode, scale, goal), episodes in the order of theirs. Every goal figure depends on
+/// its own client's ratings alone, so the results of all clients are never held
+/// together (at ten million ratings they would be several hundred MB). Only episodes
+/// for which `keep(client, episode)` holds are handed on.
+pub fn analyse_by_client(
+    g: &GoalRatings,
+    m: &Measurements,
+    eps: &Episodes,
+    opts: &Options,
+    keep: impl Fn(u32, u32) -> bool,
+    mut each: impl FnMut(&[GoalResult], &[EpisodeGoals]),
+) {
     let (cr, er, gr) = (g.clients.sort_ranks(), g.episodes.sort_ranks(), g.goals.sort_ranks());
     let key = |i: usize| (cr[g.client[i] as usize], er[g.episode[i] as usize], g.scale[i], gr[g.goal[i] as usize]);
     let order = crate::model::sort_grouped(
@@ -91,20 +113,22 @@ pub fn analyse(
         |i| cr[g.client[i] as usize] as usize,
         |i| (key(i), g.date[i], g.record[i]),
     );
-
-    let mut goals = Vec::new();
-    let mut start = 0;
-    while start < order.len() {
-        let mut end = start + 1;
-        while end < order.len() && key(order[end] as usize) == key(order[start] as usize) {
-            end += 1;
+    let symptoms = symptom_change(m, eps);
+    let (mut goals, mut episodes) = (Vec::new(), Vec::new());
+    for client_rows in order.chunk_by(|&a, &b| g.client[a as usize] == g.client[b as usize]) {
+        goals.clear();
+        for rows in client_rows.chunk_by(|&a, &b| key(a as usize) == key(b as usize)) {
+            goals.push(one_goal(g, rows, opts));
         }
-        goals.push(one_goal(g, &order[start..end], opts));
-        start = end;
+        roll_up_objectives(&mut goals);
+        episodes.clear();
+        episode_goals(g, &symptoms, &goals, opts, &mut episodes);
+        goals.retain(|x| keep(x.client, x.episode));
+        episodes.retain(|x| keep(x.client, x.episode));
+        // Objectives' parents that were never rated themselves were appended: sort them in.
+        goals.sort_by_key(|x| (er[x.episode as usize], x.scale, gr[x.goal as usize]));
+        each(&goals, &episodes);
     }
-    roll_up_objectives(&mut goals);
-    let episodes = episode_goals(g, m, eps, &goals, opts);
-    (goals, episodes)
 }
 
 fn one_goal(g: &GoalRatings, rows: &[u32], opts: &Options) -> GoalResult {
@@ -220,16 +244,12 @@ fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
     }
 }
 
-fn episode_goals(
-    g: &GoalRatings,
-    m: &Measurements,
-    eps: &Episodes,
-    goals: &[GoalResult],
-    opts: &Options,
-) -> Vec<EpisodeGoals> {
-    // Symptom change per episode: at least one paired symptom measure reliably improved and
-    // none reliably deteriorated (the multi-measure rule of NHS England's MHSDS).
-    let mut symptoms: FastMap<(&str, &str), (bool, bool)> = FastMap::default();
+/// Symptom change per episode (by client and episode name): whether a paired symptom
+/// measure reliably improved, and whether one reliably deteriorated.
+type SymptomChange<'a> = FastMap<(&'a str, &'a str), (bool, bool)>;
+
+fn symptom_change<'a>(m: &'a Measurements, eps: &Episodes) -> SymptomChange<'a> {
+    let mut symptoms = SymptomChange::default();
     for it in eps.items.iter().filter(|it| it.paired()) {
         let k = (m.clients.name(it.client), m.episodes.name(it.episode));
         let e = symptoms.entry(k).or_insert((false, false));
@@ -239,11 +259,24 @@ fn episode_goals(
             _ => {}
         }
     }
-    // Group goals by episode once (sorting by the keys' names), never rescanning all goals.
+    symptoms
+}
+
+/// The goal figures of each episode among `goals` (one client's), appended to `out` in
+/// the order of the episodes' ids.
+fn episode_goals(
+    g: &GoalRatings,
+    symptoms: &SymptomChange,
+    goals: &[GoalResult],
+    opts: &Options,
+    out: &mut Vec<EpisodeGoals>,
+) {
+    // Symptom change counts as improvement when at least one paired symptom measure
+    // reliably improved and none reliably deteriorated (the multi-measure rule of NHS
+    // England's MHSDS).
     let (cr, er) = (g.clients.sort_ranks(), g.episodes.sort_ranks());
     let mut idx: Vec<usize> = (0..goals.len()).collect();
     idx.sort_by_key(|&i| (cr[goals[i].client as usize], er[goals[i].episode as usize], i));
-    let mut out: Vec<EpisodeGoals> = Vec::new();
     let (mut at_end, mut at_followup) = (Vec::new(), Vec::new());
     for run in idx.chunk_by(|&a, &b| (goals[a].client, goals[a].episode) == (goals[b].client, goals[b].episode)) {
         let (client, episode) = (goals[run[0]].client, goals[run[0]].episode);
@@ -286,7 +319,6 @@ fn episode_goals(
             agreement,
         });
     }
-    out
 }
 
 #[cfg(test)]

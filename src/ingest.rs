@@ -49,49 +49,60 @@ pub enum Format {
     Parquet,
 }
 
-/// A table as read: contract columns as text.
-pub struct RawTable {
+/// One block of consecutive records of a table, every column as text.
+pub struct Block {
+    pub n_rows: usize,
+    /// The contract columns present in the file.
+    pub columns: BTreeMap<&'static str, StringChunked>,
+    /// Columns outside the contract, in [`TableReader::ignored`] order: screened for
+    /// identifiers, otherwise unused.
+    pub extra: Vec<StringChunked>,
+    /// The record index of the block's first row.
+    pub first_record: u64,
+}
+
+impl Block {
+    pub fn column(&self, name: &str) -> Option<&StringChunked> {
+        self.columns.get(name)
+    }
+}
+
+/// Bytes of CSV text per block (about a million rows of a typical export). Only the text
+/// of the block being validated is in memory, never the whole file's: the text columns
+/// are several times larger than the typed rows they become.
+const CSV_BLOCK_BYTES: usize = 48 << 20;
+/// Rows per Parquet block (whole row groups are read, so a block may be larger).
+const PARQUET_BLOCK_ROWS: usize = 1 << 20;
+
+/// An input table opened for reading block by block.
+pub struct TableReader {
     pub path: PathBuf,
     pub format: Format,
-    pub n_rows: usize,
-    pub columns: BTreeMap<&'static str, StringChunked>,
     /// Each contract column's header as written in the file (for messages).
     pub headers: BTreeMap<&'static str, String>,
     /// Columns not in the contract, ignored (named in a warning).
     pub ignored: Vec<String>,
-    /// The record index of the first row (0 unless this is a block of a larger table).
-    pub first_record: u64,
+    /// For each column of the file, in order: its contract name, or `None` if ignored.
+    roles: Vec<Option<&'static str>>,
+    source: Source,
+    /// Records read so far.
+    records: u64,
 }
 
-/// Rows per block in validation: a block's text is freed once it is validated, so the
-/// text and the typed rows of a whole table are never in memory together.
-const BLOCK_ROWS: usize = 1 << 20;
-
-impl RawTable {
-    pub fn column(&self, name: &str) -> Option<&StringChunked> {
-        self.columns.get(name)
-    }
-
-    /// Splits the table into consecutive blocks of `rows` rows (zero-copy slices). Text
-    /// buffers are shared with the slices, so each is freed when the last block using
-    /// it is dropped.
-    fn into_blocks(self, rows: usize) -> Vec<RawTable> {
-        (0..self.n_rows)
-            .step_by(rows.max(1))
-            .map(|start| {
-                let len = rows.min(self.n_rows - start);
-                RawTable {
-                    path: self.path.clone(),
-                    format: self.format,
-                    n_rows: len,
-                    columns: self.columns.iter().map(|(k, c)| (*k, c.slice(start as i64, len))).collect(),
-                    headers: self.headers.clone(),
-                    ignored: self.ignored.clone(),
-                    first_record: self.first_record + start as u64,
-                }
-            })
-            .collect()
-    }
+enum Source {
+    Csv {
+        file: File,
+        /// Bytes read past the end of the last block (the start of the next record).
+        carry: Vec<u8>,
+        eof: bool,
+        schema: SchemaRef,
+        block_bytes: usize,
+    },
+    Parquet {
+        metadata: polars::io::parquet::metadata::FileMetadataRef,
+        next_group: usize,
+        block_rows: usize,
+    },
 }
 
 pub fn format_of(path: &Path) -> Result<Format> {
@@ -110,10 +121,8 @@ fn unreadable(path: &Path, e: impl std::fmt::Display) -> Error {
 
 /// Refuses a "CSV" that is binary (a spreadsheet or Parquet file renamed), which the
 /// CSV reader would otherwise read as one odd header.
-fn check_text(path: &Path) -> Result<()> {
-    let mut head = [0u8; 8192];
-    let n = File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| unreadable(path, e))?;
-    if head[..n].contains(&0) {
+fn check_text(path: &Path, head: &[u8]) -> Result<()> {
+    if head[..head.len().min(8192)].contains(&0) {
         return Err(unreadable(
             path,
             "it holds binary data, not text (is it a spreadsheet or Parquet file named .csv?)",
@@ -122,24 +131,60 @@ fn check_text(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn read_frame(path: &Path, format: Format) -> Result<DataFrame> {
-    if format == Format::Csv {
-        check_text(path)?;
+/// Parses CSV text with polars, every column as text: validation parses values itself so
+/// that one bad value rejects one row with a reason instead of failing the file. Without
+/// a schema the text starts with the header.
+fn parse_csv(text: Vec<u8>, schema: Option<SchemaRef>) -> PolarsResult<DataFrame> {
+    let options = match schema {
+        None => CsvReadOptions::default().with_has_header(true).with_infer_schema_length(Some(0)),
+        Some(schema) => CsvReadOptions::default().with_has_header(false).with_schema(Some(schema)),
+    };
+    options.with_raise_if_empty(true).into_reader_with_file_handle(std::io::Cursor::new(text)).finish()
+}
+
+/// The end of the last complete record in `text` (which starts at a record): just past
+/// its newline, a newline inside a quoted field not counting.
+fn last_record_end(text: &[u8]) -> Option<usize> {
+    if memchr::memchr(b'"', text).is_none() {
+        return memchr::memrchr(b'\n', text).map(|i| i + 1);
     }
-    match format {
-        Format::Csv => CsvReadOptions::default()
-            .with_has_header(true)
-            // Every column as text: validation parses values itself so that one bad
-            // value rejects one row with a reason instead of failing the file.
-            .with_infer_schema_length(Some(0))
-            .with_raise_if_empty(true)
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|r| r.finish())
-            .map_err(|e| unreadable(path, e)),
-        Format::Parquet => {
-            let file = File::open(path).map_err(|e| unreadable(path, e))?;
-            ParquetReader::new(file).finish().map_err(|e| unreadable(path, e))
+    let mut in_quotes = false;
+    let mut last = None;
+    for i in memchr::memchr2_iter(b'"', b'\n', text) {
+        if text[i] == b'"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            last = Some(i + 1);
         }
+    }
+    last
+}
+
+/// Reads on from `carry` until `text` holds at least `want` bytes or the file ends.
+fn fill(file: &mut File, text: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    let missing = want.saturating_sub(text.len()) as u64;
+    let n = file.take(missing).read_to_end(text)?;
+    Ok((n as u64) < missing)
+}
+
+/// The next block of CSV text, ending at a record boundary (`None` at the end).
+fn next_csv_text(file: &mut File, carry: &mut Vec<u8>, eof: &mut bool, block: usize) -> std::io::Result<Option<Vec<u8>>> {
+    let mut text = std::mem::take(carry);
+    let mut want = block;
+    loop {
+        if !*eof {
+            text.reserve(want.saturating_sub(text.len()));
+            *eof = fill(file, &mut text, want)?;
+        }
+        if *eof {
+            return Ok((!text.is_empty()).then_some(text));
+        }
+        if let Some(end) = last_record_end(&text) {
+            *carry = text.split_off(end);
+            return Ok(Some(text));
+        }
+        // One record longer than a block: read more.
+        want *= 2;
     }
 }
 
@@ -147,65 +192,149 @@ fn normalise_header(h: &str) -> String {
     h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase().replace([' ', '-'], "_")
 }
 
-/// Reads one input table, refusing it if a required column is missing or any column
-/// looks like a direct identifier.
-pub fn read_table(path: &Path, table: Table) -> Result<RawTable> {
-    let format = format_of(path)?;
-    if !path.is_file() {
-        return Err(unreadable(path, "no such file"));
+impl TableReader {
+    /// Opens an input table: reads its header (CSV) or schema (Parquet), refusing the
+    /// table if a required column is missing or a header names a direct identifier.
+    pub fn open(path: &Path, table: Table) -> Result<TableReader> {
+        Self::open_with(path, table, CSV_BLOCK_BYTES, PARQUET_BLOCK_ROWS)
     }
-    let df = read_frame(path, format)?;
-    let spec = match table {
-        Table::Measurements => MEASUREMENT_COLUMNS,
-        Table::Goals => GOAL_COLUMNS,
-    };
-    let table_name = match table {
-        Table::Measurements => "measurements",
-        Table::Goals => "goals",
-    };
-    // Headers are checked here, and the values of columns outside the contract, in
-    // parallel; among these checks the first refusal in column order wins. The values of
-    // contract columns are screened during validation (one pass over them).
-    let screened: Vec<Result<(String, StringChunked)>> = {
-        use rayon::prelude::*;
-        df.columns()
-            .par_iter()
-            .map(|col| {
-                let header = col.name().to_string();
-                if header_is_identifier(&header) {
-                    return Err(identifier(path, &header, IdentifierKind::Header, 1));
-                }
-                let text =
-                    col.cast(&DataType::String).and_then(|c| c.str().cloned()).map_err(|e| unreadable(path, e))?;
-                if !spec.iter().any(|(name, _)| *name == normalise_header(&header)) {
-                    screen_column(path, format, &header, &text)?;
-                }
-                Ok((header, text))
-            })
-            .collect()
-    };
-    let mut columns = BTreeMap::new();
-    let mut headers = BTreeMap::new();
-    let mut ignored = Vec::new();
-    for col in screened {
-        let (header, text) = col?;
-        let norm = normalise_header(&header);
-        match spec.iter().find(|(name, _)| *name == norm) {
-            Some((name, _)) => {
-                if columns.insert(*name, text).is_some() {
-                    return Err(Error::DuplicateColumn { path: path.to_path_buf(), column: header });
-                }
-                headers.insert(*name, header);
+
+    fn open_with(path: &Path, table: Table, block_bytes: usize, block_rows: usize) -> Result<TableReader> {
+        let format = format_of(path)?;
+        if !path.is_file() {
+            return Err(unreadable(path, "no such file"));
+        }
+        let mut file = File::open(path).map_err(|e| unreadable(path, e))?;
+        let (names, source) = match format {
+            Format::Csv => {
+                // The header is the first record; the bytes read past it start the first block.
+                let mut text = Vec::new();
+                let mut want = 1 << 16;
+                let header_end = loop {
+                    let eof = fill(&mut file, &mut text, want).map_err(|e| unreadable(path, e))?;
+                    check_text(path, &text)?;
+                    match last_record_end(&text) {
+                        Some(_) => break first_record_end(&text),
+                        None if eof => break text.len(),
+                        None => want *= 2,
+                    }
+                };
+                let carry = text.split_off(header_end);
+                let header = parse_csv(text, None).map_err(|e| unreadable(path, e))?;
+                let names: Vec<String> = header.get_column_names().iter().map(|n| n.to_string()).collect();
+                let schema = Arc::new(names.iter().map(|n| Field::new(n.as_str().into(), DataType::String)).collect());
+                (names, Source::Csv { file, carry, eof: false, schema, block_bytes })
             }
-            None => ignored.push(header),
+            Format::Parquet => {
+                let mut reader = ParquetReader::new(file);
+                let schema = reader.schema().map_err(|e| unreadable(path, e))?;
+                let metadata = reader.get_metadata().map_err(|e| unreadable(path, e))?.clone();
+                let names = schema.iter_names().map(|n| n.to_string()).collect();
+                (names, Source::Parquet { metadata, next_group: 0, block_rows })
+            }
+        };
+        let spec = match table {
+            Table::Measurements => MEASUREMENT_COLUMNS,
+            Table::Goals => GOAL_COLUMNS,
+        };
+        let (mut headers, mut ignored, mut roles) = (BTreeMap::new(), Vec::new(), Vec::new());
+        for header in names {
+            if header_is_identifier(&header) {
+                return Err(identifier(path, &header, IdentifierKind::Header, 1));
+            }
+            let role = spec.iter().map(|(name, _)| *name).find(|name| *name == normalise_header(&header));
+            match role {
+                Some(name) if headers.contains_key(name) => {
+                    return Err(Error::DuplicateColumn { path: path.to_path_buf(), column: header })
+                }
+                Some(name) => {
+                    headers.insert(name, header);
+                }
+                None => ignored.push(header),
+            }
+            roles.push(role);
+        }
+        let table_name = match table {
+            Table::Measurements => "measurements",
+            Table::Goals => "goals",
+        };
+        for (name, required) in spec {
+            if *required && !headers.contains_key(name) {
+                return Err(Error::MissingColumn { path: path.to_path_buf(), column: name, table: table_name });
+            }
+        }
+        Ok(TableReader { path: path.to_path_buf(), format, headers, ignored, roles, source, records: 0 })
+    }
+
+    /// Data records read so far (all of them once the last block has been read).
+    pub fn records_read(&self) -> u64 {
+        self.records
+    }
+
+    /// Reads the next block of records (`None` after the last).
+    pub fn next_block(&mut self) -> Result<Option<Block>> {
+        let path = self.path.as_path();
+        let df = match &mut self.source {
+            Source::Csv { file, carry, eof, schema, block_bytes } => {
+                match next_csv_text(file, carry, eof, *block_bytes).map_err(|e| unreadable(path, e))? {
+                    None => return Ok(None),
+                    Some(text) => parse_csv(text, Some(schema.clone())).map_err(|e| unreadable(path, e))?,
+                }
+            }
+            Source::Parquet { metadata, next_group, block_rows } => {
+                let groups = &metadata.row_groups;
+                if *next_group >= groups.len() {
+                    return Ok(None);
+                }
+                let mut rows = 0;
+                while *next_group < groups.len() && rows < *block_rows {
+                    rows += groups[*next_group].num_rows();
+                    *next_group += 1;
+                }
+                let file = File::open(path).map_err(|e| unreadable(path, e))?;
+                let mut reader = ParquetReader::new(file).with_slice(Some((self.records as usize, rows)));
+                reader.set_metadata(metadata.clone());
+                reader.finish().map_err(|e| unreadable(path, e))?
+            }
+        };
+        if df.width() != self.roles.len() {
+            return Err(unreadable(path, format!("a block has {} columns, the header {}", df.width(), self.roles.len())));
+        }
+        // Parquet columns of other types are written as text, the one form validation reads.
+        let texts: Vec<StringChunked> = {
+            use rayon::prelude::*;
+            df.columns()
+                .par_iter()
+                .map(|col| col.cast(&DataType::String).and_then(|c| c.str().cloned()))
+                .collect::<PolarsResult<_>>()
+                .map_err(|e| unreadable(path, e))?
+        };
+        let mut block =
+            Block { n_rows: df.height(), columns: BTreeMap::new(), extra: Vec::new(), first_record: self.records };
+        for (text, role) in texts.into_iter().zip(&self.roles) {
+            match role {
+                Some(name) => {
+                    block.columns.insert(*name, text);
+                }
+                None => block.extra.push(text),
+            }
+        }
+        self.records += block.n_rows as u64;
+        Ok(Some(block))
+    }
+}
+
+/// The end of the first record in `text` (just past its newline).
+fn first_record_end(text: &[u8]) -> usize {
+    let mut in_quotes = false;
+    for i in memchr::memchr2_iter(b'"', b'\n', text) {
+        if text[i] == b'"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            return i + 1;
         }
     }
-    for (name, required) in spec {
-        if *required && !columns.contains_key(name) {
-            return Err(Error::MissingColumn { path: path.to_path_buf(), column: name, table: table_name });
-        }
-    }
-    Ok(RawTable { path: path.to_path_buf(), format, n_rows: df.height(), columns, headers, ignored, first_record: 0 })
+    text.len()
 }
 
 fn identifier(path: &Path, header: &str, kind: IdentifierKind, line: u64) -> Error {
@@ -224,45 +353,38 @@ fn refuse_on(path: &Path, format: Format, header: &str, screen: &ColumnScreen) -
     }
 }
 
-fn screen_column(path: &Path, format: Format, header: &str, text: &StringChunked) -> Result<()> {
+fn screen_column(text: &StringChunked, first_record: u64) -> ColumnScreen {
     let mut screen = ColumnScreen::default();
     for (i, v) in text.iter().enumerate() {
         if let Some(v) = v {
-            screen.add(i as u64, v);
+            screen.add(first_record + i as u64, v);
         }
     }
-    refuse_on(path, format, header, &screen)
+    screen
 }
 
-/// Refuses the table if the screens of its contract columns (in `spec` order) found
-/// direct identifiers.
-fn refuse_identifiers(
-    (path, format, headers): &(PathBuf, Format, BTreeMap<&'static str, String>),
+/// Validates a table block by block (each block's row ranges in parallel, the columns
+/// outside the contract screened beside them), merging the parts in record order; each
+/// block's text is freed once it is validated. Refuses the table if the values of any
+/// column hold direct identifiers: columns outside the contract first, then the contract
+/// columns in `spec` order.
+fn validate_blocks<T: Default + Send>(
+    reader: &mut TableReader,
     spec: &[(&str, bool)],
-    screens: &[ColumnScreen; 9],
-) -> Result<()> {
-    for ((name, _), screen) in spec.iter().zip(screens) {
-        if let Some(header) = headers.get(name) {
-            refuse_on(path, *format, header, screen)?;
-        }
-    }
-    Ok(())
-}
-
-/// Validates a table block by block (each block's row ranges in parallel), merging the
-/// parts in record order, and freeing each block's text once it is validated.
-fn validate_in_blocks<T: Default + Send>(
-    raw: RawTable,
-    block_rows: usize,
-    spec: &[(&str, bool)],
-    validate: impl Fn(&RawTable, std::ops::Range<usize>) -> Part<T> + Sync,
+    validate: impl Fn(&Block, std::ops::Range<usize>) -> Part<T> + Sync,
     append: impl Fn(&mut T, T) + Copy,
 ) -> Result<(T, Vec<crate::model::Rejection>)> {
     use rayon::prelude::*;
-    let source = (raw.path.clone(), raw.format, raw.headers.clone());
     let mut all: Option<Part<T>> = None;
-    for block in raw.into_blocks(block_rows) {
-        let parts: Vec<Part<T>> = row_ranges(block.n_rows).into_par_iter().map(|r| validate(&block, r)).collect();
+    let mut extra = vec![ColumnScreen::default(); reader.ignored.len()];
+    while let Some(block) = reader.next_block()? {
+        let (parts, screens) = rayon::join(
+            || row_ranges(block.n_rows).into_par_iter().map(|r| validate(&block, r)).collect::<Vec<_>>(),
+            || block.extra.par_iter().map(|c| screen_column(c, block.first_record)).collect::<Vec<_>>(),
+        );
+        for (s, later) in extra.iter_mut().zip(&screens) {
+            s.merge(later);
+        }
         let part = merge(parts, append);
         all = Some(match all {
             None => part,
@@ -270,7 +392,15 @@ fn validate_in_blocks<T: Default + Send>(
         });
     }
     let (rows, rejected, screens) = all.unwrap_or_default();
-    refuse_identifiers(&source, spec, &screens)?;
+    let (path, format) = (reader.path.as_path(), reader.format);
+    for (header, screen) in reader.ignored.iter().zip(&extra) {
+        refuse_on(path, format, header, screen)?;
+    }
+    for ((name, _), screen) in spec.iter().zip(&screens) {
+        if let Some(header) = reader.headers.get(name) {
+            refuse_on(path, format, header, screen)?;
+        }
+    }
     Ok((rows, rejected))
 }
 
@@ -329,7 +459,7 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
 /// (`None` = empty value or absent column).
 /// Also screens each value for direct identifiers into `screens`.
 fn for_each_row(
-    raw: &RawTable,
+    raw: &Block,
     spec: &[(&str, bool)],
     range: std::ops::Range<usize>,
     screens: &mut [ColumnScreen; 9],
@@ -385,25 +515,16 @@ fn merge<T: Default>(parts: Vec<Part<T>>, append: impl Fn(&mut T, T) + Copy) -> 
 /// table if its values hold direct identifiers. Row ranges are validated in parallel and
 /// merged in order, so ids and output equal a single pass.
 pub fn measurements(
-    raw: RawTable,
+    reader: &mut TableReader,
     registry: &crate::registry::Registry,
     today: crate::dates::Day,
 ) -> Result<(crate::model::Measurements, Vec<crate::model::Rejection>)> {
-    measurements_by_blocks(raw, BLOCK_ROWS, registry, today)
-}
-
-fn measurements_by_blocks(
-    raw: RawTable,
-    block_rows: usize,
-    registry: &crate::registry::Registry,
-    today: crate::dates::Day,
-) -> Result<(crate::model::Measurements, Vec<crate::model::Rejection>)> {
-    let validate = |block: &RawTable, r| measurements_in(block, registry, today, r);
-    validate_in_blocks(raw, block_rows, MEASUREMENT_COLUMNS, validate, crate::model::Measurements::append)
+    let validate = |block: &Block, r| measurements_in(block, registry, today, r);
+    validate_blocks(reader, MEASUREMENT_COLUMNS, validate, crate::model::Measurements::append)
 }
 
 fn measurements_in(
-    raw: &RawTable,
+    raw: &Block,
     registry: &crate::registry::Registry,
     today: crate::dates::Day,
     range: std::ops::Range<usize>,
@@ -443,18 +564,17 @@ fn measurements_in(
 /// Validates every goal row, then drops duplicate ratings (same client, episode, goal,
 /// scale and date).
 pub fn goals(
-    raw: RawTable,
+    reader: &mut TableReader,
     today: crate::dates::Day,
 ) -> Result<(crate::model::GoalRatings, Vec<crate::model::Rejection>)> {
-    let validate = |block: &RawTable, r| goals_in(block, today, r);
-    let (g, mut rejected) =
-        validate_in_blocks(raw, BLOCK_ROWS, GOAL_COLUMNS, validate, crate::model::GoalRatings::append)?;
+    let validate = |block: &Block, r| goals_in(block, today, r);
+    let (g, mut rejected) = validate_blocks(reader, GOAL_COLUMNS, validate, crate::model::GoalRatings::append)?;
     let g = drop_goal_duplicates(g, &mut rejected);
     Ok((g, rejected))
 }
 
 fn goals_in(
-    raw: &RawTable,
+    raw: &Block,
     today: crate::dates::Day,
     range: std::ops::Range<usize>,
 ) -> Part<crate::model::GoalRatings> {
@@ -551,29 +671,81 @@ mod tests {
         assert_eq!(record_lines(&p, Format::Parquet, &[0, 9]).unwrap(), vec![1, 10]);
     }
 
-    #[test]
-    fn validating_in_small_blocks_equals_one_block() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("m.csv");
-        let mut text = String::from("client_id,episode_id,therapist_id,date,session,measure,score\n");
-        for i in 0..25 {
-            // Clients recur across blocks; some rows are bad or duplicated.
-            let score = if i % 7 == 3 { "x".to_string() } else { (i % 20).to_string() };
-            let line = format!("c{},e{},t{},2024-01-{:02},{},PHQ9,{score}\n", i % 4, i % 2, i % 3, i % 28 + 1, i / 4);
-            text.push_str(&line);
-        }
-        text.push_str("c1,e1,t1,2024-01-02,0,PHQ9,1\n\n");
-        std::fs::write(&p, text).unwrap();
+    /// Validates `p` read in blocks of `block_bytes` (CSV) or `block_rows` (Parquet).
+    fn validated(p: &Path, block_bytes: usize, block_rows: usize) -> (crate::model::Measurements, Vec<Rejection>, u64) {
         let registry = crate::registry::Registry::builtin();
         let today = crate::dates::parse_iso_date("2025-01-01").unwrap();
-        let read = || read_table(&p, Table::Measurements).unwrap();
-        let (whole, whole_rej) = measurements_by_blocks(read(), 1 << 20, &registry, today).unwrap();
-        let (blocks, block_rej) = measurements_by_blocks(read(), 3, &registry, today).unwrap();
-        assert_eq!((whole.client, whole.episode, whole.therapist), (blocks.client, blocks.episode, blocks.therapist));
-        assert_eq!((whole.record, whole.score, whole.session), (blocks.record, blocks.score, blocks.session));
-        assert_eq!(whole_rej, block_rej);
-        assert_eq!(whole_rej.len(), 5, "four bad scores and the blank line");
+        let mut reader = TableReader::open_with(p, Table::Measurements, block_bytes, block_rows).unwrap();
+        let (m, rej) = measurements(&mut reader, &registry, today).unwrap();
+        (m, rej, reader.records_read())
+    }
+
+    fn assert_same(a: &(crate::model::Measurements, Vec<Rejection>, u64), b: &(crate::model::Measurements, Vec<Rejection>, u64)) {
+        assert_eq!((&a.0.client, &a.0.episode, &a.0.therapist), (&b.0.client, &b.0.episode, &b.0.therapist));
+        assert_eq!((&a.0.record, &a.0.score, &a.0.session), (&b.0.record, &b.0.score, &b.0.session));
+        assert_eq!((&a.1, a.2), (&b.1, b.2));
         let names = |i: &crate::model::Interner| (0..i.len() as u32).map(|k| i.name(k).to_string()).collect::<Vec<_>>();
-        assert_eq!(names(&whole.clients), names(&blocks.clients));
+        assert_eq!(names(&a.0.clients), names(&b.0.clients));
+    }
+
+    use crate::model::Rejection;
+
+    #[test]
+    fn reading_in_small_blocks_equals_one_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.csv");
+        let mut text = String::from("client_id,episode_id,therapist_id,date,session,measure,score,note\n");
+        for i in 0..25 {
+            // Clients recur across blocks; some rows are bad, blank or hold a quoted newline.
+            let score = if i % 7 == 3 { "x".to_string() } else { (i % 20).to_string() };
+            let note = if i % 5 == 1 { "\"two\nlines, one \"\"quote\"\"\"" } else { "" };
+            let line = format!("c{},e{},t{},2024-01-{:02},{},PHQ9,{score},{note}\n", i % 4, i % 2, i % 3, i % 28 + 1, i / 4);
+            text.push_str(&line);
+            if i % 9 == 4 {
+                text.push('\n');
+            }
+        }
+        text.push_str("c1,e1,t1,2024-01-02,0,PHQ9,1,\"last\"");
+        std::fs::write(&p, &text).unwrap();
+        let whole = validated(&p, 1 << 20, 1);
+        assert_eq!(whole.2, 29, "25 rows, three blank lines and a last row without a newline");
+        assert_eq!(whole.1.len(), 7, "four bad scores and three blank lines");
+        for bytes in [1, 7, 40, 64, 100] {
+            assert_same(&validated(&p, bytes, 1), &whole);
+        }
+        // The line numbers of rejected rows agree with the blocks' record indices.
+        let lines = record_lines(&p, Format::Csv, &whole.1.iter().map(|r| r.record).collect::<Vec<_>>()).unwrap();
+        assert_eq!(lines[0], 6, "the first bad score (i = 3) on line 6, after a quoted newline");
+    }
+
+    #[test]
+    fn parquet_row_groups_read_in_blocks_equal_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.parquet");
+        let n = 23;
+        let mut df = df!(
+            "client_id" => (0..n).map(|i| format!("c{}", i % 4)).collect::<Vec<_>>(),
+            "date" => (0..n).map(|i| format!("2024-02-{:02}", i + 1)).collect::<Vec<_>>(),
+            "session" => (0..n).map(|i| i64::from(i / 4)).collect::<Vec<_>>(),
+            "measure" => vec!["GAD-7"; n as usize],
+            "score" => (0..n).map(|i| f64::from(i % 23)).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let file = File::create(&p).unwrap();
+        ParquetWriter::new(file).with_row_group_size(Some(5)).finish(&mut df).unwrap();
+        let whole = validated(&p, 1, 1 << 20);
+        assert_eq!(whole.2, 23);
+        assert_eq!(whole.1.len(), 1, "one score above the GAD-7 maximum of 21");
+        for rows in [1, 4, 6, 100] {
+            assert_same(&validated(&p, 1, rows), &whole);
+        }
+    }
+
+    #[test]
+    fn a_record_longer_than_a_block_is_read_whole() {
+        let long = format!("a,\"{}\n{}\"\nb,c\n", "x".repeat(100), "y".repeat(100));
+        assert_eq!(last_record_end(long.as_bytes()), Some(long.len()));
+        assert_eq!(last_record_end(&long.as_bytes()[..50]), None);
+        assert_eq!(first_record_end(long.as_bytes()), long.len() - 4);
     }
 }

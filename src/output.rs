@@ -93,6 +93,29 @@ impl Staging {
         files.into_par_iter().try_for_each(|f| write_one(&self.dir.join(&f.name), f.contents))
     }
 
+    /// Writes several files into the staging folder at once, from one renderer that
+    /// writes to all of them (`names` and the writers in the same order).
+    pub fn write_together(
+        &self,
+        names: &[&str],
+        render: impl FnOnce(&mut [&mut dyn Write]) -> io::Result<()>,
+    ) -> Result<()> {
+        self.names.lock().expect("names lock").extend(names.iter().map(|n| n.to_string()));
+        let paths: Vec<PathBuf> = names.iter().map(|n| self.dir.join(n)).collect();
+        let mut files = Vec::new();
+        for path in &paths {
+            let file = fs::File::create(path).map_err(write_err(path))?;
+            files.push(BufWriter::with_capacity(1 << 20, file));
+        }
+        let mut writers: Vec<&mut dyn Write> = files.iter_mut().map(|f| f as &mut dyn Write).collect();
+        // An error is reported against the first file: the renderer does not say which failed.
+        render(&mut writers).map_err(write_err(&paths[0]))?;
+        for (file, path) in files.iter_mut().zip(&paths) {
+            file.flush().map_err(write_err(path))?;
+        }
+        Ok(())
+    }
+
     /// Moves every staged file into `out`. Other files already in `out` are left alone.
     pub fn commit(self) -> Result<()> {
         fs::create_dir_all(&self.out).map_err(write_err(&self.out))?;

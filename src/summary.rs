@@ -275,56 +275,87 @@ pub struct GoalsSummary {
     pub agreement: BTreeMap<&'static str, u64>,
 }
 
-/// Goal figures for `summary.json`.
-pub fn goals_summary(
-    goals: &[crate::goals::GoalResult],
-    eps: &[crate::goals::EpisodeGoals],
-    options: &crate::goals::Options,
-) -> GoalsSummary {
-    use crate::goals::GoalResult;
-    use crate::model::{GoalScale, NO_KEY};
-    let gbo: Vec<&GoalResult> = goals.iter().filter(|g| g.scale == GoalScale::Gbo && g.parent == NO_KEY).collect();
-    let mut rates = BTreeMap::new();
-    rates.insert(
-        "gbo_reliable_improvement",
-        Rate::count(&gbo, |g| g.reliable_change.is_some(), |g| g.reliable_change == Some(ReliableCategory::Improved)),
-    );
-    rates.insert(
-        "gbo_reliable_deterioration",
-        Rate::count(
-            &gbo,
-            |g| g.reliable_change.is_some(),
-            |g| g.reliable_change == Some(ReliableCategory::Deteriorated),
-        ),
-    );
-    rates.insert(
-        "gbo_held_at_followup",
-        Rate::count(&gbo, |g| g.held_at_followup.is_some(), |g| g.held_at_followup == Some(true)),
-    );
-    let e: Vec<&crate::goals::EpisodeGoals> = eps.iter().collect();
-    rates.insert(
-        "gas_expected_attainment_at_end",
-        Rate::count(&e, |x| x.gas_t_end.is_some(), |x| x.gas_t_end.is_some_and(|t| t >= 50.0)),
-    );
-    rates.insert("gas_held_at_followup", Rate::count(&e, |x| x.gas_held.is_some(), |x| x.gas_held == Some(true)));
-    let mean = |xs: Vec<f64>| (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
-    let mut agreement: BTreeMap<&'static str, u64> =
-        ["both_improved", "goals_only", "symptoms_only", "neither"].iter().map(|k| (*k, 0)).collect();
-    for x in eps {
-        if let Some(a) = x.agreement {
-            *agreement.entry(a).or_default() += 1;
+/// Goal figures for `summary.json`, counted client by client as the goal results are
+/// made (sums and counts, so adding clients in any grouping gives the same summary as
+/// long as they are added in the same order).
+#[derive(Debug, Clone, Default)]
+pub struct GoalsTally {
+    episodes_with_goals: u64,
+    gbo_goals: u64,
+    gbo_objectives: u64,
+    gas_goals: u64,
+    /// (numerator, denominator) of each rate, in [`GOAL_RATES`] order.
+    rates: [(u64, u64); 5],
+    /// (sum, count) of the GAS T-scores at the end and at follow-up.
+    t_end: (f64, u64),
+    t_followup: (f64, u64),
+    agreement: [u64; 4],
+    /// Change of each GBO goal with a change, rounded to whole points: count (the chart).
+    pub gbo_change: BTreeMap<i64, u64>,
+}
+
+const GOAL_RATES: [&str; 5] = [
+    "gbo_reliable_improvement",
+    "gbo_reliable_deterioration",
+    "gbo_held_at_followup",
+    "gas_expected_attainment_at_end",
+    "gas_held_at_followup",
+];
+const AGREEMENT: [&str; 4] = ["both_improved", "goals_only", "symptoms_only", "neither"];
+
+impl GoalsTally {
+    pub fn add(&mut self, goals: &[crate::goals::GoalResult], eps: &[crate::goals::EpisodeGoals]) {
+        use crate::model::{GoalScale, NO_KEY};
+        let mut count = |k: usize, in_denominator: bool, hit: bool| {
+            self.rates[k].1 += u64::from(in_denominator);
+            self.rates[k].0 += u64::from(in_denominator && hit);
+        };
+        for g in goals {
+            match (g.scale, g.parent == NO_KEY) {
+                (GoalScale::Gbo, true) => {
+                    let rc = g.reliable_change;
+                    count(0, rc.is_some(), rc == Some(ReliableCategory::Improved));
+                    count(1, rc.is_some(), rc == Some(ReliableCategory::Deteriorated));
+                    count(2, g.held_at_followup.is_some(), g.held_at_followup == Some(true));
+                    self.gbo_goals += 1;
+                    if let Some(c) = g.change {
+                        *self.gbo_change.entry(c.round() as i64).or_default() += 1;
+                    }
+                }
+                (GoalScale::Gbo, false) => self.gbo_objectives += 1,
+                (GoalScale::Gas, _) => self.gas_goals += 1,
+            }
+        }
+        self.episodes_with_goals += eps.len() as u64;
+        for x in eps {
+            count(3, x.gas_t_end.is_some(), x.gas_t_end.is_some_and(|t| t >= 50.0));
+            count(4, x.gas_held.is_some(), x.gas_held == Some(true));
+            if let Some(t) = x.gas_t_end {
+                self.t_end = (self.t_end.0 + t, self.t_end.1 + 1);
+            }
+            if let Some(t) = x.gas_t_followup {
+                self.t_followup = (self.t_followup.0 + t, self.t_followup.1 + 1);
+            }
+            if let Some(a) = x.agreement {
+                let k = AGREEMENT.iter().position(|k| *k == a).expect("a known agreement");
+                self.agreement[k] += 1;
+            }
         }
     }
-    GoalsSummary {
-        options: options.clone(),
-        episodes_with_goals: eps.len() as u64,
-        gbo_goals: gbo.len() as u64,
-        gbo_objectives: goals.iter().filter(|g| g.scale == GoalScale::Gbo && g.parent != NO_KEY).count() as u64,
-        gas_goals: goals.iter().filter(|g| g.scale == GoalScale::Gas).count() as u64,
-        rates,
-        gas_mean_t_end: mean(eps.iter().filter_map(|x| x.gas_t_end).collect()),
-        gas_mean_t_followup: mean(eps.iter().filter_map(|x| x.gas_t_followup).collect()),
-        agreement,
+
+    pub fn summary(&self, options: &crate::goals::Options) -> GoalsSummary {
+        let mean = |(sum, n): (f64, u64)| (n > 0).then(|| sum / n as f64);
+        GoalsSummary {
+            options: options.clone(),
+            episodes_with_goals: self.episodes_with_goals,
+            gbo_goals: self.gbo_goals,
+            gbo_objectives: self.gbo_objectives,
+            gas_goals: self.gas_goals,
+            rates: GOAL_RATES.iter().zip(self.rates).map(|(k, (num, den))| (*k, Rate::new(num, den))).collect(),
+            gas_mean_t_end: mean(self.t_end),
+            gas_mean_t_followup: mean(self.t_followup),
+            agreement: AGREEMENT.iter().copied().zip(self.agreement).collect(),
+        }
     }
 }
 

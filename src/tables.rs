@@ -457,112 +457,119 @@ pub fn relapse_survival_csv(out: &mut dyn Write, curves: &[Curve], registry: &Re
     finish(w)
 }
 
-/// `goals.csv`: one row per goal or objective.
-pub fn goals_csv(
-    out: &mut dyn Write,
-    g: &crate::model::GoalRatings,
-    goals: &[crate::goals::GoalResult],
-) -> io::Result<()> {
-    let mut w = writer(out);
-    let mut scratch = Vec::new();
-    w.write_record([
-        "client_id",
-        "episode_id",
-        "goal_id",
-        "parent_goal_id",
-        "level",
-        "scale",
-        "n_ratings",
-        "first_date",
-        "first_rating",
-        "last_date",
-        "last_rating",
-        "change",
-        "reliable_change",
-        "followup_date",
-        "followup_rating",
-        "change_since_end",
-        "held_at_followup",
-        "weight",
-        "n_objectives",
-        "objectives_mean_change",
-        "n_objectives_improved",
-    ])?;
-    // Sorted by the keys' names: their ranks order the same way without comparing text.
-    let (cr, er, gr) = (g.clients.sort_ranks(), g.episodes.sort_ranks(), g.goals.sort_ranks());
-    let mut rows: Vec<&crate::goals::GoalResult> = goals.iter().collect();
-    rows.sort_by_key(|x| (cr[x.client as usize], er[x.episode as usize], x.scale, gr[x.goal as usize]));
-    let date = |x: Option<(crate::dates::Day, f64)>| V::OptDay(x.map(|r| r.0));
-    let rating = |x: Option<(crate::dates::Day, f64)>| V::OptNum(x.map(|r| r.1));
-    for x in rows {
-        let row: Vec<V> = vec![
-            key(&g.clients, x.client).into(),
-            key(&g.episodes, x.episode).into(),
-            key(&g.goals, x.goal).into(),
-            key(&g.goals, x.parent).into(),
-            (if x.parent == NO_KEY { "goal" } else { "objective" }).into(),
-            x.scale.as_str().into(),
-            V::Int(x.n_ratings as i64),
-            date(x.first),
-            rating(x.first),
-            date(x.last),
-            rating(x.last),
-            V::OptNum(x.change),
-            x.reliable_change.map_or("", |r| r.as_str()).into(),
-            date(x.followup),
-            rating(x.followup),
-            V::OptNum(x.change_since_end),
-            opt_bool(x.held_at_followup).into(),
-            V::Num(x.weight),
-            V::Int(x.n_objectives as i64),
-            V::OptNum(x.objectives_mean_change),
-            V::Int(x.n_objectives_improved as i64),
-        ];
-        write_row(&mut w, &mut scratch, &row)?;
-    }
-    finish(w)
+/// `goals.csv` (one row per goal or objective) and `goals_episodes.csv` (goal figures
+/// per episode, with agreement with symptom change), written client by client as the
+/// goal results are made.
+pub struct GoalTables<'w> {
+    goals: csv::Writer<&'w mut dyn Write>,
+    episodes: csv::Writer<&'w mut dyn Write>,
+    scratch: Vec<u8>,
 }
 
-/// `goals_episodes.csv`: goal figures per episode, with agreement with symptom change.
-pub fn goal_episodes_csv(
-    out: &mut dyn Write,
-    g: &crate::model::GoalRatings,
-    eps: &[crate::goals::EpisodeGoals],
-) -> io::Result<()> {
-    let mut w = writer(out);
-    let mut scratch = Vec::new();
-    w.write_record([
-        "client_id",
-        "episode_id",
-        "gbo_goals",
-        "gbo_improved",
-        "gbo_deteriorated",
-        "gas_goals",
-        "gas_t_end",
-        "gas_t_followup",
-        "gas_held",
-        "goal_progress",
-        "symptoms_improved",
-        "agreement",
-    ])?;
-    for e in eps {
-        let row: Vec<V> = vec![
-            key(&g.clients, e.client).into(),
-            key(&g.episodes, e.episode).into(),
-            V::Int(e.gbo_goals as i64),
-            V::Int(e.gbo_improved as i64),
-            V::Int(e.gbo_deteriorated as i64),
-            V::Int(e.gas_goals as i64),
-            V::OptNum(e.gas_t_end),
-            V::OptNum(e.gas_t_followup),
-            opt_bool(e.gas_held).into(),
-            opt_bool(e.goal_progress).into(),
-            opt_bool(e.symptoms_improved).into(),
-            e.agreement.unwrap_or_default().into(),
-        ];
-        write_row(&mut w, &mut scratch, &row)?;
+impl<'w> GoalTables<'w> {
+    /// Starts both tables (their headers).
+    pub fn new(goals: &'w mut dyn Write, episodes: &'w mut dyn Write) -> io::Result<GoalTables<'w>> {
+        let (mut goals, mut episodes) = (writer(goals), writer(episodes));
+        goals.write_record([
+            "client_id",
+            "episode_id",
+            "goal_id",
+            "parent_goal_id",
+            "level",
+            "scale",
+            "n_ratings",
+            "first_date",
+            "first_rating",
+            "last_date",
+            "last_rating",
+            "change",
+            "reliable_change",
+            "followup_date",
+            "followup_rating",
+            "change_since_end",
+            "held_at_followup",
+            "weight",
+            "n_objectives",
+            "objectives_mean_change",
+            "n_objectives_improved",
+        ])?;
+        episodes.write_record([
+            "client_id",
+            "episode_id",
+            "gbo_goals",
+            "gbo_improved",
+            "gbo_deteriorated",
+            "gas_goals",
+            "gas_t_end",
+            "gas_t_followup",
+            "gas_held",
+            "goal_progress",
+            "symptoms_improved",
+            "agreement",
+        ])?;
+        Ok(GoalTables { goals, episodes, scratch: Vec::new() })
     }
-    finish(w)
+
+    /// The rows of one client (as [`crate::goals::analyse_by_client`] hands them on:
+    /// clients in order, each client's rows in order).
+    pub fn add(
+        &mut self,
+        g: &crate::model::GoalRatings,
+        goals: &[crate::goals::GoalResult],
+        eps: &[crate::goals::EpisodeGoals],
+    ) -> io::Result<()> {
+        let date = |x: Option<(crate::dates::Day, f64)>| V::OptDay(x.map(|r| r.0));
+        let rating = |x: Option<(crate::dates::Day, f64)>| V::OptNum(x.map(|r| r.1));
+        for x in goals {
+            let row = [
+                key(&g.clients, x.client).into(),
+                key(&g.episodes, x.episode).into(),
+                key(&g.goals, x.goal).into(),
+                key(&g.goals, x.parent).into(),
+                (if x.parent == NO_KEY { "goal" } else { "objective" }).into(),
+                x.scale.as_str().into(),
+                V::Int(x.n_ratings as i64),
+                date(x.first),
+                rating(x.first),
+                date(x.last),
+                rating(x.last),
+                V::OptNum(x.change),
+                x.reliable_change.map_or("", |r| r.as_str()).into(),
+                date(x.followup),
+                rating(x.followup),
+                V::OptNum(x.change_since_end),
+                opt_bool(x.held_at_followup).into(),
+                V::Num(x.weight),
+                V::Int(x.n_objectives as i64),
+                V::OptNum(x.objectives_mean_change),
+                V::Int(x.n_objectives_improved as i64),
+            ];
+            write_row(&mut self.goals, &mut self.scratch, &row)?;
+        }
+        for e in eps {
+            let row = [
+                key(&g.clients, e.client).into(),
+                key(&g.episodes, e.episode).into(),
+                V::Int(e.gbo_goals as i64),
+                V::Int(e.gbo_improved as i64),
+                V::Int(e.gbo_deteriorated as i64),
+                V::Int(e.gas_goals as i64),
+                V::OptNum(e.gas_t_end),
+                V::OptNum(e.gas_t_followup),
+                opt_bool(e.gas_held).into(),
+                opt_bool(e.goal_progress).into(),
+                opt_bool(e.symptoms_improved).into(),
+                e.agreement.unwrap_or_default().into(),
+            ];
+            write_row(&mut self.episodes, &mut self.scratch, &row)?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> io::Result<()> {
+        finish(self.goals)?;
+        finish(self.episodes)
+    }
 }
 
 /// `trajectories.csv`: one row per episode × measure.
