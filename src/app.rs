@@ -250,6 +250,13 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
         }
     };
     rejections.sort_by_key(|r| (r.table, r.record));
+    // Rejections name their records; the analyses need no record numbers.
+    let mut m = m;
+    m.release_records();
+    let goals = goals.map(|mut g| {
+        g.release_records();
+        g
+    });
     Ok(Loaded { m, sorted, goals, rejections, inputs, sources })
 }
 

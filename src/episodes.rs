@@ -35,7 +35,7 @@ pub fn sort_rows(m: &Measurements) -> SortedRows {
             (NO_SESSION, _) => i32::MAX,
             (s, _) => s,
         };
-        (episode_rank[m.episode[i] as usize], m.measure[i], session, m.date[i], m.record[i])
+        (episode_rank[m.episode[i] as usize], m.measure[i], session, m.date[i], i)
     });
     let duplicates = measurement_duplicates(&order, m);
     if !duplicates.is_empty() {
@@ -189,9 +189,9 @@ pub struct Episodes {
 
 /// The most frequent key among `(key, date, record)` rows; ties go to the key seen
 /// earliest (by date, then input order). Absent keys do not count.
-fn modal_key(rows: impl Iterator<Item = (u32, Day, u64)>) -> u32 {
+fn modal_key(rows: impl Iterator<Item = (u32, Day, usize)>) -> u32 {
     // An episode has one key, or a few: a linear tally beats a hash map here.
-    let mut tally: Vec<(u32, u32, (Day, u64))> = Vec::new();
+    let mut tally: Vec<(u32, u32, (Day, usize))> = Vec::new();
     for (k, d, r) in rows.filter(|r| r.0 != NO_KEY) {
         match tally.iter_mut().find(|e| e.0 == k) {
             Some(e) => {
@@ -221,8 +221,8 @@ pub fn build_episodes(m: &Measurements, sorted: &SortedRows, registry: &Registry
         }
         n_episodes += 1;
         let rows = || order[start..end].iter().map(|&r| r as usize);
-        let therapist = modal_key(rows().map(|r| (m.therapist[r], m.date[r], m.record[r])));
-        let site = modal_key(rows().map(|r| (m.site[r], m.date[r], m.record[r])));
+        let therapist = modal_key(rows().map(|r| (m.therapist[r], m.date[r], r)));
+        let site = modal_key(rows().map(|r| (m.site[r], m.date[r], r)));
         let mut s = start;
         while s < end {
             let measure = m.measure[order[s] as usize];

@@ -111,7 +111,7 @@ pub fn analyse_by_client(
         g.len(),
         g.clients.len(),
         |i| cr[g.client[i] as usize] as usize,
-        |i| (key(i), g.date[i], g.record[i]),
+        |i| (key(i), g.date[i], i),
     );
     let symptoms = symptom_change(m, eps);
     let (mut goals, mut episodes) = (Vec::new(), Vec::new());

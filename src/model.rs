@@ -172,7 +172,9 @@ pub struct Measurements {
     pub phase: Vec<Phase>,
     pub measure: Vec<u16>,
     pub score: Vec<f64>,
-    /// 0-based data record index in the input file.
+    /// 0-based data record index in the input file, for naming rejected rows; emptied by
+    /// [`Measurements::release_records`] once loading is done. Rows are kept in record
+    /// order, so later stages break ties by row index, which orders rows as records do.
     pub record: Vec<u64>,
     pub clients: Interner,
     pub episodes: Interner,
@@ -200,6 +202,11 @@ impl Measurements {
         self.measure.extend(other.measure);
         self.score.extend(other.score);
         self.record.extend(other.record);
+    }
+
+    /// Frees the record column (8 bytes a row) once every rejection is made.
+    pub fn release_records(&mut self) {
+        self.record = Vec::new();
     }
 
     pub fn len(&self) -> usize {
@@ -241,6 +248,7 @@ pub struct GoalRatings {
     pub scale: Vec<GoalScale>,
     pub rating: Vec<f64>,
     pub weight: Vec<f64>,
+    /// As [`Measurements::record`]: emptied by [`GoalRatings::release_records`].
     pub record: Vec<u64>,
     pub clients: Interner,
     pub episodes: Interner,
@@ -284,6 +292,11 @@ impl GoalRatings {
             episodes: self.episodes,
             goals: self.goals,
         }
+    }
+
+    /// Frees the record column once every rejection is made.
+    pub fn release_records(&mut self) {
+        self.record = Vec::new();
     }
 
     pub fn len(&self) -> usize {
