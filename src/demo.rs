@@ -8,8 +8,7 @@
 
 use crate::cli::{DataFormat, DemoArgs};
 use crate::dates::{days_from_civil, format_day, Day};
-use crate::error::{Error, Result};
-use crate::output::{write_all, OutputFile};
+use crate::error::Result;
 use std::fmt::Write as _;
 
 /// xoshiro256** (Blackman & Vigna 2018).
@@ -168,6 +167,7 @@ fn score(inst: &Instrument, severity: f64, noise: f64) -> f64 {
 }
 
 /// The generated tables as CSV text.
+#[derive(Default)]
 pub struct DemoData {
     pub measurements: String,
     pub goals: String,
@@ -175,14 +175,44 @@ pub struct DemoData {
     pub n_measurements: u64,
 }
 
-/// Generates `n_clients` clients.
+const MEASUREMENTS_HEADER: &str = "client_id,episode_id,therapist_id,site_id,date,session,phase,measure,score\n";
+const GOALS_HEADER: &str = "client_id,episode_id,goal_id,parent_goal_id,date,phase,scale,rating,weight\n";
+const TRUTH_HEADER: &str =
+    "client_id,episode_id,therapist_id,shape,dropout,dip_peak_session,planted_relapse,relapse_followup_months\n";
+
+/// Clients per batch when writing: the data are made and written a batch at a time, so
+/// that the 100 M-row benchmark set takes no more memory than a small one.
+const BATCH_CLIENTS: u64 = 20_000;
+
+/// Generates `n_clients` clients (all in memory; see [`generate_batches`]).
 pub fn generate(n_clients: u64, seed: u64) -> DemoData {
+    let mut all = DemoData {
+        measurements: MEASUREMENTS_HEADER.into(),
+        goals: GOALS_HEADER.into(),
+        truth: TRUTH_HEADER.into(),
+        n_measurements: 0,
+    };
+    let collect = |b: DemoData| {
+        all.measurements.push_str(&b.measurements);
+        all.goals.push_str(&b.goals);
+        all.truth.push_str(&b.truth);
+        all.n_measurements += b.n_measurements;
+        Ok(())
+    };
+    generate_batches(n_clients, seed, n_clients.max(1), collect).expect("collecting in memory cannot fail");
+    all
+}
+
+/// Generates `n_clients` clients and hands them on `batch` clients at a time (CSV text
+/// without headers); the same seed gives the same rows whatever the batch size.
+pub fn generate_batches(
+    n_clients: u64,
+    seed: u64,
+    batch: u64,
+    mut each: impl FnMut(DemoData) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut rng = Rng::new(seed);
-    let mut m = String::from("client_id,episode_id,therapist_id,site_id,date,session,phase,measure,score\n");
-    let mut g = String::from("client_id,episode_id,goal_id,parent_goal_id,date,phase,scale,rating,weight\n");
-    let mut t = String::from(
-        "client_id,episode_id,therapist_id,shape,dropout,dip_peak_session,planted_relapse,relapse_followup_months\n",
-    );
+    let (mut m, mut g, mut t) = (String::new(), String::new(), String::new());
     let mut n_rows = 0u64;
     let first_start = days_from_civil(2023, 1, 2);
     let last_start = days_from_civil(2025, 3, 31);
@@ -291,8 +321,12 @@ pub fn generate(n_clients: u64, seed: u64) -> DemoData {
             write_goals(&mut g, &mut rng, &client, &episode, start, last_date, n_sessions, shape, relapsed);
             start = last_date + rng.int(120, 300) as Day;
         }
+        if (c + 1) % batch == 0 || c + 1 == n_clients {
+            let (m, g, t) = (std::mem::take(&mut m), std::mem::take(&mut g), std::mem::take(&mut t));
+            each(DemoData { measurements: m, goals: g, truth: t, n_measurements: std::mem::take(&mut n_rows) })?;
+        }
     }
-    DemoData { measurements: m, goals: g, truth: t, n_measurements: n_rows }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -353,39 +387,111 @@ fn write_goals(
     }
 }
 
-fn csv_to_parquet(name: &str, text: &str) -> Result<Vec<u8>> {
-    use polars::prelude::*;
-    let cursor = std::io::Cursor::new(text.as_bytes());
-    let mut df = CsvReadOptions::default()
-        .with_has_header(true)
-        // Scan every row for the types: ORS scores are decimals, others whole numbers.
-        .with_infer_schema_length(None)
-        .into_reader_with_file_handle(cursor)
-        .finish()
-        .map_err(|e| Error::Usage(format!("cannot convert {name} to Parquet: {e}")))?;
-    let mut bytes = Vec::new();
-    ParquetWriter::new(&mut bytes)
-        .finish(&mut df)
-        .map_err(|e| Error::Usage(format!("cannot write {name} as Parquet: {e}")))?;
-    Ok(bytes)
+/// Writes CSV batches of one demo table as Parquet: each batch is parsed with the table's
+/// fixed column types (inferring them per batch could disagree between batches) and
+/// written as its own row groups.
+struct ParquetTable<'w> {
+    name: &'static str,
+    header: &'static str,
+    /// Columns that are not text, with their types.
+    typed: &'static [(&'static str, polars::prelude::DataType)],
+    out: Option<&'w mut dyn std::io::Write>,
+    writer: Option<polars::io::parquet::write::BatchedWriter<&'w mut dyn std::io::Write>>,
+}
+
+fn parquet_error(name: &str, e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(format!("cannot write {name} as Parquet: {e}"))
+}
+
+impl<'w> ParquetTable<'w> {
+    fn add(&mut self, text: &str) -> std::io::Result<()> {
+        use polars::prelude::*;
+        let names = self.header.trim_end().split(',');
+        let schema: Schema = names
+            .map(|n| {
+                let dtype = self.typed.iter().find(|(t, _)| *t == n).map_or(DataType::String, |(_, d)| d.clone());
+                Field::new(n.into(), dtype)
+            })
+            .collect();
+        let cursor = std::io::Cursor::new(text.as_bytes());
+        let df = CsvReadOptions::default()
+            .with_has_header(false)
+            .with_schema(Some(Arc::new(schema.clone())))
+            .into_reader_with_file_handle(cursor)
+            .finish()
+            .map_err(|e| parquet_error(self.name, e))?;
+        if self.writer.is_none() {
+            let out = self.out.take().expect("the output until the first batch");
+            self.writer = Some(ParquetWriter::new(out).batched(&schema).map_err(|e| parquet_error(self.name, e))?);
+        }
+        let writer = self.writer.as_mut().expect("made above");
+        writer.write_batch(&df).map_err(|e| parquet_error(self.name, e))
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        match self.writer {
+            Some(w) => w.finish().map(|_| ()).map_err(|e| parquet_error(self.name, e)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// `sustain demo`.
 pub fn run(args: &DemoArgs) -> Result<()> {
-    let data = generate(args.clients, args.seed);
-    let table = |stem: &str, text: String| -> Result<OutputFile> {
-        Ok(match args.format {
-            DataFormat::Csv => OutputFile::new(format!("{stem}.csv"), text.into_bytes()),
-            DataFormat::Parquet => OutputFile::new(format!("{stem}.parquet"), csv_to_parquet(stem, &text)?),
-        })
+    write_demo(args, BATCH_CLIENTS)
+}
+
+fn write_demo(args: &DemoArgs, batch: u64) -> Result<()> {
+    use polars::prelude::DataType;
+    let ext = match args.format {
+        DataFormat::Csv => "csv",
+        DataFormat::Parquet => "parquet",
     };
-    let n = data.n_measurements;
-    let files = vec![
-        table("measurements", data.measurements)?,
-        table("goals", data.goals)?,
-        OutputFile::new("truth.csv", data.truth.into_bytes()),
-    ];
-    write_all(&args.out, files)?;
+    let (measurements, goals) = (format!("measurements.{ext}"), format!("goals.{ext}"));
+    let staging = crate::output::Staging::new(&args.out)?;
+    let mut n = 0;
+    staging.write_together(&[&measurements, &goals, "truth.csv"], |w| {
+        let [mw, gw, tw] = w else { return Err(std::io::Error::other("three files")) };
+        tw.write_all(TRUTH_HEADER.as_bytes())?;
+        match args.format {
+            DataFormat::Csv => {
+                mw.write_all(MEASUREMENTS_HEADER.as_bytes())?;
+                gw.write_all(GOALS_HEADER.as_bytes())?;
+                generate_batches(args.clients, args.seed, batch, |b| {
+                    n += b.n_measurements;
+                    mw.write_all(b.measurements.as_bytes())?;
+                    gw.write_all(b.goals.as_bytes())?;
+                    tw.write_all(b.truth.as_bytes())
+                })
+            }
+            DataFormat::Parquet => {
+                let mut m = ParquetTable {
+                    name: "measurements",
+                    header: MEASUREMENTS_HEADER,
+                    // ORS scores are decimals, the others whole numbers.
+                    typed: &[("session", DataType::Int64), ("score", DataType::Float64)],
+                    out: Some(&mut **mw),
+                    writer: None,
+                };
+                let mut g = ParquetTable {
+                    name: "goals",
+                    header: GOALS_HEADER,
+                    typed: &[("rating", DataType::Int64), ("weight", DataType::Int64)],
+                    out: Some(&mut **gw),
+                    writer: None,
+                };
+                generate_batches(args.clients, args.seed, batch, |b| {
+                    n += b.n_measurements;
+                    m.add(&b.measurements)?;
+                    g.add(&b.goals)?;
+                    tw.write_all(b.truth.as_bytes())
+                })?;
+                m.finish()?;
+                g.finish()
+            }
+        }
+    })?;
+    staging.commit()?;
     if !args.quiet {
         eprintln!("sustain: wrote {} clients, {n} measurement rows to {}", args.clients, args.out.display());
     }
@@ -402,6 +508,54 @@ mod tests {
         let b = generate(20, 7);
         assert_eq!(a.measurements, b.measurements);
         assert_ne!(a.measurements, generate(20, 8).measurements);
+    }
+
+    #[test]
+    fn batches_join_up_to_the_data_made_at_once() {
+        let whole = generate(25, 3);
+        let mut joined = DemoData::default();
+        let mut batches = 0;
+        generate_batches(25, 3, 7, |b| {
+            batches += 1;
+            joined.measurements.push_str(&b.measurements);
+            joined.goals.push_str(&b.goals);
+            joined.truth.push_str(&b.truth);
+            joined.n_measurements += b.n_measurements;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(batches, 4, "7 + 7 + 7 + 4 clients");
+        assert_eq!(format!("{MEASUREMENTS_HEADER}{}", joined.measurements), whole.measurements);
+        assert_eq!(format!("{GOALS_HEADER}{}", joined.goals), whole.goals);
+        assert_eq!(format!("{TRUTH_HEADER}{}", joined.truth), whole.truth);
+        assert_eq!(joined.n_measurements, whole.n_measurements);
+    }
+
+    #[test]
+    fn parquet_written_in_batches_holds_the_rows_of_the_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = crate::registry::Registry::builtin();
+        let today = crate::dates::parse_iso_date("2026-11-26").unwrap();
+        let read = |format: DataFormat| {
+            let out = dir.path().join(format!("{format:?}"));
+            let args = DemoArgs { clients: 25, seed: 2, out: out.clone(), format, quiet: true };
+            write_demo(&args, 7).unwrap();
+            let ext = if format == DataFormat::Csv { "csv" } else { "parquet" };
+            let path = out.join(format!("measurements.{ext}"));
+            let mut reader = crate::ingest::TableReader::open(&path, crate::model::Table::Measurements).unwrap();
+            let (m, rejected) = crate::ingest::measurements(&mut reader, &registry, today).unwrap();
+            assert!(rejected.is_empty());
+            (
+                m.client,
+                m.date,
+                m.session,
+                m.score,
+                (0..m.clients.len() as u32).map(|i| m.clients.name(i).to_string()).collect::<Vec<_>>(),
+            )
+        };
+        let csv = read(DataFormat::Csv);
+        assert!(csv.0.len() > 100);
+        assert_eq!(read(DataFormat::Parquet), csv);
     }
 
     #[test]

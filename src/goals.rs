@@ -84,10 +84,17 @@ pub fn analyse(
     opts: &Options,
 ) -> (Vec<GoalResult>, Vec<EpisodeGoals>) {
     let (mut goals, mut episodes) = (Vec::new(), Vec::new());
-    analyse_by_client(g, m, eps, opts, |_, _| true, |gs, es| {
-        goals.extend_from_slice(gs);
-        episodes.extend_from_slice(es);
-    });
+    analyse_by_client(
+        g,
+        m,
+        eps,
+        opts,
+        |_, _| true,
+        |gs, es| {
+            goals.extend_from_slice(gs);
+            episodes.extend_from_slice(es);
+        },
+    );
     (goals, episodes)
 }
 

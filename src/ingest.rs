@@ -168,7 +168,12 @@ fn fill(file: &mut File, text: &mut Vec<u8>, want: usize) -> std::io::Result<boo
 }
 
 /// The next block of CSV text, ending at a record boundary (`None` at the end).
-fn next_csv_text(file: &mut File, carry: &mut Vec<u8>, eof: &mut bool, block: usize) -> std::io::Result<Option<Vec<u8>>> {
+fn next_csv_text(
+    file: &mut File,
+    carry: &mut Vec<u8>,
+    eof: &mut bool,
+    block: usize,
+) -> std::io::Result<Option<Vec<u8>>> {
     let mut text = std::mem::take(carry);
     let mut want = block;
     loop {
@@ -298,7 +303,10 @@ impl TableReader {
             }
         };
         if df.width() != self.roles.len() {
-            return Err(unreadable(path, format!("a block has {} columns, the header {}", df.width(), self.roles.len())));
+            return Err(unreadable(
+                path,
+                format!("a block has {} columns, the header {}", df.width(), self.roles.len()),
+            ));
         }
         // Parquet columns of other types are written as text, the one form validation reads.
         let texts: Vec<StringChunked> = {
@@ -573,11 +581,7 @@ pub fn goals(
     Ok((g, rejected))
 }
 
-fn goals_in(
-    raw: &Block,
-    today: crate::dates::Day,
-    range: std::ops::Range<usize>,
-) -> Part<crate::model::GoalRatings> {
+fn goals_in(raw: &Block, today: crate::dates::Day, range: std::ops::Range<usize>) -> Part<crate::model::GoalRatings> {
     use crate::model::{GoalRatings, Rejection};
     use crate::validate::{check_goal, RawGoal};
     let mut g = GoalRatings::default();
@@ -680,7 +684,10 @@ mod tests {
         (m, rej, reader.records_read())
     }
 
-    fn assert_same(a: &(crate::model::Measurements, Vec<Rejection>, u64), b: &(crate::model::Measurements, Vec<Rejection>, u64)) {
+    fn assert_same(
+        a: &(crate::model::Measurements, Vec<Rejection>, u64),
+        b: &(crate::model::Measurements, Vec<Rejection>, u64),
+    ) {
         assert_eq!((&a.0.client, &a.0.episode, &a.0.therapist), (&b.0.client, &b.0.episode, &b.0.therapist));
         assert_eq!((&a.0.record, &a.0.score, &a.0.session), (&b.0.record, &b.0.score, &b.0.session));
         assert_eq!((&a.1, a.2), (&b.1, b.2));
@@ -699,7 +706,8 @@ mod tests {
             // Clients recur across blocks; some rows are bad, blank or hold a quoted newline.
             let score = if i % 7 == 3 { "x".to_string() } else { (i % 20).to_string() };
             let note = if i % 5 == 1 { "\"two\nlines, one \"\"quote\"\"\"" } else { "" };
-            let line = format!("c{},e{},t{},2024-01-{:02},{},PHQ9,{score},{note}\n", i % 4, i % 2, i % 3, i % 28 + 1, i / 4);
+            let line =
+                format!("c{},e{},t{},2024-01-{:02},{},PHQ9,{score},{note}\n", i % 4, i % 2, i % 3, i % 28 + 1, i / 4);
             text.push_str(&line);
             if i % 9 == 4 {
                 text.push('\n');
