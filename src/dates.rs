@@ -19,7 +19,7 @@ pub enum DateError {
 /// Parses `YYYY-MM-DD`, also accepting a trailing time (`T…` or ` …`) as exports
 /// from databases often carry one; the time is ignored.
 pub fn parse_iso_date(text: &str) -> Result<Day, DateError> {
-    let s = text.trim();
+    let s = crate::validate::trim(text);
     let b = s.as_bytes();
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return Err(DateError::Format);

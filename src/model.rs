@@ -16,7 +16,7 @@ pub enum Phase {
 impl Phase {
     /// Parses the contract's phase words; absent or empty means `treatment`.
     pub fn parse(raw: Option<&str>) -> Option<Phase> {
-        let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        let Some(raw) = raw.map(crate::validate::trim).filter(|s| !s.is_empty()) else {
             return Some(Phase::Treatment);
         };
         // The exact contract words first: no allocation on the common path.

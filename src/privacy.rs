@@ -175,7 +175,7 @@ pub struct ColumnScreen {
 
 impl ColumnScreen {
     pub fn add(&mut self, record: u64, v: &str) {
-        let v = v.trim();
+        let v = crate::validate::trim(v);
         if v.is_empty() {
             return;
         }
