@@ -5,7 +5,7 @@ use crate::cli::{AnalyzeArgs, Cli, Command, InputArgs, ListFormat, MeasuresArgs}
 use crate::dates::{parse_iso_date, today_utc, Day};
 use crate::episodes::{build_episodes, sort_rows, Episodes, SortedRows};
 use crate::error::{Error, Result};
-use crate::ingest::{self, Format, TableReader};
+use crate::ingest::{self, TableReader};
 use crate::model::{GoalRatings, Measurements, Rejection, Table};
 use crate::output::{write_all, OutputFile, Staging};
 use crate::registry::Registry;
@@ -122,8 +122,10 @@ pub struct RunConfig {
     pub out: PathBuf,
 }
 
+/// `DIR/stem.csv`, `DIR/stem.parquet`, or a folder `DIR/stem/` of part files.
 fn find_table(dir: &Path, stem: &str) -> Option<PathBuf> {
-    ["csv", "parquet"].iter().map(|ext| dir.join(format!("{stem}.{ext}"))).find(|p| p.is_file())
+    let file = ["csv", "parquet"].iter().map(|ext| dir.join(format!("{stem}.{ext}"))).find(|p| p.is_file());
+    file.or_else(|| Some(dir.join(stem)).filter(|p| p.is_dir()))
 }
 
 pub fn load_registry(path: Option<&Path>) -> Result<Registry> {
@@ -166,7 +168,7 @@ pub struct Loaded {
     pub rejections: Vec<Rejection>,
     pub inputs: BTreeMap<&'static str, TableCounts>,
     /// Where each table came from, for line numbers.
-    pub sources: BTreeMap<Table, (PathBuf, Format)>,
+    pub sources: BTreeMap<Table, ingest::TableFiles>,
 }
 
 /// A table's counts once read (rejections are added with `TableCounts::with_rejected`).
@@ -198,7 +200,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     let (m, mut rejections) = ingest::measurements(&mut raw, &cfg.registry, cfg.today)?;
     let mut inputs = BTreeMap::new();
     let mut sources = BTreeMap::new();
-    sources.insert(Table::Measurements, (raw.path.clone(), raw.format));
+    sources.insert(Table::Measurements, raw.files().clone());
     let measurement_counts = counts(&raw);
     drop(raw);
 
@@ -216,7 +218,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
                     let mut raw = TableReader::open(path, Table::Goals)?;
                     warn_ignored(&raw, quiet);
                     let (g, rej) = ingest::goals(&mut raw, cfg.today)?;
-                    Ok((g, rej, counts(&raw), (raw.path.clone(), raw.format)))
+                    Ok((g, rej, counts(&raw), raw.files().clone()))
                 })
             })
         },
@@ -262,8 +264,9 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
 
 /// `rejected.csv` with line numbers read back from the files.
 fn rejected_file(loaded: &Loaded) -> Result<Vec<u8>> {
-    let mut line_of: BTreeMap<(Table, u64), u64> = BTreeMap::new();
-    for (table, (path, format)) in &loaded.sources {
+    // (table, record) → (part file, line)
+    let mut line_of: BTreeMap<(Table, u64), (usize, u64)> = BTreeMap::new();
+    for (table, files) in &loaded.sources {
         let mut records: Vec<u64> = loaded
             .rejections
             .iter()
@@ -272,26 +275,32 @@ fn rejected_file(loaded: &Loaded) -> Result<Vec<u8>> {
             .collect();
         records.sort_unstable();
         records.dedup();
-        let lines = ingest::record_lines(path, *format, &records)?;
+        let lines = files.lines(&records)?;
         line_of.extend(records.into_iter().zip(lines).map(|(r, l)| ((*table, r), l)));
     }
+    let names: BTreeMap<(Table, usize), String> = (loaded.sources.iter())
+        .flat_map(|(t, files)| files.parts.iter().enumerate().map(|(i, p)| ((*t, i), p.0.display().to_string())))
+        .collect();
     let reasons: Vec<String> = loaded
         .rejections
         .iter()
         .map(|r| match r.duplicate_of {
-            Some(k) => format!("{} of line {} (that row is used)", r.message, line_of[&(r.table, k)]),
+            Some(k) => {
+                let ((part, _), (kept_part, line)) = (line_of[&(r.table, r.record)], line_of[&(r.table, k)]);
+                let other_file =
+                    if kept_part == part { String::new() } else { format!(" of {}", names[&(r.table, kept_part)]) };
+                format!("{} of line {line}{other_file} (that row is used)", r.message)
+            }
             None => r.message.clone(),
         })
         .collect();
-    let files: BTreeMap<Table, String> =
-        loaded.sources.iter().map(|(t, (p, _))| (*t, p.display().to_string())).collect();
     let lines: Vec<RejectedLine> = loaded
         .rejections
         .iter()
         .zip(&reasons)
         .map(|(r, reason)| RejectedLine {
-            file: &files[&r.table],
-            line: line_of[&(r.table, r.record)],
+            file: &names[&(r.table, line_of[&(r.table, r.record)].0)],
+            line: line_of[&(r.table, r.record)].1,
             column: r.column,
             code: r.code,
             reason,

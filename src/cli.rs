@@ -17,7 +17,9 @@ pub enum Command {
     /// Analyse the input and write every table, summary.json and report.html.
     ///
     /// Input is a folder holding measurements.csv (or .parquet) and optionally
-    /// goals.csv (or .parquet), or the files named with --measurements and --goals.
+    /// goals.csv (or .parquet), or the files named with --measurements and --goals. A
+    /// table may also be a folder of part files (measurements/part-000.parquet, …), read
+    /// in name order as one table.
     /// Rejected rows are listed in rejected.csv and do not make the run fail.
     Analyze(Box<AnalyzeArgs>),
     /// Check the input only: write rejected.csv and data_quality.json, nothing else.
@@ -30,15 +32,18 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// A folder holding measurements.{csv,parquet} and optionally goals.{csv,parquet}.
+    /// A folder holding measurements.{csv,parquet} and optionally goals.{csv,parquet}
+    /// (each may instead be a folder of part files: measurements/, goals/).
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
-    /// The measurements table (.csv or .parquet); overrides the one in DIR.
+    /// The measurements table (.csv or .parquet, or a folder of part files); overrides
+    /// the one in DIR.
     #[arg(long, value_name = "FILE")]
     pub measurements: Option<PathBuf>,
 
-    /// The goals table (.csv or .parquet); overrides the one in DIR.
+    /// The goals table (.csv or .parquet, or a folder of part files); overrides the one in
+    /// DIR.
     #[arg(long, value_name = "FILE")]
     pub goals: Option<PathBuf>,
 
@@ -330,6 +335,11 @@ pub struct DemoArgs {
     /// File format of the tables.
     #[arg(long, value_enum, default_value_t = DataFormat::Csv)]
     pub format: DataFormat,
+
+    /// Write each table as this many part files in a folder (`measurements/part-000.csv`, …),
+    /// clients assigned to parts by a hash of their id, as a partitioned export would be.
+    #[arg(long, value_name = "N")]
+    pub parts: Option<u32>,
 
     /// Print nothing but errors.
     #[arg(long, short)]

@@ -392,11 +392,8 @@ fn write_goals(
 /// written as its own row groups.
 struct ParquetTable<'w> {
     name: &'static str,
-    header: &'static str,
-    /// Columns that are not text, with their types.
-    typed: &'static [(&'static str, polars::prelude::DataType)],
-    out: Option<&'w mut dyn std::io::Write>,
-    writer: Option<polars::io::parquet::write::BatchedWriter<&'w mut dyn std::io::Write>>,
+    schema: polars::prelude::SchemaRef,
+    writer: polars::io::parquet::write::BatchedWriter<&'w mut dyn std::io::Write>,
 }
 
 fn parquet_error(name: &str, e: impl std::fmt::Display) -> std::io::Error {
@@ -404,35 +401,108 @@ fn parquet_error(name: &str, e: impl std::fmt::Display) -> std::io::Error {
 }
 
 impl<'w> ParquetTable<'w> {
-    fn add(&mut self, text: &str) -> std::io::Result<()> {
+    /// `typed`: the columns that are not text, with their types.
+    fn new(
+        name: &'static str,
+        header: &str,
+        typed: &[(&str, polars::prelude::DataType)],
+        out: &'w mut dyn std::io::Write,
+    ) -> std::io::Result<ParquetTable<'w>> {
         use polars::prelude::*;
-        let names = self.header.trim_end().split(',');
-        let schema: Schema = names
+        let schema: Schema = (header.trim_end().split(','))
             .map(|n| {
-                let dtype = self.typed.iter().find(|(t, _)| *t == n).map_or(DataType::String, |(_, d)| d.clone());
+                let dtype = typed.iter().find(|(t, _)| *t == n).map_or(DataType::String, |(_, d)| d.clone());
                 Field::new(n.into(), dtype)
             })
             .collect();
-        let cursor = std::io::Cursor::new(text.as_bytes());
+        let writer = ParquetWriter::new(out).batched(&schema).map_err(|e| parquet_error(name, e))?;
+        Ok(ParquetTable { name, schema: Arc::new(schema), writer })
+    }
+
+    fn add(&mut self, text: &str) -> std::io::Result<()> {
+        use polars::prelude::*;
         let df = CsvReadOptions::default()
             .with_has_header(false)
-            .with_schema(Some(Arc::new(schema.clone())))
-            .into_reader_with_file_handle(cursor)
+            .with_schema(Some(self.schema.clone()))
+            .into_reader_with_file_handle(std::io::Cursor::new(text.as_bytes()))
             .finish()
             .map_err(|e| parquet_error(self.name, e))?;
-        if self.writer.is_none() {
-            let out = self.out.take().expect("the output until the first batch");
-            self.writer = Some(ParquetWriter::new(out).batched(&schema).map_err(|e| parquet_error(self.name, e))?);
-        }
-        let writer = self.writer.as_mut().expect("made above");
-        writer.write_batch(&df).map_err(|e| parquet_error(self.name, e))
+        self.writer.write_batch(&df).map_err(|e| parquet_error(self.name, e))
     }
 
     fn finish(self) -> std::io::Result<()> {
-        match self.writer {
-            Some(w) => w.finish().map(|_| ()).map_err(|e| parquet_error(self.name, e)),
-            None => Ok(()),
+        self.writer.finish().map(|_| ()).map_err(|e| parquet_error(self.name, e))
+    }
+}
+
+/// One demo table being written: CSV or Parquet, as one file or as part files.
+struct TableSink<'w> {
+    parts: Vec<PartSink<'w>>,
+    /// Per part: the rows of the current batch that go to it.
+    split: Vec<String>,
+}
+
+enum PartSink<'w> {
+    Csv(&'w mut dyn std::io::Write),
+    Parquet(Box<ParquetTable<'w>>),
+}
+
+/// The part of a partitioned table that a client's rows go to: FNV-1a of the id, so
+/// that a client's rows are all in one part, spread evenly, the same on every machine.
+fn part_of(client: &str, parts: usize) -> usize {
+    let hash = client.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    (hash % parts as u64) as usize
+}
+
+impl<'w> TableSink<'w> {
+    fn new(
+        format: DataFormat,
+        (name, header): (&'static str, &str),
+        typed: &[(&str, polars::prelude::DataType)],
+        outs: &'w mut [&mut dyn std::io::Write],
+    ) -> std::io::Result<TableSink<'w>> {
+        let mut parts = Vec::new();
+        for out in outs.iter_mut() {
+            parts.push(match format {
+                DataFormat::Csv => {
+                    out.write_all(header.as_bytes())?;
+                    PartSink::Csv(&mut **out)
+                }
+                DataFormat::Parquet => PartSink::Parquet(Box::new(ParquetTable::new(name, header, typed, &mut **out)?)),
+            });
         }
+        let split = vec![String::new(); parts.len()];
+        Ok(TableSink { parts, split })
+    }
+
+    fn add(&mut self, text: &str) -> std::io::Result<()> {
+        if self.parts.len() > 1 {
+            self.split.iter_mut().for_each(String::clear);
+            for line in text.split_inclusive('\n') {
+                let client = line.split(',').next().unwrap_or_default();
+                self.split[part_of(client, self.parts.len())].push_str(line);
+            }
+        }
+        for (k, part) in self.parts.iter_mut().enumerate() {
+            let text = if self.split.len() > 1 { self.split[k].as_str() } else { text };
+            if text.is_empty() {
+                continue;
+            }
+            match part {
+                PartSink::Csv(out) => out.write_all(text.as_bytes())?,
+                PartSink::Parquet(table) => table.add(text)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        for part in self.parts {
+            if let PartSink::Parquet(table) = part {
+                table.finish()?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -447,49 +517,35 @@ fn write_demo(args: &DemoArgs, batch: u64) -> Result<()> {
         DataFormat::Csv => "csv",
         DataFormat::Parquet => "parquet",
     };
-    let (measurements, goals) = (format!("measurements.{ext}"), format!("goals.{ext}"));
+    let n_parts = args.parts.map_or(1, |p| p.max(1) as usize);
+    let name = |stem: &str, k: usize| match args.parts {
+        None => format!("{stem}.{ext}"),
+        Some(_) => format!("{stem}/part-{k:03}.{ext}"),
+    };
+    let mut names: Vec<String> = (0..n_parts).map(|k| name("measurements", k)).collect();
+    names.extend((0..n_parts).map(|k| name("goals", k)));
+    names.push("truth.csv".into());
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let staging = crate::output::Staging::new(&args.out)?;
     let mut n = 0;
-    staging.write_together(&[&measurements, &goals, "truth.csv"], |w| {
-        let [mw, gw, tw] = w else { return Err(std::io::Error::other("three files")) };
-        tw.write_all(TRUTH_HEADER.as_bytes())?;
-        match args.format {
-            DataFormat::Csv => {
-                mw.write_all(MEASUREMENTS_HEADER.as_bytes())?;
-                gw.write_all(GOALS_HEADER.as_bytes())?;
-                generate_batches(args.clients, args.seed, batch, |b| {
-                    n += b.n_measurements;
-                    mw.write_all(b.measurements.as_bytes())?;
-                    gw.write_all(b.goals.as_bytes())?;
-                    tw.write_all(b.truth.as_bytes())
-                })
-            }
-            DataFormat::Parquet => {
-                let mut m = ParquetTable {
-                    name: "measurements",
-                    header: MEASUREMENTS_HEADER,
-                    // ORS scores are decimals, the others whole numbers.
-                    typed: &[("session", DataType::Int64), ("score", DataType::Float64)],
-                    out: Some(&mut **mw),
-                    writer: None,
-                };
-                let mut g = ParquetTable {
-                    name: "goals",
-                    header: GOALS_HEADER,
-                    typed: &[("rating", DataType::Int64), ("weight", DataType::Int64)],
-                    out: Some(&mut **gw),
-                    writer: None,
-                };
-                generate_batches(args.clients, args.seed, batch, |b| {
-                    n += b.n_measurements;
-                    m.add(&b.measurements)?;
-                    g.add(&b.goals)?;
-                    tw.write_all(b.truth.as_bytes())
-                })?;
-                m.finish()?;
-                g.finish()
-            }
-        }
+    staging.write_together(&names, |w| {
+        let (tables, truth) = w.split_at_mut(2 * n_parts);
+        let [truth] = truth else { return Err(std::io::Error::other("one truth file")) };
+        let (mw, gw) = tables.split_at_mut(n_parts);
+        // ORS scores are decimals, the others whole numbers.
+        let m_types = [("session", DataType::Int64), ("score", DataType::Float64)];
+        let mut m = TableSink::new(args.format, ("measurements", MEASUREMENTS_HEADER), &m_types, mw)?;
+        let g_types = [("rating", DataType::Int64), ("weight", DataType::Int64)];
+        let mut g = TableSink::new(args.format, ("goals", GOALS_HEADER), &g_types, gw)?;
+        truth.write_all(TRUTH_HEADER.as_bytes())?;
+        generate_batches(args.clients, args.seed, batch, |b| {
+            n += b.n_measurements;
+            m.add(&b.measurements)?;
+            g.add(&b.goals)?;
+            truth.write_all(b.truth.as_bytes())
+        })?;
+        m.finish()?;
+        g.finish()
     })?;
     staging.commit()?;
     if !args.quiet {
@@ -538,7 +594,7 @@ mod tests {
         let today = crate::dates::parse_iso_date("2026-11-26").unwrap();
         let read = |format: DataFormat| {
             let out = dir.path().join(format!("{format:?}"));
-            let args = DemoArgs { clients: 25, seed: 2, out: out.clone(), format, quiet: true };
+            let args = DemoArgs { clients: 25, seed: 2, out: out.clone(), format, parts: None, quiet: true };
             write_demo(&args, 7).unwrap();
             let ext = if format == DataFormat::Csv { "csv" } else { "parquet" };
             let path = out.join(format!("measurements.{ext}"));

@@ -74,6 +74,68 @@ const CSV_BLOCK_BYTES: usize = 48 << 20;
 /// Rows per Parquet block (whole row groups are read, so a block may be larger).
 const PARQUET_BLOCK_ROWS: usize = 1 << 20;
 
+/// Where a table's records come from: one file, or the part files of a folder (read in
+/// the order of their names as one table, records numbered on across them).
+#[derive(Debug, Clone)]
+pub struct TableFiles {
+    /// The file or folder as given.
+    pub path: PathBuf,
+    pub format: Format,
+    /// Each part file (one for a plain file) and the table-wide index of its first record.
+    pub parts: Vec<(PathBuf, u64)>,
+}
+
+impl TableFiles {
+    /// The part holding table-wide record `record`, and the record's index in that part.
+    pub fn locate(&self, record: u64) -> (usize, u64) {
+        let part = self.parts.partition_point(|(_, first)| *first <= record).saturating_sub(1);
+        (part, record - self.parts.get(part).map_or(0, |p| p.1))
+    }
+
+    /// The file and line on which each record (table-wide, increasing) starts.
+    pub fn lines(&self, records: &[u64]) -> Result<Vec<(usize, u64)>> {
+        let mut out = Vec::with_capacity(records.len());
+        for (part, group) in
+            records.chunk_by(|a, b| self.locate(*a).0 == self.locate(*b).0).map(|g| (self.locate(g[0]).0, g))
+        {
+            let local: Vec<u64> = group.iter().map(|r| self.locate(*r).1).collect();
+            let lines = record_lines(&self.parts[part].0, self.format, &local)?;
+            out.extend(lines.into_iter().map(|l| (part, l)));
+        }
+        Ok(out)
+    }
+}
+
+/// The files of a table given as `path`: the file itself, or every `.csv` or every
+/// `.parquet` file in the folder, in name order.
+fn part_files(path: &Path) -> Result<(Format, Vec<PathBuf>)> {
+    if !path.is_dir() {
+        if !path.is_file() {
+            return Err(unreadable(path, "no such file"));
+        }
+        return Ok((format_of(path)?, vec![path.to_path_buf()]));
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| unreadable(path, e))?;
+    let mut parts: Vec<(Format, PathBuf)> = Vec::new();
+    for entry in entries {
+        let p = entry.map_err(|e| unreadable(path, e))?.path();
+        let hidden = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if p.is_file() && !hidden {
+            if let Ok(format) = format_of(&p) {
+                parts.push((format, p));
+            }
+        }
+    }
+    parts.sort_by(|a, b| a.1.cmp(&b.1));
+    let Some(format) = parts.first().map(|p| p.0) else {
+        return Err(unreadable(path, "the folder holds no .csv or .parquet part files"));
+    };
+    if parts.iter().any(|p| p.0 != format) {
+        return Err(unreadable(path, "the folder mixes CSV and Parquet part files; use one format"));
+    }
+    Ok((format, parts.into_iter().map(|p| p.1).collect()))
+}
+
 /// An input table opened for reading block by block.
 pub struct TableReader {
     pub path: PathBuf,
@@ -84,9 +146,16 @@ pub struct TableReader {
     pub ignored: Vec<String>,
     /// For each column of the file, in order: its contract name, or `None` if ignored.
     roles: Vec<Option<&'static str>>,
+    /// The column names of the first part, which every other part must repeat.
+    names: Vec<String>,
+    /// The part being read, and those still to come (in reverse order).
     source: Source,
+    to_come: Vec<PathBuf>,
+    files: TableFiles,
     /// Records read so far.
     records: u64,
+    block_bytes: usize,
+    block_rows: usize,
 }
 
 enum Source {
@@ -99,6 +168,7 @@ enum Source {
         block_bytes: usize,
     },
     Parquet {
+        path: PathBuf,
         metadata: polars::io::parquet::metadata::FileMetadataRef,
         next_group: usize,
         block_rows: usize,
@@ -197,53 +267,60 @@ fn normalise_header(h: &str) -> String {
     h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase().replace([' ', '-'], "_")
 }
 
+/// Opens one file of a table: reads its header (CSV) or schema (Parquet).
+fn open_part(path: &Path, format: Format, block_bytes: usize, block_rows: usize) -> Result<(Vec<String>, Source)> {
+    let mut file = File::open(path).map_err(|e| unreadable(path, e))?;
+    Ok(match format {
+        Format::Csv => {
+            // The header is the first record; the bytes read past it start the first block.
+            let mut text = Vec::new();
+            let mut want = 1 << 16;
+            let header_end = loop {
+                let eof = fill(&mut file, &mut text, want).map_err(|e| unreadable(path, e))?;
+                check_text(path, &text)?;
+                match last_record_end(&text) {
+                    Some(_) => break first_record_end(&text),
+                    None if eof => break text.len(),
+                    None => want *= 2,
+                }
+            };
+            let carry = text.split_off(header_end);
+            let header = parse_csv(text, None).map_err(|e| unreadable(path, e))?;
+            let names: Vec<String> = header.get_column_names().iter().map(|n| n.to_string()).collect();
+            let schema = Arc::new(names.iter().map(|n| Field::new(n.as_str().into(), DataType::String)).collect());
+            (names, Source::Csv { file, carry, eof: false, schema, block_bytes })
+        }
+        Format::Parquet => {
+            let mut reader = ParquetReader::new(file);
+            let schema = reader.schema().map_err(|e| unreadable(path, e))?;
+            let metadata = reader.get_metadata().map_err(|e| unreadable(path, e))?.clone();
+            let names = schema.iter_names().map(|n| n.to_string()).collect();
+            (names, Source::Parquet { path: path.to_path_buf(), metadata, next_group: 0, block_rows })
+        }
+    })
+}
+
 impl TableReader {
     /// Opens an input table: reads its header (CSV) or schema (Parquet), refusing the
-    /// table if a required column is missing or a header names a direct identifier.
+    /// table if a required column is missing or a header names a direct identifier. A
+    /// folder is read as one table made of its part files (see [`TableFiles`]).
     pub fn open(path: &Path, table: Table) -> Result<TableReader> {
         Self::open_with(path, table, CSV_BLOCK_BYTES, PARQUET_BLOCK_ROWS)
     }
 
     fn open_with(path: &Path, table: Table, block_bytes: usize, block_rows: usize) -> Result<TableReader> {
-        let format = format_of(path)?;
-        if !path.is_file() {
-            return Err(unreadable(path, "no such file"));
-        }
-        let mut file = File::open(path).map_err(|e| unreadable(path, e))?;
-        let (names, source) = match format {
-            Format::Csv => {
-                // The header is the first record; the bytes read past it start the first block.
-                let mut text = Vec::new();
-                let mut want = 1 << 16;
-                let header_end = loop {
-                    let eof = fill(&mut file, &mut text, want).map_err(|e| unreadable(path, e))?;
-                    check_text(path, &text)?;
-                    match last_record_end(&text) {
-                        Some(_) => break first_record_end(&text),
-                        None if eof => break text.len(),
-                        None => want *= 2,
-                    }
-                };
-                let carry = text.split_off(header_end);
-                let header = parse_csv(text, None).map_err(|e| unreadable(path, e))?;
-                let names: Vec<String> = header.get_column_names().iter().map(|n| n.to_string()).collect();
-                let schema = Arc::new(names.iter().map(|n| Field::new(n.as_str().into(), DataType::String)).collect());
-                (names, Source::Csv { file, carry, eof: false, schema, block_bytes })
-            }
-            Format::Parquet => {
-                let mut reader = ParquetReader::new(file);
-                let schema = reader.schema().map_err(|e| unreadable(path, e))?;
-                let metadata = reader.get_metadata().map_err(|e| unreadable(path, e))?.clone();
-                let names = schema.iter_names().map(|n| n.to_string()).collect();
-                (names, Source::Parquet { metadata, next_group: 0, block_rows })
-            }
-        };
+        let (format, mut to_come) = part_files(path)?;
+        to_come.reverse();
+        let first = to_come.pop().expect("at least one part");
+        let (names, source) = open_part(&first, format, block_bytes, block_rows)?;
+        let files = TableFiles { path: path.to_path_buf(), format, parts: vec![(first.clone(), 0)] };
+        let path = first.as_path();
         let spec = match table {
             Table::Measurements => MEASUREMENT_COLUMNS,
             Table::Goals => GOAL_COLUMNS,
         };
         let (mut headers, mut ignored, mut roles) = (BTreeMap::new(), Vec::new(), Vec::new());
-        for header in names {
+        for header in names.iter().cloned() {
             if header_is_identifier(&header) {
                 return Err(identifier(path, &header, IdentifierKind::Header, 1));
             }
@@ -268,7 +345,25 @@ impl TableReader {
                 return Err(Error::MissingColumn { path: path.to_path_buf(), column: name, table: table_name });
             }
         }
-        Ok(TableReader { path: path.to_path_buf(), format, headers, ignored, roles, source, records: 0 })
+        Ok(TableReader {
+            path: files.path.clone(),
+            format,
+            headers,
+            ignored,
+            roles,
+            names,
+            source,
+            to_come,
+            files,
+            records: 0,
+            block_bytes,
+            block_rows,
+        })
+    }
+
+    /// The files read so far (all of them once the last block has been read).
+    pub fn files(&self) -> &TableFiles {
+        &self.files
     }
 
     /// Data records read so far (all of them once the last block has been read).
@@ -276,9 +371,30 @@ impl TableReader {
         self.records
     }
 
-    /// Reads the next block of records (`None` after the last).
+    /// Reads the next block of records (`None` after the last of the last part).
     pub fn next_block(&mut self) -> Result<Option<Block>> {
-        let path = self.path.as_path();
+        loop {
+            if let Some(block) = self.next_block_of_part()? {
+                return Ok(Some(block));
+            }
+            let Some(next) = self.to_come.pop() else { return Ok(None) };
+            let (names, source) = open_part(&next, self.format, self.block_bytes, self.block_rows)?;
+            if names != self.names {
+                let detail = format!(
+                    "its columns ({}) are not those of the first part file ({})",
+                    names.join(", "),
+                    self.names.join(", ")
+                );
+                return Err(unreadable(&next, detail));
+            }
+            self.source = source;
+            self.files.parts.push((next, self.records));
+        }
+    }
+
+    fn next_block_of_part(&mut self) -> Result<Option<Block>> {
+        let path = self.files.parts.last().expect("a part is open").0.clone();
+        let path = path.as_path();
         let df = match &mut self.source {
             Source::Csv { file, carry, eof, schema, block_bytes } => {
                 match next_csv_text(file, carry, eof, *block_bytes).map_err(|e| unreadable(path, e))? {
@@ -286,7 +402,7 @@ impl TableReader {
                     Some(text) => parse_csv(text, Some(schema.clone())).map_err(|e| unreadable(path, e))?,
                 }
             }
-            Source::Parquet { metadata, next_group, block_rows } => {
+            Source::Parquet { path, metadata, next_group, block_rows } => {
                 let groups = &metadata.row_groups;
                 if *next_group >= groups.len() {
                     return Ok(None);
@@ -296,8 +412,9 @@ impl TableReader {
                     rows += groups[*next_group].num_rows();
                     *next_group += 1;
                 }
-                let file = File::open(path).map_err(|e| unreadable(path, e))?;
-                let mut reader = ParquetReader::new(file).with_slice(Some((self.records as usize, rows)));
+                let file = File::open(&*path).map_err(|e| unreadable(path, e))?;
+                let first = self.records - self.files.parts.last().map_or(0, |p| p.1);
+                let mut reader = ParquetReader::new(file).with_slice(Some((first as usize, rows)));
                 reader.set_metadata(metadata.clone());
                 reader.finish().map_err(|e| unreadable(path, e))?
             }
@@ -350,12 +467,12 @@ fn identifier(path: &Path, header: &str, kind: IdentifierKind, line: u64) -> Err
 }
 
 /// Refuses the table if a screen found direct identifiers in a column.
-fn refuse_on(path: &Path, format: Format, header: &str, screen: &ColumnScreen) -> Result<()> {
+fn refuse_on(files: &TableFiles, header: &str, screen: &ColumnScreen) -> Result<()> {
     let key = KEY_COLUMNS.contains(&normalise_header(header).as_str());
     match screen.verdict(key) {
         Some((kind, record)) => {
-            let line = record_lines(path, format, &[record]).map(|l| l[0]).unwrap_or(0);
-            Err(identifier(path, header, kind, line))
+            let (part, line) = files.lines(&[record]).map_or((files.locate(record).0, 0), |l| l[0]);
+            Err(identifier(&files.parts[part].0, header, kind, line))
         }
         None => Ok(()),
     }
@@ -400,13 +517,12 @@ fn validate_blocks<T: Default + Send>(
         });
     }
     let (rows, rejected, screens) = all.unwrap_or_default();
-    let (path, format) = (reader.path.as_path(), reader.format);
     for (header, screen) in reader.ignored.iter().zip(&extra) {
-        refuse_on(path, format, header, screen)?;
+        refuse_on(reader.files(), header, screen)?;
     }
     for ((name, _), screen) in spec.iter().zip(&screens) {
         if let Some(header) = reader.headers.get(name) {
-            refuse_on(path, format, header, screen)?;
+            refuse_on(reader.files(), header, screen)?;
         }
     }
     Ok((rows, rejected))
@@ -747,6 +863,51 @@ mod tests {
         for rows in [1, 4, 6, 100] {
             assert_same(&validated(&p, 1, rows), &whole);
         }
+    }
+
+    #[test]
+    fn a_folder_of_parts_reads_as_one_table_with_lines_per_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole.csv");
+        let parts = dir.path().join("parts");
+        std::fs::create_dir(&parts).unwrap();
+        let header = "client_id,date,measure,score\n";
+        let rows: Vec<String> =
+            (0..9).map(|i| format!("c{},2024-03-{:02},PHQ-9,{}\n", i % 3, i + 1, 25 + i % 4)).collect();
+        std::fs::write(&whole, format!("{header}{}", rows.concat())).unwrap();
+        // Parts in name order; ".hidden" and the notes file are not parts.
+        std::fs::write(parts.join("b.csv"), format!("{header}{}", rows[4..].concat())).unwrap();
+        std::fs::write(parts.join("a.csv"), format!("{header}{}", rows[..4].concat())).unwrap();
+        std::fs::write(parts.join(".hidden.csv"), "x\n").unwrap();
+        std::fs::write(parts.join("notes.txt"), "x\n").unwrap();
+        let (one, many) = (validated(&whole, 1 << 20, 1), validated(&parts, 9, 1));
+        assert_same(&one, &many);
+        // Scores 28 are above the PHQ-9 maximum of 27: rows 3 and 7 (0-based).
+        assert_eq!(many.1.iter().map(|r| r.record).collect::<Vec<_>>(), vec![3, 7]);
+        let mut reader = TableReader::open(&parts, Table::Measurements).unwrap();
+        while reader.next_block().unwrap().is_some() {}
+        let files = reader.files();
+        assert_eq!(files.parts.iter().map(|p| p.1).collect::<Vec<_>>(), vec![0, 4]);
+        assert_eq!(files.lines(&[3, 7]).unwrap(), vec![(0, 5), (1, 5)], "line 5 of a.csv, line 5 of b.csv");
+    }
+
+    #[test]
+    fn parts_with_other_columns_or_formats_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.csv"), "client_id,date,measure,score\nc,2024-01-01,PHQ-9,3\n").unwrap();
+        std::fs::write(dir.path().join("b.csv"), "client_id,date,score,measure\nc,2024-01-02,4,PHQ-9\n").unwrap();
+        let mut reader = TableReader::open(dir.path(), Table::Measurements).unwrap();
+        let err = loop {
+            match reader.next_block() {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the second part should be refused"),
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert!(err.contains("b.csv") && err.contains("first part"), "{err}");
+        std::fs::write(dir.path().join("c.parquet"), "").unwrap();
+        let err = TableReader::open(dir.path(), Table::Measurements).err().unwrap().to_string();
+        assert!(err.contains("mixes CSV and Parquet"), "{err}");
     }
 
     #[test]

@@ -104,6 +104,9 @@ impl Staging {
         let paths: Vec<PathBuf> = names.iter().map(|n| self.dir.join(n)).collect();
         let mut files = Vec::new();
         for path in &paths {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(write_err(dir))?;
+            }
             let file = fs::File::create(path).map_err(write_err(path))?;
             files.push(BufWriter::with_capacity(1 << 20, file));
         }

@@ -387,6 +387,54 @@ fn a_folder_input_finds_its_tables_and_demo_data_round_trips_through_parquet() {
 }
 
 #[test]
+fn partitioned_input_gives_the_results_of_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = |name: &str, extra: &[&str]| {
+        cargo_bin_cmd!("sustain")
+            .args(["demo", "--quiet", "--clients", "120", "--seed", "5", "--out"])
+            .arg(dir.path().join(name))
+            .args(extra)
+            .assert()
+            .success();
+    };
+    demo("whole", &[]);
+    demo("csv-parts", &["--parts", "3"]);
+    demo("parquet-parts", &["--parts", "4", "--format", "parquet"]);
+    assert!(dir.path().join("parquet-parts/measurements/part-003.parquet").is_file());
+    let run = |input: &str| {
+        let out = dir.path().join(format!("out-{input}"));
+        cargo_bin_cmd!("sustain")
+            .args(["analyze", "--quiet", "--today", "2026-11-26", "--suppress-below", "0"])
+            .arg(dir.path().join(input))
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        out
+    };
+    let whole = run("whole");
+    for parts in ["csv-parts", "parquet-parts"] {
+        let out = run(parts);
+        let mut compared = 0;
+        for entry in fs::read_dir(&whole).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".csv") && name != "rejected.csv" {
+                let same = fs::read(whole.join(&name)).unwrap() == fs::read(out.join(&name)).unwrap();
+                assert!(same, "{name} differs when read from {parts}");
+                compared += 1;
+            }
+        }
+        assert!(compared >= 10, "{compared}");
+        let (mut a, mut b) = (read_json(&whole.join("summary.json")), read_json(&out.join("summary.json")));
+        assert_eq!(a["inputs"]["measurements"]["rows_read"], b["inputs"]["measurements"]["rows_read"]);
+        for s in [&mut a, &mut b] {
+            s.as_object_mut().unwrap().remove("inputs");
+        }
+        assert_eq!(a, b, "summary.json apart from the input file names");
+    }
+}
+
+#[test]
 fn keys_that_look_like_markup_or_formulas_come_out_inert() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("m.csv");
