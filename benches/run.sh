@@ -3,6 +3,8 @@
 # Usage: benches/run.sh [SIZES...]   (default: 1000000 10000000 measurement rows, roughly)
 # Environment: RUNS (default 3; each timing is the fastest of RUNS runs),
 #              PARQUET=1 to time the same data as Parquet too,
+#              PARTS=N to time the same data as N Parquet part files per table (clients
+#                hashed to parts) and check its tables equal the CSV run's,
 #              COMPARE=1 to time pandas and polars-python versions (benches/compare.py).
 # Needs /usr/bin/time (Debian package `time`). Writes bench-data/ (git-ignored).
 set -euo pipefail
@@ -57,6 +59,19 @@ for rows in ${sizes[@]}; do
       name=$(basename "$f")
       [ "$name" = rejected.csv ] && continue
       cmp -s "$f" "$pdir/out/$name" || echo "DIFFERENT from CSV: $name"
+    done
+  fi
+  if [ -n "${PARTS:-}" ]; then
+    sdir=bench-data/$rows-parts$PARTS
+    if [ ! -d "$sdir/measurements" ]; then
+      /usr/bin/time -f "generate $PARTS Parquet parts: %e s, %M KB" \
+        $bin demo --quiet --clients $clients --seed 1 --format parquet --parts "$PARTS" --out "$sdir"
+    fi
+    best_of "analyze Parquet in $PARTS parts, everything" $bin analyze --quiet --today $today "$sdir" --out "$sdir/out"
+    for f in "$dir"/out/*.csv; do
+      name=$(basename "$f")
+      [ "$name" = rejected.csv ] && continue
+      cmp -s "$f" "$sdir/out/$name" || echo "DIFFERENT from CSV: $name"
     done
   fi
   if [ "${COMPARE:-0}" = 1 ]; then
