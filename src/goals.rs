@@ -5,7 +5,6 @@
 
 use crate::dates::Day;
 use crate::episodes::Episodes;
-use crate::model::FastMap;
 use crate::model::{GoalRatings, GoalScale, Measurements, Phase, NO_KEY};
 use crate::outcomes::ReliableCategory;
 use serde::Serialize;
@@ -120,7 +119,7 @@ pub fn analyse_by_client(
         |i| cr[g.client[i] as usize] as usize,
         |i| (key(i), g.date[i], i),
     );
-    let symptoms = symptom_change(m, eps);
+    let mut symptoms = SymptomChange::new(m, eps);
     let (mut goals, mut episodes) = (Vec::new(), Vec::new());
     for client_rows in order.chunk_by(|&a, &b| g.client[a as usize] == g.client[b as usize]) {
         goals.clear();
@@ -129,7 +128,7 @@ pub fn analyse_by_client(
         }
         roll_up_objectives(&mut goals);
         episodes.clear();
-        episode_goals(g, &symptoms, &goals, opts, &mut episodes);
+        episode_goals(g, &mut symptoms, &goals, opts, &mut episodes);
         goals.retain(|x| keep(x.client, x.episode));
         episodes.retain(|x| keep(x.client, x.episode));
         // Objectives' parents that were never rated themselves were appended: sort them in.
@@ -251,36 +250,50 @@ fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
     }
 }
 
-/// Symptom change per episode (by client and episode name): whether a paired symptom
-/// measure reliably improved, and whether one reliably deteriorated.
-type SymptomChange<'a> = FastMap<(&'a str, &'a str), (bool, bool)>;
+/// Symptom change per episode, looked up in the order of the episodes' keys (client,
+/// then episode, by name). The symptom episodes are in that order and goal episodes are
+/// asked for in it, so one pass over both serves every lookup: no map of all episodes.
+struct SymptomChange<'a> {
+    m: &'a Measurements,
+    items: &'a [crate::episodes::EpisodeMeasure],
+    at: usize,
+}
 
-fn symptom_change<'a>(m: &'a Measurements, eps: &Episodes) -> SymptomChange<'a> {
-    let mut symptoms = SymptomChange::default();
-    for it in eps.items.iter().filter(|it| it.paired()) {
-        let k = (m.clients.name(it.client), m.episodes.name(it.episode));
-        let e = symptoms.entry(k).or_insert((false, false));
-        match it.classification.reliable_change {
-            Some(ReliableCategory::Improved) => e.0 = true,
-            Some(ReliableCategory::Deteriorated) => e.1 = true,
-            _ => {}
-        }
+impl<'a> SymptomChange<'a> {
+    fn new(m: &'a Measurements, eps: &'a Episodes) -> SymptomChange<'a> {
+        SymptomChange { m, items: &eps.items, at: 0 }
     }
-    symptoms
+
+    /// Whether at least one paired symptom measure of the episode reliably improved and
+    /// none reliably deteriorated (the multi-measure rule of NHS England's MHSDS); `None`
+    /// without a paired measure. Calls must come in increasing (client, episode) order.
+    fn improved(&mut self, client: &str, episode: &str) -> Option<bool> {
+        let key =
+            |it: &crate::episodes::EpisodeMeasure| (self.m.clients.name(it.client), self.m.episodes.name(it.episode));
+        while self.items.get(self.at).is_some_and(|it| key(it) < (client, episode)) {
+            self.at += 1;
+        }
+        let mut change: Option<(bool, bool)> = None;
+        for it in self.items[self.at..].iter().take_while(|it| key(it) == (client, episode)) {
+            if it.paired() {
+                let c = change.get_or_insert((false, false));
+                c.0 |= it.classification.reliable_change == Some(ReliableCategory::Improved);
+                c.1 |= it.classification.reliable_change == Some(ReliableCategory::Deteriorated);
+            }
+        }
+        change.map(|(improved, deteriorated)| improved && !deteriorated)
+    }
 }
 
 /// The goal figures of each episode among `goals` (one client's), appended to `out` in
 /// the order of the episodes' ids.
 fn episode_goals(
     g: &GoalRatings,
-    symptoms: &SymptomChange,
+    symptoms: &mut SymptomChange,
     goals: &[GoalResult],
     opts: &Options,
     out: &mut Vec<EpisodeGoals>,
 ) {
-    // Symptom change counts as improvement when at least one paired symptom measure
-    // reliably improved and none reliably deteriorated (the multi-measure rule of NHS
-    // England's MHSDS).
     let (cr, er) = (g.clients.sort_ranks(), g.episodes.sort_ranks());
     let mut idx: Vec<usize> = (0..goals.len()).collect();
     idx.sort_by_key(|&i| (cr[goals[i].client as usize], er[goals[i].episode as usize], i));
@@ -302,8 +315,7 @@ fn episode_goals(
             (false, None) => None,
             _ => Some(gbo_improved > 0 || t_end.is_some_and(|t| t >= 50.0)),
         };
-        let symptoms_improved =
-            symptoms.get(&(g.clients.name(client), g.episodes.name(episode))).map(|(imp, det)| *imp && !*det);
+        let symptoms_improved = symptoms.improved(g.clients.name(client), g.episodes.name(episode));
         let agreement = goal_progress.zip(symptoms_improved).map(|pair| match pair {
             (true, true) => "both_improved",
             (true, false) => "goals_only",
