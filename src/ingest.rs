@@ -589,25 +589,51 @@ fn for_each_row(
     screens: &mut [ColumnScreen; 9],
     mut f: impl for<'s> FnMut(u64, [Option<&'s str>; 9]),
 ) {
-    // Slicing a chunked column is zero-copy; an absent column yields `None`s.
+    // Slicing a chunked column is zero-copy; an absent column has no chunks (all `None`).
     let sliced: Vec<Option<StringChunked>> =
         spec.iter().map(|(name, _)| raw.column(name).map(|c| c.slice(range.start as i64, range.len()))).collect();
-    let mut cols: Vec<Box<dyn Iterator<Item = Option<&str>> + '_>> = sliced
-        .iter()
-        .map(|c| match c {
-            Some(c) => Box::new(c.iter()) as Box<dyn Iterator<Item = Option<&str>>>,
-            None => Box::new(std::iter::repeat(None)),
-        })
-        .collect();
+    let mut cols: Vec<TextCursor> = sliced.iter().map(TextCursor::new).collect();
     for record in range {
         let mut row: [Option<&str>; 9] = [None; 9];
         for ((slot, c), screen) in row.iter_mut().zip(cols.iter_mut()).zip(screens.iter_mut()) {
-            *slot = c.next().flatten();
+            *slot = c.next();
             if let Some(v) = *slot {
                 screen.add(raw.first_record + record as u64, v);
             }
         }
         f(raw.first_record + record as u64, row);
+    }
+}
+
+type TextArray = <StringType as PolarsDataType>::Array;
+
+/// A text column read value by value over its chunks: a plain cursor, as the chained
+/// per-chunk iterators (called through a box for each of nine columns) were a visible
+/// share of validation at tens of millions of values.
+struct TextCursor<'a> {
+    chunks: Vec<&'a TextArray>,
+    chunk: usize,
+    at: usize,
+}
+
+impl<'a> TextCursor<'a> {
+    fn new(column: &'a Option<StringChunked>) -> TextCursor<'a> {
+        let chunks = column.as_ref().map_or_else(Vec::new, |c| c.downcast_iter().collect());
+        TextCursor { chunks, chunk: 0, at: 0 }
+    }
+
+    /// The next value (`None` for a null, and past the end).
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        while let Some(arr) = self.chunks.get(self.chunk) {
+            if self.at < arr.len() {
+                self.at += 1;
+                return arr.get(self.at - 1);
+            }
+            self.chunk += 1;
+            self.at = 0;
+        }
+        None
     }
 }
 
