@@ -421,12 +421,15 @@ impl<'w> ParquetTable<'w> {
 
     fn add(&mut self, text: &str) -> std::io::Result<()> {
         use polars::prelude::*;
-        let df = CsvReadOptions::default()
+        let mut df = CsvReadOptions::default()
             .with_has_header(false)
             .with_schema(Some(self.schema.clone()))
             .into_reader_with_file_handle(std::io::Cursor::new(text.as_bytes()))
             .finish()
             .map_err(|e| parquet_error(self.name, e))?;
+        // One row group per batch: the reader's chunks (a few thousand rows each) would
+        // otherwise each become a row group of their own.
+        df.rechunk_mut_par();
         self.writer.write_batch(&df).map_err(|e| parquet_error(self.name, e))
     }
 
