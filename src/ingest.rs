@@ -148,8 +148,9 @@ pub struct TableReader {
     roles: Vec<Option<&'static str>>,
     /// The column names of the first part, which every other part must repeat.
     names: Vec<String>,
-    /// The part being read, and those still to come (in reverse order).
+    /// The part file being read.
     source: Source,
+    /// The part files still to come, the next one last.
     to_come: Vec<PathBuf>,
     files: TableFiles,
     /// Records read so far.
@@ -230,7 +231,7 @@ fn last_record_end(text: &[u8]) -> Option<usize> {
     last
 }
 
-/// Reads on from `carry` until `text` holds at least `want` bytes or the file ends.
+/// Reads on into `text` until it holds at least `want` bytes or the file ends (`true`).
 fn fill(file: &mut File, text: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
     let missing = want.saturating_sub(text.len()) as u64;
     let n = file.take(missing).read_to_end(text)?;
