@@ -31,6 +31,16 @@ best_of() {
   printf "%-44s %7.2f s  %6d MiB peak  (best of %d)\n" "$label" "$wall" $((kb / 1024)) "$runs"
 }
 
+# same_tables CSV_OUT OTHER_OUT: the same results whatever the input's form — every table
+# but rejected.csv (which names files and lines).
+same_tables() {
+  for f in "$1"/*.csv; do
+    name=$(basename "$f")
+    [ "$name" = rejected.csv ] && continue
+    cmp -s "$f" "$2/$name" || echo "DIFFERENT from CSV: $name"
+  done
+}
+
 for rows in ${sizes[@]}; do
   # The demo averages about 23 measurement rows per client.
   clients=$((rows / 23))
@@ -54,12 +64,7 @@ for rows in ${sizes[@]}; do
     fi
     $floor "$pdir/measurements.parquet" "$pdir/goals.parquet" | tail -1 | sed 's/^/parse floor, Parquet:        /'
     best_of "analyze Parquet, with goals (everything)" $bin analyze --quiet --today $today "$pdir" --out "$pdir/out"
-    # Same results whatever the format: every table but the file names and line numbers.
-    for f in "$dir"/out/*.csv; do
-      name=$(basename "$f")
-      [ "$name" = rejected.csv ] && continue
-      cmp -s "$f" "$pdir/out/$name" || echo "DIFFERENT from CSV: $name"
-    done
+    same_tables "$dir/out" "$pdir/out"
   fi
   if [ -n "${PARTS:-}" ]; then
     sdir=bench-data/$rows-parts$PARTS
@@ -68,11 +73,7 @@ for rows in ${sizes[@]}; do
         $bin demo --quiet --clients $clients --seed 1 --format parquet --parts "$PARTS" --out "$sdir"
     fi
     best_of "analyze Parquet in $PARTS parts, everything" $bin analyze --quiet --today $today "$sdir" --out "$sdir/out"
-    for f in "$dir"/out/*.csv; do
-      name=$(basename "$f")
-      [ "$name" = rejected.csv ] && continue
-      cmp -s "$f" "$sdir/out/$name" || echo "DIFFERENT from CSV: $name"
-    done
+    same_tables "$dir/out" "$sdir/out"
   fi
   if [ "${COMPARE:-0}" = 1 ]; then
     python3 benches/compare.py "$dir" --sustain $bin --today $today || echo "compare.py: results differ"

@@ -358,6 +358,20 @@ fn validate_writes_only_the_data_quality_files() {
     assert_eq!(read_json(&out.path().join("data_quality.json"))["rows_rejected"], 14);
 }
 
+/// Runs `sustain analyze` on the folder `dir/input` into `dir/out-input` (returned).
+fn analyze_folder(dir: &Path, input: &str, flags: &[&str]) -> PathBuf {
+    let out = dir.join(format!("out-{input}"));
+    cargo_bin_cmd!("sustain")
+        .args(["analyze", "--quiet"])
+        .args(flags)
+        .arg(dir.join(input))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    out
+}
+
 #[test]
 fn a_folder_input_finds_its_tables_and_demo_data_round_trips_through_parquet() {
     let dir = tempfile::tempdir().unwrap();
@@ -368,17 +382,7 @@ fn a_folder_input_finds_its_tables_and_demo_data_round_trips_through_parquet() {
             .assert()
             .success();
     }
-    let run = |input: &str| {
-        let out = dir.path().join(format!("out-{input}"));
-        cargo_bin_cmd!("sustain")
-            .args(["analyze", "--quiet"])
-            .arg(dir.path().join(input))
-            .arg("--out")
-            .arg(&out)
-            .assert()
-            .success();
-        out
-    };
+    let run = |input: &str| analyze_folder(dir.path(), input, &[]);
     let (csv_out, pq_out) = (run("csv"), run("parquet"));
     assert_eq!(fs::read(csv_out.join("episodes.csv")).unwrap(), fs::read(pq_out.join("episodes.csv")).unwrap());
     let s = read_json(&csv_out.join("summary.json"));
@@ -401,17 +405,7 @@ fn partitioned_input_gives_the_results_of_one_file() {
     demo("csv-parts", &["--parts", "3"]);
     demo("parquet-parts", &["--parts", "4", "--format", "parquet"]);
     assert!(dir.path().join("parquet-parts/measurements/part-003.parquet").is_file());
-    let run = |input: &str| {
-        let out = dir.path().join(format!("out-{input}"));
-        cargo_bin_cmd!("sustain")
-            .args(["analyze", "--quiet", "--today", "2026-11-26", "--suppress-below", "0"])
-            .arg(dir.path().join(input))
-            .arg("--out")
-            .arg(&out)
-            .assert()
-            .success();
-        out
-    };
+    let run = |input: &str| analyze_folder(dir.path(), input, &["--today", "2026-11-26", "--suppress-below", "0"]);
     let whole = run("whole");
     for parts in ["csv-parts", "parquet-parts"] {
         let out = run(parts);
