@@ -94,13 +94,12 @@ impl TableFiles {
 
     /// The file and line on which each record (table-wide, increasing) starts.
     pub fn lines(&self, records: &[u64]) -> Result<Vec<(usize, u64)>> {
+        let located: Vec<(usize, u64)> = records.iter().map(|r| self.locate(*r)).collect();
         let mut out = Vec::with_capacity(records.len());
-        for (part, group) in
-            records.chunk_by(|a, b| self.locate(*a).0 == self.locate(*b).0).map(|g| (self.locate(g[0]).0, g))
-        {
-            let local: Vec<u64> = group.iter().map(|r| self.locate(*r).1).collect();
-            let lines = record_lines(&self.parts[part].0, self.format, &local)?;
-            out.extend(lines.into_iter().map(|l| (part, l)));
+        for group in located.chunk_by(|a, b| a.0 == b.0) {
+            let local: Vec<u64> = group.iter().map(|(_, r)| *r).collect();
+            let lines = record_lines(&self.parts[group[0].0].0, self.format, &local)?;
+            out.extend(lines.into_iter().map(|l| (group[0].0, l)));
         }
         Ok(out)
     }
@@ -166,13 +165,10 @@ enum Source {
         carry: Vec<u8>,
         eof: bool,
         schema: SchemaRef,
-        block_bytes: usize,
     },
     Parquet {
-        path: PathBuf,
         metadata: polars::io::parquet::metadata::FileMetadataRef,
         next_group: usize,
-        block_rows: usize,
     },
 }
 
@@ -269,7 +265,7 @@ fn normalise_header(h: &str) -> String {
 }
 
 /// Opens one file of a table: reads its header (CSV) or schema (Parquet).
-fn open_part(path: &Path, format: Format, block_bytes: usize, block_rows: usize) -> Result<(Vec<String>, Source)> {
+fn open_part(path: &Path, format: Format) -> Result<(Vec<String>, Source)> {
     let mut file = File::open(path).map_err(|e| unreadable(path, e))?;
     Ok(match format {
         Format::Csv => {
@@ -289,14 +285,14 @@ fn open_part(path: &Path, format: Format, block_bytes: usize, block_rows: usize)
             let header = parse_csv(text, None).map_err(|e| unreadable(path, e))?;
             let names: Vec<String> = header.get_column_names().iter().map(|n| n.to_string()).collect();
             let schema = Arc::new(names.iter().map(|n| Field::new(n.as_str().into(), DataType::String)).collect());
-            (names, Source::Csv { file, carry, eof: false, schema, block_bytes })
+            (names, Source::Csv { file, carry, eof: false, schema })
         }
         Format::Parquet => {
             let mut reader = ParquetReader::new(file);
             let schema = reader.schema().map_err(|e| unreadable(path, e))?;
             let metadata = reader.get_metadata().map_err(|e| unreadable(path, e))?.clone();
             let names = schema.iter_names().map(|n| n.to_string()).collect();
-            (names, Source::Parquet { path: path.to_path_buf(), metadata, next_group: 0, block_rows })
+            (names, Source::Parquet { metadata, next_group: 0 })
         }
     })
 }
@@ -313,7 +309,7 @@ impl TableReader {
         let (format, mut to_come) = part_files(path)?;
         to_come.reverse();
         let first = to_come.pop().expect("at least one part");
-        let (names, source) = open_part(&first, format, block_bytes, block_rows)?;
+        let (names, source) = open_part(&first, format)?;
         let files = TableFiles { path: path.to_path_buf(), format, parts: vec![(first.clone(), 0)] };
         let path = first.as_path();
         let spec = match table {
@@ -379,7 +375,7 @@ impl TableReader {
                 return Ok(Some(block));
             }
             let Some(next) = self.to_come.pop() else { return Ok(None) };
-            let (names, source) = open_part(&next, self.format, self.block_bytes, self.block_rows)?;
+            let (names, source) = open_part(&next, self.format)?;
             if names != self.names {
                 let detail = format!(
                     "its columns ({}) are not those of the first part file ({})",
@@ -394,27 +390,27 @@ impl TableReader {
     }
 
     fn next_block_of_part(&mut self) -> Result<Option<Block>> {
-        let path = self.files.parts.last().expect("a part is open").0.clone();
+        let (path, part_start) = self.files.parts.last().expect("a part is open");
         let path = path.as_path();
         let df = match &mut self.source {
-            Source::Csv { file, carry, eof, schema, block_bytes } => {
-                match next_csv_text(file, carry, eof, *block_bytes).map_err(|e| unreadable(path, e))? {
+            Source::Csv { file, carry, eof, schema } => {
+                match next_csv_text(file, carry, eof, self.block_bytes).map_err(|e| unreadable(path, e))? {
                     None => return Ok(None),
                     Some(text) => parse_csv(text, Some(schema.clone())).map_err(|e| unreadable(path, e))?,
                 }
             }
-            Source::Parquet { path, metadata, next_group, block_rows } => {
+            Source::Parquet { metadata, next_group } => {
                 let groups = &metadata.row_groups;
                 if *next_group >= groups.len() {
                     return Ok(None);
                 }
                 let mut rows = 0;
-                while *next_group < groups.len() && rows < *block_rows {
+                while *next_group < groups.len() && rows < self.block_rows {
                     rows += groups[*next_group].num_rows();
                     *next_group += 1;
                 }
-                let file = File::open(&*path).map_err(|e| unreadable(path, e))?;
-                let first = self.records - self.files.parts.last().map_or(0, |p| p.1);
+                let file = File::open(path).map_err(|e| unreadable(path, e))?;
+                let first = self.records - part_start;
                 let mut reader = ParquetReader::new(file).with_slice(Some((first as usize, rows)));
                 reader.set_metadata(metadata.clone());
                 reader.finish().map_err(|e| unreadable(path, e))?
