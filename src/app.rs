@@ -398,8 +398,8 @@ fn analysis(
     let (m, sorted, reg) = (&loaded.m, &loaded.sorted, &cfg.registry);
     let eps = &episodes;
 
-    // The analyses below only read the episodes, so they run side by side (follow-up then
-    // caseload, which needs the durability flags, in one task); each also summarises its
+    // The analyses below only read the episodes, so they run side by side (follow-up first,
+    // then its table beside the caseload, which needs the durability flags); each also summarises its
     // own results. Follow-up scores and goal results are written (staged) by their task
     // and dropped there: they are large and nothing later needs them.
     let staging = Staging::new(out)?;
@@ -407,20 +407,8 @@ fn analysis(
     let (mut tr, mut sg, mut fu, mut goal_results, mut base) = (None, None, None, None, None);
     let supp = caseload_options.suppression;
     rayon::scope(|s| {
-        s.spawn(|_| {
-            tr = Some(progress.part("trajectories", || {
-                let tr = crate::trajectories::analyse(m, sorted, eps, &tr_options);
-                let summary = crate::summary::trajectory_summary(eps, &tr, &tr_options, reg);
-                (tr, summary)
-            }))
-        });
-        s.spawn(|_| {
-            sg = Some(progress.part("sudden gains and losses", || {
-                let sg = crate::sudden_gains::find_all(m, sorted, eps, reg, &sg_options);
-                let summary = crate::summary::sudden_gains_summary(&sg, &sg_options, reg);
-                (sg, summary)
-            }))
-        });
+        // Spawned longest chain first: the idle core steals the oldest task, this one takes
+        // the newest once the summary is done, so the long chain never starts last.
         s.spawn(|_| {
             let (scores, durability, curves, sustained) = progress.part("following up", || {
                 let (scores, durability) = crate::followup::follow_up(m, sorted, eps, &fu_options);
@@ -429,18 +417,27 @@ fn analysis(
                     crate::summary::sustained_summary(eps, &scores, &durability, &curves, &tests, &fu_options, reg);
                 (scores, durability, curves, summary)
             });
-            let written = progress.part("followup.csv", || {
-                let months = &fu_options.months;
-                staging.write(vec![OutputFile::render("followup.csv", |w| {
-                    tables::followup_csv(w, m, eps, &scores, months, reg)
-                })])
-            });
-            drop(scores);
-            let caseload = progress.part("caseload", || {
-                let (units, refs, periods) = crate::caseload::analyse(m, eps, &durability, &caseload_options);
-                let summary = crate::summary::caseload_summary(&units, &refs, &periods, &caseload_options, reg);
-                (units, refs, periods, summary)
-            });
+            // Its table and the caseload need different halves of the result: the idle core
+            // takes one of them.
+            let (written, caseload) = rayon::join(
+                || {
+                    let written = progress.part("followup.csv", || {
+                        let months = &fu_options.months;
+                        staging.write(vec![OutputFile::render("followup.csv", |w| {
+                            tables::followup_csv(w, m, eps, &scores, months, reg)
+                        })])
+                    });
+                    drop(scores);
+                    written
+                },
+                || {
+                    progress.part("caseload", || {
+                        let (units, refs, periods) = crate::caseload::analyse(m, eps, &durability, &caseload_options);
+                        let summary = crate::summary::caseload_summary(&units, &refs, &periods, &caseload_options, reg);
+                        (units, refs, periods, summary)
+                    })
+                },
+            );
             fu = Some((written, durability, curves, sustained, caseload));
         });
         s.spawn(|_| {
@@ -465,6 +462,20 @@ fn analysis(
                     (written, tally.summary(&goal_options), crate::figures::goal_progress(&tally, supp))
                 })
             })
+        });
+        s.spawn(|_| {
+            tr = Some(progress.part("trajectories", || {
+                let tr = crate::trajectories::analyse(m, sorted, eps, &tr_options);
+                let summary = crate::summary::trajectory_summary(eps, &tr, &tr_options, reg);
+                (tr, summary)
+            }))
+        });
+        s.spawn(|_| {
+            sg = Some(progress.part("sudden gains and losses", || {
+                let sg = crate::sudden_gains::find_all(m, sorted, eps, reg, &sg_options);
+                let summary = crate::summary::sudden_gains_summary(&sg, &sg_options, reg);
+                (sg, summary)
+            }))
         });
         base = Some(progress.part("summary", || {
             summarise(eps, reg, loaded.inputs.clone(), &loaded.rejections, m.clients.len() as u64)
