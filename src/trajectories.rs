@@ -211,14 +211,139 @@ pub fn quantile(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + frac * (sorted[hi] - sorted[lo])
 }
 
-/// The type-7 quantile of `sorted` without the element at `skip`, in O(1).
-pub fn quantile_without(sorted: &[f64], skip: usize, p: f64) -> f64 {
+/// The type-7 quantile of `sorted` without the element at `skip`, in O(1) (the reference
+/// for [`Cell::quantile_without`] in the tests).
+#[cfg(test)]
+fn quantile_without(sorted: &[f64], skip: usize, p: f64) -> f64 {
     let n = sorted.len() - 1;
     let at = |k: usize| if k < skip { sorted[k] } else { sorted[k + 1] };
     let h = (n - 1) as f64 * p;
     let (lo, frac) = (h.floor() as usize, h - h.floor());
     let hi = (lo + 1).min(n - 1);
     at(lo) + frac * (at(hi) - at(lo))
+}
+
+/// A score as a map key, ordered as `f64::total_cmp` orders scores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Score(f64);
+
+impl Eq for Score {}
+
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Score {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// The scores of one expected-response cell (measure, baseline band, session) as
+/// distinct values with counts. Scores are few distinct values (whole numbers on short
+/// scales), so a cell is small whatever the number of episodes, and cells of separate
+/// parts of the data add up exactly. Quantiles read the sorted values through the
+/// cumulative counts, so they equal the quantiles of the sorted list of every score.
+#[derive(Debug, Clone, Default)]
+pub struct Cell {
+    counts: BTreeMap<Score, u64>,
+}
+
+/// A [`Cell`] ready for quantiles: its distinct values in order, and for each the number
+/// of scores up to and including it.
+#[derive(Debug, Clone)]
+pub struct SortedCell {
+    values: Vec<f64>,
+    ends: Vec<u64>,
+    /// The leave-one-out quantile for a score equal to each value (see
+    /// [`SortedCell::with_limits`]).
+    limits: Vec<f64>,
+}
+
+impl Cell {
+    pub fn add(&mut self, score: f64) {
+        *self.counts.entry(Score(score)).or_default() += 1;
+    }
+
+    /// Adds the scores of another cell.
+    pub fn merge(&mut self, other: &Cell) {
+        for (k, c) in &other.counts {
+            *self.counts.entry(*k).or_default() += c;
+        }
+    }
+
+    pub fn sorted(&self) -> SortedCell {
+        let mut end = 0;
+        let (values, ends) = self
+            .counts
+            .iter()
+            .map(|(k, c)| {
+                end += c;
+                (k.0, end)
+            })
+            .unzip();
+        SortedCell { values, ends, limits: Vec::new() }
+    }
+}
+
+impl SortedCell {
+    /// How many scores.
+    pub fn len(&self) -> usize {
+        self.ends.last().map_or(0, |&e| e as usize)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The `k`-th score in order (from 0).
+    fn at(&self, k: usize) -> f64 {
+        self.values[self.ends.partition_point(|&e| e as usize <= k)]
+    }
+
+    /// The type-7 quantile, as [`quantile`] of the sorted scores.
+    pub fn quantile(&self, p: f64) -> f64 {
+        let n = self.len();
+        let h = (n - 1) as f64 * p;
+        let (lo, frac) = (h.floor() as usize, h - h.floor());
+        let hi = (lo + 1).min(n - 1);
+        self.at(lo) + frac * (self.at(hi) - self.at(lo))
+    }
+
+    /// Works out the not-on-track limit (the `q` quantile without the score itself) for
+    /// each distinct value, when the cell has more than `min_n` scores.
+    pub fn with_limits(mut self, q: f64, min_n: usize) -> SortedCell {
+        // One score has no others to compare with.
+        if self.len() > min_n.max(1) {
+            self.limits = self.values.iter().map(|&x| self.quantile_without(x, q)).collect();
+        }
+        self
+    }
+
+    /// The limit for a score equal to `x` (which must be in the cell), if the cell has
+    /// limits.
+    pub fn limit_without(&self, x: f64) -> Option<f64> {
+        if self.limits.is_empty() {
+            return None;
+        }
+        Some(self.limits[self.values.partition_point(|v| v.total_cmp(&x).is_lt())])
+    }
+
+    /// The type-7 quantile without one score equal to `x` (which must be in the cell):
+    /// every score equal to `x` leaves the same list behind, so this is the leave-one-out
+    /// quantile of any of them.
+    pub fn quantile_without(&self, x: f64, p: f64) -> f64 {
+        let i = self.values.partition_point(|v| v.total_cmp(&x).is_lt());
+        let skip = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let n = self.len() - 1;
+        let at = |k: usize| if k < skip { self.at(k) } else { self.at(k + 1) };
+        let h = (n - 1) as f64 * p;
+        let (lo, frac) = (h.floor() as usize, h - h.floor());
+        let hi = (lo + 1).min(n - 1);
+        at(lo) + frac * (at(hi) - at(lo))
+    }
 }
 
 /// One point of an expected-response curve.
@@ -271,68 +396,82 @@ fn points(m: &Measurements, sorted: &SortedRows, it: &EpisodeMeasure, buf: &mut 
 pub fn analyse(m: &Measurements, sorted: &SortedRows, eps: &Episodes, opts: &Options) -> Trajectories {
     let mut out = Trajectories { items: Vec::with_capacity(eps.items.len()), ..Default::default() };
     let mut buf = Vec::new();
-    // (measure, band, session since baseline) → [(score, item)]
-    let mut cells: BTreeMap<(u16, usize, i32), Vec<(f64, usize)>> = BTreeMap::new();
+    // (measure, band) → by session since baseline → the scores there, as counts.
+    let mut cells: BTreeMap<(u16, usize), Vec<Cell>> = BTreeMap::new();
     let bands = band_edges(eps, opts.bands);
-    // Each series' final session (since baseline): the flag looks only before it.
-    let mut final_session = vec![0i32; eps.items.len()];
-    for (idx, it) in eps.items.iter().enumerate() {
+    for it in &eps.items {
         let rule = eps.rules[it.measure as usize].as_ref().expect("rule for a measure in use");
         points(m, sorted, it, &mut buf);
-        final_session[idx] = buf.last().map_or(0, |p| p.0) - buf.first().map_or(0, |p| p.0);
         let mut t = if it.paired() { describe(&buf, rule, it, opts) } else { Trajectory::default() };
         if let Some(edges) = bands.get(&it.measure) {
             // Interior edges split the baselines into bands 0 … bands − 1.
             let band = edges[1..edges.len() - 1].partition_point(|&e| e < it.baseline);
             t.band = Some(band);
             if it.paired() {
+                let by_session = cells.entry((it.measure, band)).or_default();
                 let s0 = buf[0].0;
                 for p in &buf[1..] {
-                    cells.entry((it.measure, band, p.0 - s0)).or_default().push((p.2, idx));
+                    // Points are in session order, so sessions since baseline are ≥ 0.
+                    let s = (p.0 - s0) as usize;
+                    if by_session.len() <= s {
+                        by_session.resize_with(s + 1, Cell::default);
+                    }
+                    by_session[s].add(p.2);
                 }
             }
         }
         out.items.push(t);
     }
-    for v in cells.values_mut() {
-        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Limits for the not-on-track flag at the chosen percentile, on the worse side.
+    let p = opts.percentile / 100.0;
+    let cells: BTreeMap<(u16, usize), Vec<SortedCell>> = cells
+        .into_iter()
+        .map(|((measure, band), by_session)| {
+            let lower = eps.rules[measure as usize].as_ref().is_some_and(|r| r.direction == Direction::Lower);
+            let q = if lower { p } else { 1.0 - p };
+            let sorted = by_session.iter().map(|c| c.sorted().with_limits(q, opts.min_n)).collect();
+            ((measure, band), sorted)
+        })
+        .collect();
+    let each_cell = cells.iter().flat_map(|(&(m, b), v)| v.iter().enumerate().map(move |(s, c)| (m, b, s as i32, c)));
+    for (measure, band, session, c) in each_cell {
+        if !c.is_empty() && c.len() >= opts.min_n {
+            let e = &bands[&measure];
+            out.etr.push(EtrPoint {
+                measure,
+                band,
+                band_low: e[band],
+                band_high: e[band + 1],
+                session,
+                n: c.len(),
+                p10: c.quantile(0.10),
+                p25: c.quantile(0.25),
+                p50: c.quantile(0.50),
+                p75: c.quantile(0.75),
+                p90: c.quantile(0.90),
+            });
+        }
     }
     // Not on track: the first score before the final one that is worse than the chosen
-    // percentile of the other episodes in the same band at the same session.
-    let p = opts.percentile / 100.0;
-    for ((measure, band, session), v) in &cells {
-        let lower = eps.rules[*measure as usize].as_ref().is_some_and(|r| r.direction == Direction::Lower);
-        let q = if lower { p } else { 1.0 - p };
-        let scores: Vec<f64> = v.iter().map(|x| x.0).collect();
-        if v.len() > opts.min_n {
-            for (j, &(score, idx)) in v.iter().enumerate() {
-                if *session == final_session[idx] {
-                    continue;
-                }
-                let limit = quantile_without(&scores, j, q);
-                let off = if lower { score > limit } else { score < limit };
-                let t = &mut out.items[idx];
-                if off && t.not_on_track_session.is_none_or(|s| *session < s) {
-                    t.not_on_track_session = Some(*session);
-                }
+    // percentile of the other episodes in the same band at the same session. A second
+    // walk over the series, now that every cell is complete.
+    for (it, t) in eps.items.iter().zip(out.items.iter_mut()) {
+        let Some(band) = t.band.filter(|_| it.paired()) else { continue };
+        let lower = eps.rules[it.measure as usize].as_ref().is_some_and(|r| r.direction == Direction::Lower);
+        let by_session = &cells[&(it.measure, band)];
+        points(m, sorted, it, &mut buf);
+        let s0 = buf[0].0;
+        let final_session = buf[buf.len() - 1].0 - s0;
+        for &(session, _, score) in &buf[1..] {
+            let session = session - s0;
+            let Some(limit) = by_session[session as usize].limit_without(score) else { continue };
+            if session == final_session {
+                continue;
             }
-        }
-        if v.len() >= opts.min_n {
-            let e = &bands[measure];
-            let s = &scores;
-            out.etr.push(EtrPoint {
-                measure: *measure,
-                band: *band,
-                band_low: e[*band],
-                band_high: e[*band + 1],
-                session: *session,
-                n: s.len(),
-                p10: quantile(s, 0.10),
-                p25: quantile(s, 0.25),
-                p50: quantile(s, 0.50),
-                p75: quantile(s, 0.75),
-                p90: quantile(s, 0.90),
-            });
+            let off = if lower { score > limit } else { score < limit };
+            if off && t.not_on_track_session.is_none_or(|s| session < s) {
+                t.not_on_track_session = Some(session);
+            }
         }
     }
     for (it, t) in eps.items.iter().zip(out.items.iter_mut()) {
@@ -449,6 +588,26 @@ mod tests {
         assert_eq!((dip.start, dip.depth, dip.depth_from_baseline, dip.resolved), (2, 7.0, -3.0, true));
         assert_eq!(dip.kind, "discomfort_zone");
         assert_eq!(s, Some(Shape::DipThenImprovement));
+    }
+
+    #[test]
+    fn a_cell_of_counts_gives_the_quantiles_of_its_sorted_scores() {
+        let scores = [3.0, 7.0, 3.0, 0.0, 12.5, 7.0, 7.0, -2.0, 3.0, 27.0, 0.0];
+        let mut sorted = scores.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        // Two halves merged equal one cell of every score.
+        let (mut a, mut b) = (Cell::default(), Cell::default());
+        scores[..5].iter().for_each(|&x| a.add(x));
+        scores[5..].iter().for_each(|&x| b.add(x));
+        a.merge(&b);
+        let c = a.sorted();
+        assert_eq!(c.len(), scores.len());
+        for p in [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0] {
+            assert_eq!(c.quantile(p), quantile(&sorted, p));
+            for (j, &x) in sorted.iter().enumerate() {
+                assert_eq!(c.quantile_without(x, p), quantile_without(&sorted, j, p), "p {p}, without {x}");
+            }
+        }
     }
 
     #[test]
