@@ -163,6 +163,12 @@ impl<'w> CsvOut<'w> {
         self.end_record()
     }
 
+    /// A row of a table with fixed columns: the compiler checks that it has as many
+    /// values as the table has columns.
+    pub fn table_row<const N: usize>(&mut self, _columns: &[&str; N], row: &[V; N]) -> io::Result<()> {
+        self.row(row)
+    }
+
     /// A record of values.
     pub fn row(&mut self, row: &[V]) -> io::Result<()> {
         for v in row {
@@ -316,7 +322,7 @@ fn episode_row<'a>(
 }
 
 /// The columns of `sudden_gains.csv`, in order.
-pub const SUDDEN_GAIN_COLUMNS: &[&str] = &[
+const SUDDEN_GAIN_COLUMNS: [&str; 19] = [
     "client_id",
     "episode_id",
     "measure",
@@ -351,31 +357,48 @@ pub fn sudden_gains_csv(
     for f in &sg.found {
         let it = &eps.items[f.item];
         let e = &f.event;
-        let row: Vec<V> = vec![
-            key(&m.clients, it.client).into(),
-            key(&m.episodes, it.episode).into(),
-            registry.get(it.measure as usize).code.as_str().into(),
-            f.kind.as_str().into(),
-            V::Int(f.pregain_session as i64),
-            V::Int((f.pregain_session + 1) as i64),
-            V::NanEmpty(e.pregain_score),
-            V::NanEmpty(e.postgain_score),
-            V::NanEmpty(f.magnitude),
-            V::NanEmpty(e.reversal_value),
-            opt_bool(e.reversal).into(),
-            V::NanEmpty(e.around[0]),
-            V::NanEmpty(e.around[1]),
-            V::NanEmpty(e.around[2]),
-            V::NanEmpty(e.around[3]),
-            V::OptNum(f.change_proportion),
-            V::Int(e.interval.n_pre as i64),
-            V::Int(e.interval.n_post as i64),
-            V::OptNum(e.interval.t_crit),
-        ];
-        w.row(&row)?;
+        w.table_row(
+            &SUDDEN_GAIN_COLUMNS,
+            &[
+                key(&m.clients, it.client).into(),
+                key(&m.episodes, it.episode).into(),
+                registry.get(it.measure as usize).code.as_str().into(),
+                f.kind.as_str().into(),
+                V::Int(f.pregain_session as i64),
+                V::Int((f.pregain_session + 1) as i64),
+                V::NanEmpty(e.pregain_score),
+                V::NanEmpty(e.postgain_score),
+                V::NanEmpty(f.magnitude),
+                V::NanEmpty(e.reversal_value),
+                opt_bool(e.reversal).into(),
+                V::NanEmpty(e.around[0]),
+                V::NanEmpty(e.around[1]),
+                V::NanEmpty(e.around[2]),
+                V::NanEmpty(e.around[3]),
+                V::OptNum(f.change_proportion),
+                V::Int(e.interval.n_pre as i64),
+                V::Int(e.interval.n_post as i64),
+                V::OptNum(e.interval.t_crit),
+            ],
+        )?;
     }
     w.finish()
 }
+
+/// The columns of `sudden_gains_byclient.csv`, in order.
+const BYCLIENT_COLUMNS: [&str; 11] = [
+    "client_id",
+    "episode_id",
+    "measure",
+    "n_gains",
+    "n_losses",
+    "gain_pregain_session",
+    "gain_magnitude",
+    "gain_reversal",
+    "loss_pregain_session",
+    "loss_magnitude",
+    "loss_reversal",
+];
 
 /// `sudden_gains_byclient.csv`: one row per episode × measure that was tested, with the
 /// number of gains and losses and the one of each kept by the selection rule.
@@ -387,21 +410,9 @@ pub fn sudden_gains_byclient_csv(
     registry: &Registry,
     rule: crate::sudden_gains::Select,
 ) -> io::Result<()> {
-    use crate::sudden_gains::{select, Kind};
+    use crate::sudden_gains::{select, Found, Kind};
     let mut w = CsvOut::new(out);
-    w.write_record([
-        "client_id",
-        "episode_id",
-        "measure",
-        "n_gains",
-        "n_losses",
-        "gain_pregain_session",
-        "gain_magnitude",
-        "gain_reversal",
-        "loss_pregain_session",
-        "loss_magnitude",
-        "loss_reversal",
-    ])?;
+    w.write_record(BYCLIENT_COLUMNS)?;
     let mut i = 0;
     for (idx, it) in eps.items.iter().enumerate() {
         let start = i;
@@ -409,29 +420,51 @@ pub fn sudden_gains_byclient_csv(
             i += 1;
         }
         let found = &sg.found[start..i];
-        let mut row: Vec<V> = vec![
-            key(&m.clients, it.client).into(),
-            key(&m.episodes, it.episode).into(),
-            registry.get(it.measure as usize).code.as_str().into(),
-        ];
         let of_kind = |k: Kind| found.iter().filter(|f| f.kind == k).cloned().collect::<Vec<_>>();
         let (gains, losses) = (of_kind(Kind::Gain), of_kind(Kind::Loss));
-        row.push(V::Int(gains.len() as i64));
-        row.push(V::Int(losses.len() as i64));
-        for list in [&gains, &losses] {
-            match select(list, rule, |f| f.event.pregain, |f| f.magnitude) {
-                Some(f) => {
-                    row.push(V::Int(f.pregain_session as i64));
-                    row.push(V::NanEmpty(f.magnitude));
-                    row.push(opt_bool(f.event.reversal).into());
-                }
-                None => row.extend(["", "", ""].map(V::from)),
-            }
-        }
-        w.row(&row)?;
+        let [gain, loss] = [&gains, &losses].map(|list| select(list, rule, |f| f.event.pregain, |f| f.magnitude));
+        let pregain = |f: Option<&Found>| V::OptInt(f.map(|f| f.pregain_session as i64));
+        let magnitude = |f: Option<&Found>| f.map_or(V::OptNum(None), |f| V::NanEmpty(f.magnitude));
+        let reversal = |f: Option<&Found>| V::from(opt_bool(f.and_then(|f| f.event.reversal)));
+        w.table_row(
+            &BYCLIENT_COLUMNS,
+            &[
+                key(&m.clients, it.client).into(),
+                key(&m.episodes, it.episode).into(),
+                registry.get(it.measure as usize).code.as_str().into(),
+                V::Int(gains.len() as i64),
+                V::Int(losses.len() as i64),
+                pregain(gain),
+                magnitude(gain),
+                reversal(gain),
+                pregain(loss),
+                magnitude(loss),
+                reversal(loss),
+            ],
+        )?;
     }
     w.finish()
 }
+
+/// The columns of `followup.csv`, in order.
+const FOLLOWUP_COLUMNS: [&str; 16] = [
+    "client_id",
+    "episode_id",
+    "measure",
+    "date",
+    "days_after_end",
+    "window",
+    "status",
+    "score",
+    "baseline",
+    "final",
+    "change_from_baseline",
+    "reliable_vs_baseline",
+    "caseness",
+    "change_from_end",
+    "reliable_vs_end",
+    "durability",
+];
 
 /// `followup.csv`: one row per follow-up score.
 pub fn followup_csv(
@@ -443,46 +476,31 @@ pub fn followup_csv(
     registry: &Registry,
 ) -> io::Result<()> {
     let mut w = CsvOut::new(out);
-    w.write_record([
-        "client_id",
-        "episode_id",
-        "measure",
-        "date",
-        "days_after_end",
-        "window",
-        "status",
-        "score",
-        "baseline",
-        "final",
-        "change_from_baseline",
-        "reliable_vs_baseline",
-        "caseness",
-        "change_from_end",
-        "reliable_vs_end",
-        "durability",
-    ])?;
+    w.write_record(FOLLOWUP_COLUMNS)?;
     let window_labels: Vec<String> = months.iter().map(|&mo| format!("{}m", num(mo))).collect();
     for f in scores {
         let it = &eps.items[f.item];
-        let row: Vec<V> = vec![
-            key(&m.clients, it.client).into(),
-            key(&m.episodes, it.episode).into(),
-            registry.get(it.measure as usize).code.as_str().into(),
-            V::Day(f.date),
-            V::Int(f.days_after_end as i64),
-            V::T(f.window.map_or(Cow::Borrowed(""), |i| Cow::Borrowed(&window_labels[i]))),
-            (if f.before_end { "before_end_of_treatment" } else { "used" }).into(),
-            V::Num(f.score),
-            V::Num(it.baseline),
-            V::OptNum(it.final_score),
-            V::Num(f.change_from_baseline),
-            f.reliable_vs_baseline.map_or("", |r| r.as_str()).into(),
-            opt_bool(f.caseness).into(),
-            V::OptNum(f.change_from_end),
-            f.reliable_vs_end.map_or("", |r| r.as_str()).into(),
-            V::OptNum(f.durability),
-        ];
-        w.row(&row)?;
+        w.table_row(
+            &FOLLOWUP_COLUMNS,
+            &[
+                key(&m.clients, it.client).into(),
+                key(&m.episodes, it.episode).into(),
+                registry.get(it.measure as usize).code.as_str().into(),
+                V::Day(f.date),
+                V::Int(f.days_after_end as i64),
+                V::T(f.window.map_or(Cow::Borrowed(""), |i| Cow::Borrowed(&window_labels[i]))),
+                (if f.before_end { "before_end_of_treatment" } else { "used" }).into(),
+                V::Num(f.score),
+                V::Num(it.baseline),
+                V::OptNum(it.final_score),
+                V::Num(f.change_from_baseline),
+                f.reliable_vs_baseline.map_or("", |r| r.as_str()).into(),
+                opt_bool(f.caseness).into(),
+                V::OptNum(f.change_from_end),
+                f.reliable_vs_end.map_or("", |r| r.as_str()).into(),
+                V::OptNum(f.durability),
+            ],
+        )?;
     }
     w.finish()
 }
@@ -527,6 +545,47 @@ pub fn relapse_survival_csv(out: &mut dyn Write, curves: &[Curve], registry: &Re
     w.finish()
 }
 
+/// The columns of `goals.csv`, in order.
+const GOAL_COLUMNS: [&str; 21] = [
+    "client_id",
+    "episode_id",
+    "goal_id",
+    "parent_goal_id",
+    "level",
+    "scale",
+    "n_ratings",
+    "first_date",
+    "first_rating",
+    "last_date",
+    "last_rating",
+    "change",
+    "reliable_change",
+    "followup_date",
+    "followup_rating",
+    "change_since_end",
+    "held_at_followup",
+    "weight",
+    "n_objectives",
+    "objectives_mean_change",
+    "n_objectives_improved",
+];
+
+/// The columns of `goals_episodes.csv`, in order.
+const GOAL_EPISODE_COLUMNS: [&str; 12] = [
+    "client_id",
+    "episode_id",
+    "gbo_goals",
+    "gbo_improved",
+    "gbo_deteriorated",
+    "gas_goals",
+    "gas_t_end",
+    "gas_t_followup",
+    "gas_held",
+    "goal_progress",
+    "symptoms_improved",
+    "agreement",
+];
+
 /// `goals.csv` (one row per goal or objective) and `goals_episodes.csv` (goal figures
 /// per episode, with agreement with symptom change), written client by client as the
 /// goal results are made.
@@ -539,43 +598,8 @@ impl<'w> GoalTables<'w> {
     /// Starts both tables (their headers).
     pub fn new(goals: &'w mut dyn Write, episodes: &'w mut dyn Write) -> io::Result<GoalTables<'w>> {
         let (mut goals, mut episodes) = (CsvOut::new(goals), CsvOut::new(episodes));
-        goals.write_record([
-            "client_id",
-            "episode_id",
-            "goal_id",
-            "parent_goal_id",
-            "level",
-            "scale",
-            "n_ratings",
-            "first_date",
-            "first_rating",
-            "last_date",
-            "last_rating",
-            "change",
-            "reliable_change",
-            "followup_date",
-            "followup_rating",
-            "change_since_end",
-            "held_at_followup",
-            "weight",
-            "n_objectives",
-            "objectives_mean_change",
-            "n_objectives_improved",
-        ])?;
-        episodes.write_record([
-            "client_id",
-            "episode_id",
-            "gbo_goals",
-            "gbo_improved",
-            "gbo_deteriorated",
-            "gas_goals",
-            "gas_t_end",
-            "gas_t_followup",
-            "gas_held",
-            "goal_progress",
-            "symptoms_improved",
-            "agreement",
-        ])?;
+        goals.write_record(GOAL_COLUMNS)?;
+        episodes.write_record(GOAL_EPISODE_COLUMNS)?;
         Ok(GoalTables { goals, episodes })
     }
 
@@ -613,7 +637,7 @@ impl<'w> GoalTables<'w> {
                 V::OptNum(x.objectives_mean_change),
                 V::Int(x.n_objectives_improved as i64),
             ];
-            self.goals.row(&row)?;
+            self.goals.table_row(&GOAL_COLUMNS, &row)?;
         }
         for e in eps {
             let row = [
@@ -630,7 +654,7 @@ impl<'w> GoalTables<'w> {
                 opt_bool(e.symptoms_improved).into(),
                 e.agreement.unwrap_or_default().into(),
             ];
-            self.episodes.row(&row)?;
+            self.episodes.table_row(&GOAL_EPISODE_COLUMNS, &row)?;
         }
         Ok(())
     }
@@ -641,6 +665,34 @@ impl<'w> GoalTables<'w> {
     }
 }
 
+/// The columns of `trajectories.csv`, in order.
+const TRAJECTORY_COLUMNS: [&str; 24] = [
+    "client_id",
+    "episode_id",
+    "measure",
+    "n_scores",
+    "slope_per_session",
+    "slope_per_week",
+    "log_slope",
+    "early_change",
+    "sessions_to_reliable_improvement",
+    "days_to_reliable_improvement",
+    "sessions_to_recovery",
+    "days_to_recovery",
+    "dip",
+    "dip_start_session",
+    "dip_peak_session",
+    "dip_depth",
+    "dip_depth_from_baseline",
+    "dip_length_sessions",
+    "dip_resolved",
+    "dip_kind",
+    "shape",
+    "etr_band",
+    "not_on_track",
+    "not_on_track_session",
+];
+
 /// `trajectories.csv`: one row per episode × measure.
 pub fn trajectories_csv(
     out: &mut dyn Write,
@@ -650,62 +702,39 @@ pub fn trajectories_csv(
     registry: &Registry,
 ) -> io::Result<()> {
     let mut w = CsvOut::new(out);
-    w.write_record([
-        "client_id",
-        "episode_id",
-        "measure",
-        "n_scores",
-        "slope_per_session",
-        "slope_per_week",
-        "log_slope",
-        "early_change",
-        "sessions_to_reliable_improvement",
-        "days_to_reliable_improvement",
-        "sessions_to_recovery",
-        "days_to_recovery",
-        "dip",
-        "dip_start_session",
-        "dip_peak_session",
-        "dip_depth",
-        "dip_depth_from_baseline",
-        "dip_length_sessions",
-        "dip_resolved",
-        "dip_kind",
-        "shape",
-        "etr_band",
-        "not_on_track",
-        "not_on_track_session",
-    ])?;
+    w.write_record(TRAJECTORY_COLUMNS)?;
     let int = |x: Option<i32>| V::OptInt(x.map(i64::from));
     for (it, t) in eps.items.iter().zip(&tr.items) {
         let d = t.dip.as_ref();
-        let row: Vec<V> = vec![
-            key(&m.clients, it.client).into(),
-            key(&m.episodes, it.episode).into(),
-            registry.get(it.measure as usize).code.as_str().into(),
-            V::Int(it.n_scores as i64),
-            V::OptNum(t.slope_per_session),
-            V::OptNum(t.slope_per_week),
-            V::OptNum(t.log_slope),
-            V::OptNum(t.early_change),
-            int(t.sessions_to_reliable_improvement),
-            int(t.days_to_reliable_improvement),
-            int(t.sessions_to_recovery),
-            int(t.days_to_recovery),
-            opt_bool(it.paired().then_some(d.is_some())).into(),
-            int(d.map(|d| d.start)),
-            int(d.map(|d| d.peak)),
-            V::OptNum(d.map(|d| d.depth)),
-            V::OptNum(d.map(|d| d.depth_from_baseline)),
-            int(d.map(|d| d.length)),
-            opt_bool(d.map(|d| d.resolved)).into(),
-            d.map_or("", |d| d.kind).into(),
-            t.shape.map_or("", |s| s.as_str()).into(),
-            V::OptInt(t.band.map(|b| b as i64 + 1)),
-            opt_bool(t.not_on_track).into(),
-            int(t.not_on_track_session),
-        ];
-        w.row(&row)?;
+        w.table_row(
+            &TRAJECTORY_COLUMNS,
+            &[
+                key(&m.clients, it.client).into(),
+                key(&m.episodes, it.episode).into(),
+                registry.get(it.measure as usize).code.as_str().into(),
+                V::Int(it.n_scores as i64),
+                V::OptNum(t.slope_per_session),
+                V::OptNum(t.slope_per_week),
+                V::OptNum(t.log_slope),
+                V::OptNum(t.early_change),
+                int(t.sessions_to_reliable_improvement),
+                int(t.days_to_reliable_improvement),
+                int(t.sessions_to_recovery),
+                int(t.days_to_recovery),
+                opt_bool(it.paired().then_some(d.is_some())).into(),
+                int(d.map(|d| d.start)),
+                int(d.map(|d| d.peak)),
+                V::OptNum(d.map(|d| d.depth)),
+                V::OptNum(d.map(|d| d.depth_from_baseline)),
+                int(d.map(|d| d.length)),
+                opt_bool(d.map(|d| d.resolved)).into(),
+                d.map_or("", |d| d.kind).into(),
+                t.shape.map_or("", |s| s.as_str()).into(),
+                V::OptInt(t.band.map(|b| b as i64 + 1)),
+                opt_bool(t.not_on_track).into(),
+                int(t.not_on_track_session),
+            ],
+        )?;
     }
     w.finish()
 }
