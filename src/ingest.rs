@@ -7,7 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::Table;
-use crate::privacy::{header_is_identifier, ColumnScreen, IdentifierKind};
+use crate::privacy::{header_is_identifier, ColumnScreen, IdentifierKind, ValueShape};
 use polars::prelude::*;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -590,12 +590,19 @@ fn for_each_row(
     let sliced: Vec<Option<StringChunked>> =
         spec.iter().map(|(name, _)| raw.column(name).map(|c| c.slice(range.start as i64, range.len()))).collect();
     let mut cols: Vec<TextCursor> = sliced.iter().map(TextCursor::new).collect();
+    // Keys repeat down a column (a client's rows come together), so each column's last
+    // value and its shape are kept: a repeat is counted without being looked at again.
+    let mut last: [(&str, ValueShape); 9] = [("", ValueShape::Empty); 9];
     for record in range {
         let mut row: [Option<&str>; 9] = [None; 9];
-        for ((slot, c), screen) in row.iter_mut().zip(cols.iter_mut()).zip(screens.iter_mut()) {
+        let at = raw.first_record + record as u64;
+        for (((slot, c), screen), last) in row.iter_mut().zip(cols.iter_mut()).zip(screens.iter_mut()).zip(&mut last) {
             *slot = c.next();
             if let Some(v) = *slot {
-                screen.add(raw.first_record + record as u64, v);
+                if v != last.0 {
+                    *last = (v, crate::privacy::shape_of(v));
+                }
+                screen.count(at, last.1);
             }
         }
         f(raw.first_record + record as u64, row);
@@ -931,6 +938,30 @@ mod tests {
         std::fs::write(dir.path().join("c.parquet"), "").unwrap();
         let err = TableReader::open(dir.path(), Table::Measurements).err().unwrap().to_string();
         assert!(err.contains("mixes CSV and Parquet"), "{err}");
+    }
+
+    #[test]
+    fn a_value_repeated_down_a_column_is_screened_each_time() {
+        // A personal name in a free-text column counts once it is in ≥ 3 values and a fifth
+        // of them; here one name on three consecutive rows (repeats are not re-examined,
+        // but must still be counted), then plain site names.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.csv");
+        let mut text = String::from("client_id,date,measure,score,site_id\n");
+        for i in 0..12 {
+            let site = if (3..6).contains(&i) { "Mary Smith" } else { "north" };
+            text.push_str(&format!("c{i},2024-01-02,PHQ9,3,{site}\n"));
+        }
+        std::fs::write(&p, &text).unwrap();
+        let registry = crate::registry::Registry::builtin();
+        let today = crate::dates::parse_iso_date("2025-01-01").unwrap();
+        let mut reader = TableReader::open(&p, Table::Measurements).unwrap();
+        let refused = measurements(&mut reader, &registry, today).unwrap_err().to_string();
+        assert!(refused.contains("site_id") && refused.contains("line 5"), "{refused}");
+        // Two such rows out of twelve are not a pattern.
+        std::fs::write(&p, text.replacen("Mary Smith", "north", 1)).unwrap();
+        let mut reader = TableReader::open(&p, Table::Measurements).unwrap();
+        assert!(measurements(&mut reader, &registry, today).is_ok());
     }
 
     #[test]
