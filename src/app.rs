@@ -386,35 +386,142 @@ fn analysis(
     progress.stage("episode outcomes");
     let mut episodes: Episodes = build_episodes(&loaded.m, &loaded.sorted, &cfg.registry);
     filter.apply(&loaded.m, &mut episodes);
-    let tr_options = args.trajectories.options();
-    let sg_options = args.sudden_gains.options();
-    let fu_options = args.follow_up.options();
-    let caseload_options = crate::caseload::Options {
-        suppression: crate::caseload::Suppression { threshold: args.suppress_below, round_to: args.caseload.round_to },
-        overdispersion: args.caseload.overdispersion,
-        period: if args.caseload.trend_period == "quarter" { "quarter" } else { "month" },
+    let settings = Settings {
+        trajectories: args.trajectories.options(),
+        sudden_gains: args.sudden_gains.options(),
+        follow_up: args.follow_up.options(),
+        caseload: crate::caseload::Options {
+            suppression: crate::caseload::Suppression {
+                threshold: args.suppress_below,
+                round_to: args.caseload.round_to,
+            },
+            overdispersion: args.caseload.overdispersion,
+            period: if args.caseload.trend_period == "quarter" { "quarter" } else { "month" },
+        },
+        goals: crate::goals::Options { gbo_reliable_change: args.gbo_reliable_change, gas_rho: args.gas_rho },
     };
-    let goal_options = crate::goals::Options { gbo_reliable_change: args.gbo_reliable_change, gas_rho: args.gas_rho };
-    let (m, sorted, reg) = (&loaded.m, &loaded.sorted, &cfg.registry);
-    let eps = &episodes;
-
-    // The analyses below only read the episodes, so they run side by side (follow-up first,
-    // then its table beside the caseload, which needs the durability flags); each also summarises its
-    // own results. Follow-up scores and goal results are written (staged) by their task
-    // and dropped there: they are large and nothing later needs them.
     let staging = Staging::new(out)?;
     progress.stage("trajectories, sudden gains, follow-up, caseload and goals (in parallel)");
-    let (mut tr, mut sg, mut fu, mut goal_results, mut base) = (None, None, None, None, None);
+    let Results { summary, trajectories, gains, durability, curves, units, funnel_refs, periods, goal_figure } =
+        run_analyses(loaded, cfg, &episodes, filter, &settings, &staging, progress)?;
+    let (m, reg, supp) = (&loaded.m, &cfg.registry, settings.caseload.suppression);
+    let eps = &episodes;
+    progress.stage("drawing the charts");
+    let figures = crate::figures::all(&crate::figures::Inputs {
+        eps: &episodes,
+        registry: &cfg.registry,
+        trajectories: &trajectories,
+        curves: &curves,
+        units: &units,
+        periods: &periods,
+        goal_progress: goal_figure,
+        suppression: supp,
+    });
+    progress.stage("writing results");
+    let report = crate::report::render_html(&crate::report::ReportInput {
+        summary: &summary,
+        registry: &cfg.registry,
+        suppress_below: args.suppress_below,
+        figures: &figures,
+    });
+    let client_pages = client_pages(loaded, cfg, &episodes, &trajectories, &durability, &gains, &args.client)?;
+    let select = settings.sudden_gains.select;
+    let mut files: Vec<OutputFile> = vec![
+        OutputFile::render("episodes.csv", |w| tables::episodes_csv(w, m, eps, &durability, reg)),
+        OutputFile::render("sudden_gains.csv", |w| tables::sudden_gains_csv(w, m, eps, &gains, reg)),
+        OutputFile::render("sudden_gains_byclient.csv", |w| {
+            tables::sudden_gains_byclient_csv(w, m, eps, &gains, reg, select)
+        }),
+        OutputFile::render("relapse_survival.csv", |w| tables::relapse_survival_csv(w, &curves, reg)),
+        OutputFile::render("trajectories.csv", |w| tables::trajectories_csv(w, m, eps, &trajectories, reg)),
+        OutputFile::render("expected_response.csv", |w| tables::expected_response_csv(w, &trajectories, reg)),
+        OutputFile::render("therapists.csv", |w| tables::units_csv(w, &units, "therapist", &funnel_refs, &supp, reg)),
+        OutputFile::render("sites.csv", |w| tables::units_csv(w, &units, "site", &funnel_refs, &supp, reg)),
+        OutputFile::render("trends.csv", |w| tables::trends_csv(w, &periods, &supp, reg)),
+        OutputFile::new("rejected.csv", rejected_file(loaded)?),
+        OutputFile::new("summary.json", {
+            let mut v = serde_json::to_value(&summary).expect("summary serialises");
+            crate::summary::suppress_json(&mut v, args.suppress_below);
+            json(&v)
+        }),
+        OutputFile::new("report.html", report.into_bytes()),
+        OutputFile::new(
+            "report.md",
+            crate::report::render_markdown(&crate::report::ReportInput {
+                summary: &summary,
+                registry: &cfg.registry,
+                suppress_below: args.suppress_below,
+                figures: &[],
+            })
+            .into_bytes(),
+        ),
+    ];
+    files.extend(client_pages);
+    if args.png {
+        progress.stage("rasterising the charts");
+        let fonts = crate::charts::system_fonts();
+        for f in &figures {
+            let bytes = crate::charts::png(&f.svg, &fonts)
+                .map_err(|e| Error::Usage(format!("cannot draw chart {} as PNG: {e}", f.id)))?;
+            files.push(OutputFile::new(format!("charts/{}.png", f.id), bytes));
+        }
+    }
+    progress.stage("rendering and writing files");
+    staging.write(files)?;
+    staging.commit()?;
+    Ok(summary)
+}
+
+/// Options of the analyses, resolved from the flags.
+struct Settings {
+    trajectories: crate::trajectories::Options,
+    sudden_gains: crate::sudden_gains::Options,
+    follow_up: crate::followup::Options,
+    caseload: crate::caseload::Options,
+    goals: crate::goals::Options,
+}
+
+/// What the analyses hand on to the charts, the report and the tables written last.
+struct Results {
+    summary: Summary,
+    trajectories: crate::trajectories::Trajectories,
+    gains: crate::sudden_gains::SuddenGains,
+    durability: Vec<crate::followup::Durability>,
+    curves: Vec<crate::followup::Curve>,
+    units: Vec<crate::caseload::Unit>,
+    funnel_refs: Vec<crate::caseload::FunnelReference>,
+    periods: Vec<crate::caseload::Period>,
+    goal_figure: Option<crate::figures::Figure>,
+}
+
+/// Runs the analyses on the episodes. They only read the episodes, so they run side by
+/// side (follow-up first, then its table beside the caseload, which needs the durability
+/// flags); each also summarises its own results. Follow-up scores and goal results are
+/// written (staged) by their task and dropped there: they are large and nothing later
+/// needs them.
+fn run_analyses(
+    loaded: &Loaded,
+    cfg: &RunConfig,
+    eps: &Episodes,
+    filter: &crate::episodes::Filter,
+    settings: &Settings,
+    staging: &Staging,
+    progress: &Progress,
+) -> Result<Results> {
+    let (m, sorted, reg) = (&loaded.m, &loaded.sorted, &cfg.registry);
+    let (tr_options, sg_options, fu_options) = (&settings.trajectories, &settings.sudden_gains, &settings.follow_up);
+    let (caseload_options, goal_options) = (&settings.caseload, &settings.goals);
     let supp = caseload_options.suppression;
+    let (mut tr, mut sg, mut fu, mut goal_results, mut base) = (None, None, None, None, None);
     rayon::scope(|s| {
         // Spawned longest chain first: the idle core steals the oldest task, this one takes
         // the newest once the summary is done, so the long chain never starts last.
         s.spawn(|_| {
             let (scores, durability, curves, sustained) = progress.part("following up", || {
-                let (scores, durability) = crate::followup::follow_up(m, sorted, eps, &fu_options);
+                let (scores, durability) = crate::followup::follow_up(m, sorted, eps, fu_options);
                 let (curves, tests) = crate::followup::relapse_survival(m, eps, &durability, reg, fu_options.cohort);
                 let summary =
-                    crate::summary::sustained_summary(eps, &scores, &durability, &curves, &tests, &fu_options, reg);
+                    crate::summary::sustained_summary(eps, &scores, &durability, &curves, &tests, fu_options, reg);
                 (scores, durability, curves, summary)
             });
             // Its table and the caseload need different halves of the result: the idle core
@@ -432,8 +539,8 @@ fn analysis(
                 },
                 || {
                     progress.part("caseload", || {
-                        let (units, refs, periods) = crate::caseload::analyse(m, eps, &durability, &caseload_options);
-                        let summary = crate::summary::caseload_summary(&units, &refs, &periods, &caseload_options, reg);
+                        let (units, refs, periods) = crate::caseload::analyse(m, eps, &durability, caseload_options);
+                        let summary = crate::summary::caseload_summary(&units, &refs, &periods, caseload_options, reg);
                         (units, refs, periods, summary)
                     })
                 },
@@ -450,7 +557,7 @@ fn analysis(
                         let mut tables = tables::GoalTables::new(&mut **goals_out, &mut **episodes_out)?;
                         let mut result = Ok(());
                         let keep = goal_filter(g, m, eps, filter);
-                        crate::goals::analyse_by_client(g, m, eps, &goal_options, keep, |goals, goal_eps| {
+                        crate::goals::analyse_by_client(g, m, eps, goal_options, keep, |goals, goal_eps| {
                             tally.add(goals, goal_eps);
                             if result.is_ok() {
                                 result = tables.add(g, goals, goal_eps);
@@ -459,21 +566,21 @@ fn analysis(
                         result?;
                         tables.finish()
                     });
-                    (written, tally.summary(&goal_options), crate::figures::goal_progress(&tally, supp))
+                    (written, tally.summary(goal_options), crate::figures::goal_progress(&tally, supp))
                 })
             })
         });
         s.spawn(|_| {
             tr = Some(progress.part("trajectories", || {
-                let tr = crate::trajectories::analyse(m, sorted, eps, &tr_options);
-                let summary = crate::summary::trajectory_summary(eps, &tr, &tr_options, reg);
+                let tr = crate::trajectories::analyse(m, sorted, eps, tr_options);
+                let summary = crate::summary::trajectory_summary(eps, &tr, tr_options, reg);
                 (tr, summary)
             }))
         });
         s.spawn(|_| {
             sg = Some(progress.part("sudden gains and losses", || {
-                let sg = crate::sudden_gains::find_all(m, sorted, eps, reg, &sg_options);
-                let summary = crate::summary::sudden_gains_summary(&sg, &sg_options, reg);
+                let sg = crate::sudden_gains::find_all(m, sorted, eps, reg, sg_options);
+                let summary = crate::summary::sudden_gains_summary(&sg, sg_options, reg);
                 (sg, summary)
             }))
         });
@@ -497,26 +604,21 @@ fn analysis(
         summary.goals = Some(goals_summary);
         goal_figure = figure;
     }
-    progress.stage("drawing the charts");
-    let figures = crate::figures::all(&crate::figures::Inputs {
-        eps: &episodes,
-        registry: &cfg.registry,
-        trajectories: &trajectories,
-        curves: &curves,
-        units: &units,
-        periods: &periods,
-        goal_progress: goal_figure,
-        suppression: supp,
-    });
-    progress.stage("writing results");
-    let report = crate::report::render_html(&crate::report::ReportInput {
-        summary: &summary,
-        registry: &cfg.registry,
-        suppress_below: args.suppress_below,
-        figures: &figures,
-    });
+    Ok(Results { summary, trajectories, gains, durability, curves, units, funnel_refs, periods, goal_figure })
+}
+
+/// `client_<id>.html` for each `--client`: the client's episodes with their figures.
+fn client_pages(
+    loaded: &Loaded,
+    cfg: &RunConfig,
+    episodes: &Episodes,
+    trajectories: &crate::trajectories::Trajectories,
+    durability: &[crate::followup::Durability],
+    gains: &crate::sudden_gains::SuddenGains,
+    clients: &[String],
+) -> Result<Vec<OutputFile<'static>>> {
     let mut client_pages = Vec::new();
-    for client in &args.client {
+    for client in clients {
         let items: Vec<usize> =
             (0..episodes.items.len()).filter(|&i| loaded.m.clients.name(episodes.items[i].client) == client).collect();
         if items.is_empty() {
@@ -569,19 +671,12 @@ fn analysis(
                         ),
                     ],
                     figures: [
-                        crate::figures::client_trajectory(
-                            &loaded.m,
-                            &loaded.sorted,
-                            &episodes,
-                            &gains,
-                            &cfg.registry,
-                            i,
-                        ),
+                        crate::figures::client_trajectory(&loaded.m, &loaded.sorted, episodes, gains, &cfg.registry, i),
                         crate::figures::client_vs_expected(
                             &loaded.m,
                             &loaded.sorted,
-                            &episodes,
-                            &trajectories,
+                            episodes,
+                            trajectories,
                             &cfg.registry,
                             i,
                         ),
@@ -597,51 +692,7 @@ fn analysis(
             crate::report::render_client(client, &pages).into_bytes(),
         ));
     }
-    let select = sg_options.select;
-    let mut files: Vec<OutputFile> = vec![
-        OutputFile::render("episodes.csv", |w| tables::episodes_csv(w, m, eps, &durability, reg)),
-        OutputFile::render("sudden_gains.csv", |w| tables::sudden_gains_csv(w, m, eps, &gains, reg)),
-        OutputFile::render("sudden_gains_byclient.csv", |w| {
-            tables::sudden_gains_byclient_csv(w, m, eps, &gains, reg, select)
-        }),
-        OutputFile::render("relapse_survival.csv", |w| tables::relapse_survival_csv(w, &curves, reg)),
-        OutputFile::render("trajectories.csv", |w| tables::trajectories_csv(w, m, eps, &trajectories, reg)),
-        OutputFile::render("expected_response.csv", |w| tables::expected_response_csv(w, &trajectories, reg)),
-        OutputFile::render("therapists.csv", |w| tables::units_csv(w, &units, "therapist", &funnel_refs, &supp, reg)),
-        OutputFile::render("sites.csv", |w| tables::units_csv(w, &units, "site", &funnel_refs, &supp, reg)),
-        OutputFile::render("trends.csv", |w| tables::trends_csv(w, &periods, &supp, reg)),
-        OutputFile::new("rejected.csv", rejected_file(loaded)?),
-        OutputFile::new("summary.json", {
-            let mut v = serde_json::to_value(&summary).expect("summary serialises");
-            crate::summary::suppress_json(&mut v, args.suppress_below);
-            json(&v)
-        }),
-        OutputFile::new("report.html", report.into_bytes()),
-        OutputFile::new(
-            "report.md",
-            crate::report::render_markdown(&crate::report::ReportInput {
-                summary: &summary,
-                registry: &cfg.registry,
-                suppress_below: args.suppress_below,
-                figures: &[],
-            })
-            .into_bytes(),
-        ),
-    ];
-    files.extend(client_pages);
-    if args.png {
-        progress.stage("rasterising the charts");
-        let fonts = crate::charts::system_fonts();
-        for f in &figures {
-            let bytes = crate::charts::png(&f.svg, &fonts)
-                .map_err(|e| Error::Usage(format!("cannot draw chart {} as PNG: {e}", f.id)))?;
-            files.push(OutputFile::new(format!("charts/{}.png", f.id), bytes));
-        }
-    }
-    progress.stage("rendering and writing files");
-    staging.write(files)?;
-    staging.commit()?;
-    Ok(summary)
+    Ok(client_pages)
 }
 
 /// Goals, restricted to the episodes the filter kept.
@@ -680,17 +731,13 @@ pub fn validate(args: &InputArgs) -> Result<()> {
     let cfg = resolve(args)?;
     let progress = Progress::new(args.quiet);
     let loaded = load(&cfg, &progress, args.quiet)?;
-    let mut by_reason: BTreeMap<&str, u64> = BTreeMap::new();
-    for r in &loaded.rejections {
-        *by_reason.entry(r.code).or_default() += 1;
-    }
     let quality = serde_json::json!({
         "sustain_version": env!("CARGO_PKG_VERSION"),
         "rows_read": loaded.inputs.values().map(|t| t.rows_read).sum::<u64>(),
         "rows_used": loaded.inputs.values().map(|t| t.rows_used).sum::<u64>(),
         "rows_rejected": loaded.inputs.values().map(|t| t.rows_rejected).sum::<u64>(),
         "inputs": loaded.inputs,
-        "rejections_by_reason": by_reason,
+        "rejections_by_reason": crate::summary::rejections_by_reason(&loaded.rejections),
         "clients": loaded.m.clients.len(),
     });
     let files = vec![

@@ -502,6 +502,15 @@ pub fn sudden_gains_summary(
     }
 }
 
+/// How many rows were rejected for each reason (`summary.json` and `data_quality.json`).
+pub fn rejections_by_reason(rejections: &[Rejection]) -> BTreeMap<&'static str, u64> {
+    let mut by_reason = BTreeMap::new();
+    for r in rejections {
+        *by_reason.entry(r.code).or_insert(0) += 1;
+    }
+    by_reason
+}
+
 /// Builds the per-measure and combined figures.
 pub fn summarise(
     episodes: &Episodes,
@@ -588,17 +597,13 @@ pub fn summarise(
         }
     });
 
-    let mut rejections_by_reason = BTreeMap::new();
-    for r in rejections {
-        *rejections_by_reason.entry(r.code).or_insert(0) += 1;
-    }
     Summary {
         sustain_version: env!("CARGO_PKG_VERSION"),
         rows_read: inputs.values().map(|t| t.rows_read).sum(),
         rows_used: inputs.values().map(|t| t.rows_used).sum(),
         rows_rejected: inputs.values().map(|t| t.rows_rejected).sum(),
         inputs,
-        rejections_by_reason,
+        rejections_by_reason: rejections_by_reason(rejections),
         clients: n_clients,
         episodes: episodes.n_episodes as u64,
         episode_measures: episodes.items.len() as u64,
