@@ -7,7 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::Table;
-use crate::privacy::{header_is_identifier, ColumnScreen, IdentifierKind, ValueShape};
+use crate::privacy::{header_is_identifier, ColumnScreen, IdentifierKind};
 use polars::prelude::*;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -590,19 +590,12 @@ fn for_each_row(
     let sliced: Vec<Option<StringChunked>> =
         spec.iter().map(|(name, _)| raw.column(name).map(|c| c.slice(range.start as i64, range.len()))).collect();
     let mut cols: Vec<TextCursor> = sliced.iter().map(TextCursor::new).collect();
-    // Keys repeat down a column (a client's rows come together), so each column's last
-    // value and its shape are kept: a repeat is counted without being looked at again.
-    let mut last: [(&str, ValueShape); 9] = [("", ValueShape::Empty); 9];
     for record in range {
         let mut row: [Option<&str>; 9] = [None; 9];
-        let at = raw.first_record + record as u64;
-        for (((slot, c), screen), last) in row.iter_mut().zip(cols.iter_mut()).zip(screens.iter_mut()).zip(&mut last) {
+        for ((slot, c), screen) in row.iter_mut().zip(cols.iter_mut()).zip(screens.iter_mut()) {
             *slot = c.next();
             if let Some(v) = *slot {
-                if v != last.0 {
-                    *last = (v, crate::privacy::shape_of(v));
-                }
-                screen.count(at, last.1);
+                screen.add(raw.first_record + record as u64, v);
             }
         }
         f(raw.first_record + record as u64, row);
@@ -943,8 +936,8 @@ mod tests {
     #[test]
     fn a_value_repeated_down_a_column_is_screened_each_time() {
         // A personal name in a free-text column counts once it is in ≥ 3 values and a fifth
-        // of them; here one name on three consecutive rows (repeats are not re-examined,
-        // but must still be counted), then plain site names.
+        // of them; here one name on three consecutive rows (each row counts), then plain
+        // site names.
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m.csv");
         let mut text = String::from("client_id,date,measure,score,site_id\n");

@@ -173,66 +173,30 @@ pub struct ColumnScreen {
     pub first_name: Option<u64>,
 }
 
-/// What a value looks like to the identifier screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueShape {
-    Empty,
-    Plain,
-    Email,
-    Phone,
-    PersonalName,
-}
-
-/// The shape of one value (surrounding white space ignored).
-pub fn shape_of(v: &str) -> ValueShape {
-    let v = crate::validate::trim(v);
-    if v.is_empty() {
-        return ValueShape::Empty;
-    }
-    // One pass over the bytes decides which (if any) of the closer looks is needed:
-    // this runs on every value of every column.
-    let (mut at, mut space, mut digits) = (false, false, 0u32);
-    for &b in v.as_bytes() {
-        at |= b == b'@';
-        space |= b == b' ';
-        digits += u32::from(b.is_ascii_digit());
-    }
-    if at && looks_like_email(v) {
-        ValueShape::Email
-    } else if digits >= 10 && looks_like_phone(v) {
-        ValueShape::Phone
-    } else if space && looks_like_personal_name(v) {
-        ValueShape::PersonalName
-    } else {
-        ValueShape::Plain
-    }
-}
-
 impl ColumnScreen {
     pub fn add(&mut self, record: u64, v: &str) {
-        self.count(record, shape_of(v));
-    }
-
-    /// Counts a value of a known shape (a value repeated from the row before is not
-    /// looked at again).
-    pub fn count(&mut self, record: u64, shape: ValueShape) {
-        if shape != ValueShape::Empty {
-            self.non_empty += 1;
+        let v = crate::validate::trim(v);
+        if v.is_empty() {
+            return;
         }
-        match shape {
-            ValueShape::Empty | ValueShape::Plain => {}
-            ValueShape::Email => {
-                self.emails += 1;
-                self.first_email.get_or_insert(record);
-            }
-            ValueShape::Phone => {
-                self.phones += 1;
-                self.first_phone.get_or_insert(record);
-            }
-            ValueShape::PersonalName => {
-                self.names += 1;
-                self.first_name.get_or_insert(record);
-            }
+        self.non_empty += 1;
+        // One pass over the bytes decides which (if any) of the closer looks is needed:
+        // this runs on every value of every column.
+        let (mut at, mut space, mut digits) = (false, false, 0u32);
+        for &b in v.as_bytes() {
+            at |= b == b'@';
+            space |= b == b' ';
+            digits += u32::from(b.is_ascii_digit());
+        }
+        if at && looks_like_email(v) {
+            self.emails += 1;
+            self.first_email.get_or_insert(record);
+        } else if digits >= 10 && looks_like_phone(v) {
+            self.phones += 1;
+            self.first_phone.get_or_insert(record);
+        } else if space && looks_like_personal_name(v) {
+            self.names += 1;
+            self.first_name.get_or_insert(record);
         }
     }
 
