@@ -815,11 +815,15 @@ mod tests {
     }
 
     /// Validates `p` read in blocks of `block_bytes` (CSV) or `block_rows` (Parquet).
-    fn validated(p: &Path, block_bytes: usize, block_rows: usize) -> (crate::model::Measurements, Vec<Rejection>, u64) {
-        let registry = crate::registry::Registry::builtin();
+    /// Validates a measurements table with the built-in registry, as of 2025-01-01.
+    fn validate_table(reader: &mut TableReader) -> Result<(crate::model::Measurements, Vec<Rejection>)> {
         let today = crate::dates::parse_iso_date("2025-01-01").unwrap();
+        measurements(reader, &crate::registry::Registry::builtin(), today)
+    }
+
+    fn validated(p: &Path, block_bytes: usize, block_rows: usize) -> (crate::model::Measurements, Vec<Rejection>, u64) {
         let mut reader = TableReader::open_with(p, Table::Measurements, block_bytes, block_rows).unwrap();
-        let (m, rej) = measurements(&mut reader, &registry, today).unwrap();
+        let (m, rej) = validate_table(&mut reader).unwrap();
         (m, rej, reader.records_read())
     }
 
@@ -946,15 +950,11 @@ mod tests {
             text.push_str(&format!("c{i},2024-01-02,PHQ9,3,{site}\n"));
         }
         std::fs::write(&p, &text).unwrap();
-        let registry = crate::registry::Registry::builtin();
-        let today = crate::dates::parse_iso_date("2025-01-01").unwrap();
-        let mut reader = TableReader::open(&p, Table::Measurements).unwrap();
-        let refused = measurements(&mut reader, &registry, today).unwrap_err().to_string();
+        let refused = validate_table(&mut TableReader::open(&p, Table::Measurements).unwrap()).unwrap_err().to_string();
         assert!(refused.contains("site_id") && refused.contains("line 5"), "{refused}");
         // Two such rows out of twelve are not a pattern.
         std::fs::write(&p, text.replacen("Mary Smith", "north", 1)).unwrap();
-        let mut reader = TableReader::open(&p, Table::Measurements).unwrap();
-        assert!(measurements(&mut reader, &registry, today).is_ok());
+        assert!(validate_table(&mut TableReader::open(&p, Table::Measurements).unwrap()).is_ok());
     }
 
     #[test]
