@@ -91,4 +91,11 @@ fn aml_log_rank_equals_survdiff() {
     assert!((lr.expected[0] - 10.69).abs() < 0.005, "{:?}", lr.expected);
     assert!((lr.chisq - 3.4).abs() < 0.05, "{}", lr.chisq);
     assert!((lr.p_value - 0.07).abs() < 0.005, "{}", lr.p_value);
+    // survdiff prints rounded figures; the same formula evaluated by hand in exact
+    // fractions (E = Σ d·n₁/n = 10.6893…, V = Σ d·n₁·n₂·(n − d) / (n²·(n − 1)) = 4.0075…,
+    // χ² = (O − E)² / V) and p = erfc(√(χ²/2)) pin the full precision.
+    assert!((lr.expected[0] - 10.689335992300725).abs() < 1e-9, "{:?}", lr.expected);
+    assert!((lr.expected[1] - (18.0 - 10.689335992300725)).abs() < 1e-9, "{:?}", lr.expected);
+    assert!((lr.chisq - 3.396388698977602).abs() < 1e-9, "{}", lr.chisq);
+    assert!((lr.p_value - 0.06533932204050492).abs() < 1e-9, "{}", lr.p_value);
 }
