@@ -497,7 +497,7 @@ fn validate_blocks<T: Default + Send>(
     append: impl Fn(&mut T, T) + Copy,
 ) -> Result<(T, Vec<crate::model::Rejection>)> {
     use rayon::prelude::*;
-    let mut all: Option<Part<T>> = None;
+    let mut all: Part<T> = Default::default();
     let mut extra = vec![ColumnScreen::default(); reader.ignored.len()];
     while let Some(block) = reader.next_block()? {
         let (parts, screens) = rayon::join(
@@ -507,13 +507,11 @@ fn validate_blocks<T: Default + Send>(
         for (s, later) in extra.iter_mut().zip(&screens) {
             s.merge(later);
         }
-        let part = merge(parts, append);
-        all = Some(match all {
-            None => part,
-            Some(earlier) => merge(vec![earlier, part], append),
-        });
+        // Each range's rows go straight onto the table's (not first onto the block's
+        // first range: that copied half of every block once more).
+        all = merge(std::iter::once(all).chain(parts).collect(), append);
     }
-    let (rows, rejected, screens) = all.unwrap_or_default();
+    let (rows, rejected, screens) = all;
     for (header, screen) in reader.ignored.iter().zip(&extra) {
         refuse_on(reader.files(), header, screen)?;
     }
