@@ -205,22 +205,23 @@ pub fn describe(points: &[Point], rule: &ResolvedRule, it: &EpisodeMeasure, opts
 
 /// The quantile of sorted values by R's default (type 7) definition.
 pub fn quantile(sorted: &[f64], p: f64) -> f64 {
-    let h = (sorted.len() - 1) as f64 * p;
+    type7(sorted.len(), p, |k| sorted[k])
+}
+
+/// The type-7 quantile of `n` sorted values, the `k`-th of which is `at(k)`: every
+/// quantile here goes through this one interpolation, so all agree to the last bit.
+fn type7(n: usize, p: f64, at: impl Fn(usize) -> f64) -> f64 {
+    let h = (n - 1) as f64 * p;
     let (lo, frac) = (h.floor() as usize, h - h.floor());
-    let hi = (lo + 1).min(sorted.len() - 1);
-    sorted[lo] + frac * (sorted[hi] - sorted[lo])
+    let hi = (lo + 1).min(n - 1);
+    at(lo) + frac * (at(hi) - at(lo))
 }
 
 /// The type-7 quantile of `sorted` without the element at `skip`, in O(1) (the reference
 /// for [`Cell::quantile_without`] in the tests).
 #[cfg(test)]
 fn quantile_without(sorted: &[f64], skip: usize, p: f64) -> f64 {
-    let n = sorted.len() - 1;
-    let at = |k: usize| if k < skip { sorted[k] } else { sorted[k + 1] };
-    let h = (n - 1) as f64 * p;
-    let (lo, frac) = (h.floor() as usize, h - h.floor());
-    let hi = (lo + 1).min(n - 1);
-    at(lo) + frac * (at(hi) - at(lo))
+    type7(sorted.len() - 1, p, |k| if k < skip { sorted[k] } else { sorted[k + 1] })
 }
 
 /// A score as a map key, ordered as `f64::total_cmp` orders scores.
@@ -305,11 +306,7 @@ impl SortedCell {
 
     /// The type-7 quantile, as [`quantile`] of the sorted scores.
     pub fn quantile(&self, p: f64) -> f64 {
-        let n = self.len();
-        let h = (n - 1) as f64 * p;
-        let (lo, frac) = (h.floor() as usize, h - h.floor());
-        let hi = (lo + 1).min(n - 1);
-        self.at(lo) + frac * (self.at(hi) - self.at(lo))
+        type7(self.len(), p, |k| self.at(k))
     }
 
     /// Works out the not-on-track limit (the `q` quantile without the score itself) for
@@ -337,12 +334,7 @@ impl SortedCell {
     pub fn quantile_without(&self, x: f64, p: f64) -> f64 {
         let i = self.values.partition_point(|v| v.total_cmp(&x).is_lt());
         let skip = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        let n = self.len() - 1;
-        let at = |k: usize| if k < skip { self.at(k) } else { self.at(k + 1) };
-        let h = (n - 1) as f64 * p;
-        let (lo, frac) = (h.floor() as usize, h - h.floor());
-        let hi = (lo + 1).min(n - 1);
-        at(lo) + frac * (at(hi) - at(lo))
+        type7(self.len() - 1, p, |k| if k < skip { self.at(k) } else { self.at(k + 1) })
     }
 }
 
