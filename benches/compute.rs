@@ -1,13 +1,13 @@
 //! Criterion benches of the hot computations on fixed synthetic caseloads (the demo
-//! generator, seed 1): row validation, the shared sort with duplicate detection, episode
-//! outcomes, sudden gains, follow-up, caseload aggregates (units, funnels, trends) and
+//! generator, seed 1): row validation, the shared sort with duplicate detection, the sort
+//! with episode outcomes and the series' rows laid out (`prepare`), sudden gains, follow-up, caseload aggregates (units, funnels, trends) and
 //! trajectories. The whole binary is timed by `benches/run.sh`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use sustain::dates::parse_iso_date;
 use sustain::demo::generate;
-use sustain::episodes::{build_episodes, sort_rows};
+use sustain::episodes::{prepare, sort_rows};
 use sustain::model::Measurements;
 use sustain::registry::Registry;
 use sustain::validate::{check_measurement, RawMeasurement};
@@ -56,31 +56,29 @@ fn benches(c: &mut Criterion) {
         });
         let m = validate_all(&rows, &reg, today);
         group.bench_with_input(BenchmarkId::new("sort_rows", clients), &m, |b, m| b.iter(|| black_box(sort_rows(m))));
-        let sorted = sort_rows(&m);
-        group.bench_with_input(BenchmarkId::new("episodes", clients), &m, |b, m| {
-            b.iter(|| black_box(build_episodes(m, &sorted, &reg)))
-        });
-        let eps = build_episodes(&m, &sorted, &reg);
+        group.bench_with_input(BenchmarkId::new("prepare", clients), &m, |b, m| b.iter(|| black_box(prepare(m, &reg))));
+        let p = prepare(&m, &reg);
+        let (rows, eps) = (&p.rows, &p.episodes);
         let sg = sustain::sudden_gains::Options::default();
-        group.bench_with_input(BenchmarkId::new("sudden_gains", clients), &m, |b, m| {
-            b.iter(|| black_box(sustain::sudden_gains::find_all(m, &sorted, &eps, &reg, &sg)))
+        group.bench_with_input(BenchmarkId::new("sudden_gains", clients), rows, |b, rows| {
+            b.iter(|| black_box(sustain::sudden_gains::find_all(rows, eps, &reg, &sg)))
         });
         let fu = sustain::followup::Options::default();
-        group.bench_with_input(BenchmarkId::new("follow_up", clients), &m, |b, m| {
-            b.iter(|| black_box(sustain::followup::follow_up(m, &sorted, &eps, &fu)))
+        group.bench_with_input(BenchmarkId::new("follow_up", clients), rows, |b, rows| {
+            b.iter(|| black_box(sustain::followup::follow_up(rows, eps, &fu)))
         });
-        let (_, durability) = sustain::followup::follow_up(&m, &sorted, &eps, &fu);
+        let (_, durability) = sustain::followup::follow_up(rows, eps, &fu);
         let caseload = sustain::caseload::Options {
             suppression: sustain::caseload::Suppression { threshold: 5, round_to: 1 },
             overdispersion: sustain::caseload::Overdispersion::None,
             period: "month",
         };
-        group.bench_with_input(BenchmarkId::new("caseload", clients), &m, |b, m| {
-            b.iter(|| black_box(sustain::caseload::analyse(m, &eps, &durability, &caseload)))
+        group.bench_with_input(BenchmarkId::new("caseload", clients), &m.keys, |b, keys| {
+            b.iter(|| black_box(sustain::caseload::analyse(keys, eps, &durability, &caseload)))
         });
         let tr = sustain::trajectories::Options::default();
-        group.bench_with_input(BenchmarkId::new("trajectories", clients), &m, |b, m| {
-            b.iter(|| black_box(sustain::trajectories::analyse(m, &sorted, &eps, &tr)))
+        group.bench_with_input(BenchmarkId::new("trajectories", clients), rows, |b, rows| {
+            b.iter(|| black_box(sustain::trajectories::analyse(rows, eps, &tr)))
         });
     }
     group.finish();

@@ -3,10 +3,10 @@
 
 use crate::cli::{AnalyzeArgs, Cli, Command, InputArgs, ListFormat, MeasuresArgs};
 use crate::dates::{parse_iso_date, today_utc, Day};
-use crate::episodes::{build_episodes, sort_rows, Episodes, SortedRows};
+use crate::episodes::{Episodes, SeriesRows};
 use crate::error::{Error, Result};
 use crate::ingest::{self, TableReader};
-use crate::model::{GoalRatings, Measurements, Rejection, Table};
+use crate::model::{GoalRatings, Keys, Measurements, Rejection, Table};
 use crate::output::{write_all, OutputFile, Staging};
 use crate::registry::Registry;
 use crate::summary::{summarise, Summary, TableCounts};
@@ -160,10 +160,11 @@ pub fn resolve(args: &InputArgs) -> Result<RunConfig> {
     })
 }
 
-/// Everything read and validated.
+/// Everything read and validated, with the episodes built on every valid row.
 pub struct Loaded {
-    pub m: Measurements,
-    pub sorted: SortedRows,
+    pub keys: Keys,
+    pub rows: SeriesRows,
+    pub episodes: Episodes,
     pub goals: Option<GoalRatings>,
     pub rejections: Vec<Rejection>,
     pub inputs: BTreeMap<&'static str, TableCounts>,
@@ -204,14 +205,15 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     let measurement_counts = counts(&raw);
     drop(raw);
 
-    // The measurements are sorted into series while the goals file is read.
+    // The measurements are sorted into series and the episodes built while the goals file
+    // is read.
     progress.stage(if cfg.goals.is_some() {
-        "sorting rows into series; reading, validating and screening goal rows"
+        "sorting rows into series, episode outcomes; reading, validating and screening goal rows"
     } else {
-        "sorting rows into series"
+        "sorting rows into series, episode outcomes"
     });
-    let (mut sorted, goals) = rayon::join(
-        || progress.part("sorting rows into series", || sort_rows(&m)),
+    let ((keys, episodes, rows, left_out), goals) = rayon::join(
+        move || progress.part("sorting rows into series, episode outcomes", || into_series(m, &cfg.registry)),
         || {
             cfg.goals.as_deref().map(|path| {
                 progress.part("reading and validating the goals", || -> Result<_> {
@@ -223,22 +225,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
             })
         },
     );
-    for (row, why) in &sorted.duplicates {
-        rejections
-            .push(ingest::duplicate_rejection(Table::Measurements, m.record[*row], "score", why, |r| m.record[r]));
-    }
-    for row in crate::episodes::take_orphan_follow_ups(&m, &mut sorted) {
-        rejections.push(Rejection {
-            table: Table::Measurements,
-            record: m.record[row],
-            column: "phase",
-            code: "followup_without_treatment",
-            message: "a follow-up score on a measure with no score before follow-up in its episode: \
-                      there is no baseline to compare it with"
-                .into(),
-            duplicate_of: None,
-        });
-    }
+    rejections.extend(left_out);
     inputs.insert("measurements", measurement_counts.with_rejected(rejections.len()));
 
     let goals = match goals {
@@ -253,13 +240,35 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     };
     rejections.sort_by_key(|r| (r.table, r.record));
     // Rejections name their records; the analyses need no record numbers.
-    let mut m = m;
-    m.release_records();
     let goals = goals.map(|mut g| {
         g.release_records();
         g
     });
-    Ok(Loaded { m, sorted, goals, rejections, inputs, sources })
+    Ok(Loaded { keys, rows, episodes, goals, rejections, inputs, sources })
+}
+
+/// Sorts the measurements into series and builds the episodes; the rows left out on the way
+/// (duplicates, follow-up-only series) become rejections. Only the keys outlive this call:
+/// the row columns are freed as soon as the series' rows are laid out.
+fn into_series(m: Measurements, registry: &Registry) -> (Keys, Episodes, SeriesRows, Vec<Rejection>) {
+    let prepared = crate::episodes::prepare(&m, registry);
+    let mut left_out = Vec::with_capacity(prepared.duplicates.len() + prepared.orphans.len());
+    for (row, why) in &prepared.duplicates {
+        left_out.push(ingest::duplicate_rejection(Table::Measurements, m.record[*row], "score", why, |r| m.record[r]));
+    }
+    for &row in &prepared.orphans {
+        left_out.push(Rejection {
+            table: Table::Measurements,
+            record: m.record[row],
+            column: "phase",
+            code: "followup_without_treatment",
+            message: "a follow-up score on a measure with no score before follow-up in its episode: \
+                      there is no baseline to compare it with"
+                .into(),
+            duplicate_of: None,
+        });
+    }
+    (m.keys, prepared.episodes, prepared.rows, left_out)
 }
 
 /// `rejected.csv` with line numbers read back from the files.
@@ -338,7 +347,7 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
     if let Some(by) = &args.by {
         // One report per unit for supervision, each in its own folder.
         let (kind, interner) =
-            if by == "site" { ("site", &loaded.m.sites) } else { ("therapist", &loaded.m.therapists) };
+            if by == "site" { ("site", &loaded.keys.sites) } else { ("therapist", &loaded.keys.therapists) };
         let mut names: Vec<&str> = (0..interner.len() as u32).map(|i| interner.name(i)).collect();
         names.sort_unstable();
         for name in names {
@@ -383,9 +392,15 @@ fn analysis(
     progress: &Progress,
     out: &Path,
 ) -> Result<Summary> {
-    progress.stage("episode outcomes");
-    let mut episodes: Episodes = build_episodes(&loaded.m, &loaded.sorted, &cfg.registry);
-    filter.apply(&loaded.m, &mut episodes);
+    // Episodes were built on every row while loading; a filter keeps some (the rules stay
+    // as resolved on all data).
+    let episodes: std::borrow::Cow<Episodes> = if filter.is_empty() {
+        std::borrow::Cow::Borrowed(&loaded.episodes)
+    } else {
+        let mut kept = loaded.episodes.clone();
+        filter.apply(&loaded.keys, &mut kept);
+        std::borrow::Cow::Owned(kept)
+    };
     let settings = Settings {
         trajectories: args.trajectories.options(),
         sudden_gains: args.sudden_gains.options(),
@@ -404,7 +419,7 @@ fn analysis(
     progress.stage("trajectories, sudden gains, follow-up, caseload and goals (in parallel)");
     let Results { summary, trajectories, gains, durability, curves, units, funnel_refs, periods, goal_figure } =
         run_analyses(loaded, cfg, &episodes, filter, &settings, &staging, progress)?;
-    let (m, reg, supp) = (&loaded.m, &cfg.registry, settings.caseload.suppression);
+    let (keys, reg, supp) = (&loaded.keys, &cfg.registry, settings.caseload.suppression);
     let eps = &episodes;
     progress.stage("drawing the charts");
     let figures = crate::figures::all(&crate::figures::Inputs {
@@ -427,13 +442,13 @@ fn analysis(
     let client_pages = client_pages(loaded, cfg, &episodes, &trajectories, &durability, &gains, &args.client)?;
     let select = settings.sudden_gains.select;
     let mut files: Vec<OutputFile> = vec![
-        OutputFile::render("episodes.csv", |w| tables::episodes_csv(w, m, eps, &durability, reg)),
-        OutputFile::render("sudden_gains.csv", |w| tables::sudden_gains_csv(w, m, eps, &gains, reg)),
+        OutputFile::render("episodes.csv", |w| tables::episodes_csv(w, keys, eps, &durability, reg)),
+        OutputFile::render("sudden_gains.csv", |w| tables::sudden_gains_csv(w, keys, eps, &gains, reg)),
         OutputFile::render("sudden_gains_byclient.csv", |w| {
-            tables::sudden_gains_byclient_csv(w, m, eps, &gains, reg, select)
+            tables::sudden_gains_byclient_csv(w, keys, eps, &gains, reg, select)
         }),
         OutputFile::render("relapse_survival.csv", |w| tables::relapse_survival_csv(w, &curves, reg)),
-        OutputFile::render("trajectories.csv", |w| tables::trajectories_csv(w, m, eps, &trajectories, reg)),
+        OutputFile::render("trajectories.csv", |w| tables::trajectories_csv(w, keys, eps, &trajectories, reg)),
         OutputFile::render("expected_response.csv", |w| tables::expected_response_csv(w, &trajectories, reg)),
         OutputFile::render("therapists.csv", |w| tables::units_csv(w, &units, "therapist", &funnel_refs, &supp, reg)),
         OutputFile::render("sites.csv", |w| tables::units_csv(w, &units, "site", &funnel_refs, &supp, reg)),
@@ -508,7 +523,7 @@ fn run_analyses(
     staging: &Staging,
     progress: &Progress,
 ) -> Result<Results> {
-    let (m, sorted, reg) = (&loaded.m, &loaded.sorted, &cfg.registry);
+    let (keys, rows, reg) = (&loaded.keys, &loaded.rows, &cfg.registry);
     let (tr_options, sg_options, fu_options) = (&settings.trajectories, &settings.sudden_gains, &settings.follow_up);
     let (caseload_options, goal_options) = (&settings.caseload, &settings.goals);
     let supp = caseload_options.suppression;
@@ -518,8 +533,8 @@ fn run_analyses(
         // the newest once the summary is done, so the long chain never starts last.
         s.spawn(|_| {
             let (scores, durability, curves, sustained) = progress.part("following up", || {
-                let (scores, durability) = crate::followup::follow_up(m, sorted, eps, fu_options);
-                let (curves, tests) = crate::followup::relapse_survival(m, eps, &durability, reg, fu_options.cohort);
+                let (scores, durability) = crate::followup::follow_up(rows, eps, fu_options);
+                let (curves, tests) = crate::followup::relapse_survival(keys, eps, &durability, reg, fu_options.cohort);
                 let summary =
                     crate::summary::sustained_summary(eps, &scores, &durability, &curves, &tests, fu_options, reg);
                 (scores, durability, curves, summary)
@@ -531,7 +546,7 @@ fn run_analyses(
                     let written = progress.part("followup.csv", || {
                         let months = &fu_options.months;
                         staging.write(vec![OutputFile::render("followup.csv", |w| {
-                            tables::followup_csv(w, m, eps, &scores, months, reg)
+                            tables::followup_csv(w, keys, eps, &scores, months, reg)
                         })])
                     });
                     drop(scores);
@@ -539,7 +554,7 @@ fn run_analyses(
                 },
                 || {
                     progress.part("caseload", || {
-                        let (units, refs, periods) = crate::caseload::analyse(m, eps, &durability, caseload_options);
+                        let (units, refs, periods) = crate::caseload::analyse(keys, eps, &durability, caseload_options);
                         let summary = crate::summary::caseload_summary(&units, &refs, &periods, caseload_options, reg);
                         (units, refs, periods, summary)
                     })
@@ -556,8 +571,8 @@ fn run_analyses(
                         let [goals_out, episodes_out] = w else { return Err(std::io::Error::other("two files")) };
                         let mut tables = tables::GoalTables::new(&mut **goals_out, &mut **episodes_out)?;
                         let mut result = Ok(());
-                        let keep = goal_filter(g, m, eps, filter);
-                        crate::goals::analyse_by_client(g, m, eps, goal_options, keep, |goals, goal_eps| {
+                        let keep = goal_filter(g, keys, eps, filter);
+                        crate::goals::analyse_by_client(g, keys, eps, goal_options, keep, |goals, goal_eps| {
                             tally.add(goals, goal_eps);
                             if result.is_ok() {
                                 result = tables.add(g, goals, goal_eps);
@@ -572,20 +587,20 @@ fn run_analyses(
         });
         s.spawn(|_| {
             tr = Some(progress.part("trajectories", || {
-                let tr = crate::trajectories::analyse(m, sorted, eps, tr_options);
+                let tr = crate::trajectories::analyse(rows, eps, tr_options);
                 let summary = crate::summary::trajectory_summary(eps, &tr, tr_options, reg);
                 (tr, summary)
             }))
         });
         s.spawn(|_| {
             sg = Some(progress.part("sudden gains and losses", || {
-                let sg = crate::sudden_gains::find_all(m, sorted, eps, reg, sg_options);
+                let sg = crate::sudden_gains::find_all(rows, eps, reg, sg_options);
                 let summary = crate::summary::sudden_gains_summary(&sg, sg_options, reg);
                 (sg, summary)
             }))
         });
         base = Some(progress.part("summary", || {
-            summarise(eps, reg, loaded.inputs.clone(), &loaded.rejections, m.clients.len() as u64)
+            summarise(eps, reg, loaded.inputs.clone(), &loaded.rejections, keys.clients.len() as u64)
         }));
     });
     let done = "every task of the scope has finished";
@@ -619,8 +634,9 @@ fn client_pages(
 ) -> Result<Vec<OutputFile<'static>>> {
     let mut client_pages = Vec::new();
     for client in clients {
-        let items: Vec<usize> =
-            (0..episodes.items.len()).filter(|&i| loaded.m.clients.name(episodes.items[i].client) == client).collect();
+        let items: Vec<usize> = (0..episodes.items.len())
+            .filter(|&i| loaded.keys.clients.name(episodes.items[i].client) == client)
+            .collect();
         if items.is_empty() {
             return Err(Error::Usage(format!(
                 "--client {client}: no episode of that client in the data (after filters)"
@@ -635,7 +651,7 @@ fn client_pages(
                 let d = &durability[i];
                 let text = |x: Option<&str>| x.unwrap_or("–").replace('_', " ");
                 crate::report::ClientEpisode {
-                    episode: loaded.m.episodes.name(it.episode).to_string(),
+                    episode: loaded.keys.episodes.name(it.episode).to_string(),
                     measure: cfg.registry.get(it.measure as usize).code.clone(),
                     facts: vec![
                         (
@@ -671,15 +687,8 @@ fn client_pages(
                         ),
                     ],
                     figures: [
-                        crate::figures::client_trajectory(&loaded.m, &loaded.sorted, episodes, gains, &cfg.registry, i),
-                        crate::figures::client_vs_expected(
-                            &loaded.m,
-                            &loaded.sorted,
-                            episodes,
-                            trajectories,
-                            &cfg.registry,
-                            i,
-                        ),
+                        crate::figures::client_trajectory(&loaded.rows, episodes, gains, &cfg.registry, i),
+                        crate::figures::client_vs_expected(&loaded.rows, episodes, trajectories, &cfg.registry, i),
                     ]
                     .into_iter()
                     .flatten()
@@ -700,12 +709,13 @@ fn client_pages(
 /// filter, those with a symptom episode the filter kept; otherwise all.
 fn goal_filter<'a>(
     g: &'a GoalRatings,
-    m: &'a Measurements,
+    keys: &'a Keys,
     episodes: &'a Episodes,
     filter: &crate::episodes::Filter,
 ) -> impl Fn(u32, u32) -> bool + 'a {
-    let kept: Option<std::collections::HashSet<(&str, &str)>> = (!filter.is_empty())
-        .then(|| episodes.items.iter().map(|it| (m.clients.name(it.client), m.episodes.name(it.episode))).collect());
+    let kept: Option<std::collections::HashSet<(&str, &str)>> = (!filter.is_empty()).then(|| {
+        episodes.items.iter().map(|it| (keys.clients.name(it.client), keys.episodes.name(it.episode))).collect()
+    });
     move |c, e| kept.as_ref().is_none_or(|k| k.contains(&(g.clients.name(c), g.episodes.name(e))))
 }
 
@@ -738,7 +748,7 @@ pub fn validate(args: &InputArgs) -> Result<()> {
         "rows_rejected": loaded.inputs.values().map(|t| t.rows_rejected).sum::<u64>(),
         "inputs": loaded.inputs,
         "rejections_by_reason": crate::summary::rejections_by_reason(&loaded.rejections),
-        "clients": loaded.m.clients.len(),
+        "clients": loaded.keys.clients.len(),
     });
     let files = vec![
         OutputFile::new("rejected.csv", rejected_file(&loaded)?),

@@ -381,7 +381,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 
 /// Per-therapist and per-site units, funnel references and trends.
 pub fn analyse(
-    m: &crate::model::Measurements,
+    keys: &crate::model::Keys,
     eps: &crate::episodes::Episodes,
     flags: &[crate::followup::Durability],
     opts: &Options,
@@ -410,7 +410,7 @@ pub fn analyse(
         let model = logistic(&cases);
         for kind in ["therapist", "site"] {
             // Grouped by id, then ordered by name (no string per episode).
-            let interner = if kind == "therapist" { &m.therapists } else { &m.sites };
+            let interner = if kind == "therapist" { &keys.therapists } else { &keys.sites };
             let mut by_id: Vec<Vec<usize>> = vec![Vec::new(); interner.len()];
             for &i in &items {
                 let it = &eps.items[i];

@@ -609,7 +609,7 @@ mod tests {
                 m.date,
                 m.session,
                 m.score,
-                (0..m.clients.len() as u32).map(|i| m.clients.name(i).to_string()).collect::<Vec<_>>(),
+                (0..m.keys.clients.len() as u32).map(|i| m.keys.clients.name(i).to_string()).collect::<Vec<_>>(),
             )
         };
         let csv = read(DataFormat::Csv);

@@ -3,15 +3,85 @@
 //! combined PHQ-9 + GAD-7 outcome per episode.
 //!
 //! Every per-episode analysis shares one sort of the rows, by (client, episode,
-//! measure, session with missing sessions last, date, input order); a series is a
-//! contiguous slice of that order.
+//! measure, session with missing sessions last, date, input order). The columns the
+//! analyses read are laid out once in that order ([`SeriesRows`]), so a series is a
+//! contiguous slice of each.
 
 use crate::dates::Day;
-use crate::model::{Measurements, Phase, NO_KEY, NO_SESSION};
+use crate::model::{Keys, Measurements, Phase, NO_KEY, NO_SESSION};
 use crate::outcomes::{resolve_rule, Classification, ReliableCategory, ResolvedRule};
 use crate::registry::Registry;
 use crate::validate::{measurement_duplicates, Duplicate};
 use std::ops::Range;
+
+/// The measurement rows of every series in series order: the shared sort applied once to
+/// the four columns the per-episode analyses read, so that a series is a contiguous slice
+/// of each ([`EpisodeMeasure::rows`]). Once these exist the input's row columns and the
+/// sort order are dropped: 17 bytes a row instead of 39, and every analysis reads its
+/// series in memory order instead of gathering each value through the order.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesRows {
+    pub date: Vec<Day>,
+    pub session: Vec<i32>,
+    pub phase: Vec<Phase>,
+    pub score: Vec<f64>,
+    /// Per measure (registry index): the highest session number (a missing one counting as
+    /// [`NO_SESSION`]) of any valid score before follow-up, duplicates included: the
+    /// sudden-gains series span up to it.
+    pub last_session: Vec<Option<i32>>,
+}
+
+impl SeriesRows {
+    /// Lays out the columns of `m` in `order` (in parallel: one column per task).
+    fn gather(m: &Measurements, order: &[u32], n_measures: usize) -> SeriesRows {
+        use rayon::prelude::*;
+        fn column<T: Copy + Send + Sync>(values: &[T], order: &[u32]) -> Vec<T> {
+            order.par_iter().with_min_len(1 << 16).map(|&r| values[r as usize]).collect()
+        }
+        let ((date, session), (phase, score)) = rayon::join(
+            || rayon::join(|| column(&m.date, order), || column(&m.session, order)),
+            || rayon::join(|| column(&m.phase, order), || column(&m.score, order)),
+        );
+        let mut last_session = vec![None; n_measures];
+        for i in 0..m.len() {
+            if m.phase[i] != Phase::FollowUp {
+                let last: &mut Option<i32> = &mut last_session[m.measure[i] as usize];
+                *last = (*last).max(Some(m.session[i]));
+            }
+        }
+        SeriesRows { date, session, phase, score, last_session }
+    }
+
+    pub fn len(&self) -> usize {
+        self.score.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.score.is_empty()
+    }
+}
+
+/// What the analyses take from the measurement rows: the episodes and their rows in series
+/// order; and the rows left out on the way, for the rejections.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub episodes: Episodes,
+    pub rows: SeriesRows,
+    /// Rows (indices into `Measurements`) left out as duplicates, with why.
+    pub duplicates: Vec<(usize, Duplicate)>,
+    /// Rows of series with only follow-up scores ([`take_orphan_follow_ups`]).
+    pub orphans: Vec<usize>,
+}
+
+/// Sorts the rows into series, drops duplicates and follow-up-only series, builds the
+/// episodes (on every row: a run's filter applies afterwards) and lays out their rows.
+pub fn prepare(m: &Measurements, registry: &Registry) -> Prepared {
+    let mut sorted = sort_rows(m);
+    let orphans = take_orphan_follow_ups(m, &mut sorted);
+    let episodes = build_episodes(m, &sorted, registry);
+    let rows = SeriesRows::gather(m, &sorted.order, registry.measures().len());
+    Prepared { episodes, rows, duplicates: sorted.duplicates, orphans }
+}
 
 /// The rows of the shared sort, duplicates removed.
 #[derive(Debug, Clone)]
@@ -24,10 +94,10 @@ pub struct SortedRows {
 
 /// Sorts rows into series order and drops duplicate rows.
 pub fn sort_rows(m: &Measurements) -> SortedRows {
-    let client_rank = m.clients.sort_ranks();
-    let episode_rank = m.episodes.sort_ranks();
+    let client_rank = m.keys.clients.sort_ranks();
+    let episode_rank = m.keys.episodes.sort_ranks();
     let group = |i: usize| client_rank[m.client[i] as usize] as usize;
-    let mut order = crate::model::sort_grouped(m.len(), m.clients.len(), group, |i| {
+    let mut order = crate::model::sort_grouped(m.len(), m.keys.clients.len(), group, |i| {
         // Rows without a session number go after those with one, except an assessment,
         // which is the baseline where there is one (the contract).
         let session = match (m.session[i], m.phase[i]) {
@@ -91,7 +161,7 @@ impl Filter {
     }
 
     /// Keeps the episode × measure items that pass; rules stay as resolved on all data.
-    pub fn apply(&self, m: &Measurements, eps: &mut Episodes) {
+    pub fn apply(&self, keys: &Keys, eps: &mut Episodes) {
         if self.is_empty() {
             return;
         }
@@ -104,8 +174,8 @@ impl Filter {
         }
         eps.items.retain(|it| {
             let end = it.last_date;
-            (self.therapists.is_empty() || self.therapists.iter().any(|t| t == name(&m.therapists, it.therapist)))
-                && (self.sites.is_empty() || self.sites.iter().any(|s| s == name(&m.sites, it.site)))
+            (self.therapists.is_empty() || self.therapists.iter().any(|t| t == name(&keys.therapists, it.therapist)))
+                && (self.sites.is_empty() || self.sites.iter().any(|s| s == name(&keys.sites, it.site)))
                 && self.from.is_none_or(|f| end >= f)
                 && self.to.is_none_or(|t| end <= t)
         });
@@ -168,7 +238,8 @@ pub struct EpisodeMeasure {
     pub final_score: Option<f64>,
     pub classification: Classification,
     pub talking_therapies: Option<TalkingTherapies>,
-    /// This series' rows: a range of `SortedRows::order`.
+    /// This series' rows: a range of [`SeriesRows`] (and of the sort order they were laid
+    /// out by).
     pub rows: Range<usize>,
 }
 
@@ -330,9 +401,9 @@ mod tests {
         code: &str,
         score: f64,
     ) {
-        let c = m.clients.intern(client);
-        let e = m.episodes.intern("");
-        let t = m.therapists.intern(therapist);
+        let c = m.keys.clients.intern(client);
+        let e = m.keys.episodes.intern("");
+        let t = m.keys.therapists.intern(therapist);
         m.client.push(c);
         m.episode.push(e);
         m.therapist.push(t);
@@ -363,7 +434,31 @@ mod tests {
         assert_eq!((it.baseline, it.final_score, it.n_scores, it.n_followup), (18.0, Some(7.0), 4, 1));
         assert_eq!(it.classification.outcome, Some(Outcome::Recovered));
         // t1 has 3 rows, t2 has 2.
-        assert_eq!(m.therapists.name(it.therapist), "t1");
+        assert_eq!(m.keys.therapists.name(it.therapist), "t1");
+        // The series' rows are laid out in that order.
+        let p = prepare(&m, &reg);
+        assert_eq!(p.episodes.items[0].rows, 0..5);
+        assert_eq!(p.rows.score, vec![18.0, 15.0, 12.0, 7.0, 20.0]);
+        assert_eq!(p.rows.session, vec![0, 1, 2, NO_SESSION, NO_SESSION]);
+        assert_eq!(p.rows.date, vec![0, 7, 14, 30, 200]);
+        assert_eq!(p.rows.phase[4], Phase::FollowUp);
+    }
+
+    #[test]
+    fn the_last_session_of_a_measure_counts_every_valid_row_before_follow_up() {
+        let reg = Registry::builtin();
+        let mut m = Measurements::default();
+        push(&mut m, &reg, "a", "t", 0, 0, Phase::Assessment, "PHQ9", 18.0);
+        push(&mut m, &reg, "a", "t", 1, 7, Phase::Treatment, "PHQ9", 15.0);
+        // Session 5 twice with different scores: neither row is used, the session still counts.
+        push(&mut m, &reg, "a", "t", 5, 35, Phase::Treatment, "PHQ9", 9.0);
+        push(&mut m, &reg, "a", "t", 5, 35, Phase::Treatment, "PHQ9", 10.0);
+        push(&mut m, &reg, "a", "t", 9, 300, Phase::FollowUp, "PHQ9", 8.0);
+        let p = prepare(&m, &reg);
+        assert_eq!(p.duplicates.len(), 2);
+        assert_eq!(p.rows.len(), 3);
+        assert_eq!(p.rows.last_session[reg.find("PHQ9").unwrap()], Some(5));
+        assert_eq!(p.rows.last_session[reg.find("GAD7").unwrap()], None);
     }
 
     #[test]

@@ -541,8 +541,7 @@ pub fn goal_progress(tally: &crate::summary::GoalsTally, suppression: Suppressio
 /// gap, the clinical cut-off, the band of change that is not reliable around the
 /// baseline, and sudden gains and losses marked.
 pub fn client_trajectory(
-    m: &crate::model::Measurements,
-    sorted: &crate::episodes::SortedRows,
+    m: &crate::episodes::SeriesRows,
     eps: &Episodes,
     gains: &crate::sudden_gains::SuddenGains,
     registry: &Registry,
@@ -554,7 +553,7 @@ pub fn client_trajectory(
     let meas = registry.get(it.measure as usize);
     let d0 = it.first_date;
     let weeks = |d: i32| f64::from(d - d0) / 7.0;
-    let rows: Vec<usize> = sorted.order[it.rows.clone()].iter().map(|&r| r as usize).collect();
+    let rows: Vec<usize> = it.rows.clone().collect();
     let treat: Vec<(f64, f64)> =
         rows.iter().filter(|&&r| m.phase[r] != Phase::FollowUp).map(|&r| (weeks(m.date[r]), m.score[r])).collect();
     let mut fu: Vec<(f64, f64)> =
@@ -655,8 +654,7 @@ pub fn client_trajectory(
 /// the same intake-severity band (the curves are built without this client's episode
 /// only for the not-on-track flag; the drawn bands include everyone).
 pub fn client_vs_expected(
-    m: &crate::model::Measurements,
-    sorted: &crate::episodes::SortedRows,
+    m: &crate::episodes::SeriesRows,
     eps: &Episodes,
     tr: &Trajectories,
     registry: &Registry,
@@ -669,8 +667,7 @@ pub fn client_vs_expected(
     if pts.len() < 2 {
         return None;
     }
-    let rows: Vec<usize> =
-        sorted.order[it.rows.clone()].iter().map(|&r| r as usize).filter(|&r| m.phase[r] != Phase::FollowUp).collect();
+    let rows: Vec<usize> = it.rows.clone().filter(|&r| m.phase[r] != Phase::FollowUp).collect();
     if rows.iter().any(|&r| m.session[r] == crate::model::NO_SESSION) {
         return None;
     }

@@ -6,8 +6,8 @@
 //! Kaplan–Meier.
 
 use crate::dates::Day;
-use crate::episodes::{EpisodeMeasure, Episodes, SortedRows};
-use crate::model::{Measurements, Phase};
+use crate::episodes::{EpisodeMeasure, Episodes, SeriesRows};
+use crate::model::{Keys, Phase};
 use crate::outcomes::{Outcome, ReliableCategory};
 use serde::Serialize;
 
@@ -94,17 +94,12 @@ pub fn window_of(days_after_end: i32, opts: &Options) -> Option<usize> {
 }
 
 /// Judges every follow-up score and derives each episode's durability flags.
-pub fn follow_up(
-    m: &Measurements,
-    sorted: &SortedRows,
-    eps: &Episodes,
-    opts: &Options,
-) -> (Vec<FollowUpScore>, Vec<Durability>) {
+pub fn follow_up(m: &SeriesRows, eps: &Episodes, opts: &Options) -> (Vec<FollowUpScore>, Vec<Durability>) {
     let mut scores = Vec::new();
     let mut flags = Vec::with_capacity(eps.items.len());
     for (idx, it) in eps.items.iter().enumerate() {
         let rule = eps.rules[it.measure as usize].as_ref().expect("rule for a measure in use");
-        let rows = || sorted.order[it.rows.clone()].iter().map(|&r| r as usize);
+        let rows = || it.rows.clone();
         let first = scores.len();
         for r in rows().filter(|&r| m.phase[r] == Phase::FollowUp) {
             let (date, score) = (m.date[r], m.score[r]);
@@ -217,7 +212,7 @@ pub struct Comparison {
 /// Relapse-free time since the end of treatment, per measure: overall, by therapist, by
 /// site and (for measures with a remission threshold) by residual symptoms at the end.
 pub fn relapse_survival(
-    m: &Measurements,
+    keys: &Keys,
     eps: &Episodes,
     flags: &[Durability],
     registry: &crate::registry::Registry,
@@ -243,8 +238,8 @@ pub fn relapse_survival(
         };
         let stratifications: Vec<(&'static str, StratumOf)> = vec![
             ("overall", Box::new(|_| Some("all".to_string()))),
-            ("therapist", Box::new(|it| Some(key_name(&m.therapists, it.therapist)))),
-            ("site", Box::new(|it| Some(key_name(&m.sites, it.site)))),
+            ("therapist", Box::new(|it| Some(key_name(&keys.therapists, it.therapist)))),
+            ("site", Box::new(|it| Some(key_name(&keys.sites, it.site)))),
             (
                 "residual",
                 Box::new(move |it| {
@@ -287,8 +282,8 @@ pub fn relapse_survival(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::episodes::{build_episodes, sort_rows};
-    use crate::model::{NO_KEY, NO_SESSION};
+    use crate::episodes::prepare;
+    use crate::model::{Measurements, NO_KEY, NO_SESSION};
     use crate::registry::Registry;
 
     /// One PHQ-9 episode: (session, day, phase, score) rows.
@@ -296,8 +291,8 @@ mod tests {
         let reg = Registry::builtin();
         let mut m = Measurements::default();
         for (i, (s, d, p, x)) in rows.iter().enumerate() {
-            m.client.push(m.clients.intern("a"));
-            m.episode.push(m.episodes.intern(""));
+            m.client.push(m.keys.clients.intern("a"));
+            m.episode.push(m.keys.episodes.intern(""));
             m.therapist.push(NO_KEY);
             m.site.push(NO_KEY);
             m.session.push(*s);
@@ -307,9 +302,8 @@ mod tests {
             m.score.push(*x);
             m.record.push(i as u64);
         }
-        let sorted = sort_rows(&m);
-        let eps = build_episodes(&m, &sorted, &reg);
-        let (scores, mut flags) = follow_up(&m, &sorted, &eps, &Options::default());
+        let p = prepare(&m, &reg);
+        let (scores, mut flags) = follow_up(&p.rows, &p.episodes, &Options::default());
         (scores, flags.remove(0))
     }
 

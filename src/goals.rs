@@ -5,7 +5,7 @@
 
 use crate::dates::Day;
 use crate::episodes::Episodes;
-use crate::model::{GoalRatings, GoalScale, Measurements, Phase, NO_KEY};
+use crate::model::{GoalRatings, GoalScale, Keys, Phase, NO_KEY};
 use crate::outcomes::ReliableCategory;
 use serde::Serialize;
 
@@ -76,16 +76,11 @@ pub struct EpisodeGoals {
 }
 
 /// Computes every goal, objective and episode (all at once; see [`analyse_by_client`]).
-pub fn analyse(
-    g: &GoalRatings,
-    m: &Measurements,
-    eps: &Episodes,
-    opts: &Options,
-) -> (Vec<GoalResult>, Vec<EpisodeGoals>) {
+pub fn analyse(g: &GoalRatings, keys: &Keys, eps: &Episodes, opts: &Options) -> (Vec<GoalResult>, Vec<EpisodeGoals>) {
     let (mut goals, mut episodes) = (Vec::new(), Vec::new());
     analyse_by_client(
         g,
-        m,
+        keys,
         eps,
         opts,
         |_, _| true,
@@ -105,7 +100,7 @@ pub fn analyse(
 /// for which `keep(client, episode)` holds are handed on.
 pub fn analyse_by_client(
     g: &GoalRatings,
-    m: &Measurements,
+    keys: &Keys,
     eps: &Episodes,
     opts: &Options,
     keep: impl Fn(u32, u32) -> bool,
@@ -119,7 +114,7 @@ pub fn analyse_by_client(
         |i| cr[g.client[i] as usize] as usize,
         |i| (key(i), g.date[i], i),
     );
-    let mut symptoms = SymptomChange::new(m, eps);
+    let mut symptoms = SymptomChange::new(keys, eps);
     let (mut goals, mut episodes) = (Vec::new(), Vec::new());
     for client_rows in order.chunk_by(|&a, &b| g.client[a as usize] == g.client[b as usize]) {
         goals.clear();
@@ -254,22 +249,23 @@ fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
 /// then episode, by name). The symptom episodes are in that order and goal episodes are
 /// asked for in it, so one pass over both serves every lookup: no map of all episodes.
 struct SymptomChange<'a> {
-    m: &'a Measurements,
+    keys: &'a Keys,
     items: &'a [crate::episodes::EpisodeMeasure],
     at: usize,
 }
 
 impl<'a> SymptomChange<'a> {
-    fn new(m: &'a Measurements, eps: &'a Episodes) -> SymptomChange<'a> {
-        SymptomChange { m, items: &eps.items, at: 0 }
+    fn new(keys: &'a Keys, eps: &'a Episodes) -> SymptomChange<'a> {
+        SymptomChange { keys, items: &eps.items, at: 0 }
     }
 
     /// Whether at least one paired symptom measure of the episode reliably improved and
     /// none reliably deteriorated (the multi-measure rule of NHS England's MHSDS); `None`
     /// without a paired measure. Calls must come in increasing (client, episode) order.
     fn improved(&mut self, client: &str, episode: &str) -> Option<bool> {
-        let key =
-            |it: &crate::episodes::EpisodeMeasure| (self.m.clients.name(it.client), self.m.episodes.name(it.episode));
+        let key = |it: &crate::episodes::EpisodeMeasure| {
+            (self.keys.clients.name(it.client), self.keys.episodes.name(it.episode))
+        };
         while self.items.get(self.at).is_some_and(|it| key(it) < (client, episode)) {
             self.at += 1;
         }
@@ -396,7 +392,7 @@ mod tests {
         ]);
         let (goals, eps) = analyse(
             &g,
-            &Measurements::default(),
+            &Keys::default(),
             &Episodes { items: vec![], rules: vec![], n_episodes: 0 },
             &Options::default(),
         );
@@ -425,7 +421,7 @@ mod tests {
         ]);
         let (_, eps) = analyse(
             &g,
-            &Measurements::default(),
+            &Keys::default(),
             &Episodes { items: vec![], rules: vec![], n_episodes: 0 },
             &Options::default(),
         );

@@ -833,7 +833,7 @@ mod tests {
         assert_eq!((&a.0.record, &a.0.score, &a.0.session), (&b.0.record, &b.0.score, &b.0.session));
         assert_eq!((&a.1, a.2), (&b.1, b.2));
         let names = |i: &crate::model::Interner| (0..i.len() as u32).map(|k| i.name(k).to_string()).collect::<Vec<_>>();
-        assert_eq!(names(&a.0.clients), names(&b.0.clients));
+        assert_eq!(names(&a.0.keys.clients), names(&b.0.keys.clients));
     }
 
     use crate::model::Rejection;

@@ -176,6 +176,13 @@ pub struct Measurements {
     /// [`Measurements::release_records`] once loading is done. Rows are kept in record
     /// order, so later stages break ties by row index, which orders rows as records do.
     pub record: Vec<u64>,
+    pub keys: Keys,
+}
+
+/// The names behind the measurements' id columns. They outlive the rows: once the
+/// series are built (`episodes::prepare`) the analyses and tables need only these.
+#[derive(Debug, Default, Clone)]
+pub struct Keys {
     pub clients: Interner,
     pub episodes: Interner,
     pub therapists: Interner,
@@ -190,8 +197,9 @@ fn remap<'a>(ids: &'a [u32], map: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
 impl Measurements {
     /// Appends the rows of a later chunk (validated on its own), re-keying its ids.
     pub fn append(&mut self, other: Measurements) {
-        let (c, e) = (self.clients.absorb(&other.clients), self.episodes.absorb(&other.episodes));
-        let (t, s) = (self.therapists.absorb(&other.therapists), self.sites.absorb(&other.sites));
+        let (keys, more) = (&mut self.keys, &other.keys);
+        let (c, e) = (keys.clients.absorb(&more.clients), keys.episodes.absorb(&more.episodes));
+        let (t, s) = (keys.therapists.absorb(&more.therapists), keys.sites.absorb(&more.sites));
         self.client.extend(remap(&other.client, &c));
         self.episode.extend(remap(&other.episode, &e));
         self.therapist.extend(remap(&other.therapist, &t));
@@ -202,11 +210,6 @@ impl Measurements {
         self.measure.extend(other.measure);
         self.score.extend(other.score);
         self.record.extend(other.record);
-    }
-
-    /// Frees the record column (8 bytes a row) once every rejection is made.
-    pub fn release_records(&mut self) {
-        self.record = Vec::new();
     }
 
     pub fn len(&self) -> usize {

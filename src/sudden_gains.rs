@@ -367,8 +367,7 @@ fn cutoff_for(measure: usize, opts: &Options, eps: &crate::episodes::Episodes) -
 
 /// Finds sudden gains and losses in every episode × measure series.
 pub fn find_all(
-    m: &crate::model::Measurements,
-    sorted: &crate::episodes::SortedRows,
+    rows: &crate::episodes::SeriesRows,
     eps: &crate::episodes::Episodes,
     registry: &crate::registry::Registry,
     opts: &Options,
@@ -378,13 +377,12 @@ pub fn find_all(
     let n_measures = registry.measures().len();
     // A series spans positions 0 … (last session of the measure in the data − start),
     // as the columns of the package's wide table would.
-    let mut span = vec![0usize; n_measures];
-    for i in 0..m.len() {
-        if m.phase[i] != Phase::FollowUp && m.session[i] >= opts.start_session {
-            let s = &mut span[m.measure[i] as usize];
-            *s = (*s).max((m.session[i] - opts.start_session) as usize + 1);
-        }
-    }
+    let span: Vec<usize> = (0..n_measures)
+        .map(|i| match rows.last_session.get(i).copied().flatten() {
+            Some(last) if last >= opts.start_session => (last - opts.start_session) as usize + 1,
+            _ => 0,
+        })
+        .collect();
     let cutoffs: Vec<Option<f64>> = (0..n_measures).map(|i| cutoff_for(i, opts, eps)).collect();
     // The critical values depend only on alpha and the adjustment: compute them once.
     let t = CriticalValues::new(&opts.criteria);
@@ -394,18 +392,19 @@ pub fn find_all(
     let mut evs = Vec::new();
     for (idx, it) in eps.items.iter().enumerate() {
         let mi = it.measure as usize;
-        let rows = sorted.order[it.rows.clone()].iter().map(|&r| r as usize).filter(|&r| m.phase[r] != Phase::FollowUp);
+        let (session, score) = (&rows.session[it.rows.clone()], &rows.score[it.rows.clone()]);
+        let treatment = || (0..score.len()).filter(|&k| rows.phase[it.rows.start + k] != Phase::FollowUp);
         x.clear();
-        let by_rank = rows.clone().any(|r| m.session[r] == NO_SESSION);
+        let by_rank = treatment().any(|k| session[k] == NO_SESSION);
         if by_rank {
             // No session numbers: the series is the scores in date order.
-            x.extend(rows.map(|r| m.score[r]));
+            x.extend(treatment().map(|k| score[k]));
         } else {
             x.resize(span[mi], f64::NAN);
-            for r in rows.filter(|&r| m.session[r] >= opts.start_session) {
-                let p = (m.session[r] - opts.start_session) as usize;
+            for k in treatment().filter(|&k| session[k] >= opts.start_session) {
+                let p = (session[k] - opts.start_session) as usize;
                 if x[p].is_nan() {
-                    x[p] = m.score[r];
+                    x[p] = score[k];
                 }
             }
         }

@@ -4,7 +4,7 @@
 
 use crate::episodes::Episodes;
 use crate::followup::{Curve, Durability, FollowUpScore};
-use crate::model::{Measurements, NO_KEY};
+use crate::model::{Keys, NO_KEY};
 use crate::registry::Registry;
 use crate::sudden_gains::SuddenGains;
 use std::borrow::Cow;
@@ -209,7 +209,7 @@ fn key<'a>(interner: &'a crate::model::Interner, id: u32) -> Cow<'a, str> {
 /// column name, so the header and the rows cannot drift apart.
 pub fn episodes_csv(
     out: &mut dyn Write,
-    m: &Measurements,
+    keys: &Keys,
     eps: &Episodes,
     flags: &[Durability],
     registry: &Registry,
@@ -218,7 +218,7 @@ pub fn episodes_csv(
     let mut header_written = false;
     let mut values = Vec::with_capacity(EPISODE_COLUMNS.len());
     for (it, d) in eps.items.iter().zip(flags) {
-        let row = episode_row(m, it, d, registry);
+        let row = episode_row(keys, it, d, registry);
         if !header_written {
             w.write_record(row.iter().map(|(name, _)| *name))?;
             header_written = true;
@@ -274,7 +274,7 @@ pub const EPISODE_COLUMNS: &[&str] = &[
 ];
 
 fn episode_row<'a>(
-    m: &'a Measurements,
+    keys: &'a Keys,
     it: &'a crate::episodes::EpisodeMeasure,
     d: &Durability,
     registry: &'a Registry,
@@ -283,10 +283,10 @@ fn episode_row<'a>(
     let tt = it.talking_therapies;
     let ttb = |f: fn(&crate::episodes::TalkingTherapies) -> bool| opt_bool(tt.as_ref().map(f)).into();
     vec![
-        ("client_id", key(&m.clients, it.client).into()),
-        ("episode_id", key(&m.episodes, it.episode).into()),
-        ("therapist_id", key(&m.therapists, it.therapist).into()),
-        ("site_id", key(&m.sites, it.site).into()),
+        ("client_id", key(&keys.clients, it.client).into()),
+        ("episode_id", key(&keys.episodes, it.episode).into()),
+        ("therapist_id", key(&keys.therapists, it.therapist).into()),
+        ("site_id", key(&keys.sites, it.site).into()),
         ("measure", registry.get(it.measure as usize).code.as_str().into()),
         ("n_scores", V::Int(it.n_scores as i64)),
         ("n_followup", V::Int(d.n_followup as i64)),
@@ -347,7 +347,7 @@ const SUDDEN_GAIN_COLUMNS: [&str; 19] = [
 /// `sudden_gains.csv`: one row per sudden gain or loss.
 pub fn sudden_gains_csv(
     out: &mut dyn Write,
-    m: &Measurements,
+    keys: &Keys,
     eps: &Episodes,
     sg: &SuddenGains,
     registry: &Registry,
@@ -360,8 +360,8 @@ pub fn sudden_gains_csv(
         w.table_row(
             &SUDDEN_GAIN_COLUMNS,
             &[
-                key(&m.clients, it.client).into(),
-                key(&m.episodes, it.episode).into(),
+                key(&keys.clients, it.client).into(),
+                key(&keys.episodes, it.episode).into(),
                 registry.get(it.measure as usize).code.as_str().into(),
                 f.kind.as_str().into(),
                 V::Int(f.pregain_session as i64),
@@ -404,7 +404,7 @@ const BYCLIENT_COLUMNS: [&str; 11] = [
 /// number of gains and losses and the one of each kept by the selection rule.
 pub fn sudden_gains_byclient_csv(
     out: &mut dyn Write,
-    m: &Measurements,
+    keys: &Keys,
     eps: &Episodes,
     sg: &SuddenGains,
     registry: &Registry,
@@ -429,8 +429,8 @@ pub fn sudden_gains_byclient_csv(
         w.table_row(
             &BYCLIENT_COLUMNS,
             &[
-                key(&m.clients, it.client).into(),
-                key(&m.episodes, it.episode).into(),
+                key(&keys.clients, it.client).into(),
+                key(&keys.episodes, it.episode).into(),
                 registry.get(it.measure as usize).code.as_str().into(),
                 V::Int(gains.len() as i64),
                 V::Int(losses.len() as i64),
@@ -469,7 +469,7 @@ const FOLLOWUP_COLUMNS: [&str; 16] = [
 /// `followup.csv`: one row per follow-up score.
 pub fn followup_csv(
     out: &mut dyn Write,
-    m: &Measurements,
+    keys: &Keys,
     eps: &Episodes,
     scores: &[FollowUpScore],
     months: &[f64],
@@ -483,8 +483,8 @@ pub fn followup_csv(
         w.table_row(
             &FOLLOWUP_COLUMNS,
             &[
-                key(&m.clients, it.client).into(),
-                key(&m.episodes, it.episode).into(),
+                key(&keys.clients, it.client).into(),
+                key(&keys.episodes, it.episode).into(),
                 registry.get(it.measure as usize).code.as_str().into(),
                 V::Day(f.date),
                 V::Int(f.days_after_end as i64),
@@ -696,7 +696,7 @@ const TRAJECTORY_COLUMNS: [&str; 24] = [
 /// `trajectories.csv`: one row per episode × measure.
 pub fn trajectories_csv(
     out: &mut dyn Write,
-    m: &Measurements,
+    keys: &Keys,
     eps: &Episodes,
     tr: &crate::trajectories::Trajectories,
     registry: &Registry,
@@ -709,8 +709,8 @@ pub fn trajectories_csv(
         w.table_row(
             &TRAJECTORY_COLUMNS,
             &[
-                key(&m.clients, it.client).into(),
-                key(&m.episodes, it.episode).into(),
+                key(&keys.clients, it.client).into(),
+                key(&keys.episodes, it.episode).into(),
                 registry.get(it.measure as usize).code.as_str().into(),
                 V::Int(it.n_scores as i64),
                 V::OptNum(t.slope_per_session),
@@ -977,10 +977,10 @@ mod tests {
 
     #[test]
     fn the_empty_table_header_matches_the_rows() {
-        let mut m = Measurements::default();
+        let mut keys = Keys::default();
         let reg = Registry::builtin();
-        m.clients.intern("c");
-        m.episodes.intern("");
+        keys.clients.intern("c");
+        keys.episodes.intern("");
         let it = crate::episodes::EpisodeMeasure {
             client: 0,
             episode: 0,
@@ -997,7 +997,7 @@ mod tests {
             talking_therapies: None,
             rows: 0..1,
         };
-        let names: Vec<&str> = episode_row(&m, &it, &Durability::default(), &reg).iter().map(|(n, _)| *n).collect();
+        let names: Vec<&str> = episode_row(&keys, &it, &Durability::default(), &reg).iter().map(|(n, _)| *n).collect();
         assert_eq!(names, EPISODE_COLUMNS);
     }
 

@@ -6,8 +6,8 @@
 //! without the episode itself. Rules and thresholds: docs/METHODS.md §7e.
 
 use crate::dates::Day;
-use crate::episodes::{EpisodeMeasure, Episodes, SortedRows};
-use crate::model::{Measurements, Phase, NO_SESSION};
+use crate::episodes::{EpisodeMeasure, Episodes, SeriesRows};
+use crate::model::{Phase, NO_SESSION};
 use crate::outcomes::{ReliableCategory, ResolvedRule};
 use crate::registry::Direction;
 use serde::Serialize;
@@ -377,15 +377,15 @@ pub struct Trajectories {
 
 /// The treatment scores of a series as points: session numbers where every row has one,
 /// otherwise positions in date order.
-fn points(m: &Measurements, sorted: &SortedRows, it: &EpisodeMeasure, buf: &mut Vec<Point>) {
+fn points(m: &SeriesRows, it: &EpisodeMeasure, buf: &mut Vec<Point>) {
     buf.clear();
-    let rows = sorted.order[it.rows.clone()].iter().map(|&r| r as usize).filter(|&r| m.phase[r] != Phase::FollowUp);
+    let rows = it.rows.clone().filter(|&r| m.phase[r] != Phase::FollowUp);
     let by_rank = rows.clone().any(|r| m.session[r] == NO_SESSION);
     buf.extend(rows.enumerate().map(|(k, r)| (if by_rank { k as i32 } else { m.session[r] }, m.date[r], m.score[r])));
 }
 
 /// Computes every trajectory and the expected-response curves.
-pub fn analyse(m: &Measurements, sorted: &SortedRows, eps: &Episodes, opts: &Options) -> Trajectories {
+pub fn analyse(rows: &SeriesRows, eps: &Episodes, opts: &Options) -> Trajectories {
     let mut out = Trajectories { items: Vec::with_capacity(eps.items.len()), ..Default::default() };
     let mut buf = Vec::new();
     // (measure, band) → by session since baseline → the scores there, as counts.
@@ -393,7 +393,7 @@ pub fn analyse(m: &Measurements, sorted: &SortedRows, eps: &Episodes, opts: &Opt
     let bands = band_edges(eps, opts.bands);
     for it in &eps.items {
         let rule = eps.rules[it.measure as usize].as_ref().expect("rule for a measure in use");
-        points(m, sorted, it, &mut buf);
+        points(rows, it, &mut buf);
         let mut t = if it.paired() { describe(&buf, rule, it, opts) } else { Trajectory::default() };
         if let Some(edges) = bands.get(&it.measure) {
             // Interior edges split the baselines into bands 0 … bands − 1.
@@ -451,7 +451,7 @@ pub fn analyse(m: &Measurements, sorted: &SortedRows, eps: &Episodes, opts: &Opt
         let Some(band) = t.band.filter(|_| it.paired()) else { continue };
         let lower = eps.rules[it.measure as usize].as_ref().is_some_and(|r| r.direction == Direction::Lower);
         let by_session = &cells[&(it.measure, band)];
-        points(m, sorted, it, &mut buf);
+        points(rows, it, &mut buf);
         let s0 = buf[0].0;
         let final_session = buf[buf.len() - 1].0 - s0;
         for &(session, _, score) in &buf[1..] {

@@ -185,10 +185,11 @@ pub fn check_measurement<'a>(
 impl Measurements {
     /// Appends a checked row from input record `record`.
     pub fn push(&mut self, r: &CheckedMeasurement, record: u64) {
-        self.client.push(self.clients.intern(r.client_id));
-        self.episode.push(self.episodes.intern(r.episode_id));
-        self.therapist.push(r.therapist_id.map_or(NO_KEY, |t| self.therapists.intern(t)));
-        self.site.push(r.site_id.map_or(NO_KEY, |s| self.sites.intern(s)));
+        let keys = &mut self.keys;
+        self.client.push(keys.clients.intern(r.client_id));
+        self.episode.push(keys.episodes.intern(r.episode_id));
+        self.therapist.push(r.therapist_id.map_or(NO_KEY, |t| keys.therapists.intern(t)));
+        self.site.push(r.site_id.map_or(NO_KEY, |s| keys.sites.intern(s)));
         self.date.push(r.date);
         self.session.push(r.session);
         self.phase.push(r.phase);
