@@ -3,7 +3,7 @@
 //! with episode outcomes and the series' rows laid out (`prepare`), sudden gains, follow-up, caseload aggregates (units, funnels, trends) and
 //! trajectories. The whole binary is timed by `benches/run.sh`.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use sustain::dates::parse_iso_date;
 use sustain::demo::generate;
@@ -56,8 +56,10 @@ fn benches(c: &mut Criterion) {
         });
         let m = validate_all(&rows, &reg, today);
         group.bench_with_input(BenchmarkId::new("sort_rows", clients), &m, |b, m| b.iter(|| black_box(sort_rows(m))));
-        group.bench_with_input(BenchmarkId::new("prepare", clients), &m, |b, m| b.iter(|| black_box(prepare(m, &reg))));
-        let p = prepare(&m, &reg);
+        group.bench_with_input(BenchmarkId::new("prepare", clients), &m, |b, m| {
+            b.iter_batched(|| m.clone(), |m| black_box(prepare(m, &reg)), BatchSize::LargeInput)
+        });
+        let p = prepare(m, &reg);
         let (rows, eps) = (&p.rows, &p.episodes);
         let sg = sustain::sudden_gains::Options::default();
         group.bench_with_input(BenchmarkId::new("sudden_gains", clients), rows, |b, rows| {
@@ -73,7 +75,7 @@ fn benches(c: &mut Criterion) {
             overdispersion: sustain::caseload::Overdispersion::None,
             period: "month",
         };
-        group.bench_with_input(BenchmarkId::new("caseload", clients), &m.keys, |b, keys| {
+        group.bench_with_input(BenchmarkId::new("caseload", clients), &p.keys, |b, keys| {
             b.iter(|| black_box(sustain::caseload::analyse(keys, eps, &durability, &caseload)))
         });
         let tr = sustain::trajectories::Options::default();

@@ -251,15 +251,16 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
 /// (duplicates, follow-up-only series) become rejections. Only the keys outlive this call:
 /// the row columns are freed as soon as the series' rows are laid out.
 fn into_series(m: Measurements, registry: &Registry) -> (Keys, Episodes, SeriesRows, Vec<Rejection>) {
-    let prepared = crate::episodes::prepare(&m, registry);
+    let prepared = crate::episodes::prepare(m, registry);
+    let record = &prepared.records;
     let mut left_out = Vec::with_capacity(prepared.duplicates.len() + prepared.orphans.len());
     for (row, why) in &prepared.duplicates {
-        left_out.push(ingest::duplicate_rejection(Table::Measurements, m.record[*row], "score", why, |r| m.record[r]));
+        left_out.push(ingest::duplicate_rejection(Table::Measurements, record[*row], "score", why, |r| record[r]));
     }
     for &row in &prepared.orphans {
         left_out.push(Rejection {
             table: Table::Measurements,
-            record: m.record[row],
+            record: record[row],
             column: "phase",
             code: "followup_without_treatment",
             message: "a follow-up score on a measure with no score before follow-up in its episode: \
@@ -268,7 +269,7 @@ fn into_series(m: Measurements, registry: &Registry) -> (Keys, Episodes, SeriesR
             duplicate_of: None,
         });
     }
-    (m.keys, prepared.episodes, prepared.rows, left_out)
+    (prepared.keys, prepared.episodes, prepared.rows, left_out)
 }
 
 /// `rejected.csv` with line numbers read back from the files.

@@ -32,24 +32,32 @@ pub struct SeriesRows {
 }
 
 impl SeriesRows {
-    /// Lays out the columns of `m` in `order` (in parallel: one column per task).
-    fn gather(m: &Measurements, order: &[u32], n_measures: usize) -> SeriesRows {
+    /// Lays out the row columns of `m` in `order` and hands back what else outlives the
+    /// rows. Each input column is freed as soon as it is laid out (or, for the key columns,
+    /// at once), so a column and its copy are the most ever held twice.
+    fn gather(m: Measurements, order: &[u32], n_measures: usize) -> (SeriesRows, Keys, Vec<u64>) {
         use rayon::prelude::*;
-        fn column<T: Copy + Send + Sync>(values: &[T], order: &[u32]) -> Vec<T> {
+        fn laid_out<T: Copy + Send + Sync>(values: Vec<T>, order: &[u32]) -> Vec<T> {
             order.par_iter().with_min_len(1 << 16).map(|&r| values[r as usize]).collect()
         }
-        let ((date, session), (phase, score)) = rayon::join(
-            || rayon::join(|| column(&m.date, order), || column(&m.session, order)),
-            || rayon::join(|| column(&m.phase, order), || column(&m.score, order)),
-        );
+        let Measurements { client, episode, therapist, site, date, session, phase, measure, score, record, keys } = m;
+        drop((client, episode, therapist, site));
         let mut last_session = vec![None; n_measures];
-        for i in 0..m.len() {
-            if m.phase[i] != Phase::FollowUp {
-                let last: &mut Option<i32> = &mut last_session[m.measure[i] as usize];
-                *last = (*last).max(Some(m.session[i]));
+        for ((&p, &s), &x) in phase.iter().zip(&session).zip(&measure) {
+            if p != Phase::FollowUp {
+                let last: &mut Option<i32> = &mut last_session[x as usize];
+                *last = (*last).max(Some(s));
             }
         }
-        SeriesRows { date, session, phase, score, last_session }
+        drop(measure);
+        let rows = SeriesRows {
+            date: laid_out(date, order),
+            session: laid_out(session, order),
+            phase: laid_out(phase, order),
+            score: laid_out(score, order),
+            last_session,
+        };
+        (rows, keys, record)
     }
 
     pub fn len(&self) -> usize {
@@ -61,12 +69,15 @@ impl SeriesRows {
     }
 }
 
-/// What the analyses take from the measurement rows: the episodes and their rows in series
-/// order; and the rows left out on the way, for the rejections.
+/// What the analyses take from the measurement rows: the keys, the episodes and their rows
+/// in series order; and the rows left out on the way, for the rejections.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    pub keys: Keys,
     pub episodes: Episodes,
     pub rows: SeriesRows,
+    /// The input record of each row of `Measurements` (for naming the rows left out).
+    pub records: Vec<u64>,
     /// Rows (indices into `Measurements`) left out as duplicates, with why.
     pub duplicates: Vec<(usize, Duplicate)>,
     /// Rows of series with only follow-up scores ([`take_orphan_follow_ups`]).
@@ -75,12 +86,13 @@ pub struct Prepared {
 
 /// Sorts the rows into series, drops duplicates and follow-up-only series, builds the
 /// episodes (on every row: a run's filter applies afterwards) and lays out their rows.
-pub fn prepare(m: &Measurements, registry: &Registry) -> Prepared {
-    let mut sorted = sort_rows(m);
-    let orphans = take_orphan_follow_ups(m, &mut sorted);
-    let episodes = build_episodes(m, &sorted, registry);
-    let rows = SeriesRows::gather(m, &sorted.order, registry.measures().len());
-    Prepared { episodes, rows, duplicates: sorted.duplicates, orphans }
+/// Consumes the rows: only their keys and record numbers are handed back.
+pub fn prepare(m: Measurements, registry: &Registry) -> Prepared {
+    let mut sorted = sort_rows(&m);
+    let orphans = take_orphan_follow_ups(&m, &mut sorted);
+    let episodes = build_episodes(&m, &sorted, registry);
+    let (rows, keys, records) = SeriesRows::gather(m, &sorted.order, registry.measures().len());
+    Prepared { keys, episodes, rows, records, duplicates: sorted.duplicates, orphans }
 }
 
 /// The rows of the shared sort, duplicates removed.
@@ -436,7 +448,7 @@ mod tests {
         // t1 has 3 rows, t2 has 2.
         assert_eq!(m.keys.therapists.name(it.therapist), "t1");
         // The series' rows are laid out in that order.
-        let p = prepare(&m, &reg);
+        let p = prepare(m, &reg);
         assert_eq!(p.episodes.items[0].rows, 0..5);
         assert_eq!(p.rows.score, vec![18.0, 15.0, 12.0, 7.0, 20.0]);
         assert_eq!(p.rows.session, vec![0, 1, 2, NO_SESSION, NO_SESSION]);
@@ -454,7 +466,7 @@ mod tests {
         push(&mut m, &reg, "a", "t", 5, 35, Phase::Treatment, "PHQ9", 9.0);
         push(&mut m, &reg, "a", "t", 5, 35, Phase::Treatment, "PHQ9", 10.0);
         push(&mut m, &reg, "a", "t", 9, 300, Phase::FollowUp, "PHQ9", 8.0);
-        let p = prepare(&m, &reg);
+        let p = prepare(m, &reg);
         assert_eq!(p.duplicates.len(), 2);
         assert_eq!(p.rows.len(), 3);
         assert_eq!(p.rows.last_session[reg.find("PHQ9").unwrap()], Some(5));

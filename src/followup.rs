@@ -302,7 +302,7 @@ mod tests {
             m.score.push(*x);
             m.record.push(i as u64);
         }
-        let p = prepare(&m, &reg);
+        let p = prepare(m, &reg);
         let (scores, mut flags) = follow_up(&p.rows, &p.episodes, &Options::default());
         (scores, flags.remove(0))
     }
