@@ -172,9 +172,10 @@ pub struct Measurements {
     pub phase: Vec<Phase>,
     pub measure: Vec<u16>,
     pub score: Vec<f64>,
-    /// 0-based data record index in the input file, for naming rejected rows; emptied by
-    /// [`Measurements::release_records`] once loading is done. Rows are kept in record
-    /// order, so later stages break ties by row index, which orders rows as records do.
+    /// 0-based data record index in the input file, for naming rejected rows (handed on
+    /// by `episodes::prepare`, which consumes the rows, until the rejections are made).
+    /// Rows are kept in record order, so later stages break ties by row index, which
+    /// orders rows as records do.
     pub record: Vec<u64>,
     pub keys: Keys,
 }
