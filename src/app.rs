@@ -12,7 +12,7 @@ use crate::registry::Registry;
 use crate::summary::{summarise, Summary, TableCounts};
 use crate::tables::{self, RejectedLine};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -416,17 +416,30 @@ fn analysis(
         },
         goals: crate::goals::Options { gbo_reliable_change: args.gbo_reliable_change, gas_rho: args.gas_rho },
     };
+    // The series of each `--client`, found before the long work so that a wrong id fails fast.
+    let client_series = client_series(&loaded.keys, &episodes, &args.client)?;
+    let for_clients: BTreeSet<usize> = client_series.iter().flat_map(|(_, items)| items.iter().copied()).collect();
     let staging = Staging::new(out)?;
     progress.stage("trajectories, sudden gains, follow-up, caseload and goals (in parallel)");
-    let Results { summary, trajectories, gains, durability, curves, units, funnel_refs, periods, goal_figure } =
-        run_analyses(loaded, cfg, &episodes, filter, &settings, &staging, progress)?;
+    let Results {
+        summary,
+        etr,
+        client_trajectories,
+        gains,
+        durability,
+        curves,
+        units,
+        funnel_refs,
+        periods,
+        goal_figure,
+    } = run_analyses(loaded, cfg, &episodes, filter, &settings, &for_clients, &staging, progress)?;
     let (keys, reg, supp) = (&loaded.keys, &cfg.registry, settings.caseload.suppression);
     let eps = &episodes;
     progress.stage("drawing the charts");
     let figures = crate::figures::all(&crate::figures::Inputs {
         eps: &episodes,
         registry: &cfg.registry,
-        trajectories: &trajectories,
+        etr: &etr,
         curves: &curves,
         units: &units,
         periods: &periods,
@@ -440,7 +453,13 @@ fn analysis(
         suppress_below: args.suppress_below,
         figures: &figures,
     });
-    let client_pages = client_pages(loaded, cfg, &episodes, &trajectories, &durability, &gains, &args.client)?;
+    let client_pages = client_pages(
+        loaded,
+        cfg,
+        &episodes,
+        &client_series,
+        &ClientResults { trajectories: &client_trajectories, etr: &etr, durability: &durability, gains: &gains },
+    );
     let select = settings.sudden_gains.select;
     let mut files: Vec<OutputFile> = vec![
         OutputFile::render("episodes.csv", |w| tables::episodes_csv(w, keys, eps, &durability, reg)),
@@ -449,8 +468,7 @@ fn analysis(
             tables::sudden_gains_byclient_csv(w, keys, eps, &gains, reg, select)
         }),
         OutputFile::render("relapse_survival.csv", |w| tables::relapse_survival_csv(w, &curves, reg)),
-        OutputFile::render("trajectories.csv", |w| tables::trajectories_csv(w, keys, eps, &trajectories, reg)),
-        OutputFile::render("expected_response.csv", |w| tables::expected_response_csv(w, &trajectories, reg)),
+        OutputFile::render("expected_response.csv", |w| tables::expected_response_csv(w, &etr, reg)),
         OutputFile::render("therapists.csv", |w| tables::units_csv(w, &units, "therapist", &funnel_refs, &supp, reg)),
         OutputFile::render("sites.csv", |w| tables::units_csv(w, &units, "site", &funnel_refs, &supp, reg)),
         OutputFile::render("trends.csv", |w| tables::trends_csv(w, &periods, &supp, reg)),
@@ -500,7 +518,10 @@ struct Settings {
 /// What the analyses hand on to the charts, the report and the tables written last.
 struct Results {
     summary: Summary,
-    trajectories: crate::trajectories::Trajectories,
+    etr: Vec<crate::trajectories::EtrPoint>,
+    /// The trajectories of the `--client` series (`trajectories.csv` is written, and the
+    /// others dropped, by the trajectories task).
+    client_trajectories: BTreeMap<usize, crate::trajectories::Trajectory>,
     gains: crate::sudden_gains::SuddenGains,
     durability: Vec<crate::followup::Durability>,
     curves: Vec<crate::followup::Curve>,
@@ -512,15 +533,17 @@ struct Results {
 
 /// Runs the analyses on the episodes. They only read the episodes, so they run side by
 /// side (follow-up first, then its table beside the caseload, which needs the durability
-/// flags); each also summarises its own results. Follow-up scores and goal results are
-/// written (staged) by their task and dropped there: they are large and nothing later
-/// needs them.
+/// flags); each also summarises its own results. Follow-up scores, goal results and
+/// trajectories are written (staged) by their task and dropped there: they are large and
+/// nothing later needs them (but the trajectories of the series in `for_clients`).
+#[allow(clippy::too_many_arguments)]
 fn run_analyses(
     loaded: &Loaded,
     cfg: &RunConfig,
     eps: &Episodes,
     filter: &crate::episodes::Filter,
     settings: &Settings,
+    for_clients: &BTreeSet<usize>,
     staging: &Staging,
     progress: &Progress,
 ) -> Result<Results> {
@@ -587,11 +610,19 @@ fn run_analyses(
             })
         });
         s.spawn(|_| {
-            tr = Some(progress.part("trajectories", || {
+            let (trajectories, summary) = progress.part("trajectories", || {
                 let tr = crate::trajectories::analyse(rows, eps, tr_options);
                 let summary = crate::summary::trajectory_summary(eps, &tr, tr_options, reg);
                 (tr, summary)
-            }))
+            });
+            let written = progress.part("trajectories.csv", || {
+                staging.write(vec![OutputFile::render("trajectories.csv", |w| {
+                    tables::trajectories_csv(w, keys, eps, &trajectories, reg)
+                })])
+            });
+            let crate::trajectories::Trajectories { items, etr, .. } = trajectories;
+            let for_clients = for_clients.iter().map(|&i| (i, items[i].clone())).collect();
+            tr = Some((written, etr, for_clients, summary));
         });
         s.spawn(|_| {
             sg = Some(progress.part("sudden gains and losses", || {
@@ -605,7 +636,9 @@ fn run_analyses(
         }));
     });
     let done = "every task of the scope has finished";
-    let ((trajectories, tr_summary), (gains, sg_summary)) = (tr.expect(done), sg.expect(done));
+    let ((trajectories_written, etr, client_trajectories, tr_summary), (gains, sg_summary)) =
+        (tr.expect(done), sg.expect(done));
+    trajectories_written?;
     let (followup_written, durability, curves, sustained, caseload) = fu.expect(done);
     followup_written?;
     let (units, funnel_refs, periods, caseload_summary) = caseload;
@@ -620,7 +653,44 @@ fn run_analyses(
         summary.goals = Some(goals_summary);
         goal_figure = figure;
     }
-    Ok(Results { summary, trajectories, gains, durability, curves, units, funnel_refs, periods, goal_figure })
+    Ok(Results {
+        summary,
+        etr,
+        client_trajectories,
+        gains,
+        durability,
+        curves,
+        units,
+        funnel_refs,
+        periods,
+        goal_figure,
+    })
+}
+
+/// The series (indices into `episodes.items`) of each `--client`, in the order given.
+fn client_series<'a>(keys: &Keys, episodes: &Episodes, clients: &'a [String]) -> Result<Vec<(&'a str, Vec<usize>)>> {
+    clients
+        .iter()
+        .map(|client| {
+            let items: Vec<usize> =
+                (0..episodes.items.len()).filter(|&i| keys.clients.name(episodes.items[i].client) == client).collect();
+            if items.is_empty() {
+                return Err(Error::Usage(format!(
+                    "--client {client}: no episode of that client in the data (after filters)"
+                )));
+            }
+            Ok((client.as_str(), items))
+        })
+        .collect()
+}
+
+/// What the client pages show of the analyses.
+struct ClientResults<'a> {
+    /// The trajectories of the clients' series, by series.
+    trajectories: &'a BTreeMap<usize, crate::trajectories::Trajectory>,
+    etr: &'a [crate::trajectories::EtrPoint],
+    durability: &'a [crate::followup::Durability],
+    gains: &'a crate::sudden_gains::SuddenGains,
 }
 
 /// `client_<id>.html` for each `--client`: the client's episodes with their figures.
@@ -628,28 +698,18 @@ fn client_pages(
     loaded: &Loaded,
     cfg: &RunConfig,
     episodes: &Episodes,
-    trajectories: &crate::trajectories::Trajectories,
-    durability: &[crate::followup::Durability],
-    gains: &crate::sudden_gains::SuddenGains,
-    clients: &[String],
-) -> Result<Vec<OutputFile<'static>>> {
+    clients: &[(&str, Vec<usize>)],
+    results: &ClientResults,
+) -> Vec<OutputFile<'static>> {
     let mut client_pages = Vec::new();
-    for client in clients {
-        let items: Vec<usize> = (0..episodes.items.len())
-            .filter(|&i| loaded.keys.clients.name(episodes.items[i].client) == client)
-            .collect();
-        if items.is_empty() {
-            return Err(Error::Usage(format!(
-                "--client {client}: no episode of that client in the data (after filters)"
-            )));
-        }
+    for (client, items) in clients {
         let pages: Vec<crate::report::ClientEpisode> = items
             .iter()
             .map(|&i| {
                 let it = &episodes.items[i];
                 let c = &it.classification;
-                let t = &trajectories.items[i];
-                let d = &durability[i];
+                let t = &results.trajectories[&i];
+                let d = &results.durability[i];
                 let text = |x: Option<&str>| x.unwrap_or("–").replace('_', " ");
                 crate::report::ClientEpisode {
                     episode: loaded.keys.episodes.name(it.episode).to_string(),
@@ -688,8 +748,8 @@ fn client_pages(
                         ),
                     ],
                     figures: [
-                        crate::figures::client_trajectory(&loaded.rows, episodes, gains, &cfg.registry, i),
-                        crate::figures::client_vs_expected(&loaded.rows, episodes, trajectories, &cfg.registry, i),
+                        crate::figures::client_trajectory(&loaded.rows, episodes, results.gains, &cfg.registry, i),
+                        crate::figures::client_vs_expected(&loaded.rows, episodes, results.etr, t, &cfg.registry, i),
                     ]
                     .into_iter()
                     .flatten()
@@ -702,7 +762,7 @@ fn client_pages(
             crate::report::render_client(client, &pages).into_bytes(),
         ));
     }
-    Ok(client_pages)
+    client_pages
 }
 
 /// Goals, restricted to the episodes the filter kept.

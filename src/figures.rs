@@ -9,7 +9,7 @@ use crate::episodes::Episodes;
 use crate::followup::Curve;
 use crate::outcomes::Outcome;
 use crate::registry::Registry;
-use crate::trajectories::Trajectories;
+use crate::trajectories::EtrPoint;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -26,7 +26,8 @@ pub struct Figure {
 pub struct Inputs<'a> {
     pub eps: &'a Episodes,
     pub registry: &'a Registry,
-    pub trajectories: &'a Trajectories,
+    /// The expected-response percentiles.
+    pub etr: &'a [EtrPoint],
     pub curves: &'a [Curve],
     pub units: &'a [Unit],
     pub periods: &'a [Period],
@@ -259,7 +260,7 @@ fn dose_response(i: &Inputs, m: u16) -> Option<Figure> {
 }
 
 fn expected_response(i: &Inputs, m: u16) -> Option<Figure> {
-    let pts: Vec<_> = i.trajectories.etr.iter().filter(|p| p.measure == m).collect();
+    let pts: Vec<_> = i.etr.iter().filter(|p| p.measure == m).collect();
     if pts.is_empty() {
         return None;
     }
@@ -656,14 +657,15 @@ pub fn client_trajectory(
 pub fn client_vs_expected(
     m: &crate::episodes::SeriesRows,
     eps: &Episodes,
-    tr: &Trajectories,
+    etr: &[EtrPoint],
+    trajectory: &crate::trajectories::Trajectory,
     registry: &Registry,
     idx: usize,
 ) -> Option<Figure> {
     use crate::model::Phase;
     let it = &eps.items[idx];
-    let band = tr.items[idx].band?;
-    let pts: Vec<_> = tr.etr.iter().filter(|p| p.measure == it.measure && p.band == band).collect();
+    let band = trajectory.band?;
+    let pts: Vec<_> = etr.iter().filter(|p| p.measure == it.measure && p.band == band).collect();
     if pts.len() < 2 {
         return None;
     }

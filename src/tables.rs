@@ -743,12 +743,12 @@ pub fn trajectories_csv(
 /// measure and intake-severity band.
 pub fn expected_response_csv(
     out: &mut dyn Write,
-    tr: &crate::trajectories::Trajectories,
+    etr: &[crate::trajectories::EtrPoint],
     registry: &Registry,
 ) -> io::Result<()> {
     let mut w = CsvOut::new(out);
     w.write_record(["measure", "band", "band_low", "band_high", "session", "n", "p10", "p25", "p50", "p75", "p90"])?;
-    for p in &tr.etr {
+    for p in etr {
         w.write_record([
             registry.get(p.measure as usize).code.clone(),
             (p.band + 1).to_string(),

@@ -833,10 +833,9 @@ fn png_charts_are_written_on_request() {
     assert!(!plain.path().join("charts").exists(), "PNGs only when asked");
 }
 
-/// Some tables are staged while other analyses still run; a failure after that (here an
-/// unknown `--client`) must still leave nothing behind.
+/// An unknown `--client` is refused before any work is done, and leaves nothing behind.
 #[test]
-fn a_run_that_fails_after_staging_some_tables_leaves_nothing_behind() {
+fn an_unknown_client_is_refused_and_leaves_nothing_behind() {
     let d = demo("60", "5");
     let parent = tempfile::tempdir().unwrap();
     let out = parent.path().join("reports");
@@ -850,4 +849,70 @@ fn a_run_that_fails_after_staging_some_tables_leaves_nothing_behind() {
         .stderr(contains("no-such-client"));
     assert!(!out.exists(), "no output folder");
     assert_eq!(fs::read_dir(parent.path()).unwrap().count(), 0, "no staging folder either");
+}
+
+/// Every table is staged before the files are moved into place; a failure then (here the
+/// output path is a file, so no folder can be made there) leaves no staging folder and
+/// the file as it was.
+#[test]
+fn a_run_that_fails_after_staging_every_table_leaves_nothing_behind() {
+    let d = demo("60", "5");
+    let parent = tempfile::tempdir().unwrap();
+    let out = parent.path().join("reports");
+    fs::write(&out, "not a folder").unwrap();
+    cargo_bin_cmd!("sustain")
+        .args(["analyze", "--quiet", "--today", "2027-01-01"])
+        .arg(d.path())
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(contains("reports"));
+    assert_eq!(fs::read_to_string(&out).unwrap(), "not a folder");
+    assert_eq!(fs::read_dir(parent.path()).unwrap().count(), 1, "no staging folder left beside it");
+}
+
+/// A `--client` page shows that client's series: the trajectory shape and the temporary
+/// worsening named for each equal that series' row of `trajectories.csv` (the table is
+/// written by the trajectories task, which then keeps only the clients' trajectories).
+#[test]
+fn a_client_page_shows_the_clients_own_trajectories() {
+    let d = demo("120", "5");
+    let out = tempfile::tempdir().unwrap();
+    cargo_bin_cmd!("sustain")
+        .args(["analyze", "--quiet", "--today", "2027-01-01", "--client", "C00007", "--client", "C00042"])
+        .arg(d.path())
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .success();
+    let trajectories = read_csv(&out.path().join("trajectories.csv"));
+    for client in ["C00007", "C00042"] {
+        let page = fs::read_to_string(out.path().join(format!("client_{client}.html"))).unwrap();
+        let facts = |name: &str| -> Vec<String> {
+            let tag = format!("<dt>{name}</dt><dd>");
+            page.split(&tag).skip(1).map(|s| s[..s.find("</dd>").unwrap()].to_string()).collect()
+        };
+        let rows: Vec<&Row> = trajectories.iter().filter(|r| r["client_id"] == client).collect();
+        assert!(!rows.is_empty(), "{client} has series");
+        let shapes: Vec<String> = rows
+            .iter()
+            .map(|r| if r["shape"].is_empty() { "–".into() } else { r["shape"].replace('_', " ") })
+            .collect();
+        assert_eq!(facts("trajectory"), shapes, "{client}");
+        let dips: Vec<String> =
+            rows.iter()
+                .map(|r| {
+                    if r["dip"] == "true" {
+                        format!("from session {}", r["dip_start_session"])
+                    } else {
+                        "none".into()
+                    }
+                })
+                .collect();
+        let shown: Vec<String> =
+            facts("temporary worsening").iter().map(|f| f.split(" (").next().unwrap().to_string()).collect();
+        assert_eq!(shown, dips, "{client}");
+        assert!(page.contains("<svg"), "{client}: figures drawn");
+    }
 }
