@@ -67,9 +67,13 @@ fn benches(c: &mut Criterion) {
         });
         let fu = sustain::followup::Options::default();
         group.bench_with_input(BenchmarkId::new("follow_up", clients), rows, |b, rows| {
-            b.iter(|| black_box(sustain::followup::follow_up(rows, eps, &fu)))
+            b.iter(|| {
+                black_box(sustain::followup::follow_up(rows, eps, &fu, |scores| {
+                    black_box(scores);
+                }))
+            })
         });
-        let (_, durability) = sustain::followup::follow_up(rows, eps, &fu);
+        let durability = sustain::followup::follow_up(rows, eps, &fu, |_| {});
         let caseload = sustain::caseload::Options {
             suppression: sustain::caseload::Suppression { threshold: 5, round_to: 1 },
             overdispersion: sustain::caseload::Overdispersion::None,

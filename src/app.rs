@@ -532,8 +532,8 @@ struct Results {
 }
 
 /// Runs the analyses on the episodes. They only read the episodes, so they run side by
-/// side (follow-up first, then its table beside the caseload, which needs the durability
-/// flags); each also summarises its own results. Follow-up scores, goal results and
+/// side (follow-up first, then the caseload, which needs the durability flags); each also
+/// summarises its own results. Follow-up scores, goal results and
 /// trajectories are written (staged) by their task and dropped there: they are large and
 /// nothing later needs them (but the trajectories of the series in `for_clients`).
 #[allow(clippy::too_many_arguments)]
@@ -556,35 +556,36 @@ fn run_analyses(
         // Spawned longest chain first: the idle core steals the oldest task, this one takes
         // the newest once the summary is done, so the long chain never starts last.
         s.spawn(|_| {
-            let (scores, durability, curves, sustained) = progress.part("following up", || {
-                let (scores, durability) = crate::followup::follow_up(rows, eps, fu_options);
+            let followed = progress.part("following up, followup.csv", || -> Result<_> {
+                // Follow-up scores are judged, written and counted series by series: never all held.
+                let months = &fu_options.months;
+                let (mut tally, mut durability) = (crate::summary::FollowUpTally::default(), Vec::new());
+                staging.write_together(&["followup.csv"], |w| {
+                    let [out] = w else { return Err(std::io::Error::other("one file")) };
+                    let mut table = tables::FollowUpTable::new(&mut **out, months)?;
+                    let mut result = Ok(());
+                    durability = crate::followup::follow_up(rows, eps, fu_options, |scores| {
+                        tally.add(eps, scores, months.len());
+                        if result.is_ok() {
+                            result = table.add(keys, eps, scores, reg);
+                        }
+                    });
+                    result?;
+                    table.finish()
+                })?;
                 let (curves, tests) = crate::followup::relapse_survival(keys, eps, &durability, reg, fu_options.cohort);
                 let summary =
-                    crate::summary::sustained_summary(eps, &scores, &durability, &curves, &tests, fu_options, reg);
-                (scores, durability, curves, summary)
+                    crate::summary::sustained_summary(eps, &tally, &durability, &curves, &tests, fu_options, reg);
+                Ok((durability, curves, summary))
             });
-            // Its table and the caseload need different halves of the result: the idle core
-            // takes one of them.
-            let (written, caseload) = rayon::join(
-                || {
-                    let written = progress.part("followup.csv", || {
-                        let months = &fu_options.months;
-                        staging.write(vec![OutputFile::render("followup.csv", |w| {
-                            tables::followup_csv(w, keys, eps, &scores, months, reg)
-                        })])
-                    });
-                    drop(scores);
-                    written
-                },
-                || {
-                    progress.part("caseload", || {
-                        let (units, refs, periods) = crate::caseload::analyse(keys, eps, &durability, caseload_options);
-                        let summary = crate::summary::caseload_summary(&units, &refs, &periods, caseload_options, reg);
-                        (units, refs, periods, summary)
-                    })
-                },
-            );
-            fu = Some((written, durability, curves, sustained, caseload));
+            fu = Some(followed.map(|(durability, curves, sustained)| {
+                let caseload = progress.part("caseload", || {
+                    let (units, refs, periods) = crate::caseload::analyse(keys, eps, &durability, caseload_options);
+                    let summary = crate::summary::caseload_summary(&units, &refs, &periods, caseload_options, reg);
+                    (units, refs, periods, summary)
+                });
+                (durability, curves, sustained, caseload)
+            }));
         });
         s.spawn(|_| {
             // Goal results are made, tallied and written client by client: never all held.
@@ -639,8 +640,7 @@ fn run_analyses(
     let ((trajectories_written, etr, client_trajectories, tr_summary), (gains, sg_summary)) =
         (tr.expect(done), sg.expect(done));
     trajectories_written?;
-    let (followup_written, durability, curves, sustained, caseload) = fu.expect(done);
-    followup_written?;
+    let (durability, curves, sustained, caseload) = fu.expect(done)?;
     let (units, funnel_refs, periods, caseload_summary) = caseload;
     let mut summary = base.expect(done);
     summary.trajectories = Some(tr_summary);

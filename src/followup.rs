@@ -93,14 +93,22 @@ pub fn window_of(days_after_end: i32, opts: &Options) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-/// Judges every follow-up score and derives each episode's durability flags.
-pub fn follow_up(m: &SeriesRows, eps: &Episodes, opts: &Options) -> (Vec<FollowUpScore>, Vec<Durability>) {
+/// Judges every follow-up score and derives each episode's durability flags. Each
+/// series' judged scores (in date order) are handed to `each` as they are made, series in
+/// order: the scores of all series are never held together (at 100 M rows they would be
+/// over a GB), so whoever needs them writes or counts them there.
+pub fn follow_up(
+    m: &SeriesRows,
+    eps: &Episodes,
+    opts: &Options,
+    mut each: impl FnMut(&[FollowUpScore]),
+) -> Vec<Durability> {
     let mut scores = Vec::new();
     let mut flags = Vec::with_capacity(eps.items.len());
     for (idx, it) in eps.items.iter().enumerate() {
         let rule = eps.rules[it.measure as usize].as_ref().expect("rule for a measure in use");
         let rows = || it.rows.clone();
-        let first = scores.len();
+        scores.clear();
         for r in rows().filter(|&r| m.phase[r] == Phase::FollowUp) {
             let (date, score) = (m.date[r], m.score[r]);
             let days = date - it.last_date;
@@ -122,8 +130,8 @@ pub fn follow_up(m: &SeriesRows, eps: &Episodes, opts: &Options) -> (Vec<FollowU
             });
         }
         // Follow-ups sort after treatment rows but not necessarily by date (no session).
-        scores[first..].sort_by_key(|s| s.date);
-        let mut d = durability(it, &scores[first..]);
+        scores.sort_by_key(|s| s.date);
+        let mut d = durability(it, &scores);
         // The last `held_scores` treatment scores, read backwards (no allocation per series).
         let treatment = || rows().filter(|&r| m.phase[r] != Phase::FollowUp);
         if opts.held_scores > 0 && rule.cutoff.is_some() && treatment().count() >= opts.held_scores.max(2) {
@@ -131,8 +139,11 @@ pub fn follow_up(m: &SeriesRows, eps: &Episodes, opts: &Options) -> (Vec<FollowU
                 Some(treatment().rev().take(opts.held_scores).all(|r| rule.case_at_end(m.score[r]) == Some(false)));
         }
         flags.push(d);
+        if !scores.is_empty() {
+            each(&scores);
+        }
     }
-    (scores, flags)
+    flags
 }
 
 /// The durability flags of one episode × measure from its (date-ordered) follow-ups.
@@ -303,7 +314,8 @@ mod tests {
             m.record.push(i as u64);
         }
         let p = prepare(m, &reg);
-        let (scores, mut flags) = follow_up(&p.rows, &p.episodes, &Options::default());
+        let mut scores = Vec::new();
+        let mut flags = follow_up(&p.rows, &p.episodes, &Options::default(), |s| scores.extend_from_slice(s));
         (scores, flags.remove(0))
     }
 

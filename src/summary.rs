@@ -400,10 +400,34 @@ pub struct LogRankSummary {
     pub p_value: f64,
 }
 
+/// Follow-up scores counted by measure as they are judged (series by series, see
+/// [`crate::followup::follow_up`]): the usable ones by window (the last slot: outside
+/// every window) and those dated before the end of treatment.
+#[derive(Debug, Clone, Default)]
+pub struct FollowUpTally {
+    /// measure → (usable scores by window index, scores before the end).
+    by_measure: BTreeMap<u16, (Vec<u64>, u64)>,
+}
+
+impl FollowUpTally {
+    /// Counts one series' scores; `n_windows` is the number of follow-up windows.
+    pub fn add(&mut self, eps: &Episodes, scores: &[crate::followup::FollowUpScore], n_windows: usize) {
+        for s in scores {
+            let (per_window, before_end) =
+                self.by_measure.entry(eps.items[s.item].measure).or_insert_with(|| (vec![0; n_windows + 1], 0));
+            if s.before_end {
+                *before_end += 1;
+            } else {
+                per_window[s.window.unwrap_or(n_windows)] += 1;
+            }
+        }
+    }
+}
+
 /// Durability rates and relapse survival by measure.
 pub fn sustained_summary(
     eps: &Episodes,
-    scores: &[crate::followup::FollowUpScore],
+    tally: &FollowUpTally,
     flags: &[crate::followup::Durability],
     curves: &[crate::followup::Curve],
     tests: &[crate::followup::Comparison],
@@ -428,12 +452,8 @@ pub fn sustained_summary(
         rates.insert("late_improvement", flag_rate(|d| d.late_improvement));
         rates.insert("deteriorated_since_end", flag_rate(|d| d.deteriorated_since_end));
         rates.insert("last_scores_held", flag_rate(|d| d.last_scores_held));
-        let mine: Vec<_> = scores.iter().filter(|s| eps.items[s.item].measure as usize == i).collect();
-        // Counted by window index first: a label per score was most of this function's time.
-        let mut per_window = vec![0u64; options.months.len() + 1];
-        for s in mine.iter().filter(|s| !s.before_end) {
-            per_window[s.window.unwrap_or(options.months.len())] += 1;
-        }
+        let none = (vec![0; options.months.len() + 1], 0);
+        let (per_window, before_end) = tally.by_measure.get(&(i as u16)).unwrap_or(&none);
         let mut by_window: BTreeMap<String, u64> = BTreeMap::new();
         for (w, &n) in per_window.iter().enumerate().filter(|(_, n)| **n > 0) {
             let label = options.months.get(w).map_or("outside windows".to_string(), |m| format!("{m}m"));
@@ -446,8 +466,8 @@ pub fn sustained_summary(
         by_measure.insert(
             code,
             SustainedMeasure {
-                followup_scores: mine.iter().filter(|s| !s.before_end).count() as u64,
-                followup_scores_before_end: mine.iter().filter(|s| s.before_end).count() as u64,
+                followup_scores: per_window.iter().sum(),
+                followup_scores_before_end: *before_end,
                 followup_scores_by_window: by_window,
                 recovered_lost_to_followup: lost(|it| it.classification.outcome == Some(Outcome::Recovered)),
                 improved_lost_to_followup: lost(|it| {

@@ -2,7 +2,7 @@
 //! passes through [`cell`], so that a key such as `=cmd|…` cannot become a formula
 //! when the file is opened in a spreadsheet.
 
-use crate::episodes::Episodes;
+use crate::episodes::{EpisodeMeasure, Episodes};
 use crate::followup::{Curve, Durability, FollowUpScore};
 use crate::model::{Keys, NO_KEY};
 use crate::registry::Registry;
@@ -466,21 +466,39 @@ const FOLLOWUP_COLUMNS: [&str; 16] = [
     "durability",
 ];
 
-/// `followup.csv`: one row per follow-up score.
-pub fn followup_csv(
-    out: &mut dyn Write,
-    keys: &Keys,
-    eps: &Episodes,
-    scores: &[FollowUpScore],
-    months: &[f64],
-    registry: &Registry,
-) -> io::Result<()> {
-    let mut w = CsvOut::new(out);
-    w.write_record(FOLLOWUP_COLUMNS)?;
-    let window_labels: Vec<String> = months.iter().map(|&mo| format!("{}m", num(mo))).collect();
-    for f in scores {
-        let it = &eps.items[f.item];
-        w.table_row(
+/// `followup.csv` (one row per follow-up score), written series by series as the scores
+/// are judged ([`crate::followup::follow_up`]).
+pub struct FollowUpTable<'w> {
+    w: CsvOut<'w>,
+    window_labels: Vec<String>,
+}
+
+impl<'w> FollowUpTable<'w> {
+    /// Starts the table (its header); `months` are the follow-up windows.
+    pub fn new(out: &'w mut dyn Write, months: &[f64]) -> io::Result<FollowUpTable<'w>> {
+        let mut w = CsvOut::new(out);
+        w.write_record(FOLLOWUP_COLUMNS)?;
+        let window_labels = months.iter().map(|&mo| format!("{}m", num(mo))).collect();
+        Ok(FollowUpTable { w, window_labels })
+    }
+
+    /// The rows of some scores, in the order given.
+    pub fn add(
+        &mut self,
+        keys: &Keys,
+        eps: &Episodes,
+        scores: &[FollowUpScore],
+        registry: &Registry,
+    ) -> io::Result<()> {
+        for f in scores {
+            self.row(keys, &eps.items[f.item], f, registry)?;
+        }
+        Ok(())
+    }
+
+    fn row(&mut self, keys: &Keys, it: &EpisodeMeasure, f: &FollowUpScore, registry: &Registry) -> io::Result<()> {
+        let labels = &self.window_labels;
+        self.w.table_row(
             &FOLLOWUP_COLUMNS,
             &[
                 key(&keys.clients, it.client).into(),
@@ -488,7 +506,7 @@ pub fn followup_csv(
                 registry.get(it.measure as usize).code.as_str().into(),
                 V::Day(f.date),
                 V::Int(f.days_after_end as i64),
-                V::T(f.window.map_or(Cow::Borrowed(""), |i| Cow::Borrowed(&window_labels[i]))),
+                V::T(f.window.map_or(Cow::Borrowed(""), |i| Cow::Borrowed(&labels[i]))),
                 (if f.before_end { "before_end_of_treatment" } else { "used" }).into(),
                 V::Num(f.score),
                 V::Num(it.baseline),
@@ -500,9 +518,12 @@ pub fn followup_csv(
                 f.reliable_vs_end.map_or("", |r| r.as_str()).into(),
                 V::OptNum(f.durability),
             ],
-        )?;
+        )
     }
-    w.finish()
+
+    pub fn finish(self) -> io::Result<()> {
+        self.w.finish()
+    }
 }
 
 /// `relapse_survival.csv`: the Kaplan–Meier curves, one row per time per stratum.
