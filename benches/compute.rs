@@ -35,9 +35,9 @@ fn raw(f: &[String]) -> RawMeasurement<'_> {
 
 fn validate_all(rows: &[Vec<String>], reg: &Registry, today: i32) -> Measurements {
     let mut m = Measurements::default();
-    for (i, f) in rows.iter().enumerate() {
+    for f in rows {
         if let Ok(r) = check_measurement(&raw(f), reg, today) {
-            m.push(&r, i as u64);
+            m.push(&r);
         }
     }
     m

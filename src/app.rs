@@ -212,8 +212,12 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     } else {
         "sorting rows into series, episode outcomes"
     });
+    // Validation's rejections, in record order, tell each row's record.
+    let record_of = crate::model::RecordOf::new(rejections.iter().map(|r| r.record));
     let ((keys, episodes, rows, left_out), goals) = rayon::join(
-        move || progress.part("sorting rows into series, episode outcomes", || into_series(m, &cfg.registry)),
+        move || {
+            progress.part("sorting rows into series, episode outcomes", || into_series(m, &cfg.registry, &record_of))
+        },
         || {
             cfg.goals.as_deref().map(|path| {
                 progress.part("reading and validating the goals", || -> Result<_> {
@@ -239,28 +243,27 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
         }
     };
     rejections.sort_by_key(|r| (r.table, r.record));
-    // Rejections name their records; the analyses need no record numbers.
-    let goals = goals.map(|mut g| {
-        g.release_records();
-        g
-    });
     Ok(Loaded { keys, rows, episodes, goals, rejections, inputs, sources })
 }
 
 /// Sorts the measurements into series and builds the episodes; the rows left out on the way
 /// (duplicates, follow-up-only series) become rejections. Only the keys outlive this call:
 /// the row columns are freed as soon as the series' rows are laid out.
-fn into_series(m: Measurements, registry: &Registry) -> (Keys, Episodes, SeriesRows, Vec<Rejection>) {
+fn into_series(
+    m: Measurements,
+    registry: &Registry,
+    record_of: &crate::model::RecordOf,
+) -> (Keys, Episodes, SeriesRows, Vec<Rejection>) {
     let prepared = crate::episodes::prepare(m, registry);
-    let record = &prepared.records;
+    let record = |row: usize| record_of.record(row);
     let mut left_out = Vec::with_capacity(prepared.duplicates.len() + prepared.orphans.len());
     for (row, why) in &prepared.duplicates {
-        left_out.push(ingest::duplicate_rejection(Table::Measurements, record[*row], "score", why, |r| record[r]));
+        left_out.push(ingest::duplicate_rejection(Table::Measurements, record(*row), "score", why, record));
     }
     for &row in &prepared.orphans {
         left_out.push(Rejection {
             table: Table::Measurements,
-            record: record[row],
+            record: record(row),
             column: "phase",
             code: "followup_without_treatment",
             message: "a follow-up score on a measure with no score before follow-up in its episode: \

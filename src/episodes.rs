@@ -35,12 +35,12 @@ impl SeriesRows {
     /// Lays out the row columns of `m` in `order` and hands back what else outlives the
     /// rows. Each input column is freed as soon as it is laid out (or, for the key columns,
     /// at once), so a column and its copy are the most ever held twice.
-    fn gather(m: Measurements, order: &[u32], n_measures: usize) -> (SeriesRows, Keys, Vec<u64>) {
+    fn gather(m: Measurements, order: &[u32], n_measures: usize) -> (SeriesRows, Keys) {
         use rayon::prelude::*;
         fn laid_out<T: Copy + Send + Sync>(values: Vec<T>, order: &[u32]) -> Vec<T> {
             order.par_iter().with_min_len(1 << 16).map(|&r| values[r as usize]).collect()
         }
-        let Measurements { client, episode, therapist, site, date, session, phase, measure, score, record, keys } = m;
+        let Measurements { client, episode, therapist, site, date, session, phase, measure, score, keys } = m;
         drop((client, episode, therapist, site));
         let mut last_session = vec![None; n_measures];
         for ((&p, &s), &x) in phase.iter().zip(&session).zip(&measure) {
@@ -57,7 +57,7 @@ impl SeriesRows {
             score: laid_out(score, order),
             last_session,
         };
-        (rows, keys, record)
+        (rows, keys)
     }
 
     pub fn len(&self) -> usize {
@@ -76,8 +76,6 @@ pub struct Prepared {
     pub keys: Keys,
     pub episodes: Episodes,
     pub rows: SeriesRows,
-    /// The input record of each row of `Measurements` (for naming the rows left out).
-    pub records: Vec<u64>,
     /// Rows (indices into `Measurements`) left out as duplicates, with why.
     pub duplicates: Vec<(usize, Duplicate)>,
     /// Rows of series with only follow-up scores ([`take_orphan_follow_ups`]).
@@ -86,13 +84,13 @@ pub struct Prepared {
 
 /// Sorts the rows into series, drops duplicates and follow-up-only series, builds the
 /// episodes (on every row: a run's filter applies afterwards) and lays out their rows.
-/// Consumes the rows: only their keys and record numbers are handed back.
+/// Consumes the rows: only their keys are handed back.
 pub fn prepare(m: Measurements, registry: &Registry) -> Prepared {
     let mut sorted = sort_rows(&m);
     let orphans = take_orphan_follow_ups(&m, &mut sorted);
     let episodes = build_episodes(&m, &sorted, registry);
-    let (rows, keys, records) = SeriesRows::gather(m, &sorted.order, registry.measures().len());
-    Prepared { keys, episodes, rows, records, duplicates: sorted.duplicates, orphans }
+    let (rows, keys) = SeriesRows::gather(m, &sorted.order, registry.measures().len());
+    Prepared { keys, episodes, rows, duplicates: sorted.duplicates, orphans }
 }
 
 /// The rows of the shared sort, duplicates removed.
@@ -425,7 +423,6 @@ mod tests {
         m.phase.push(phase);
         m.measure.push(reg.find(code).unwrap() as u16);
         m.score.push(score);
-        m.record.push(m.record.len() as u64);
     }
 
     #[test]

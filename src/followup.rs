@@ -301,7 +301,7 @@ mod tests {
     fn episode(rows: &[(i32, Day, Phase, f64)]) -> (Vec<FollowUpScore>, Durability) {
         let reg = Registry::builtin();
         let mut m = Measurements::default();
-        for (i, (s, d, p, x)) in rows.iter().enumerate() {
+        for (s, d, p, x) in rows {
             m.client.push(m.keys.clients.intern("a"));
             m.episode.push(m.keys.episodes.intern(""));
             m.therapist.push(NO_KEY);
@@ -311,7 +311,6 @@ mod tests {
             m.phase.push(*p);
             m.measure.push(reg.find("PHQ9").unwrap() as u16);
             m.score.push(*x);
-            m.record.push(i as u64);
         }
         let p = prepare(m, &reg);
         let mut scores = Vec::new();

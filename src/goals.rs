@@ -360,7 +360,7 @@ mod tests {
 
     fn ratings(rows: &[Row]) -> GoalRatings {
         let mut g = GoalRatings::default();
-        for (i, (c, goal, parent, d, p, s, x, w)) in rows.iter().enumerate() {
+        for (c, goal, parent, d, p, s, x, w) in rows {
             g.client.push(g.clients.intern(c));
             g.episode.push(g.episodes.intern(""));
             g.goal.push(g.goals.intern(goal));
@@ -370,7 +370,6 @@ mod tests {
             g.scale.push(*s);
             g.rating.push(*x);
             g.weight.push(*w);
-            g.record.push(i as u64);
         }
         g
     }

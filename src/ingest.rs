@@ -692,7 +692,7 @@ fn measurements_in(
             score: f[8],
         };
         match check_measurement(&row, registry, today) {
-            Ok(r) => m.push(&r, record),
+            Ok(r) => m.push(&r),
             Err(f) => rejected.push(Rejection {
                 table: Table::Measurements,
                 record,
@@ -737,7 +737,7 @@ fn goals_in(raw: &Block, today: crate::dates::Day, range: std::ops::Range<usize>
             weight: f[8],
         };
         match check_goal(&row, today) {
-            Ok(r) => g.push(&r, record),
+            Ok(r) => g.push(&r),
             Err(f) => rejected.push(Rejection {
                 table: Table::Goals,
                 record,
@@ -757,12 +757,15 @@ fn drop_goal_duplicates(
     rejected: &mut Vec<crate::model::Rejection>,
 ) -> crate::model::GoalRatings {
     use crate::validate::find_duplicates;
+    // So far `rejected` holds validation's rejections, in record order.
+    let record_of = crate::model::RecordOf::new(rejected.iter().map(|r| r.record));
     let key = |i: usize| (g.client[i], g.episode[i], g.goal[i], g.scale[i], g.date[i]);
-    let order =
-        crate::model::sort_grouped(g.len(), g.clients.len(), |i| g.client[i] as usize, |i| (key(i), g.record[i]));
+    // Rows are in record order: the row index breaks ties as the record would.
+    let order = crate::model::sort_grouped(g.len(), g.clients.len(), |i| g.client[i] as usize, |i| (key(i), i));
     let dups = find_duplicates(&order, key, |i| g.rating[i]);
     for (row, why) in &dups {
-        rejected.push(duplicate_rejection(Table::Goals, g.record[*row], "rating", why, |r| g.record[r]));
+        let record = |r: usize| record_of.record(r);
+        rejected.push(duplicate_rejection(Table::Goals, record(*row), "rating", why, record));
     }
     if !dups.is_empty() {
         let mut keep = vec![true; g.len()];
@@ -830,7 +833,7 @@ mod tests {
         b: &(crate::model::Measurements, Vec<Rejection>, u64),
     ) {
         assert_eq!((&a.0.client, &a.0.episode, &a.0.therapist), (&b.0.client, &b.0.episode, &b.0.therapist));
-        assert_eq!((&a.0.record, &a.0.score, &a.0.session), (&b.0.record, &b.0.score, &b.0.session));
+        assert_eq!((&a.0.score, &a.0.session), (&b.0.score, &b.0.session));
         assert_eq!((&a.1, a.2), (&b.1, b.2));
         let names = |i: &crate::model::Interner| (0..i.len() as u32).map(|k| i.name(k).to_string()).collect::<Vec<_>>();
         assert_eq!(names(&a.0.keys.clients), names(&b.0.keys.clients));

@@ -160,7 +160,9 @@ pub const NO_KEY: u32 = u32::MAX;
 /// Marks an absent session number.
 pub const NO_SESSION: i32 = -1;
 
-/// Validated measurement rows (one entry per used or duplicate-checked row).
+/// Validated measurement rows (one entry per used or duplicate-checked row). Rows are kept
+/// in record order, so later stages break ties by row index, which orders rows as records
+/// do, and a row's record is found from the rejected ones ([`RecordOf`]).
 #[derive(Debug, Default, Clone)]
 pub struct Measurements {
     pub client: Vec<u32>,
@@ -172,12 +174,33 @@ pub struct Measurements {
     pub phase: Vec<Phase>,
     pub measure: Vec<u16>,
     pub score: Vec<f64>,
-    /// 0-based data record index in the input file, for naming rejected rows (handed on
-    /// by `episodes::prepare`, which consumes the rows, until the rejections are made).
-    /// Rows are kept in record order, so later stages break ties by row index, which
-    /// orders rows as records do.
-    pub record: Vec<u64>,
     pub keys: Keys,
+}
+
+/// The input record of each row of a table whose rows are the records that passed
+/// validation, in record order (every other record of the table was rejected there):
+/// row `i` is record `i` plus the number of rejected records before it, found by a binary
+/// search over the rejected records. Rows carry no record number (8 bytes a row).
+#[derive(Debug, Clone, Default)]
+pub struct RecordOf {
+    /// For the `j`-th rejected record `r` (in order): `r − j`, the number of rows before it.
+    rows_before: Vec<u64>,
+}
+
+impl RecordOf {
+    /// From the records rejected by validation, in increasing order.
+    pub fn new(rejected: impl IntoIterator<Item = u64>) -> RecordOf {
+        let rows_before: Vec<u64> = rejected.into_iter().enumerate().map(|(j, r)| r - j as u64).collect();
+        debug_assert!(rows_before.windows(2).all(|w| w[0] <= w[1]), "rejected records in increasing order");
+        RecordOf { rows_before }
+    }
+
+    /// The record of row `row`.
+    pub fn record(&self, row: usize) -> u64 {
+        let row = row as u64;
+        // The rejected records before it are those with at most `row` rows before them.
+        row + self.rows_before.partition_point(|&b| b <= row) as u64
+    }
 }
 
 /// The names behind the measurements' id columns. They outlive the rows: once the
@@ -210,7 +233,6 @@ impl Measurements {
         self.phase.extend(other.phase);
         self.measure.extend(other.measure);
         self.score.extend(other.score);
-        self.record.extend(other.record);
     }
 
     pub fn len(&self) -> usize {
@@ -252,8 +274,6 @@ pub struct GoalRatings {
     pub scale: Vec<GoalScale>,
     pub rating: Vec<f64>,
     pub weight: Vec<f64>,
-    /// As [`Measurements::record`]: emptied by [`GoalRatings::release_records`].
-    pub record: Vec<u64>,
     pub clients: Interner,
     pub episodes: Interner,
     pub goals: Interner,
@@ -273,7 +293,6 @@ impl GoalRatings {
         self.scale.extend(other.scale);
         self.rating.extend(other.rating);
         self.weight.extend(other.weight);
-        self.record.extend(other.record);
     }
 
     /// Keeps the rows whose `keep` flag is set (interned keys are kept as they are).
@@ -291,16 +310,10 @@ impl GoalRatings {
             scale: pick(&self.scale, keep),
             rating: pick(&self.rating, keep),
             weight: pick(&self.weight, keep),
-            record: pick(&self.record, keep),
             clients: self.clients,
             episodes: self.episodes,
             goals: self.goals,
         }
-    }
-
-    /// Frees the record column once every rejection is made.
-    pub fn release_records(&mut self) {
-        self.record = Vec::new();
     }
 
     pub fn len(&self) -> usize {
@@ -338,6 +351,17 @@ pub struct Rejection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rows_record_counts_the_rejected_records_before_it() {
+        // Records 0 … 11; 0, 3, 4 and 9 rejected: the rows are records 1 2 5 6 7 8 10 11.
+        let of = RecordOf::new([0, 3, 4, 9]);
+        let records: Vec<u64> = (0..8).map(|row| of.record(row)).collect();
+        assert_eq!(records, [1, 2, 5, 6, 7, 8, 10, 11]);
+        // Nothing rejected: a row is its record; everything before rejected: shifted.
+        assert_eq!(RecordOf::new([]).record(7), 7);
+        assert_eq!(RecordOf::new([0, 1, 2]).record(0), 3);
+    }
 
     #[test]
     fn phase_words_are_parsed_leniently_and_absent_means_treatment() {

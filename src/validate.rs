@@ -183,8 +183,8 @@ pub fn check_measurement<'a>(
 }
 
 impl Measurements {
-    /// Appends a checked row from input record `record`.
-    pub fn push(&mut self, r: &CheckedMeasurement, record: u64) {
+    /// Appends a checked row (rows stay in record order: see [`crate::model::RecordOf`]).
+    pub fn push(&mut self, r: &CheckedMeasurement) {
         let keys = &mut self.keys;
         self.client.push(keys.clients.intern(r.client_id));
         self.episode.push(keys.episodes.intern(r.episode_id));
@@ -195,13 +195,12 @@ impl Measurements {
         self.phase.push(r.phase);
         self.measure.push(r.measure);
         self.score.push(r.score);
-        self.record.push(record);
     }
 }
 
 impl crate::model::GoalRatings {
-    /// Appends a checked goal rating from input record `record`.
-    pub fn push(&mut self, r: &CheckedGoal, record: u64) {
+    /// Appends a checked goal rating (in record order, as measurements).
+    pub fn push(&mut self, r: &CheckedGoal) {
         self.client.push(self.clients.intern(r.client_id));
         self.episode.push(self.episodes.intern(r.episode_id));
         self.goal.push(self.goals.intern(r.goal_id));
@@ -211,7 +210,6 @@ impl crate::model::GoalRatings {
         self.scale.push(r.scale);
         self.rating.push(r.rating);
         self.weight.push(r.weight);
-        self.record.push(record);
     }
 }
 
