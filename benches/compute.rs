@@ -84,7 +84,11 @@ fn benches(c: &mut Criterion) {
         });
         let tr = sustain::trajectories::Options::default();
         group.bench_with_input(BenchmarkId::new("trajectories", clients), rows, |b, rows| {
-            b.iter(|| black_box(sustain::trajectories::analyse(rows, eps, &tr)))
+            b.iter(|| {
+                black_box(sustain::trajectories::analyse(rows, eps, &tr, |_, t| {
+                    black_box(t);
+                }))
+            })
         });
     }
     group.finish();

@@ -522,8 +522,8 @@ struct Settings {
 struct Results {
     summary: Summary,
     etr: Vec<crate::trajectories::EtrPoint>,
-    /// The trajectories of the `--client` series (`trajectories.csv` is written, and the
-    /// others dropped, by the trajectories task).
+    /// The trajectories of the `--client` series (the others are written to
+    /// `trajectories.csv` and dropped as they are made).
     client_trajectories: BTreeMap<usize, crate::trajectories::Trajectory>,
     gains: crate::sudden_gains::SuddenGains,
     durability: Vec<crate::followup::Durability>,
@@ -614,19 +614,32 @@ fn run_analyses(
             })
         });
         s.spawn(|_| {
-            let (trajectories, summary) = progress.part("trajectories", || {
-                let tr = crate::trajectories::analyse(rows, eps, tr_options);
-                let summary = crate::summary::trajectory_summary(eps, &tr, tr_options, reg);
-                (tr, summary)
-            });
-            let written = progress.part("trajectories.csv", || {
-                staging.write(vec![OutputFile::render("trajectories.csv", |w| {
-                    tables::trajectories_csv(w, keys, eps, &trajectories, reg)
-                })])
-            });
-            let crate::trajectories::Trajectories { items, etr, .. } = trajectories;
-            let for_clients = for_clients.iter().map(|&i| (i, items[i].clone())).collect();
-            tr = Some((written, etr, for_clients, summary));
+            tr = Some(progress.part("trajectories, trajectories.csv", || -> Result<_> {
+                // Trajectories are made, written and counted series by series: never all held
+                // (but those of the `--client` series, for their pages).
+                let mut tally = crate::summary::TrajectoryTally::default();
+                let (mut kept, mut expected) = (BTreeMap::new(), None);
+                staging.write_together(&["trajectories.csv"], |w| {
+                    let [out] = w else { return Err(std::io::Error::other("one file")) };
+                    let mut table = tables::TrajectoryTable::new(&mut **out)?;
+                    let mut result = Ok(());
+                    expected = Some(crate::trajectories::analyse(rows, eps, tr_options, |i, t| {
+                        let it = &eps.items[i];
+                        tally.add(it, t);
+                        if for_clients.contains(&i) {
+                            kept.insert(i, t.clone());
+                        }
+                        if result.is_ok() {
+                            result = table.add(keys, it, t, reg);
+                        }
+                    }));
+                    result?;
+                    table.finish()
+                })?;
+                let expected = expected.expect("the table was written, so the series were walked");
+                let summary = crate::summary::trajectory_summary(eps, &tally, &expected, tr_options, reg);
+                Ok((expected.etr, kept, summary))
+            }));
         });
         s.spawn(|_| {
             sg = Some(progress.part("sudden gains and losses", || {
@@ -640,9 +653,7 @@ fn run_analyses(
         }));
     });
     let done = "every task of the scope has finished";
-    let ((trajectories_written, etr, client_trajectories, tr_summary), (gains, sg_summary)) =
-        (tr.expect(done), sg.expect(done));
-    trajectories_written?;
+    let ((etr, client_trajectories, tr_summary), (gains, sg_summary)) = (tr.expect(done)?, sg.expect(done));
     let (durability, curves, sustained, caseload) = fu.expect(done)?;
     let (units, funnel_refs, periods, caseload_summary) = caseload;
     let mut summary = base.expect(done);

@@ -202,59 +202,111 @@ pub struct TrajectoryMeasure {
     pub not_on_track: crate::trajectories::FlagAccuracy,
 }
 
+/// Shapes and dips of the paired series counted by measure as their trajectories are
+/// handed on (series by series, see [`crate::trajectories::analyse`]), with the recovery
+/// and improvement counts of those with a discomfort zone and of those without a dip.
+#[derive(Debug, Clone, Default)]
+pub struct TrajectoryTally {
+    by_measure: BTreeMap<u16, ShapeTally>,
+}
+
+#[derive(Debug, Clone)]
+struct ShapeTally {
+    shapes: BTreeMap<&'static str, u64>,
+    dips: BTreeMap<&'static str, u64>,
+    with_discomfort_zone: OutcomeTally,
+    without_dip: OutcomeTally,
+}
+
+impl ShapeTally {
+    /// Every shape and dip kind at 0 (so that the summary lists them all).
+    fn new() -> ShapeTally {
+        use crate::trajectories::Shape;
+        ShapeTally {
+            shapes: Shape::ALL.iter().map(|s| (s.as_str(), 0)).collect(),
+            dips: ["discomfort_zone", "lasting_deterioration", "no_improvement_after"]
+                .iter()
+                .map(|k| (*k, 0))
+                .collect(),
+            with_discomfort_zone: OutcomeTally::default(),
+            without_dip: OutcomeTally::default(),
+        }
+    }
+}
+
+/// Reliable recovery among those at caseness at baseline, reliable improvement among all.
+#[derive(Debug, Clone, Copy, Default)]
+struct OutcomeTally {
+    at_caseness: u64,
+    recovered: u64,
+    all: u64,
+    improved: u64,
+}
+
+impl OutcomeTally {
+    fn add(&mut self, it: &crate::episodes::EpisodeMeasure) {
+        let c = &it.classification;
+        if c.caseness_start == Some(true) {
+            self.at_caseness += 1;
+            self.recovered += u64::from(c.outcome == Some(Outcome::Recovered));
+        }
+        self.all += 1;
+        self.improved += u64::from(c.reliable_change == Some(ReliableCategory::Improved));
+    }
+
+    fn rates(&self) -> BTreeMap<&'static str, Rate> {
+        BTreeMap::from([
+            ("reliable_recovery", Rate::new(self.recovered, self.at_caseness)),
+            ("reliable_improvement", Rate::new(self.improved, self.all)),
+        ])
+    }
+}
+
+impl TrajectoryTally {
+    /// Counts one series' trajectory (unpaired series do not count).
+    pub fn add(&mut self, it: &crate::episodes::EpisodeMeasure, t: &crate::trajectories::Trajectory) {
+        if !it.paired() {
+            return;
+        }
+        let m = self.by_measure.entry(it.measure).or_insert_with(ShapeTally::new);
+        if let Some(s) = t.shape {
+            *m.shapes.entry(s.as_str()).or_default() += 1;
+        }
+        match &t.dip {
+            Some(d) => {
+                *m.dips.entry(d.kind).or_default() += 1;
+                if d.kind == "discomfort_zone" {
+                    m.with_discomfort_zone.add(it);
+                }
+            }
+            None => m.without_dip.add(it),
+        }
+    }
+}
+
 /// Shapes, dips and the not-on-track flag's accuracy by measure.
 pub fn trajectory_summary(
     eps: &Episodes,
-    tr: &crate::trajectories::Trajectories,
+    tally: &TrajectoryTally,
+    expected: &crate::trajectories::ExpectedResponse,
     options: &crate::trajectories::Options,
     registry: &Registry,
 ) -> TrajectorySummary {
-    use crate::episodes::EpisodeMeasure;
-    use crate::trajectories::{Shape, Trajectory};
     let mut by_measure = BTreeMap::new();
+    let none = ShapeTally::new();
     for (i, rule) in eps.rules.iter().enumerate() {
         if rule.is_none() {
             continue;
         }
-        let pairs: Vec<(&EpisodeMeasure, &Trajectory)> =
-            eps.items.iter().zip(&tr.items).filter(|(it, _)| it.measure as usize == i && it.paired()).collect();
-        let mut shapes: BTreeMap<&'static str, u64> = Shape::ALL.iter().map(|s| (s.as_str(), 0)).collect();
-        let mut dips: BTreeMap<&'static str, u64> =
-            ["discomfort_zone", "lasting_deterioration", "no_improvement_after"].iter().map(|k| (*k, 0)).collect();
-        for (_, t) in &pairs {
-            if let Some(s) = t.shape {
-                *shapes.entry(s.as_str()).or_default() += 1;
-            }
-            if let Some(d) = &t.dip {
-                *dips.entry(d.kind).or_default() += 1;
-            }
-        }
-        let outcome_rates = |sel: &dyn Fn(&Trajectory) -> bool| {
-            let group: Vec<&EpisodeMeasure> = pairs.iter().filter(|(_, t)| sel(t)).map(|(it, _)| *it).collect();
-            let mut r = BTreeMap::new();
-            let case = |it: &EpisodeMeasure| it.classification.caseness_start == Some(true);
-            r.insert(
-                "reliable_recovery",
-                Rate::count(&group, case, |it| it.classification.outcome == Some(Outcome::Recovered)),
-            );
-            r.insert(
-                "reliable_improvement",
-                Rate::count(
-                    &group,
-                    |_| true,
-                    |it| it.classification.reliable_change == Some(ReliableCategory::Improved),
-                ),
-            );
-            r
-        };
+        let t = tally.by_measure.get(&(i as u16)).unwrap_or(&none);
         by_measure.insert(
             registry.get(i).code.clone(),
             TrajectoryMeasure {
-                shapes,
-                dips,
-                with_discomfort_zone: outcome_rates(&|t| t.dip.as_ref().is_some_and(|d| d.kind == "discomfort_zone")),
-                without_dip: outcome_rates(&|t| t.dip.is_none()),
-                not_on_track: tr.accuracy.get(&(i as u16)).cloned().unwrap_or_default(),
+                shapes: t.shapes.clone(),
+                dips: t.dips.clone(),
+                with_discomfort_zone: t.with_discomfort_zone.rates(),
+                without_dip: t.without_dip.rates(),
+                not_on_track: expected.accuracy.get(&(i as u16)).cloned().unwrap_or_default(),
             },
         );
     }
@@ -649,6 +701,72 @@ mod tests {
         let refs: Vec<&i32> = xs.iter().collect();
         let r = Rate::count(&refs, |x| *x > 2, |x| x % 2 == 0);
         assert_eq!((r.numerator, r.denominator), (2, 4));
+    }
+
+    #[test]
+    fn trajectories_are_tallied_by_shape_dip_and_outcome() {
+        use crate::outcomes::Classification;
+        use crate::trajectories::{Dip, Shape, Trajectory};
+        let series = |paired: bool, case: bool, outcome: Option<Outcome>, change: Option<ReliableCategory>| {
+            crate::episodes::EpisodeMeasure {
+                client: 0,
+                episode: 0,
+                therapist: 0,
+                site: 0,
+                measure: 0,
+                n_scores: 4,
+                n_followup: 0,
+                first_date: 0,
+                last_date: 70,
+                baseline: 20.0,
+                final_score: paired.then_some(6.0),
+                classification: Classification {
+                    caseness_start: Some(case),
+                    outcome,
+                    reliable_change: change,
+                    ..Default::default()
+                },
+                talking_therapies: None,
+                rows: 0..4,
+            }
+        };
+        let dip =
+            |kind| Dip { start: 2, peak: 2, depth: 6.0, depth_from_baseline: 1.0, length: 1, resolved: true, kind };
+        let traj = |shape, dip| Trajectory { shape: Some(shape), dip, ..Default::default() };
+        let (recovered, improved) = (Some(Outcome::Recovered), Some(ReliableCategory::Improved));
+        let mut tally = TrajectoryTally::default();
+        // A discomfort zone, then recovery; one with no dip that improved without being a
+        // case; a lasting deterioration; an unpaired series (not counted).
+        tally.add(
+            &series(true, true, recovered, improved),
+            &traj(Shape::DipThenImprovement, Some(dip("discomfort_zone"))),
+        );
+        tally.add(&series(true, false, None, improved), &traj(Shape::GradualResponse, None));
+        let deteriorated = Some(ReliableCategory::Deteriorated);
+        tally.add(
+            &series(true, true, None, deteriorated),
+            &traj(Shape::Deterioration, Some(dip("lasting_deterioration"))),
+        );
+        tally.add(&series(false, true, None, None), &traj(Shape::Unstable, None));
+        let t = &tally.by_measure[&0];
+        assert_eq!(
+            (
+                t.shapes["dip_then_improvement"],
+                t.shapes["gradual_response"],
+                t.shapes["deterioration"],
+                t.shapes["unstable"]
+            ),
+            (1, 1, 1, 0)
+        );
+        assert_eq!(
+            (t.dips["discomfort_zone"], t.dips["lasting_deterioration"], t.dips["no_improvement_after"]),
+            (1, 1, 0)
+        );
+        let rate = |r: &BTreeMap<&str, Rate>, k: &str| (r[k].numerator, r[k].denominator);
+        let dz = t.with_discomfort_zone.rates();
+        assert_eq!((rate(&dz, "reliable_recovery"), rate(&dz, "reliable_improvement")), ((1, 1), (1, 1)));
+        let no_dip = t.without_dip.rates();
+        assert_eq!((rate(&no_dip, "reliable_recovery"), rate(&no_dip, "reliable_improvement")), ((0, 0), (1, 1)));
     }
 }
 

@@ -714,20 +714,31 @@ const TRAJECTORY_COLUMNS: [&str; 24] = [
     "not_on_track_session",
 ];
 
-/// `trajectories.csv`: one row per episode × measure.
-pub fn trajectories_csv(
-    out: &mut dyn Write,
-    keys: &Keys,
-    eps: &Episodes,
-    tr: &crate::trajectories::Trajectories,
-    registry: &Registry,
-) -> io::Result<()> {
-    let mut w = CsvOut::new(out);
-    w.write_record(TRAJECTORY_COLUMNS)?;
-    let int = |x: Option<i32>| V::OptInt(x.map(i64::from));
-    for (it, t) in eps.items.iter().zip(&tr.items) {
+/// `trajectories.csv` (one row per episode × measure), written series by series as the
+/// trajectories are made ([`crate::trajectories::analyse`]).
+pub struct TrajectoryTable<'w> {
+    w: CsvOut<'w>,
+}
+
+impl<'w> TrajectoryTable<'w> {
+    /// Starts the table (its header).
+    pub fn new(out: &'w mut dyn Write) -> io::Result<TrajectoryTable<'w>> {
+        let mut w = CsvOut::new(out);
+        w.write_record(TRAJECTORY_COLUMNS)?;
+        Ok(TrajectoryTable { w })
+    }
+
+    /// The row of one series.
+    pub fn add(
+        &mut self,
+        keys: &Keys,
+        it: &EpisodeMeasure,
+        t: &crate::trajectories::Trajectory,
+        registry: &Registry,
+    ) -> io::Result<()> {
+        let int = |x: Option<i32>| V::OptInt(x.map(i64::from));
         let d = t.dip.as_ref();
-        w.table_row(
+        self.w.table_row(
             &TRAJECTORY_COLUMNS,
             &[
                 key(&keys.clients, it.client).into(),
@@ -755,9 +766,12 @@ pub fn trajectories_csv(
                 opt_bool(t.not_on_track).into(),
                 int(t.not_on_track_session),
             ],
-        )?;
+        )
     }
-    w.finish()
+
+    pub fn finish(self) -> io::Result<()> {
+        self.w.finish()
+    }
 }
 
 /// `expected_response.csv`: percentiles of the score by session since baseline, per

@@ -366,11 +366,11 @@ pub struct FlagAccuracy {
     pub specificity: Option<f64>,
 }
 
-/// All trajectory results of a run.
+/// What [`analyse`] returns once every series' trajectory is handed on: the
+/// expected-response percentiles and, by measure, how well the not-on-track flag predicted
+/// the outcome.
 #[derive(Debug, Clone, Default)]
-pub struct Trajectories {
-    /// Parallel to `Episodes::items` (default for unpaired series).
-    pub items: Vec<Trajectory>,
+pub struct ExpectedResponse {
     pub etr: Vec<EtrPoint>,
     pub accuracy: BTreeMap<u16, FlagAccuracy>,
 }
@@ -384,35 +384,40 @@ fn points(m: &SeriesRows, it: &EpisodeMeasure, buf: &mut Vec<Point>) {
     buf.extend(rows.enumerate().map(|(k, r)| (if by_rank { k as i32 } else { m.session[r] }, m.date[r], m.score[r])));
 }
 
-/// Computes every trajectory and the expected-response curves.
-pub fn analyse(rows: &SeriesRows, eps: &Episodes, opts: &Options) -> Trajectories {
-    let mut out = Trajectories { items: Vec::with_capacity(eps.items.len()), ..Default::default() };
+/// Computes every trajectory and the expected-response curves, in two walks over the
+/// series: the first fills the expected-response cells; the second, once every cell is
+/// complete, describes each series, sets its not-on-track flag and hands it to
+/// `each(series index, trajectory)` in series order. The trajectories of all series are
+/// never held together (at 100 M rows they would be 1.5 GB).
+pub fn analyse(
+    rows: &SeriesRows,
+    eps: &Episodes,
+    opts: &Options,
+    mut each: impl FnMut(usize, &Trajectory),
+) -> ExpectedResponse {
+    let mut out = ExpectedResponse::default();
     let mut buf = Vec::new();
     // (measure, band) → by session since baseline → the scores there, as counts.
     let mut cells: BTreeMap<(u16, usize), Vec<Cell>> = BTreeMap::new();
     let bands = band_edges(eps, opts.bands);
-    for it in &eps.items {
-        let rule = eps.rules[it.measure as usize].as_ref().expect("rule for a measure in use");
+    // Interior edges split the baselines into bands 0 … bands − 1.
+    let band_of = |it: &EpisodeMeasure| {
+        let edges = bands.get(&it.measure)?;
+        Some(edges[1..edges.len() - 1].partition_point(|&e| e < it.baseline))
+    };
+    for it in eps.items.iter().filter(|it| it.paired()) {
+        let Some(band) = band_of(it) else { continue };
         points(rows, it, &mut buf);
-        let mut t = if it.paired() { describe(&buf, rule, it, opts) } else { Trajectory::default() };
-        if let Some(edges) = bands.get(&it.measure) {
-            // Interior edges split the baselines into bands 0 … bands − 1.
-            let band = edges[1..edges.len() - 1].partition_point(|&e| e < it.baseline);
-            t.band = Some(band);
-            if it.paired() {
-                let by_session = cells.entry((it.measure, band)).or_default();
-                let s0 = buf[0].0;
-                for p in &buf[1..] {
-                    // Points are in session order, so sessions since baseline are ≥ 0.
-                    let s = (p.0 - s0) as usize;
-                    if by_session.len() <= s {
-                        by_session.resize_with(s + 1, Cell::default);
-                    }
-                    by_session[s].add(p.2);
-                }
+        let by_session = cells.entry((it.measure, band)).or_default();
+        let s0 = buf[0].0;
+        for p in &buf[1..] {
+            // Points are in session order, so sessions since baseline are ≥ 0.
+            let s = (p.0 - s0) as usize;
+            if by_session.len() <= s {
+                by_session.resize_with(s + 1, Cell::default);
             }
+            by_session[s].add(p.2);
         }
-        out.items.push(t);
     }
     // Limits for the not-on-track flag at the chosen percentile, on the worse side.
     let p = opts.percentile / 100.0;
@@ -445,29 +450,28 @@ pub fn analyse(rows: &SeriesRows, eps: &Episodes, opts: &Options) -> Trajectorie
         }
     }
     // Not on track: the first score before the final one that is worse than the chosen
-    // percentile of the other episodes in the same band at the same session. A second
-    // walk over the series, now that every cell is complete.
-    for (it, t) in eps.items.iter().zip(out.items.iter_mut()) {
-        let Some(band) = t.band.filter(|_| it.paired()) else { continue };
-        let lower = eps.rules[it.measure as usize].as_ref().is_some_and(|r| r.direction == Direction::Lower);
-        let by_session = &cells[&(it.measure, band)];
+    // percentile of the other episodes in the same band at the same session.
+    for (idx, it) in eps.items.iter().enumerate() {
+        let rule = eps.rules[it.measure as usize].as_ref().expect("rule for a measure in use");
         points(rows, it, &mut buf);
-        let s0 = buf[0].0;
-        let final_session = buf[buf.len() - 1].0 - s0;
-        for &(session, _, score) in &buf[1..] {
-            let session = session - s0;
-            let Some(limit) = by_session[session as usize].limit_without(score) else { continue };
-            if session == final_session {
-                continue;
+        let mut t = if it.paired() { describe(&buf, rule, it, opts) } else { Trajectory::default() };
+        t.band = band_of(it);
+        if let Some(band) = t.band.filter(|_| it.paired()) {
+            let lower = rule.direction == Direction::Lower;
+            let by_session = &cells[&(it.measure, band)];
+            let s0 = buf[0].0;
+            let final_session = buf[buf.len() - 1].0 - s0;
+            for &(session, _, score) in &buf[1..] {
+                let session = session - s0;
+                let Some(limit) = by_session[session as usize].limit_without(score) else { continue };
+                if session == final_session {
+                    continue;
+                }
+                let off = if lower { score > limit } else { score < limit };
+                if off && t.not_on_track_session.is_none_or(|s| session < s) {
+                    t.not_on_track_session = Some(session);
+                }
             }
-            let off = if lower { score > limit } else { score < limit };
-            if off && t.not_on_track_session.is_none_or(|s| session < s) {
-                t.not_on_track_session = Some(session);
-            }
-        }
-    }
-    for (it, t) in eps.items.iter().zip(out.items.iter_mut()) {
-        if it.paired() && t.band.is_some() {
             t.not_on_track = Some(t.not_on_track_session.is_some());
             let poor = it.classification.reliable_change != Some(ReliableCategory::Improved);
             let a = out.accuracy.entry(it.measure).or_default();
@@ -478,6 +482,7 @@ pub fn analyse(rows: &SeriesRows, eps: &Episodes, opts: &Options) -> Trajectorie
                 (false, false) => a.unflagged_good += 1,
             }
         }
+        each(idx, &t);
     }
     for a in out.accuracy.values_mut() {
         let ratio = |x: u64, y: u64| (x + y > 0).then(|| x as f64 / (x + y) as f64);
