@@ -436,8 +436,7 @@ fn analysis(
         periods,
         goal_figure,
     } = run_analyses(loaded, cfg, &episodes, filter, &settings, &for_clients, &staging, progress)?;
-    let (keys, reg, supp) = (&loaded.keys, &cfg.registry, settings.caseload.suppression);
-    let eps = &episodes;
+    let (reg, supp) = (&cfg.registry, settings.caseload.suppression);
     progress.stage("drawing the charts");
     let figures = crate::figures::all(&crate::figures::Inputs {
         eps: &episodes,
@@ -463,19 +462,12 @@ fn analysis(
         &client_series,
         &ClientResults { trajectories: &client_trajectories, etr: &etr, durability: &durability, gains: &gains },
     );
-    let select = settings.sudden_gains.select;
     let mut files: Vec<OutputFile> = vec![
-        OutputFile::render("episodes.csv", |w| tables::episodes_csv(w, keys, eps, &durability, reg)),
-        OutputFile::render("sudden_gains.csv", |w| tables::sudden_gains_csv(w, keys, eps, &gains, reg)),
-        OutputFile::render("sudden_gains_byclient.csv", |w| {
-            tables::sudden_gains_byclient_csv(w, keys, eps, &gains, reg, select)
-        }),
         OutputFile::render("relapse_survival.csv", |w| tables::relapse_survival_csv(w, &curves, reg)),
         OutputFile::render("expected_response.csv", |w| tables::expected_response_csv(w, &etr, reg)),
         OutputFile::render("therapists.csv", |w| tables::units_csv(w, &units, "therapist", &funnel_refs, &supp, reg)),
         OutputFile::render("sites.csv", |w| tables::units_csv(w, &units, "site", &funnel_refs, &supp, reg)),
         OutputFile::render("trends.csv", |w| tables::trends_csv(w, &periods, &supp, reg)),
-        OutputFile::new("rejected.csv", rejected_file(loaded)?),
         OutputFile::new("summary.json", {
             let mut v = serde_json::to_value(&summary).expect("summary serialises");
             crate::summary::suppress_json(&mut v, args.suppress_below);
@@ -536,9 +528,11 @@ struct Results {
 
 /// Runs the analyses on the episodes. They only read the episodes, so they run side by
 /// side (follow-up first, then the caseload, which needs the durability flags); each also
-/// summarises its own results. Follow-up scores, goal results and
-/// trajectories are written (staged) by their task and dropped there: they are large and
-/// nothing later needs them (but the trajectories of the series in `for_clients`).
+/// summarises its own results and writes (stages) its own tables: follow-up scores, goal
+/// results and trajectories are dropped there as they are written (they are large and
+/// nothing later needs them, but the trajectories of the series in `for_clients`);
+/// `episodes.csv` is written once the durability flags exist, beside the caseload; and
+/// `rejected.csv`, which rereads the input for line numbers, by a task of its own.
 #[allow(clippy::too_many_arguments)]
 fn run_analyses(
     loaded: &Loaded,
@@ -555,6 +549,7 @@ fn run_analyses(
     let (caseload_options, goal_options) = (&settings.caseload, &settings.goals);
     let supp = caseload_options.suppression;
     let (mut tr, mut sg, mut fu, mut goal_results, mut base) = (None, None, None, None, None);
+    let mut rejected = None;
     rayon::scope(|s| {
         // Spawned longest chain first: the idle core steals the oldest task, this one takes
         // the newest once the summary is done, so the long chain never starts last.
@@ -581,13 +576,28 @@ fn run_analyses(
                     crate::summary::sustained_summary(eps, &tally, &durability, &curves, &tests, fu_options, reg);
                 Ok((durability, curves, summary))
             });
-            fu = Some(followed.map(|(durability, curves, sustained)| {
-                let caseload = progress.part("caseload", || {
-                    let (units, refs, periods) = crate::caseload::analyse(keys, eps, &durability, caseload_options);
-                    let summary = crate::summary::caseload_summary(&units, &refs, &periods, caseload_options, reg);
-                    (units, refs, periods, summary)
-                });
-                (durability, curves, sustained, caseload)
+            fu = Some(followed.and_then(|(durability, curves, sustained)| {
+                // `episodes.csv` (it shows the durability flags) and the caseload: the idle
+                // core takes one of them.
+                let (written, caseload) = rayon::join(
+                    || {
+                        progress.part("episodes.csv", || {
+                            staging.write(vec![OutputFile::render("episodes.csv", |w| {
+                                tables::episodes_csv(w, keys, eps, &durability, reg)
+                            })])
+                        })
+                    },
+                    || {
+                        progress.part("caseload", || {
+                            let (units, refs, periods) =
+                                crate::caseload::analyse(keys, eps, &durability, caseload_options);
+                            let summary =
+                                crate::summary::caseload_summary(&units, &refs, &periods, caseload_options, reg);
+                            (units, refs, periods, summary)
+                        })
+                    },
+                );
+                written.map(|()| (durability, curves, sustained, caseload))
             }));
         });
         s.spawn(|_| {
@@ -642,18 +652,33 @@ fn run_analyses(
             }));
         });
         s.spawn(|_| {
-            sg = Some(progress.part("sudden gains and losses", || {
+            sg = Some(progress.part("sudden gains and losses, their tables", || {
                 let sg = crate::sudden_gains::find_all(rows, eps, reg, sg_options);
                 let summary = crate::summary::sudden_gains_summary(&sg, sg_options, reg);
-                (sg, summary)
+                let select = sg_options.select;
+                let written = staging.write(vec![
+                    OutputFile::render("sudden_gains.csv", |w| tables::sudden_gains_csv(w, keys, eps, &sg, reg)),
+                    OutputFile::render("sudden_gains_byclient.csv", |w| {
+                        tables::sudden_gains_byclient_csv(w, keys, eps, &sg, reg, select)
+                    }),
+                ]);
+                written.map(|()| (sg, summary))
             }))
+        });
+        s.spawn(|_| {
+            // Its line numbers are found by reading the input again: off the critical path.
+            rejected =
+                Some(progress.part("rejected.csv", || {
+                    staging.write(vec![OutputFile::new("rejected.csv", rejected_file(loaded)?)])
+                }));
         });
         base = Some(progress.part("summary", || {
             summarise(eps, reg, loaded.inputs.clone(), &loaded.rejections, keys.clients.len() as u64)
         }));
     });
     let done = "every task of the scope has finished";
-    let ((etr, client_trajectories, tr_summary), (gains, sg_summary)) = (tr.expect(done)?, sg.expect(done));
+    rejected.expect(done)?;
+    let ((etr, client_trajectories, tr_summary), (gains, sg_summary)) = (tr.expect(done)?, sg.expect(done)?);
     let (durability, curves, sustained, caseload) = fu.expect(done)?;
     let (units, funnel_refs, periods, caseload_summary) = caseload;
     let mut summary = base.expect(done);
