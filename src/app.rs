@@ -424,33 +424,22 @@ fn analysis(
     let for_clients: BTreeSet<usize> = client_series.iter().flat_map(|(_, items)| items.iter().copied()).collect();
     let staging = Staging::new(out)?;
     progress.stage("trajectories, sudden gains, follow-up, caseload and goals (in parallel)");
-    let Results {
-        summary,
-        etr,
-        client_trajectories,
-        gains,
-        durability,
-        curves,
-        units,
-        funnel_refs,
-        periods,
-        goal_figure,
-    } = run_analyses(loaded, cfg, &episodes, filter, &settings, &for_clients, &staging, progress)?;
+    let r = run_analyses(loaded, cfg, &episodes, filter, &settings, &for_clients, &staging, progress)?;
     let (reg, supp) = (&cfg.registry, settings.caseload.suppression);
     progress.stage("drawing the charts");
     let figures = crate::figures::all(&crate::figures::Inputs {
         eps: &episodes,
         registry: &cfg.registry,
-        etr: &etr,
-        curves: &curves,
-        units: &units,
-        periods: &periods,
-        goal_progress: goal_figure,
+        etr: &r.etr,
+        curves: &r.curves,
+        units: &r.units,
+        periods: &r.periods,
+        goal_progress: r.goal_figure,
         suppression: supp,
     });
     progress.stage("writing results");
     let report = crate::report::render_html(&crate::report::ReportInput {
-        summary: &summary,
+        summary: &r.summary,
         registry: &cfg.registry,
         suppress_below: args.suppress_below,
         figures: &figures,
@@ -460,16 +449,23 @@ fn analysis(
         cfg,
         &episodes,
         &client_series,
-        &ClientResults { trajectories: &client_trajectories, etr: &etr, durability: &durability, gains: &gains },
+        &ClientResults {
+            trajectories: &r.client_trajectories,
+            etr: &r.etr,
+            durability: &r.durability,
+            gains: &r.gains,
+        },
     );
     let mut files: Vec<OutputFile> = vec![
-        OutputFile::render("relapse_survival.csv", |w| tables::relapse_survival_csv(w, &curves, reg)),
-        OutputFile::render("expected_response.csv", |w| tables::expected_response_csv(w, &etr, reg)),
-        OutputFile::render("therapists.csv", |w| tables::units_csv(w, &units, "therapist", &funnel_refs, &supp, reg)),
-        OutputFile::render("sites.csv", |w| tables::units_csv(w, &units, "site", &funnel_refs, &supp, reg)),
-        OutputFile::render("trends.csv", |w| tables::trends_csv(w, &periods, &supp, reg)),
+        OutputFile::render("relapse_survival.csv", |w| tables::relapse_survival_csv(w, &r.curves, reg)),
+        OutputFile::render("expected_response.csv", |w| tables::expected_response_csv(w, &r.etr, reg)),
+        OutputFile::render("therapists.csv", |w| {
+            tables::units_csv(w, &r.units, "therapist", &r.funnel_refs, &supp, reg)
+        }),
+        OutputFile::render("sites.csv", |w| tables::units_csv(w, &r.units, "site", &r.funnel_refs, &supp, reg)),
+        OutputFile::render("trends.csv", |w| tables::trends_csv(w, &r.periods, &supp, reg)),
         OutputFile::new("summary.json", {
-            let mut v = serde_json::to_value(&summary).expect("summary serialises");
+            let mut v = serde_json::to_value(&r.summary).expect("summary serialises");
             crate::summary::suppress_json(&mut v, args.suppress_below);
             json(&v)
         }),
@@ -477,7 +473,7 @@ fn analysis(
         OutputFile::new(
             "report.md",
             crate::report::render_markdown(&crate::report::ReportInput {
-                summary: &summary,
+                summary: &r.summary,
                 registry: &cfg.registry,
                 suppress_below: args.suppress_below,
                 figures: &[],
@@ -498,7 +494,7 @@ fn analysis(
     progress.stage("rendering and writing files");
     staging.write(files)?;
     staging.commit()?;
-    Ok(summary)
+    Ok(r.summary)
 }
 
 /// Options of the analyses, resolved from the flags.

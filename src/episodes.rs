@@ -78,7 +78,7 @@ pub struct Prepared {
     pub rows: SeriesRows,
     /// Rows (indices into `Measurements`) left out as duplicates, with why.
     pub duplicates: Vec<(usize, Duplicate)>,
-    /// Rows of series with only follow-up scores ([`take_orphan_follow_ups`]).
+    /// Rows of series with only follow-up scores (no baseline to judge them against).
     pub orphans: Vec<usize>,
 }
 
@@ -131,7 +131,7 @@ pub fn sort_rows(m: &Measurements) -> SortedRows {
 /// Rows of series that hold only follow-up scores: with no score before follow-up there
 /// is no baseline to judge them against, so `app` rejects them. Returns their row indices
 /// and removes them from the order.
-pub fn take_orphan_follow_ups(m: &Measurements, sorted: &mut SortedRows) -> Vec<usize> {
+fn take_orphan_follow_ups(m: &Measurements, sorted: &mut SortedRows) -> Vec<usize> {
     let order = &sorted.order;
     let key = |r: u32| (m.client[r as usize], m.episode[r as usize], m.measure[r as usize]);
     let mut orphans = Vec::new();
@@ -286,7 +286,7 @@ fn modal_key(rows: impl Iterator<Item = (u32, Day, usize)>) -> u32 {
 }
 
 /// Builds every episode × measure from sorted rows.
-pub fn build_episodes(m: &Measurements, sorted: &SortedRows, registry: &Registry) -> Episodes {
+fn build_episodes(m: &Measurements, sorted: &SortedRows, registry: &Registry) -> Episodes {
     let order = &sorted.order;
     let mut items = Vec::new();
     let mut n_episodes = 0;

@@ -542,7 +542,7 @@ pub fn goal_progress(tally: &crate::summary::GoalsTally, suppression: Suppressio
 /// gap, the clinical cut-off, the band of change that is not reliable around the
 /// baseline, and sudden gains and losses marked.
 pub fn client_trajectory(
-    m: &crate::episodes::SeriesRows,
+    series: &crate::episodes::SeriesRows,
     eps: &Episodes,
     gains: &crate::sudden_gains::SuddenGains,
     registry: &Registry,
@@ -555,10 +555,16 @@ pub fn client_trajectory(
     let d0 = it.first_date;
     let weeks = |d: i32| f64::from(d - d0) / 7.0;
     let rows: Vec<usize> = it.rows.clone().collect();
-    let treat: Vec<(f64, f64)> =
-        rows.iter().filter(|&&r| m.phase[r] != Phase::FollowUp).map(|&r| (weeks(m.date[r]), m.score[r])).collect();
-    let mut fu: Vec<(f64, f64)> =
-        rows.iter().filter(|&&r| m.phase[r] == Phase::FollowUp).map(|&r| (weeks(m.date[r]), m.score[r])).collect();
+    let treat: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|&&r| series.phase[r] != Phase::FollowUp)
+        .map(|&r| (weeks(series.date[r]), series.score[r]))
+        .collect();
+    let mut fu: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|&&r| series.phase[r] == Phase::FollowUp)
+        .map(|&r| (weeks(series.date[r]), series.score[r]))
+        .collect();
     fu.sort_by(|a, b| a.0.total_cmp(&b.0));
     let all: Vec<f64> = treat.iter().chain(&fu).map(|p| p.0).collect();
     let x_max = all.iter().copied().fold(1.0, f64::max) + 1.0;
@@ -613,8 +619,11 @@ pub fn client_trajectory(
         },
     ];
     // Sudden gains: ring the pregain and postgain scores (found by session number).
-    let session_week: std::collections::HashMap<i32, f64> =
-        rows.iter().filter(|&&r| m.phase[r] != Phase::FollowUp).map(|&r| (m.session[r], weeks(m.date[r]))).collect();
+    let session_week: std::collections::HashMap<i32, f64> = rows
+        .iter()
+        .filter(|&&r| series.phase[r] != Phase::FollowUp)
+        .map(|&r| (series.session[r], weeks(series.date[r])))
+        .collect();
     let mut rings = Vec::new();
     for f in gains.found.iter().filter(|f| f.item == idx) {
         for (s, y) in [(f.pregain_session, f.event.pregain_score), (f.pregain_session + 1, f.event.postgain_score)] {
@@ -655,7 +664,7 @@ pub fn client_trajectory(
 /// the same intake-severity band (the curves are built without this client's episode
 /// only for the not-on-track flag; the drawn bands include everyone).
 pub fn client_vs_expected(
-    m: &crate::episodes::SeriesRows,
+    series: &crate::episodes::SeriesRows,
     eps: &Episodes,
     etr: &[EtrPoint],
     trajectory: &crate::trajectories::Trajectory,
@@ -669,12 +678,12 @@ pub fn client_vs_expected(
     if pts.len() < 2 {
         return None;
     }
-    let rows: Vec<usize> = it.rows.clone().filter(|&r| m.phase[r] != Phase::FollowUp).collect();
-    if rows.iter().any(|&r| m.session[r] == crate::model::NO_SESSION) {
+    let rows: Vec<usize> = it.rows.clone().filter(|&r| series.phase[r] != Phase::FollowUp).collect();
+    if rows.iter().any(|&r| series.session[r] == crate::model::NO_SESSION) {
         return None;
     }
-    let s0 = m.session[rows[0]];
-    let own: Vec<(f64, f64)> = rows.iter().map(|&r| (f64::from(m.session[r] - s0), m.score[r])).collect();
+    let s0 = series.session[rows[0]];
+    let own: Vec<(f64, f64)> = rows.iter().map(|&r| (f64::from(series.session[r] - s0), series.score[r])).collect();
     let meas = registry.get(it.measure as usize);
     let x: Vec<f64> = pts.iter().map(|p| f64::from(p.session)).collect();
     let x_max = x.iter().chain(own.iter().map(|p| &p.0)).copied().fold(1.0, f64::max);

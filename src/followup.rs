@@ -98,7 +98,7 @@ pub fn window_of(days_after_end: i32, opts: &Options) -> Option<usize> {
 /// order: the scores of all series are never held together (at 100 M rows they would be
 /// over a GB), so whoever needs them writes or counts them there.
 pub fn follow_up(
-    m: &SeriesRows,
+    series: &SeriesRows,
     eps: &Episodes,
     opts: &Options,
     mut each: impl FnMut(&[FollowUpScore]),
@@ -109,8 +109,8 @@ pub fn follow_up(
         let rule = eps.rules[it.measure as usize].as_ref().expect("rule for a measure in use");
         let rows = || it.rows.clone();
         scores.clear();
-        for r in rows().filter(|&r| m.phase[r] == Phase::FollowUp) {
-            let (date, score) = (m.date[r], m.score[r]);
+        for r in rows().filter(|&r| series.phase[r] == Phase::FollowUp) {
+            let (date, score) = (series.date[r], series.score[r]);
             let days = date - it.last_date;
             let before_end = days < 0;
             let fin = it.final_score;
@@ -133,10 +133,11 @@ pub fn follow_up(
         scores.sort_by_key(|s| s.date);
         let mut d = durability(it, &scores);
         // The last `held_scores` treatment scores, read backwards (no allocation per series).
-        let treatment = || rows().filter(|&r| m.phase[r] != Phase::FollowUp);
+        let treatment = || rows().filter(|&r| series.phase[r] != Phase::FollowUp);
         if opts.held_scores > 0 && rule.cutoff.is_some() && treatment().count() >= opts.held_scores.max(2) {
-            d.last_scores_held =
-                Some(treatment().rev().take(opts.held_scores).all(|r| rule.case_at_end(m.score[r]) == Some(false)));
+            d.last_scores_held = Some(
+                treatment().rev().take(opts.held_scores).all(|r| rule.case_at_end(series.score[r]) == Some(false)),
+            );
         }
         flags.push(d);
         if !scores.is_empty() {

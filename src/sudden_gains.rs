@@ -392,8 +392,9 @@ pub fn find_all(
     let mut evs = Vec::new();
     for (idx, it) in eps.items.iter().enumerate() {
         let mi = it.measure as usize;
-        let (session, score) = (&rows.session[it.rows.clone()], &rows.score[it.rows.clone()]);
-        let treatment = || (0..score.len()).filter(|&k| rows.phase[it.rows.start + k] != Phase::FollowUp);
+        let series = it.rows.clone();
+        let (session, score, phase) = (&rows.session[series.clone()], &rows.score[series.clone()], &rows.phase[series]);
+        let treatment = || (0..score.len()).filter(|&k| phase[k] != Phase::FollowUp);
         x.clear();
         let by_rank = treatment().any(|k| session[k] == NO_SESSION);
         if by_rank {

@@ -377,11 +377,14 @@ pub struct ExpectedResponse {
 
 /// The treatment scores of a series as points: session numbers where every row has one,
 /// otherwise positions in date order.
-fn points(m: &SeriesRows, it: &EpisodeMeasure, buf: &mut Vec<Point>) {
+fn points(series: &SeriesRows, it: &EpisodeMeasure, buf: &mut Vec<Point>) {
     buf.clear();
-    let rows = it.rows.clone().filter(|&r| m.phase[r] != Phase::FollowUp);
-    let by_rank = rows.clone().any(|r| m.session[r] == NO_SESSION);
-    buf.extend(rows.enumerate().map(|(k, r)| (if by_rank { k as i32 } else { m.session[r] }, m.date[r], m.score[r])));
+    let rows = it.rows.clone().filter(|&r| series.phase[r] != Phase::FollowUp);
+    let by_rank = rows.clone().any(|r| series.session[r] == NO_SESSION);
+    buf.extend(
+        rows.enumerate()
+            .map(|(k, r)| (if by_rank { k as i32 } else { series.session[r] }, series.date[r], series.score[r])),
+    );
 }
 
 /// Computes every trajectory and the expected-response curves, in two walks over the
