@@ -5,8 +5,9 @@ use crate::cli::{AnalyzeArgs, Cli, Command, InputArgs, ListFormat, MeasuresArgs}
 use crate::dates::{parse_iso_date, today_utc, Day};
 use crate::episodes::{Episodes, SeriesRows};
 use crate::error::{Error, Result};
+use crate::goal_rows::GoalRows;
 use crate::ingest::{self, TableReader};
-use crate::model::{GoalRatings, Keys, Measurements, Rejection, Table};
+use crate::model::{GoalNames, Keys, Measurements, Rejection, Table};
 use crate::output::{write_all, OutputFile, Staging};
 use crate::registry::Registry;
 use crate::summary::{summarise, Summary, TableCounts};
@@ -120,6 +121,8 @@ pub struct RunConfig {
     pub registry: Registry,
     pub today: Day,
     pub out: PathBuf,
+    /// Goal ratings held in memory at once (`--memory-rows`).
+    pub memory_rows: usize,
 }
 
 /// `DIR/stem.csv`, `DIR/stem.parquet`, or a folder `DIR/stem/` of part files.
@@ -157,6 +160,7 @@ pub fn resolve(args: &InputArgs) -> Result<RunConfig> {
         registry: load_registry(args.measures.as_deref())?,
         today,
         out: args.out.clone(),
+        memory_rows: args.memory_rows.max(1),
     })
 }
 
@@ -165,7 +169,7 @@ pub struct Loaded {
     pub keys: Keys,
     pub rows: SeriesRows,
     pub episodes: Episodes,
-    pub goals: Option<GoalRatings>,
+    pub goals: Option<GoalRows>,
     pub rejections: Vec<Rejection>,
     pub inputs: BTreeMap<&'static str, TableCounts>,
     /// Where each table came from, for line numbers.
@@ -223,7 +227,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
                 progress.part("reading and validating the goals", || -> Result<_> {
                     let mut raw = TableReader::open(path, Table::Goals)?;
                     warn_ignored(&raw, quiet);
-                    let (g, rej) = ingest::goals(&mut raw, cfg.today)?;
+                    let (g, rej) = ingest::goals(&mut raw, cfg.today, cfg.memory_rows)?;
                     Ok((g, rej, counts(&raw), raw.files().clone()))
                 })
             })
@@ -601,20 +605,32 @@ fn run_analyses(
             goal_results = loaded.goals.as_ref().map(|g| {
                 progress.part("goals", || {
                     let mut tally = crate::summary::GoalsTally::default();
+                    // A run of a large goal table that cannot be read back is not a failure
+                    // to write the tables: kept apart to say so.
+                    let mut unreadable = None;
                     let written = staging.write_together(&["goals.csv", "goals_episodes.csv"], |w| {
                         let [goals_out, episodes_out] = w else { return Err(std::io::Error::other("two files")) };
                         let mut tables = tables::GoalTables::new(&mut **goals_out, &mut **episodes_out)?;
                         let mut result = Ok(());
-                        let keep = goal_filter(g, keys, eps, filter);
-                        crate::goals::analyse_by_client(g, keys, eps, goal_options, keep, |goals, goal_eps| {
-                            tally.add(goals, goal_eps);
-                            if result.is_ok() {
-                                result = tables.add(g, goals, goal_eps);
-                            }
-                        });
+                        let keep = goal_filter(&g.names, keys, eps, filter);
+                        let read =
+                            crate::goals::analyse_by_client(g, keys, eps, goal_options, keep, |goals, goal_eps| {
+                                tally.add(goals, goal_eps);
+                                if result.is_ok() {
+                                    result = tables.add(&g.names, goals, goal_eps);
+                                }
+                            });
+                        if let Err(e) = read {
+                            unreadable = Some(e);
+                            return Err(std::io::Error::other("the goal ratings could not be read back"));
+                        }
                         result?;
                         tables.finish()
                     });
+                    let written = match unreadable {
+                        Some(source) => Err(Error::TemporaryFile { what: "the goal ratings", source }),
+                        None => written,
+                    };
                     (written, tally.summary(goal_options), crate::figures::goal_progress(&tally, supp))
                 })
             })
@@ -804,7 +820,7 @@ fn client_pages(
 /// Which goal episodes (client, episode ids of the goal ratings) a run keeps: with a
 /// filter, those with a symptom episode the filter kept; otherwise all.
 fn goal_filter<'a>(
-    g: &'a GoalRatings,
+    g: &'a GoalNames,
     keys: &'a Keys,
     episodes: &'a Episodes,
     filter: &crate::episodes::Filter,

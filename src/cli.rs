@@ -59,6 +59,12 @@ pub struct InputArgs {
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub today: Option<String>,
 
+    /// Goal ratings held in memory at once. A longer goals table goes through temporary
+    /// files (in TMPDIR, deleted at the end; about 85 bytes a rating at the peak) and is
+    /// analysed a run of whole clients at a time; the results are the same.
+    #[arg(long, value_name = "N", default_value_t = crate::goal_rows::DEFAULT_BUDGET, value_parser = clap::value_parser!(usize))]
+    pub memory_rows: usize,
+
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,

@@ -31,6 +31,13 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    #[error("cannot use a temporary file for {what}: {source}\nlarge tables go through temporary files; set TMPDIR to a folder with room, or raise --memory-rows")]
+    TemporaryFile {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -42,7 +49,7 @@ pub enum Error {
 impl Error {
     /// Input that was refused (exit code 2) as opposed to a failure to write (1).
     pub fn is_input_error(&self) -> bool {
-        !matches!(self, Error::Write { .. })
+        !matches!(self, Error::Write { .. } | Error::TemporaryFile { .. })
     }
 }
 

@@ -5,7 +5,8 @@
 
 use crate::dates::Day;
 use crate::episodes::Episodes;
-use crate::model::{GoalRatings, GoalScale, Keys, Phase, NO_KEY};
+use crate::goal_rows::GoalRows;
+use crate::model::{GoalColumns, GoalNames, GoalScale, Keys, Phase, NO_KEY};
 use crate::outcomes::ReliableCategory;
 use serde::Serialize;
 
@@ -76,9 +77,9 @@ pub struct EpisodeGoals {
 }
 
 /// Computes every goal, objective and episode (all at once; see [`analyse_by_client`]).
-pub fn analyse(g: &GoalRatings, keys: &Keys, eps: &Episodes, opts: &Options) -> (Vec<GoalResult>, Vec<EpisodeGoals>) {
+pub fn analyse(g: &GoalRows, keys: &Keys, eps: &Episodes, opts: &Options) -> (Vec<GoalResult>, Vec<EpisodeGoals>) {
     let (mut goals, mut episodes) = (Vec::new(), Vec::new());
-    analyse_by_client(
+    let read = analyse_by_client(
         g,
         keys,
         eps,
@@ -89,6 +90,7 @@ pub fn analyse(g: &GoalRatings, keys: &Keys, eps: &Episodes, opts: &Options) -> 
             episodes.extend_from_slice(es);
         },
     );
+    read.expect("goal rows in memory");
     (goals, episodes)
 }
 
@@ -96,49 +98,57 @@ pub fn analyse(g: &GoalRatings, keys: &Keys, eps: &Episodes, opts: &Options) -> 
 /// the clients' ids, and hands each client's to `each`: goals in the order of their keys
 /// (episode, scale, goal), episodes in the order of theirs. Every goal figure depends on
 /// its own client's ratings alone, so the results of all clients are never held
-/// together (at ten million ratings they would be several hundred MB). Only episodes
-/// for which `keep(client, episode)` holds are handed on.
+/// together (at ten million ratings they would be several hundred MB), nor, for a large
+/// table, the ratings themselves (they are read a run of clients at a time). Only
+/// episodes for which `keep(client, episode)` holds are handed on. Fails only if a run
+/// cannot be read back from its temporary file.
 pub fn analyse_by_client(
-    g: &GoalRatings,
+    g: &GoalRows,
     keys: &Keys,
     eps: &Episodes,
     opts: &Options,
     keep: impl Fn(u32, u32) -> bool,
     mut each: impl FnMut(&[GoalResult], &[EpisodeGoals]),
-) {
-    let (cr, er, gr) = (g.clients.sort_ranks(), g.episodes.sort_ranks(), g.goals.sort_ranks());
-    let key = |i: usize| (cr[g.client[i] as usize], er[g.episode[i] as usize], g.scale[i], gr[g.goal[i] as usize]);
-    let order = crate::model::sort_grouped(
-        g.len(),
-        g.clients.len(),
-        |i| cr[g.client[i] as usize] as usize,
-        |i| (key(i), g.date[i], i),
-    );
+) -> std::io::Result<()> {
+    let names = &g.names;
+    let (er, gr) = (names.episodes.sort_ranks(), names.goals.sort_ranks());
     let mut symptoms = SymptomChange::new(keys, eps);
     let (mut goals, mut episodes) = (Vec::new(), Vec::new());
-    for client_rows in order.chunk_by(|&a, &b| g.client[a as usize] == g.client[b as usize]) {
-        goals.clear();
-        for rows in client_rows.chunk_by(|&a, &b| key(a as usize) == key(b as usize)) {
-            goals.push(one_goal(g, rows, opts));
+    g.for_each_run(|rows| {
+        // The rows are in analysis order: each client's together, each goal's together.
+        let goal_key = |i: usize| (rows.episode[i], rows.scale[i], rows.goal[i]);
+        let mut start = 0;
+        while start < rows.len() {
+            let client = rows.client[start];
+            let end = start + rows.client[start..].iter().take_while(|&&c| c == client).count();
+            goals.clear();
+            let mut s = start;
+            while s < end {
+                let e = s + (s..end).take_while(|&i| goal_key(i) == goal_key(s)).count();
+                goals.push(one_goal(rows, s..e, opts));
+                s = e;
+            }
+            roll_up_objectives(&mut goals);
+            episodes.clear();
+            episode_goals(names, &mut symptoms, &goals, opts, &mut episodes);
+            goals.retain(|x| keep(x.client, x.episode));
+            episodes.retain(|x| keep(x.client, x.episode));
+            // Objectives' parents that were never rated themselves were appended: sort them in.
+            goals.sort_by_key(|x| (er[x.episode as usize], x.scale, gr[x.goal as usize]));
+            each(&goals, &episodes);
+            start = end;
         }
-        roll_up_objectives(&mut goals);
-        episodes.clear();
-        episode_goals(g, &mut symptoms, &goals, opts, &mut episodes);
-        goals.retain(|x| keep(x.client, x.episode));
-        episodes.retain(|x| keep(x.client, x.episode));
-        // Objectives' parents that were never rated themselves were appended: sort them in.
-        goals.sort_by_key(|x| (er[x.episode as usize], x.scale, gr[x.goal as usize]));
-        each(&goals, &episodes);
-    }
+    })
 }
 
-fn one_goal(g: &GoalRatings, rows: &[u32], opts: &Options) -> GoalResult {
-    let f = rows[0] as usize;
-    let mut treatment = rows.iter().map(|&r| r as usize).filter(|&r| g.phase[r] != Phase::FollowUp);
-    let followup = rows.iter().map(|&r| r as usize).rfind(|&r| g.phase[r] == Phase::FollowUp);
+fn one_goal(g: &GoalColumns, rows: std::ops::Range<usize>, opts: &Options) -> GoalResult {
+    let f = rows.start;
+    let last_row = rows.end - 1;
+    let mut treatment = rows.clone().filter(|&r| g.phase[r] != Phase::FollowUp);
+    let followup = rows.clone().rfind(|&r| g.phase[r] == Phase::FollowUp);
     let at = |r: usize| (g.date[r], g.rating[r]);
     let first = treatment.next().map(at);
-    let last = treatment.last().map(at);
+    let last = treatment.next_back().map(at);
     let change = first.zip(last).map(|(a, b)| b.1 - a.1);
     let rc = opts.gbo_reliable_change;
     let reliable_change = match g.scale[f] {
@@ -173,7 +183,7 @@ fn one_goal(g: &GoalRatings, rows: &[u32], opts: &Options) -> GoalResult {
             GoalScale::Gbo => change_since_end.map(|c| -c < rc),
             GoalScale::Gas => None,
         },
-        weight: g.weight[*rows.last().expect("non-empty") as usize],
+        weight: g.weight[last_row],
         n_objectives: 0,
         objectives_mean_change: None,
         n_objectives_improved: 0,
@@ -284,7 +294,7 @@ impl<'a> SymptomChange<'a> {
 /// The goal figures of each episode among `goals` (one client's), appended to `out` in
 /// the order of the episodes' ids.
 fn episode_goals(
-    g: &GoalRatings,
+    g: &GoalNames,
     symptoms: &mut SymptomChange,
     goals: &[GoalResult],
     opts: &Options,
@@ -358,20 +368,21 @@ mod tests {
     /// (client, goal, parent, day, phase, scale, rating, weight)
     type Row<'a> = (&'a str, &'a str, Option<&'a str>, Day, Phase, GoalScale, f64, f64);
 
-    fn ratings(rows: &[Row]) -> GoalRatings {
-        let mut g = GoalRatings::default();
+    fn ratings(rows: &[Row]) -> GoalRows {
+        let mut g = crate::model::GoalRatings::default();
+        let (names, r) = (&mut g.names, &mut g.rows);
         for (c, goal, parent, d, p, s, x, w) in rows {
-            g.client.push(g.clients.intern(c));
-            g.episode.push(g.episodes.intern(""));
-            g.goal.push(g.goals.intern(goal));
-            g.parent.push(parent.map_or(NO_KEY, |p| g.goals.intern(p)));
-            g.date.push(*d);
-            g.phase.push(*p);
-            g.scale.push(*s);
-            g.rating.push(*x);
-            g.weight.push(*w);
+            r.client.push(names.clients.intern(c));
+            r.episode.push(names.episodes.intern(""));
+            r.goal.push(names.goals.intern(goal));
+            r.parent.push(parent.map_or(NO_KEY, |p| names.goals.intern(p)));
+            r.date.push(*d);
+            r.phase.push(*p);
+            r.scale.push(*s);
+            r.rating.push(*x);
+            r.weight.push(*w);
         }
-        g
+        GoalRows::in_memory(g)
     }
 
     use GoalScale::{Gas, Gbo};
@@ -395,14 +406,14 @@ mod tests {
             &Episodes { items: vec![], rules: vec![], n_episodes: 0 },
             &Options::default(),
         );
-        let g1 = goals.iter().find(|x| g.goals.name(x.goal) == "G1").unwrap();
+        let g1 = goals.iter().find(|x| g.names.goals.name(x.goal) == "G1").unwrap();
         assert_eq!((g1.change, g1.reliable_change), (Some(5.0), Some(ReliableCategory::Improved)));
         // 7 → 3 at follow-up: a reliable drop of 4, so the goal did not hold.
         assert_eq!((g1.change_since_end, g1.held_at_followup), (Some(-4.0), Some(false)));
         // Objectives: +4 (reliable) and +2; mean 3.
         assert_eq!((g1.n_objectives, g1.n_objectives_improved, g1.objectives_mean_change), (2, 1, Some(3.0)));
         // G2 was never rated itself: it appears through its objective.
-        let g2 = goals.iter().find(|x| g.goals.name(x.goal) == "G2").unwrap();
+        let g2 = goals.iter().find(|x| g.names.goals.name(x.goal) == "G2").unwrap();
         assert_eq!((g2.n_ratings, g2.n_objectives, g2.change), (0, 1, None));
         assert_eq!((eps[0].gbo_goals, eps[0].gbo_improved, eps[0].goal_progress), (2, 1, Some(true)));
         assert_eq!(eps[0].agreement, None, "no symptom scores");

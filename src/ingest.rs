@@ -495,6 +495,7 @@ fn validate_blocks<T: Default + Send>(
     spec: &[(&str, bool)],
     validate: impl Fn(&Block, std::ops::Range<usize>) -> Part<T> + Sync,
     append: impl Fn(&mut T, T) + Copy,
+    mut after_block: impl FnMut(&mut T) -> Result<()>,
 ) -> Result<(T, Vec<crate::model::Rejection>)> {
     use rayon::prelude::*;
     let mut all: Part<T> = Default::default();
@@ -510,6 +511,7 @@ fn validate_blocks<T: Default + Send>(
         // Each range's rows go straight onto the table's (not first onto the block's
         // first range: that copied half of every block once more).
         all = merge(std::iter::once(all).chain(parts).collect(), append);
+        after_block(&mut all.0)?;
     }
     let (rows, rejected, screens) = all;
     for (header, screen) in reader.ignored.iter().zip(&extra) {
@@ -665,7 +667,7 @@ pub fn measurements(
     today: crate::dates::Day,
 ) -> Result<(crate::model::Measurements, Vec<crate::model::Rejection>)> {
     let validate = |block: &Block, r| measurements_in(block, registry, today, r);
-    validate_blocks(reader, MEASUREMENT_COLUMNS, validate, crate::model::Measurements::append)
+    validate_blocks(reader, MEASUREMENT_COLUMNS, validate, crate::model::Measurements::append, |_| Ok(()))
 }
 
 fn measurements_in(
@@ -706,16 +708,27 @@ fn measurements_in(
     (m, rejected, screens)
 }
 
-/// Validates every goal row, then drops duplicate ratings (same client, episode, goal,
-/// scale and date).
+/// Validates every goal row, then sorts the rows into the goal analysis' order and drops
+/// duplicate ratings (same client, episode, goal, scale and date). Beyond `budget` rows
+/// the table goes through temporary files ([`crate::goal_rows`]).
 pub fn goals(
     reader: &mut TableReader,
     today: crate::dates::Day,
-) -> Result<(crate::model::GoalRatings, Vec<crate::model::Rejection>)> {
+    budget: usize,
+) -> Result<(crate::goal_rows::GoalRows, Vec<crate::model::Rejection>)> {
     let validate = |block: &Block, r| goals_in(block, today, r);
-    let (g, mut rejected) = validate_blocks(reader, GOAL_COLUMNS, validate, crate::model::GoalRatings::append)?;
-    let g = drop_goal_duplicates(g, &mut rejected);
-    Ok((g, rejected))
+    let mut rows = crate::goal_rows::Builder::new(budget);
+    let after_block = |g: &mut crate::model::GoalRatings| rows.after_block(g).map_err(temporary_file);
+    let (g, mut rejected) =
+        validate_blocks(reader, GOAL_COLUMNS, validate, crate::model::GoalRatings::append, after_block)?;
+    // So far `rejected` holds validation's rejections, in record order.
+    let record_of = crate::model::RecordOf::new(rejected.iter().map(|r| r.record));
+    let rows = rows.finish(g, &record_of, &mut rejected).map_err(temporary_file)?;
+    Ok((rows, rejected))
+}
+
+fn temporary_file(source: std::io::Error) -> Error {
+    Error::TemporaryFile { what: "the goal ratings", source }
 }
 
 fn goals_in(raw: &Block, today: crate::dates::Day, range: std::ops::Range<usize>) -> Part<crate::model::GoalRatings> {
@@ -749,32 +762,6 @@ fn goals_in(raw: &Block, today: crate::dates::Day, range: std::ops::Range<usize>
         }
     });
     (g, rejected, screens)
-}
-
-/// Drops duplicate goal ratings (validated rows in, rows and rejections out).
-fn drop_goal_duplicates(
-    mut g: crate::model::GoalRatings,
-    rejected: &mut Vec<crate::model::Rejection>,
-) -> crate::model::GoalRatings {
-    use crate::validate::find_duplicates;
-    // So far `rejected` holds validation's rejections, in record order.
-    let record_of = crate::model::RecordOf::new(rejected.iter().map(|r| r.record));
-    let key = |i: usize| (g.client[i], g.episode[i], g.goal[i], g.scale[i], g.date[i]);
-    // Rows are in record order: the row index breaks ties as the record would.
-    let order = crate::model::sort_grouped(g.len(), g.clients.len(), |i| g.client[i] as usize, |i| (key(i), i));
-    let dups = find_duplicates(&order, key, |i| g.rating[i]);
-    for (row, why) in &dups {
-        let record = |r: usize| record_of.record(r);
-        rejected.push(duplicate_rejection(Table::Goals, record(*row), "rating", why, record));
-    }
-    if !dups.is_empty() {
-        let mut keep = vec![true; g.len()];
-        for (r, _) in &dups {
-            keep[*r] = false;
-        }
-        g = g.retain_rows(&keep);
-    }
-    g
 }
 
 /// A rejection for a duplicate row; `record_of` maps a row to its input record.

@@ -18,6 +18,7 @@ pub mod episodes;
 pub mod error;
 pub mod figures;
 pub mod followup;
+pub mod goal_rows;
 pub mod goals;
 pub mod ingest;
 pub mod model;

@@ -262,9 +262,16 @@ impl GoalScale {
     }
 }
 
-/// Validated goal ratings.
+/// Validated goal ratings: the rows, and the names their ids stand for.
 #[derive(Debug, Default, Clone)]
 pub struct GoalRatings {
+    pub rows: GoalColumns,
+    pub names: GoalNames,
+}
+
+/// Goal rating rows as columns, ids interned in a [`GoalNames`].
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct GoalColumns {
     pub client: Vec<u32>,
     pub episode: Vec<u32>,
     pub goal: Vec<u32>,
@@ -274,6 +281,12 @@ pub struct GoalRatings {
     pub scale: Vec<GoalScale>,
     pub rating: Vec<f64>,
     pub weight: Vec<f64>,
+}
+
+/// The names behind the goal table's ids (its own interners: goal clients need not be
+/// symptom clients).
+#[derive(Debug, Default, Clone)]
+pub struct GoalNames {
     pub clients: Interner,
     pub episodes: Interner,
     pub goals: Interner,
@@ -282,46 +295,57 @@ pub struct GoalRatings {
 impl GoalRatings {
     /// Appends the rows of a later chunk (validated on its own), re-keying its ids.
     pub fn append(&mut self, other: GoalRatings) {
-        let (c, e) = (self.clients.absorb(&other.clients), self.episodes.absorb(&other.episodes));
-        let g = self.goals.absorb(&other.goals);
-        self.client.extend(remap(&other.client, &c));
-        self.episode.extend(remap(&other.episode, &e));
-        self.goal.extend(remap(&other.goal, &g));
-        self.parent.extend(remap(&other.parent, &g));
-        self.date.extend(other.date);
-        self.phase.extend(other.phase);
-        self.scale.extend(other.scale);
-        self.rating.extend(other.rating);
-        self.weight.extend(other.weight);
+        let (names, rows) = (&mut self.names, &mut self.rows);
+        let c = names.clients.absorb(&other.names.clients);
+        let e = names.episodes.absorb(&other.names.episodes);
+        let g = names.goals.absorb(&other.names.goals);
+        let o = other.rows;
+        rows.client.extend(remap(&o.client, &c));
+        rows.episode.extend(remap(&o.episode, &e));
+        rows.goal.extend(remap(&o.goal, &g));
+        rows.parent.extend(remap(&o.parent, &g));
+        rows.date.extend(o.date);
+        rows.phase.extend(o.phase);
+        rows.scale.extend(o.scale);
+        rows.rating.extend(o.rating);
+        rows.weight.extend(o.weight);
     }
 
-    /// Keeps the rows whose `keep` flag is set (interned keys are kept as they are).
-    pub fn retain_rows(self, keep: &[bool]) -> GoalRatings {
-        fn pick<T: Copy>(v: &[T], keep: &[bool]) -> Vec<T> {
-            v.iter().zip(keep).filter(|(_, k)| **k).map(|(x, _)| *x).collect()
-        }
-        GoalRatings {
-            client: pick(&self.client, keep),
-            episode: pick(&self.episode, keep),
-            goal: pick(&self.goal, keep),
-            parent: pick(&self.parent, keep),
-            date: pick(&self.date, keep),
-            phase: pick(&self.phase, keep),
-            scale: pick(&self.scale, keep),
-            rating: pick(&self.rating, keep),
-            weight: pick(&self.weight, keep),
-            clients: self.clients,
-            episodes: self.episodes,
-            goals: self.goals,
-        }
+    pub fn len(&self) -> usize {
+        self.rows.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+impl GoalColumns {
     pub fn len(&self) -> usize {
         self.rating.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.rating.is_empty()
+    }
+
+    /// The rows at `order`, in that order; each column is freed as soon as its copy
+    /// exists, so at most one column is held twice.
+    pub fn gathered(self, order: &[u32]) -> GoalColumns {
+        fn pick<T: Copy>(v: Vec<T>, order: &[u32]) -> Vec<T> {
+            order.iter().map(|&i| v[i as usize]).collect()
+        }
+        GoalColumns {
+            client: pick(self.client, order),
+            episode: pick(self.episode, order),
+            goal: pick(self.goal, order),
+            parent: pick(self.parent, order),
+            date: pick(self.date, order),
+            phase: pick(self.phase, order),
+            scale: pick(self.scale, order),
+            rating: pick(self.rating, order),
+            weight: pick(self.weight, order),
+        }
     }
 }
 

@@ -628,7 +628,7 @@ impl<'w> GoalTables<'w> {
     /// clients in order, each client's rows in order).
     pub fn add(
         &mut self,
-        g: &crate::model::GoalRatings,
+        g: &crate::model::GoalNames,
         goals: &[crate::goals::GoalResult],
         eps: &[crate::goals::EpisodeGoals],
     ) -> io::Result<()> {

@@ -201,15 +201,16 @@ impl Measurements {
 impl crate::model::GoalRatings {
     /// Appends a checked goal rating (in record order, as measurements).
     pub fn push(&mut self, r: &CheckedGoal) {
-        self.client.push(self.clients.intern(r.client_id));
-        self.episode.push(self.episodes.intern(r.episode_id));
-        self.goal.push(self.goals.intern(r.goal_id));
-        self.parent.push(r.parent_goal_id.map_or(NO_KEY, |p| self.goals.intern(p)));
-        self.date.push(r.date);
-        self.phase.push(r.phase);
-        self.scale.push(r.scale);
-        self.rating.push(r.rating);
-        self.weight.push(r.weight);
+        let (names, rows) = (&mut self.names, &mut self.rows);
+        rows.client.push(names.clients.intern(r.client_id));
+        rows.episode.push(names.episodes.intern(r.episode_id));
+        rows.goal.push(names.goals.intern(r.goal_id));
+        rows.parent.push(r.parent_goal_id.map_or(NO_KEY, |p| names.goals.intern(p)));
+        rows.date.push(r.date);
+        rows.phase.push(r.phase);
+        rows.scale.push(r.scale);
+        rows.rating.push(r.rating);
+        rows.weight.push(r.weight);
     }
 }
 

@@ -683,6 +683,41 @@ fn planted_relapses_in_demo_data_are_found() {
     assert_eq!(found, planted, "every planted relapse of a recovered episode is found");
 }
 
+#[test]
+fn a_goals_table_beyond_memory_rows_gives_the_same_results() {
+    let d = demo("150", "8");
+    // Duplicate ratings, to be found across the runs too: an exact repeat and a conflict.
+    let path = d.path().join("goals.csv");
+    let text = fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let gbo: Vec<&str> = lines.iter().copied().filter(|l| l.contains(",GBO,")).collect();
+    let mut fields: Vec<String> = gbo[40].split(',').map(String::from).collect();
+    fields[7] = if fields[7] == "0" { "1".into() } else { "0".into() };
+    fs::write(&path, format!("{text}{}\n{}\n", gbo[7], fields.join(","))).unwrap();
+
+    let run = |flags: &[&str]| analyze_on("2026-11-26", &d.path().join("measurements.csv"), flags);
+    let goals = path.to_str().unwrap();
+    let whole = run(&["--goals", goals]);
+    let in_runs = run(&["--goals", goals, "--memory-rows", "97"]);
+    let mut compared = 0;
+    for entry in fs::read_dir(whole.path()).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.contains('.') {
+            let same = fs::read(whole.path().join(&name)).unwrap() == fs::read(in_runs.path().join(&name)).unwrap();
+            assert!(same, "{name} differs when the goals are read in runs");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 15, "{compared}");
+    let codes: Vec<String> = read_csv(&whole.path().join("rejected.csv"))
+        .iter()
+        .filter(|r| r["file"].ends_with("goals.csv"))
+        .map(|r| r["code"].clone())
+        .collect();
+    assert_eq!(codes.iter().filter(|c| *c == "exact_duplicate").count(), 1, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| *c == "conflicting_duplicate").count(), 2, "{codes:?}");
+}
+
 fn demo(clients: &str, seed: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     cargo_bin_cmd!("sustain")
