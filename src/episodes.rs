@@ -31,17 +31,27 @@ pub struct SeriesRows {
     pub last_session: Vec<Option<i32>>,
 }
 
-impl SeriesRows {
-    /// Lays out the row columns of `m` in `order` and hands back what else outlives the
-    /// rows. Each input column is freed as soon as it is laid out (or, for the key columns,
-    /// at once), so a column and its copy are the most ever held twice.
-    fn gather(m: Measurements, order: &[u32], n_measures: usize) -> (SeriesRows, Keys) {
+/// Every row column the episodes are built from, in series order: [`SeriesRows`] and the
+/// keys of each row. The keys go once the episodes are built.
+struct SeriesColumns {
+    client: Vec<u32>,
+    episode: Vec<u32>,
+    measure: Vec<u16>,
+    rows: SeriesRows,
+}
+
+impl SeriesColumns {
+    /// Lays out the row columns of `m` in `order` and hands back the names. Each input
+    /// column is freed as soon as it is laid out (therapist and site, which the episodes
+    /// took their carers from already, at once), so a column and its copy are the most
+    /// ever held twice, and the input order is never held beside the built episodes.
+    fn gather(m: Measurements, order: &[u32], n_measures: usize) -> (SeriesColumns, Keys) {
         use rayon::prelude::*;
         fn laid_out<T: Copy + Send + Sync>(values: Vec<T>, order: &[u32]) -> Vec<T> {
             order.par_iter().with_min_len(1 << 16).map(|&r| values[r as usize]).collect()
         }
         let Measurements { client, episode, therapist, site, date, session, phase, measure, score, keys } = m;
-        drop((client, episode, therapist, site));
+        drop((therapist, site));
         let mut last_session = vec![None; n_measures];
         for ((&p, &s), &x) in phase.iter().zip(&session).zip(&measure) {
             if p != Phase::FollowUp {
@@ -49,17 +59,23 @@ impl SeriesRows {
                 *last = (*last).max(Some(s));
             }
         }
-        drop(measure);
-        let rows = SeriesRows {
-            date: laid_out(date, order),
-            session: laid_out(session, order),
-            phase: laid_out(phase, order),
-            score: laid_out(score, order),
-            last_session,
+        let columns = SeriesColumns {
+            client: laid_out(client, order),
+            episode: laid_out(episode, order),
+            measure: laid_out(measure, order),
+            rows: SeriesRows {
+                date: laid_out(date, order),
+                session: laid_out(session, order),
+                phase: laid_out(phase, order),
+                score: laid_out(score, order),
+                last_session,
+            },
         };
-        (rows, keys)
+        (columns, keys)
     }
+}
 
+impl SeriesRows {
     pub fn len(&self) -> usize {
         self.score.len()
     }
@@ -88,9 +104,13 @@ pub struct Prepared {
 pub fn prepare(m: Measurements, registry: &Registry) -> Prepared {
     let mut sorted = sort_rows(&m);
     let orphans = take_orphan_follow_ups(&m, &mut sorted);
-    let episodes = build_episodes(&m, &sorted, registry);
-    let (rows, keys) = SeriesRows::gather(m, &sorted.order, registry.measures().len());
-    Prepared { keys, episodes, rows, duplicates: sorted.duplicates, orphans }
+    // The carers need the input order (ties go to the earliest row); the rest of the
+    // episodes is built from the laid-out columns, once the input ones are gone.
+    let carers = episode_carers(&m, &sorted.order);
+    let (columns, keys) = SeriesColumns::gather(m, &sorted.order, registry.measures().len());
+    drop(sorted.order);
+    let episodes = build_episodes(&columns, &carers, registry);
+    Prepared { keys, episodes, rows: columns.rows, duplicates: sorted.duplicates, orphans }
 }
 
 /// The rows of the shared sort, duplicates removed.
@@ -285,39 +305,53 @@ fn modal_key(rows: impl Iterator<Item = (u32, Day, usize)>) -> u32 {
     tally.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2))).map_or(NO_KEY, |(k, _, _)| k)
 }
 
-/// Builds every episode × measure from sorted rows.
-fn build_episodes(m: &Measurements, sorted: &SortedRows, registry: &Registry) -> Episodes {
-    let order = &sorted.order;
-    let mut items = Vec::new();
-    let mut n_episodes = 0;
+/// Where an episode starts in series order: its rows run until the (client, episode)
+/// key changes.
+fn episode_end(same: impl Fn(usize) -> bool, start: usize, n: usize) -> usize {
+    (start + 1..n).find(|&i| !same(i)).unwrap_or(n)
+}
+
+/// Each episode's therapist and site (in series order): the most frequent among its rows,
+/// ties to the earliest (by date, then input order).
+fn episode_carers(m: &Measurements, order: &[u32]) -> Vec<(u32, u32)> {
+    let mut carers = Vec::new();
     let mut start = 0;
     while start < order.len() {
         let first = order[start] as usize;
-        let mut end = start;
-        while end < order.len() && {
-            let r = order[end] as usize;
+        let same = |i: usize| {
+            let r = order[i] as usize;
             m.client[r] == m.client[first] && m.episode[r] == m.episode[first]
-        } {
-            end += 1;
-        }
-        n_episodes += 1;
+        };
+        let end = episode_end(same, start, order.len());
         let rows = || order[start..end].iter().map(|&r| r as usize);
         let therapist = modal_key(rows().map(|r| (m.therapist[r], m.date[r], r)));
         let site = modal_key(rows().map(|r| (m.site[r], m.date[r], r)));
-        let mut s = start;
-        while s < end {
-            let measure = m.measure[order[s] as usize];
-            let mut e = s;
-            while e < end && m.measure[order[e] as usize] == measure {
-                e += 1;
-            }
-            if let Some(item) = summarise_series(m, order, s..e, therapist, site) {
+        carers.push((therapist, site));
+        start = end;
+    }
+    carers
+}
+
+/// Builds every episode × measure from the rows in series order; `carers` holds each
+/// episode's therapist and site.
+fn build_episodes(s: &SeriesColumns, carers: &[(u32, u32)], registry: &Registry) -> Episodes {
+    let n = s.rows.len();
+    let mut items = Vec::new();
+    let mut start = 0;
+    for &(therapist, site) in carers {
+        let same = |i: usize| s.client[i] == s.client[start] && s.episode[i] == s.episode[start];
+        let end = episode_end(same, start, n);
+        let mut from = start;
+        while from < end {
+            let to = episode_end(|i| s.measure[i] == s.measure[from], from, end);
+            if let Some(item) = summarise_series(s, from..to, therapist, site) {
                 items.push(item);
             }
-            s = e;
+            from = to;
         }
         start = end;
     }
+    debug_assert_eq!(start, n, "one carer per episode");
 
     // Rules that depend on the sample use the baselines of paired series.
     let mut baselines: Vec<Vec<f64>> = vec![Vec::new(); registry.measures().len()];
@@ -338,34 +372,29 @@ fn build_episodes(m: &Measurements, sorted: &SortedRows, registry: &Registry) ->
         it.classification = rule.classify(it.baseline, it.final_score);
     }
     attach_talking_therapies(&mut items, registry);
-    Episodes { items, rules, n_episodes }
+    Episodes { items, rules, n_episodes: carers.len() }
 }
 
-/// Baseline, final and counts of one series; `None` when it has only follow-up rows.
-fn summarise_series(
-    m: &Measurements,
-    order: &[u32],
-    rows: Range<usize>,
-    therapist: u32,
-    site: u32,
-) -> Option<EpisodeMeasure> {
-    let first = order[rows.start] as usize;
-    let mut treatment = order[rows.clone()].iter().map(|&r| r as usize).filter(|&r| m.phase[r] != Phase::FollowUp);
+/// Baseline, final and counts of one series (`rows`, in series order); `None` when it has
+/// only follow-up rows.
+fn summarise_series(s: &SeriesColumns, rows: Range<usize>, therapist: u32, site: u32) -> Option<EpisodeMeasure> {
+    let r = &s.rows;
+    let mut treatment = rows.clone().filter(|&i| r.phase[i] != Phase::FollowUp);
     let base = treatment.next()?;
-    let (n_scores, last) = treatment.fold((1u32, base), |(n, _), r| (n + 1, r));
-    let n_followup = order[rows.clone()].iter().filter(|&&r| m.phase[r as usize] == Phase::FollowUp).count() as u32;
+    let (n_scores, last) = treatment.fold((1u32, base), |(n, _), i| (n + 1, i));
+    let n_followup = rows.clone().filter(|&i| r.phase[i] == Phase::FollowUp).count() as u32;
     Some(EpisodeMeasure {
-        client: m.client[first],
-        episode: m.episode[first],
+        client: s.client[rows.start],
+        episode: s.episode[rows.start],
         therapist,
         site,
-        measure: m.measure[first],
+        measure: s.measure[rows.start],
         n_scores,
         n_followup,
-        first_date: m.date[base],
-        last_date: m.date[last],
-        baseline: m.score[base],
-        final_score: (n_scores >= 2).then(|| m.score[last]),
+        first_date: r.date[base],
+        last_date: r.date[last],
+        baseline: r.score[base],
+        final_score: (n_scores >= 2).then(|| r.score[last]),
         classification: Classification::default(),
         talking_therapies: None,
         rows,
@@ -437,7 +466,7 @@ mod tests {
         push(&mut m, &reg, "a", "t1", 1, 7, Phase::Treatment, "PHQ9", 15.0);
         let sorted = sort_rows(&m);
         assert_eq!(sorted.order, vec![2, 4, 0, 3, 1]);
-        let eps = build_episodes(&m, &sorted, &reg);
+        let eps = prepare(m.clone(), &reg).episodes;
         assert_eq!(eps.items.len(), 1);
         let it = &eps.items[0];
         assert_eq!((it.baseline, it.final_score, it.n_scores, it.n_followup), (18.0, Some(7.0), 4, 1));
@@ -477,7 +506,7 @@ mod tests {
         push(&mut m, &reg, "a", "t", 1, 7, Phase::Treatment, "PHQ9", 15.0);
         push(&mut m, &reg, "a", "t", 2, 14, Phase::Treatment, "PHQ9", 9.0);
         push(&mut m, &reg, "a", "t", NO_SESSION, 0, Phase::Assessment, "PHQ9", 18.0);
-        let eps = build_episodes(&m, &sort_rows(&m), &reg);
+        let eps = prepare(m.clone(), &reg).episodes;
         assert_eq!((eps.items[0].baseline, eps.items[0].final_score), (18.0, Some(9.0)));
     }
 
@@ -493,7 +522,7 @@ mod tests {
         let reg = Registry::builtin();
         let mut m = Measurements::default();
         push(&mut m, &reg, "a", "t1", 0, 0, Phase::Assessment, "GAD7", 12.0);
-        let eps = build_episodes(&m, &sort_rows(&m), &reg);
+        let eps = prepare(m.clone(), &reg).episodes;
         let it = &eps.items[0];
         assert!(!it.paired());
         assert_eq!(it.classification.outcome, None);
