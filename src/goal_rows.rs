@@ -4,8 +4,9 @@
 //! A table within the row budget is sorted in memory. A larger one never is: its rows go
 //! to a temporary file as they are validated, and are dealt out from there into runs of
 //! whole clients (consecutive in name order, each within the budget), one file each; each
-//! run is sorted once to find its duplicates and again when it is read for the analysis
-//! (cheaper than writing it back sorted). The goal analysis reads one run at a time, so the
+//! run is then sorted, its duplicates dropped, and written back in order (sorting it again
+//! when it is read instead measured slower at 10 M ratings). The goal analysis reads one
+//! run at a time, so the
 //! memory the goal table needs stays near one budget of rows however long the table is
 //! (issue 7: 100 million measurements come with about 70 million goal ratings). Every
 //! goal figure depends on its own client's ratings alone, and the runs follow each other
@@ -30,12 +31,9 @@ pub struct GoalRows {
 
 enum Store {
     Memory(GoalColumns),
-    /// Runs of whole clients, in order: each in a temporary file (deleted when closed, rows
-    /// in record order), with its number of rows; and the duplicates' row indices, sorted.
-    Files {
-        runs: Vec<(File, usize)>,
-        dropped: Vec<u32>,
-    },
+    /// Runs of whole clients, in order: each in a temporary file (deleted when closed),
+    /// sorted, with its number of rows.
+    Files(Vec<(File, usize)>),
 }
 
 impl GoalRows {
@@ -48,7 +46,7 @@ impl GoalRows {
     pub fn len(&self) -> usize {
         match &self.store {
             Store::Memory(rows) => rows.len(),
-            Store::Files { runs, dropped } => runs.iter().map(|f| f.1).sum::<usize>() - dropped.len(),
+            Store::Files(runs) => runs.iter().map(|f| f.1).sum(),
         }
     }
 
@@ -60,7 +58,7 @@ impl GoalRows {
     pub fn runs(&self) -> usize {
         match &self.store {
             Store::Memory(_) => 1,
-            Store::Files { runs, .. } => runs.len(),
+            Store::Files(runs) => runs.len(),
         }
     }
 
@@ -68,13 +66,9 @@ impl GoalRows {
     pub fn for_each_run(&self, mut each: impl FnMut(&GoalColumns)) -> io::Result<()> {
         match &self.store {
             Store::Memory(rows) => each(rows),
-            Store::Files { runs, dropped } => {
+            Store::Files(runs) => {
                 for (file, n) in runs {
-                    // Sorted again rather than stored sorted: one write of the table less.
-                    let (rows, index) = read_run(file, *n)?;
-                    let mut order = analysis_order(&rows, |i| index[i], &self.names);
-                    order.retain(|&i| dropped.binary_search(&index[i as usize]).is_err());
-                    each(&rows.gathered(&order));
+                    each(&read_run(file, *n)?.0);
                 }
             }
         }
@@ -153,20 +147,22 @@ impl Builder {
         }
         drop(r);
         drop(spill);
-        // Each run's duplicates are found now, for the rejections; the runs stay as they
-        // are, and are sorted again when read.
+        // Each run is sorted, its duplicates dropped, and written back in analysis order
+        // (its unsorted file is deleted once read).
         let mut files = Vec::with_capacity(sizes.len());
-        let mut dropped = Vec::new();
         for (run, n) in runs.into_iter().zip(sizes) {
             let file = run.into_inner().map_err(|e| e.into_error())?;
             let (rows, index) = read_run(&file, n)?;
-            let order = analysis_order(&rows, |i| index[i], &g.names);
-            let dups = duplicates(&rows, &order, |i| index[i], record_of, rejected);
-            dropped.extend(dups.iter().map(|&i| index[i as usize]));
-            files.push((file, n));
+            drop(file);
+            let sorted = into_order(rows, |i| index[i], &g.names, record_of, rejected);
+            drop(index);
+            let mut w = BufWriter::with_capacity(1 << 20, tempfile::tempfile()?);
+            for i in 0..sorted.len() {
+                write_row(&mut w, &sorted, i, 0)?;
+            }
+            files.push((w.into_inner().map_err(|e| e.into_error())?, sorted.len()));
         }
-        dropped.sort_unstable();
-        Ok(GoalRows { names: g.names, store: Store::Files { runs: files, dropped } })
+        Ok(GoalRows { names: g.names, store: Store::Files(files) })
     }
 }
 
