@@ -208,9 +208,12 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     sources.insert(Table::Measurements, raw.files().clone());
     let measurement_counts = counts(&raw);
     drop(raw);
+    return_freed_memory();
 
     // The measurements are sorted into series and the episodes built while the goals file
-    // is read.
+    // is read; one after the other instead when the measurements pass four times the
+    // memory budget (32 M rows by default), where the sort's peak and the goals' read
+    // would add up to gigabytes.
     progress.stage(if cfg.goals.is_some() {
         "sorting rows into series, episode outcomes; reading, validating and screening goal rows"
     } else {
@@ -218,21 +221,22 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     });
     // Validation's rejections, in record order, tell each row's record.
     let record_of = crate::model::RecordOf::new(rejections.iter().map(|r| r.record));
-    let ((keys, episodes, rows, left_out), goals) = rayon::join(
-        move || {
-            progress.part("sorting rows into series, episode outcomes", || into_series(m, &cfg.registry, &record_of))
-        },
-        || {
-            cfg.goals.as_deref().map(|path| {
-                progress.part("reading and validating the goals", || -> Result<_> {
-                    let mut raw = TableReader::open(path, Table::Goals)?;
-                    warn_ignored(&raw, quiet);
-                    let (g, rej) = ingest::goals(&mut raw, cfg.today, cfg.memory_rows)?;
-                    Ok((g, rej, counts(&raw), raw.files().clone()))
-                })
+    let side_by_side = m.len() <= cfg.memory_rows.saturating_mul(4);
+    let into_series = move || {
+        progress.part("sorting rows into series, episode outcomes", || into_series(m, &cfg.registry, &record_of))
+    };
+    let read_goals = || {
+        cfg.goals.as_deref().map(|path| {
+            progress.part("reading and validating the goals", || -> Result<_> {
+                let mut raw = TableReader::open(path, Table::Goals)?;
+                warn_ignored(&raw, quiet);
+                let (g, rej) = ingest::goals(&mut raw, cfg.today, cfg.memory_rows)?;
+                Ok((g, rej, counts(&raw), raw.files().clone()))
             })
-        },
-    );
+        })
+    };
+    let ((keys, episodes, rows, left_out), goals) =
+        if side_by_side { rayon::join(into_series, read_goals) } else { (into_series(), read_goals()) };
     rejections.extend(left_out);
     inputs.insert("measurements", measurement_counts.with_rejected(rejections.len()));
 
@@ -248,6 +252,18 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     };
     rejections.sort_by_key(|r| (r.table, r.record));
     Ok(Loaded { keys, rows, episodes, goals, rejections, inputs, sources })
+}
+
+/// Hands the heap's free pages back to the system (glibc): reading leaves many small
+/// blocks freed between the rows' columns, and the sort that follows is where a large
+/// run's memory peaks. Not measured apart from the sort's smaller arrays (together, at
+/// 100 M rows: 3969 → 3868 MiB at that peak).
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Sorts the measurements into series and builds the episodes; the rows left out on the way

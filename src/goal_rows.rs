@@ -92,9 +92,9 @@ impl Builder {
     }
 
     /// After each validated block: once the rows held reach the budget, they go to the
-    /// temporary file (only the names stay).
+    /// temporary file (only the names stay), and from then on every block's rows do.
     pub fn after_block(&mut self, g: &mut GoalRatings) -> io::Result<()> {
-        if g.len() >= self.budget {
+        if g.len() >= self.budget || (self.spill.is_some() && !g.is_empty()) {
             self.spill_rows(g)?;
         }
         Ok(())
@@ -130,7 +130,9 @@ impl Builder {
         }
         self.spill_rows(&mut g)?;
         let spill = self.spill.take().expect("spilled").into_inner().map_err(|e| e.into_error())?;
-        let (run_of, sizes) = runs_of_clients(&g.names, &self.per_client, self.budget);
+        // A run is a quarter of the budget: it is sorted with its order and a column's copy
+        // beside it, and held while the other analyses run.
+        let (run_of, sizes) = runs_of_clients(&g.names, &self.per_client, (self.budget / 4).max(1));
         // One pass deals the rows out to a file per run (in record order within each).
         let mut runs: Vec<BufWriter<File>> = Vec::with_capacity(sizes.len());
         for _ in &sizes {

@@ -146,29 +146,47 @@ pub fn sort_grouped<K: Ord + Send>(
     key: impl Fn(usize) -> K + Sync,
 ) -> Vec<u32> {
     use rayon::prelude::*;
-    let mut start = vec![0usize; n_groups + 1];
+    // `end[g]` first counts group g's rows, then is the cursor where its next row goes, and
+    // ends as where the group ends (u32, like the order: at millions of groups every array
+    // here counts, as the sort is where a run's memory peaks).
+    let mut end = vec![0u32; n_groups + 1];
     for i in 0..n_rows {
-        start[group(i) + 1] += 1;
+        end[group(i) + 1] += 1;
     }
     for g in 0..n_groups {
-        start[g + 1] += start[g];
+        end[g + 1] += end[g];
     }
-    let mut next = start.clone();
     let mut order = vec![0u32; n_rows];
     for i in 0..n_rows {
         let g = group(i);
-        order[next[g]] = i as u32;
-        next[g] += 1;
+        order[end[g] as usize] = i as u32;
+        end[g] += 1;
     }
-    // The groups are sorted in parallel.
-    let mut groups: Vec<&mut [u32]> = Vec::with_capacity(n_groups);
-    let mut rest = &mut order[..];
-    for g in 0..n_groups {
-        let (group, tail) = rest.split_at_mut(start[g + 1] - start[g]);
-        groups.push(group);
+    // end[g] now holds where group g ends. The groups are sorted in parallel, a block of
+    // whole groups per task (a few dozen blocks, not a slice per group).
+    let per_block = n_rows.div_ceil(rayon::current_num_threads().max(1) * 16).max(1);
+    let mut blocks: Vec<(&mut [u32], usize, &[u32])> = Vec::new();
+    let (mut rest, mut offset, mut g) = (&mut order[..], 0usize, 0usize);
+    while g < n_groups {
+        let first = g;
+        while g < n_groups && (end[g] as usize) - offset < per_block {
+            g += 1;
+        }
+        g = (g + 1).min(n_groups);
+        let block_end = end[g - 1] as usize;
+        let (block, tail) = rest.split_at_mut(block_end - offset);
+        blocks.push((block, offset, &end[first..g]));
         rest = tail;
+        offset = block_end;
     }
-    groups.par_iter_mut().with_min_len(1024).for_each(|g| g.sort_unstable_by_key(|&i| key(i as usize)));
+    blocks.into_par_iter().for_each(|(block, offset, ends)| {
+        let mut from = 0;
+        for &e in ends {
+            let to = e as usize - offset;
+            block[from..to].sort_unstable_by_key(|&i| key(i as usize));
+            from = to;
+        }
+    });
     order
 }
 
@@ -454,6 +472,14 @@ mod tests {
         plain.sort_by_key(|&i| (group[i as usize], val[i as usize], i));
         assert_eq!(order, plain);
         assert_eq!(order, vec![3, 6, 1, 5, 2, 0, 4]);
+        // Enough rows for many blocks, empty groups and a group bigger than a block.
+        let n = 20_000;
+        let group = |i: usize| if i % 7 == 0 { 3 } else { (i * 7919) % 997 } * 2;
+        let val = |i: usize| (i * 104_729) % 613;
+        let order = sort_grouped(n, 2000, group, |i| (val(i), i));
+        let mut plain: Vec<u32> = (0..n as u32).collect();
+        plain.sort_by_key(|&i| (group(i as usize), val(i as usize), i));
+        assert_eq!(order, plain);
     }
 
     #[test]
