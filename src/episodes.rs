@@ -323,8 +323,8 @@ fn episode_carers(m: &Measurements, order: &[u32]) -> Vec<(u32, u32)> {
         };
         let end = episode_end(same, start, order.len());
         let rows = || order[start..end].iter().map(|&r| r as usize);
-        let therapist = modal_key(rows().map(|r| (m.therapist[r], m.date[r], r)));
-        let site = modal_key(rows().map(|r| (m.site[r], m.date[r], r)));
+        let therapist = modal_key(rows().map(|r| (m.therapist.get(r), m.date[r], r)));
+        let site = modal_key(rows().map(|r| (m.site.get(r), m.date[r], r)));
         carers.push((therapist, site));
         start = end;
     }
