@@ -31,27 +31,18 @@ pub struct SeriesRows {
     pub last_session: Vec<Option<i32>>,
 }
 
-/// Every row column the episodes are built from, in series order: [`SeriesRows`] and the
-/// keys of each row. The keys go once the episodes are built.
-struct SeriesColumns {
-    client: Vec<u32>,
-    episode: Vec<u32>,
-    measure: Vec<u16>,
-    rows: SeriesRows,
-}
-
-impl SeriesColumns {
-    /// Lays out the row columns of `m` in `order` and hands back the names. Each input
-    /// column is freed as soon as it is laid out (therapist and site, which the episodes
-    /// took their carers from already, at once), so a column and its copy are the most
-    /// ever held twice, and the input order is never held beside the built episodes.
-    fn gather(m: Measurements, order: &[u32], n_measures: usize) -> (SeriesColumns, Keys) {
+impl SeriesRows {
+    /// Lays out the row columns of `m` the analyses read in `order` and hands back the
+    /// names. The key columns go at once (the episodes took what they need from them
+    /// already, [`plan_series`]), and each other input column as soon as it is laid out,
+    /// so a column and its copy are the most ever held twice.
+    fn gather(m: Measurements, order: &[u32], n_measures: usize) -> (SeriesRows, Keys) {
         use rayon::prelude::*;
         fn laid_out<T: Copy + Send + Sync>(values: Vec<T>, order: &[u32]) -> Vec<T> {
             order.par_iter().with_min_len(1 << 16).map(|&r| values[r as usize]).collect()
         }
         let Measurements { client, episode, therapist, site, date, session, phase, measure, score, keys } = m;
-        drop((therapist, site));
+        drop((client, episode, therapist, site));
         let mut last_session = vec![None; n_measures];
         for ((&p, &s), &x) in phase.iter().zip(&session).zip(&measure) {
             if p != Phase::FollowUp {
@@ -59,23 +50,16 @@ impl SeriesColumns {
                 *last = (*last).max(Some(s));
             }
         }
-        let columns = SeriesColumns {
-            client: laid_out(client, order),
-            episode: laid_out(episode, order),
-            measure: laid_out(measure, order),
-            rows: SeriesRows {
-                date: laid_out(date, order),
-                session: laid_out(session, order),
-                phase: laid_out(phase, order),
-                score: laid_out(score, order),
-                last_session,
-            },
+        drop(measure);
+        let rows = SeriesRows {
+            date: laid_out(date, order),
+            session: laid_out(session, order),
+            phase: laid_out(phase, order),
+            score: laid_out(score, order),
+            last_session,
         };
-        (columns, keys)
+        (rows, keys)
     }
-}
-
-impl SeriesRows {
     pub fn len(&self) -> usize {
         self.score.len()
     }
@@ -104,13 +88,14 @@ pub struct Prepared {
 pub fn prepare(m: Measurements, registry: &Registry) -> Prepared {
     let mut sorted = sort_rows(&m);
     let orphans = take_orphan_follow_ups(&m, &mut sorted);
-    // The carers need the input order (ties go to the earliest row); the rest of the
-    // episodes is built from the laid-out columns, once the input ones are gone.
-    let carers = episode_carers(&m, &sorted.order);
-    let (columns, keys) = SeriesColumns::gather(m, &sorted.order, registry.measures().len());
+    // Each series' keys and its episode's carers are taken through the order (the
+    // carers' ties go to the earliest input row); the rest of the episodes is built from
+    // the laid-out rows, once the input columns are gone.
+    let (plan, n_episodes) = plan_series(&m, &sorted.order);
+    let (rows, keys) = SeriesRows::gather(m, &sorted.order, registry.measures().len());
     drop(sorted.order);
-    let episodes = build_episodes(&columns, &carers, registry);
-    Prepared { keys, episodes, rows: columns.rows, duplicates: sorted.duplicates, orphans }
+    let episodes = build_episodes(&rows, &plan, n_episodes, registry);
+    Prepared { keys, episodes, rows, duplicates: sorted.duplicates, orphans }
 }
 
 /// The rows of the shared sort, duplicates removed.
@@ -310,10 +295,21 @@ fn episode_end(same: impl Fn(usize) -> bool, start: usize, n: usize) -> usize {
     (start + 1..n).find(|&i| !same(i)).unwrap_or(n)
 }
 
-/// Each episode's therapist and site (in series order): the most frequent among its rows,
-/// ties to the earliest (by date, then input order).
-fn episode_carers(m: &Measurements, order: &[u32]) -> Vec<(u32, u32)> {
-    let mut carers = Vec::new();
+/// One series (episode × measure) in series order: its keys, its episode's therapist and
+/// site, and where its rows end.
+struct SeriesPlan {
+    client: u32,
+    episode: u32,
+    therapist: u32,
+    site: u32,
+    measure: u16,
+    end: u32,
+}
+
+/// The series in series order and the number of episodes. An episode's therapist and site
+/// are the most frequent among its rows, ties to the earliest (by date, then input order).
+fn plan_series(m: &Measurements, order: &[u32]) -> (Vec<SeriesPlan>, usize) {
+    let (mut plan, mut n_episodes) = (Vec::new(), 0);
     let mut start = 0;
     while start < order.len() {
         let first = order[start] as usize;
@@ -325,32 +321,32 @@ fn episode_carers(m: &Measurements, order: &[u32]) -> Vec<(u32, u32)> {
         let rows = || order[start..end].iter().map(|&r| r as usize);
         let therapist = modal_key(rows().map(|r| (m.therapist.get(r), m.date[r], r)));
         let site = modal_key(rows().map(|r| (m.site.get(r), m.date[r], r)));
-        carers.push((therapist, site));
-        start = end;
-    }
-    carers
-}
-
-/// Builds every episode × measure from the rows in series order; `carers` holds each
-/// episode's therapist and site.
-fn build_episodes(s: &SeriesColumns, carers: &[(u32, u32)], registry: &Registry) -> Episodes {
-    let n = s.rows.len();
-    let mut items = Vec::new();
-    let mut start = 0;
-    for &(therapist, site) in carers {
-        let same = |i: usize| s.client[i] == s.client[start] && s.episode[i] == s.episode[start];
-        let end = episode_end(same, start, n);
         let mut from = start;
         while from < end {
-            let to = episode_end(|i| s.measure[i] == s.measure[from], from, end);
-            if let Some(item) = summarise_series(s, from..to, therapist, site) {
-                items.push(item);
-            }
+            let measure = m.measure[order[from] as usize];
+            let to = episode_end(|i| m.measure[order[i] as usize] == measure, from, end);
+            let (client, episode) = (m.client[first], m.episode[first]);
+            plan.push(SeriesPlan { client, episode, therapist, site, measure, end: to as u32 });
             from = to;
         }
+        n_episodes += 1;
         start = end;
     }
-    debug_assert_eq!(start, n, "one carer per episode");
+    (plan, n_episodes)
+}
+
+/// Builds every episode × measure from the rows in series order and their plan.
+fn build_episodes(rows: &SeriesRows, plan: &[SeriesPlan], n_episodes: usize, registry: &Registry) -> Episodes {
+    let mut items = Vec::new();
+    let mut from = 0;
+    for series in plan {
+        let to = series.end as usize;
+        if let Some(item) = summarise_series(rows, series, from..to) {
+            items.push(item);
+        }
+        from = to;
+    }
+    debug_assert_eq!(from, rows.len(), "the plan covers every row");
 
     // Rules that depend on the sample use the baselines of paired series.
     let mut baselines: Vec<Vec<f64>> = vec![Vec::new(); registry.measures().len()];
@@ -371,23 +367,22 @@ fn build_episodes(s: &SeriesColumns, carers: &[(u32, u32)], registry: &Registry)
         it.classification = rule.classify(it.baseline, it.final_score);
     }
     attach_talking_therapies(&mut items, registry);
-    Episodes { items, rules, n_episodes: carers.len() }
+    Episodes { items, rules, n_episodes }
 }
 
 /// Baseline, final and counts of one series (`rows`, in series order); `None` when it has
 /// only follow-up rows.
-fn summarise_series(s: &SeriesColumns, rows: Range<usize>, therapist: u32, site: u32) -> Option<EpisodeMeasure> {
-    let r = &s.rows;
+fn summarise_series(r: &SeriesRows, series: &SeriesPlan, rows: Range<usize>) -> Option<EpisodeMeasure> {
     let mut treatment = rows.clone().filter(|&i| r.phase[i] != Phase::FollowUp);
     let base = treatment.next()?;
     let (n_scores, last) = treatment.fold((1u32, base), |(n, _), i| (n + 1, i));
     let n_followup = rows.clone().filter(|&i| r.phase[i] == Phase::FollowUp).count() as u32;
     Some(EpisodeMeasure {
-        client: s.client[rows.start],
-        episode: s.episode[rows.start],
-        therapist,
-        site,
-        measure: s.measure[rows.start],
+        client: series.client,
+        episode: series.episode,
+        therapist: series.therapist,
+        site: series.site,
+        measure: series.measure,
         n_scores,
         n_followup,
         first_date: r.date[base],
