@@ -289,9 +289,9 @@ fn modal_key(rows: impl Iterator<Item = (u32, Day, usize)>) -> u32 {
     tally.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2))).map_or(NO_KEY, |(k, _, _)| k)
 }
 
-/// Where an episode starts in series order: its rows run until the (client, episode)
-/// key changes.
-fn episode_end(same: impl Fn(usize) -> bool, start: usize, n: usize) -> usize {
+/// Where the run of rows that starts at `start` ends (rows in series order): at the first
+/// row after it for which `same` fails, or at `n`. Runs are episodes or their series.
+fn run_end(same: impl Fn(usize) -> bool, start: usize, n: usize) -> usize {
     (start + 1..n).find(|&i| !same(i)).unwrap_or(n)
 }
 
@@ -317,14 +317,14 @@ fn plan_series(m: &Measurements, order: &[u32]) -> (Vec<SeriesPlan>, usize) {
             let r = order[i] as usize;
             m.client[r] == m.client[first] && m.episode[r] == m.episode[first]
         };
-        let end = episode_end(same, start, order.len());
+        let end = run_end(same, start, order.len());
         let rows = || order[start..end].iter().map(|&r| r as usize);
         let therapist = modal_key(rows().map(|r| (m.therapist.get(r), m.date[r], r)));
         let site = modal_key(rows().map(|r| (m.site.get(r), m.date[r], r)));
         let mut from = start;
         while from < end {
             let measure = m.measure[order[from] as usize];
-            let to = episode_end(|i| m.measure[order[i] as usize] == measure, from, end);
+            let to = run_end(|i| m.measure[order[i] as usize] == measure, from, end);
             let (client, episode) = (m.client[first], m.episode[first]);
             plan.push(SeriesPlan { client, episode, therapist, site, measure, end: to as u32 });
             from = to;
