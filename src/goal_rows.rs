@@ -43,17 +43,6 @@ impl GoalRows {
         Builder::new(usize::MAX).finish(g, &RecordOf::new([]), &mut rejected).expect("no file is used in memory")
     }
 
-    pub fn len(&self) -> usize {
-        match &self.store {
-            Store::Memory(rows) => rows.len(),
-            Store::Files(runs) => runs.iter().map(|f| f.1).sum(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// How many runs the rows are read in (1 when they are held in memory).
     pub fn runs(&self) -> usize {
         match &self.store {
