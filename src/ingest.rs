@@ -161,8 +161,11 @@ pub struct TableReader {
 enum Source {
     Csv {
         file: File,
-        /// Bytes read past the end of the last block (the start of the next record).
-        carry: Vec<u8>,
+        /// The text of the last block, then the bytes read past it (the start of the
+        /// next record); reused from block to block.
+        text: Vec<u8>,
+        /// The length of the last block's text.
+        used: usize,
         eof: bool,
         schema: SchemaRef,
     },
@@ -201,7 +204,7 @@ fn check_text(path: &Path, head: &[u8]) -> Result<()> {
 /// Parses CSV text with polars, every column as text: validation parses values itself so
 /// that one bad value rejects one row with a reason instead of failing the file. Without
 /// a schema the text starts with the header.
-fn parse_csv(text: Vec<u8>, schema: Option<SchemaRef>) -> PolarsResult<DataFrame> {
+fn parse_csv(text: &[u8], schema: Option<SchemaRef>) -> PolarsResult<DataFrame> {
     let options = match schema {
         None => CsvReadOptions::default().with_has_header(true).with_infer_schema_length(Some(0)),
         Some(schema) => CsvReadOptions::default().with_has_header(false).with_schema(Some(schema)),
@@ -234,26 +237,29 @@ fn fill(file: &mut File, text: &mut Vec<u8>, want: usize) -> std::io::Result<boo
     Ok((n as u64) < missing)
 }
 
-/// The next block of CSV text, ending at a record boundary (`None` at the end).
+/// The next block of CSV text, ending at a record boundary: `text[..end]` (`None` at the
+/// end). `text` is the same buffer from block to block (fresh memory for each block was
+/// a tenth of the page faults of a run); it first drops the `used` bytes of the last
+/// block and keeps what was read past it.
 fn next_csv_text(
     file: &mut File,
-    carry: &mut Vec<u8>,
+    text: &mut Vec<u8>,
+    used: &mut usize,
     eof: &mut bool,
     block: usize,
-) -> std::io::Result<Option<Vec<u8>>> {
-    let mut text = std::mem::take(carry);
+) -> std::io::Result<Option<usize>> {
+    text.drain(..*used);
+    *used = 0;
     let mut want = block;
     loop {
         if !*eof {
             text.reserve(want.saturating_sub(text.len()));
-            *eof = fill(file, &mut text, want)?;
+            *eof = fill(file, text, want)?;
         }
-        if *eof {
-            return Ok((!text.is_empty()).then_some(text));
-        }
-        if let Some(end) = last_record_end(&text) {
-            *carry = text.split_off(end);
-            return Ok(Some(text));
+        let end = if *eof { Some(text.len()).filter(|&n| n > 0) } else { last_record_end(text) };
+        if end.is_some() || *eof {
+            *used = end.unwrap_or(0);
+            return Ok(end);
         }
         // One record longer than a block: read more.
         want *= 2;
@@ -281,11 +287,10 @@ fn open_part(path: &Path, format: Format) -> Result<(Vec<String>, Source)> {
                     None => want *= 2,
                 }
             };
-            let carry = text.split_off(header_end);
-            let header = parse_csv(text, None).map_err(|e| unreadable(path, e))?;
+            let header = parse_csv(&text[..header_end], None).map_err(|e| unreadable(path, e))?;
             let names: Vec<String> = header.get_column_names().iter().map(|n| n.to_string()).collect();
             let schema = Arc::new(names.iter().map(|n| Field::new(n.as_str().into(), DataType::String)).collect());
-            (names, Source::Csv { file, carry, eof: false, schema })
+            (names, Source::Csv { file, text, used: header_end, eof: false, schema })
         }
         Format::Parquet => {
             let mut reader = ParquetReader::new(file);
@@ -393,10 +398,10 @@ impl TableReader {
         let (path, part_start) = self.files.parts.last().expect("a part is open");
         let path = path.as_path();
         let df = match &mut self.source {
-            Source::Csv { file, carry, eof, schema } => {
-                match next_csv_text(file, carry, eof, self.block_bytes).map_err(|e| unreadable(path, e))? {
+            Source::Csv { file, text, used, eof, schema } => {
+                match next_csv_text(file, text, used, eof, self.block_bytes).map_err(|e| unreadable(path, e))? {
                     None => return Ok(None),
-                    Some(text) => parse_csv(text, Some(schema.clone())).map_err(|e| unreadable(path, e))?,
+                    Some(end) => parse_csv(&text[..end], Some(schema.clone())).map_err(|e| unreadable(path, e))?,
                 }
             }
             Source::Parquet { metadata, next_group } => {
@@ -500,19 +505,37 @@ fn validate_blocks<T: Default + Send>(
     use rayon::prelude::*;
     let mut all: Part<T> = Default::default();
     let mut extra = vec![ColumnScreen::default(); reader.ignored.len()];
-    while let Some(block) = reader.next_block()? {
-        let (parts, screens) = rayon::join(
-            || row_ranges(block.n_rows).into_par_iter().map(|r| validate(&block, r)).collect::<Vec<_>>(),
-            || block.extra.par_iter().map(|c| screen_column(c, block.first_record)).collect::<Vec<_>>(),
-        );
-        for (s, later) in extra.iter_mut().zip(&screens) {
-            s.merge(later);
+    // The next block is read and parsed on a thread of its own while this one is
+    // validated: on their own the two keep about 1.6 of the 2 cores busy (reading the
+    // file and merging each block are serial), overlapped nearly both (BENCHMARKS.md).
+    // At most two blocks are in memory: the one being validated and the one waiting.
+    std::thread::scope(|scope| -> Result<()> {
+        let (send, blocks) = std::sync::mpsc::sync_channel::<Result<Block>>(0);
+        let reading = &mut *reader;
+        scope.spawn(move || loop {
+            let next = reading.next_block().transpose();
+            let go_on = matches!(next, Some(Ok(_)));
+            // A send fails only once validation has stopped (an error): nothing more is wanted.
+            if next.is_none_or(|n| send.send(n).is_err()) || !go_on {
+                break;
+            }
+        });
+        for block in blocks {
+            let block = block?;
+            let (parts, screens) = rayon::join(
+                || row_ranges(block.n_rows).into_par_iter().map(|r| validate(&block, r)).collect::<Vec<_>>(),
+                || block.extra.par_iter().map(|c| screen_column(c, block.first_record)).collect::<Vec<_>>(),
+            );
+            for (s, later) in extra.iter_mut().zip(&screens) {
+                s.merge(later);
+            }
+            // Each range's rows go straight onto the table's (not first onto the block's
+            // first range: that copied half of every block once more).
+            all = merge(std::iter::once(std::mem::take(&mut all)).chain(parts).collect(), append);
+            after_block(&mut all.0)?;
         }
-        // Each range's rows go straight onto the table's (not first onto the block's
-        // first range: that copied half of every block once more).
-        all = merge(std::iter::once(all).chain(parts).collect(), append);
-        after_block(&mut all.0)?;
-    }
+        Ok(())
+    })?;
     let (rows, rejected, screens) = all;
     for (header, screen) in reader.ignored.iter().zip(&extra) {
         refuse_on(reader.files(), header, screen)?;
@@ -923,6 +946,20 @@ mod tests {
         std::fs::write(dir.path().join("c.parquet"), "").unwrap();
         let err = TableReader::open(dir.path(), Table::Measurements).err().unwrap().to_string();
         assert!(err.contains("mixes CSV and Parquet"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_later_part_stops_validation_with_its_name() {
+        // Blocks are read on a thread of their own: the error of a later part still ends
+        // validation, after the blocks before it, and names that part.
+        let dir = tempfile::tempdir().unwrap();
+        let rows: String = (0..30).map(|i| format!("c{i},2024-01-02,PHQ9,3\n")).collect();
+        std::fs::write(dir.path().join("a.csv"), format!("client_id,date,measure,score\n{rows}")).unwrap();
+        std::fs::write(dir.path().join("b.csv"), "client_id,date,score,measure\nc,2024-01-02,4,PHQ9\n").unwrap();
+        let mut reader = TableReader::open_with(dir.path(), Table::Measurements, 64, 1).unwrap();
+        let err = validate_table(&mut reader).unwrap_err().to_string();
+        assert!(err.contains("b.csv") && err.contains("first part"), "{err}");
+        assert_eq!(reader.records_read(), 30, "every block of the first part was read");
     }
 
     #[test]
