@@ -205,6 +205,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn episodes_open_per_period_by_hand() {
+        // Months 5..=7, 6..=6, 9..=9 (a one-month episode) and one given backwards (none).
+        let open = open_per_period(&[(5, 7), (6, 6), (9, 9), (8, 7)]);
+        let counts: Vec<u64> = (3..=11).map(&open).collect();
+        assert_eq!(counts, vec![0, 0, 1, 2, 1, 0, 1, 0, 0]);
+        assert_eq!(open_per_period(&[])(0), 0);
+    }
+
+    #[test]
     fn wilson_interval_by_hand() {
         // 8 of 10: centre (0.8 + 0.19208)/1.38415 = 0.71678; half 0.2064…
         let (lo, hi) = wilson(8, 10, Z95).unwrap();
@@ -379,6 +388,97 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
 }
 
+/// One unit's episodes on one measure, added up in episode order.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    unit: Counts,
+    /// Treatment sessions of each episode (scores after the baseline).
+    sessions: Vec<f64>,
+    /// (baseline, final) of the paired episodes.
+    pairs: Vec<(f64, f64)>,
+    /// Recoveries expected from the case-mix model.
+    expected: f64,
+}
+
+/// A unit's counts (the [`Unit`] fields that are tallied).
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    episodes: u64,
+    paired: u64,
+    at_caseness: u64,
+    recovery: Count,
+    reliable_recovery: Count,
+    reliable_improvement: Count,
+    reliable_deterioration: Count,
+    response: Count,
+    dropout: Count,
+    recovery_maintained: Count,
+}
+
+impl Tally {
+    fn add(
+        &mut self,
+        it: &crate::episodes::EpisodeMeasure,
+        flags: &crate::followup::Durability,
+        model: Option<(f64, f64)>,
+    ) {
+        use crate::outcomes::{Outcome, ReliableCategory};
+        let (u, c) = (&mut self.unit, &it.classification);
+        u.episodes += 1;
+        // Dropout: ended before a second treatment session (one score after baseline at most).
+        u.dropout.add(it.n_scores < 3);
+        self.sessions.push(f64::from(it.n_scores.saturating_sub(1)));
+        if !it.paired() {
+            return;
+        }
+        u.paired += 1;
+        self.pairs.push((it.baseline, it.final_score.expect("paired")));
+        u.reliable_improvement.add(c.reliable_change == Some(ReliableCategory::Improved));
+        u.reliable_deterioration.add(c.reliable_change == Some(ReliableCategory::Deteriorated));
+        if let Some(r) = c.response {
+            u.response.add(r);
+        }
+        if c.caseness_start == Some(true) {
+            u.at_caseness += 1;
+            u.recovery.add(c.recovery == Some(true));
+            u.reliable_recovery.add(c.outcome == Some(Outcome::Recovered));
+            if let Some((a, b)) = model {
+                self.expected += 1.0 / (1.0 + (-(a + b * it.baseline)).exp());
+            }
+        }
+        if let Some(x) = flags.recovery_maintained {
+            u.recovery_maintained.add(x);
+        }
+    }
+
+    fn into_unit(self, kind: &'static str, name: &str, measure: u16, lower: bool, modelled: bool) -> Unit {
+        let u = self.unit;
+        Unit {
+            kind,
+            unit: name.to_string(),
+            measure,
+            episodes: u.episodes,
+            paired: u.paired,
+            at_caseness: u.at_caseness,
+            recovery: u.recovery,
+            reliable_recovery: u.reliable_recovery,
+            reliable_improvement: u.reliable_improvement,
+            reliable_deterioration: u.reliable_deterioration,
+            response: u.response,
+            dropout: u.dropout,
+            recovery_maintained: u.recovery_maintained,
+            median_sessions: median(self.sessions),
+            effect_size: prepost_d(&self.pairs, lower),
+            expected_recovery: (modelled && u.reliable_recovery.n > 0).then_some(self.expected),
+            adjusted_recovery: None,
+            shrunken_recovery: None,
+            funnel95: None,
+            funnel998: None,
+            funnel_flag: None,
+        }
+    }
+}
+
 /// Per-therapist and per-site units, funnel references and trends.
 pub fn analyse(
     keys: &crate::model::Keys,
@@ -387,7 +487,7 @@ pub fn analyse(
     opts: &Options,
 ) -> (Vec<Unit>, Vec<FunnelReference>, Vec<Period>) {
     use crate::model::NO_KEY;
-    use crate::outcomes::{Outcome, ReliableCategory};
+    use crate::outcomes::Outcome;
     let mut units = Vec::new();
     let mut refs = Vec::new();
     let measures: Vec<u16> = {
@@ -409,90 +509,29 @@ pub fn analyse(
             .collect();
         let model = logistic(&cases);
         for kind in ["therapist", "site"] {
-            // Grouped by id, then ordered by name (no string per episode).
+            // One pass over the episodes in order, each added to its unit's tally (units are
+            // few: their tallies stay in cache, where reading each unit's episodes apart
+            // jumped across the whole table), then the units ordered by name.
             let interner = if kind == "therapist" { &keys.therapists } else { &keys.sites };
-            let mut by_id: Vec<Vec<usize>> = vec![Vec::new(); interner.len()];
+            let mut tallies: Vec<Option<Tally>> = vec![None; interner.len()];
             for &i in &items {
                 let it = &eps.items[i];
                 let id = if kind == "therapist" { it.therapist } else { it.site };
                 if id != NO_KEY {
-                    by_id[id as usize].push(i);
+                    tallies[id as usize].get_or_insert_with(Tally::default).add(it, &flags[i], model);
                 }
             }
-            let mut groups: Vec<(&str, Vec<usize>)> = by_id
+            let mut groups: Vec<(&str, Tally)> = tallies
                 .into_iter()
                 .enumerate()
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(id, v)| (interner.name(id as u32), v))
+                .filter_map(|(id, t)| t.map(|t| (interner.name(id as u32), t)))
                 .collect();
             groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
             if groups.is_empty() {
                 continue;
             }
             let first = units.len();
-            for (name, idx) in &groups {
-                let mut u = Unit {
-                    kind,
-                    unit: name.to_string(),
-                    measure,
-                    episodes: idx.len() as u64,
-                    paired: 0,
-                    at_caseness: 0,
-                    recovery: Count::default(),
-                    reliable_recovery: Count::default(),
-                    reliable_improvement: Count::default(),
-                    reliable_deterioration: Count::default(),
-                    response: Count::default(),
-                    dropout: Count::default(),
-                    recovery_maintained: Count::default(),
-                    median_sessions: None,
-                    effect_size: None,
-                    expected_recovery: None,
-                    adjusted_recovery: None,
-                    shrunken_recovery: None,
-                    funnel95: None,
-                    funnel998: None,
-                    funnel_flag: None,
-                };
-                let mut sessions = Vec::new();
-                let mut pairs = Vec::new();
-                let mut expected = 0.0;
-                for &i in idx {
-                    let it = &eps.items[i];
-                    let c = &it.classification;
-                    // Dropout: ended before a second treatment session (one score after
-                    // baseline at most).
-                    u.dropout.add(it.n_scores < 3);
-                    sessions.push(f64::from(it.n_scores.saturating_sub(1)));
-                    if !it.paired() {
-                        continue;
-                    }
-                    u.paired += 1;
-                    pairs.push((it.baseline, it.final_score.expect("paired")));
-                    u.reliable_improvement.add(c.reliable_change == Some(ReliableCategory::Improved));
-                    u.reliable_deterioration.add(c.reliable_change == Some(ReliableCategory::Deteriorated));
-                    if let Some(r) = c.response {
-                        u.response.add(r);
-                    }
-                    if c.caseness_start == Some(true) {
-                        u.at_caseness += 1;
-                        u.recovery.add(c.recovery == Some(true));
-                        u.reliable_recovery.add(c.outcome == Some(Outcome::Recovered));
-                        if let Some((a, b)) = model {
-                            expected += 1.0 / (1.0 + (-(a + b * it.baseline)).exp());
-                        }
-                    }
-                    if let Some(x) = flags[i].recovery_maintained {
-                        u.recovery_maintained.add(x);
-                    }
-                }
-                u.median_sessions = median(sessions);
-                u.effect_size = prepost_d(&pairs, lower);
-                if model.is_some() && u.reliable_recovery.n > 0 {
-                    u.expected_recovery = Some(expected);
-                }
-                units.push(u);
-            }
+            units.extend(groups.into_iter().map(|(name, t)| t.into_unit(kind, name, measure, lower, model.is_some())));
             // Funnel, adjustment and shrinkage over this kind's units.
             let group = &mut units[first..];
             let counts: Vec<(u64, u64)> =
@@ -555,6 +594,24 @@ fn period_label(period: i32, by: &str) -> String {
     }
 }
 
+/// For spans of periods (first, last; inclusive), the number of spans covering a period.
+fn open_per_period(spans: &[(i32, i32)]) -> impl Fn(i32) -> u64 {
+    let first = spans.iter().map(|s| s.0).min().unwrap_or(0);
+    let last = spans.iter().map(|s| s.1.max(s.0)).max().unwrap_or(0);
+    // Changes in the count at each period from `first` on, then their running sum.
+    let mut counts = vec![0i64; (last - first) as usize + 2];
+    for &(a, b) in spans.iter().filter(|s| s.1 >= s.0) {
+        counts[(a - first) as usize] += 1;
+        counts[(b - first) as usize + 1] -= 1;
+    }
+    let mut running = 0;
+    for c in counts.iter_mut() {
+        running += *c;
+        *c = running;
+    }
+    move |p: i32| if p < first || p > last { 0 } else { counts[(p - first) as usize] as u64 }
+}
+
 /// Cohorts by the period of the final score, with p-chart limits around the measure's
 /// overall rate.
 fn trends(eps: &crate::episodes::Episodes, measures: &[u16], opts: &Options) -> Vec<Period> {
@@ -574,16 +631,18 @@ fn trends(eps: &crate::episodes::Episodes, measures: &[u16], opts: &Options) -> 
         }
         let (k, n) = by.values().fold((0, 0), |a, c| (a.0 + c.0.k, a.1 + c.0.n));
         let p0 = (n > 0).then(|| k as f64 / n as f64);
-        // Caseload: episodes open at some time in each period (first..last date).
-        let mut open: BTreeMap<i32, u64> = BTreeMap::new();
-        for it in &items {
-            // Every period from the first date's to the last date's (periods are
-            // consecutive numbers, so an episode open across a period counts there).
-            let end = if it.paired() { it.last_date } else { it.first_date };
-            for p in period_of(it.first_date, opts.period)..=period_of(end, opts.period) {
-                *open.entry(p).or_default() += 1;
-            }
-        }
+        // Caseload: episodes open at some time in each period, every period from the
+        // first date's to the last date's (periods are consecutive numbers, so an episode
+        // open across a period counts there). Counted as a running sum of the episodes
+        // starting less those ended, not an entry per episode and period.
+        let spans: Vec<(i32, i32)> = items
+            .iter()
+            .map(|it| {
+                let end = if it.paired() { it.last_date } else { it.first_date };
+                (period_of(it.first_date, opts.period), period_of(end, opts.period))
+            })
+            .collect();
+        let open = open_per_period(&spans);
         for (period, (rec, imp)) in by {
             let limits = p0.filter(|_| rec.n > 0).map(|p| p_chart_limits(p, rec.n));
             let outside = limits.zip(rec.rate()).and_then(|((lo, hi), r)| {
@@ -597,7 +656,7 @@ fn trends(eps: &crate::episodes::Episodes, measures: &[u16], opts: &Options) -> 
             });
             out.push(Period {
                 measure,
-                caseload: open.get(&period).copied().unwrap_or(0),
+                caseload: open(period),
                 period: period_label(period, opts.period),
                 recovery: rec,
                 reliable_improvement: imp,
