@@ -60,19 +60,23 @@ const OUTCOME_COLORS: [(Outcome, charts::RGBColor); 5] = [
 
 /// All figures, in report order.
 pub fn all(i: &Inputs) -> Vec<Figure> {
-    let mut out = Vec::new();
-    out.extend(outcomes_by_measure(i));
+    use rayon::prelude::*;
+    // Drawn side by side (each reads the episodes on its own; the run's last stage
+    // otherwise has one core idle), in this order.
+    type Draw<'a> = Box<dyn Fn() -> Option<Figure> + Send + Sync + 'a>;
+    let mut draw: Vec<Draw> = vec![Box::new(|| outcomes_by_measure(i))];
     if let Some(m) = main_measure(i.eps) {
-        out.extend(jacobson(i, m));
-        out.extend(outcomes_by_month(i, m));
-        out.extend(dose_response(i, m));
-        out.extend(expected_response(i, m));
-        out.extend(relapse(i, m));
+        draw.push(Box::new(move || jacobson(i, m)));
+        draw.push(Box::new(move || outcomes_by_month(i, m)));
+        draw.push(Box::new(move || dose_response(i, m)));
+        draw.push(Box::new(move || expected_response(i, m)));
+        draw.push(Box::new(move || relapse(i, m)));
         for kind in ["therapist", "site"] {
-            out.extend(funnel(i, m, kind));
+            draw.push(Box::new(move || funnel(i, m, kind)));
         }
-        out.extend(trend(i, m));
+        draw.push(Box::new(move || trend(i, m)));
     }
+    let mut out: Vec<Figure> = draw.par_iter().filter_map(|d| d()).collect();
     out.extend(i.goal_progress.clone());
     out
 }
