@@ -401,7 +401,24 @@ impl TableReader {
             Source::Csv { file, text, used, eof, schema } => {
                 match next_csv_text(file, text, used, eof, self.block_bytes).map_err(|e| unreadable(path, e))? {
                     None => return Ok(None),
-                    Some(end) => parse_csv(&text[..end], Some(schema.clone())).map_err(|e| unreadable(path, e))?,
+                    Some(end) => match parse_csv(&text[..end], Some(schema.clone())) {
+                        Ok(df) => df,
+                        Err(e) => {
+                            let first = self.records - part_start;
+                            return Err(match unclosed_quote(&text[..end]) {
+                                Some((record, column)) => {
+                                    let line = record_lines(path, Format::Csv, &[first + record])?[0];
+                                    let name =
+                                        self.names.get(column).map_or(String::new(), |n| format!(", column `{n}`"));
+                                    let detail = format!(
+                                        "line {line}{name}: a quoted value is never closed (a `\"` without its closing `\"`)"
+                                    );
+                                    unreadable(path, detail)
+                                }
+                                None => unreadable(path, e),
+                            });
+                        }
+                    },
                 }
             }
             Source::Parquet { metadata, next_group } => {
@@ -449,6 +466,28 @@ impl TableReader {
         self.records += block.n_rows as u64;
         Ok(Some(block))
     }
+}
+
+/// Where a quote opened in `text` (whole records) is never closed: the record (0-based)
+/// and the field (0-based) in which it opens. The message for polars' parse error, which
+/// names neither.
+fn unclosed_quote(text: &[u8]) -> Option<(u64, usize)> {
+    let (mut record, mut field, mut in_quotes) = (0u64, 0usize, false);
+    let mut opened = (0, 0);
+    for i in memchr::memchr3_iter(b'"', b'\n', b',', text) {
+        match text[i] {
+            b'"' => {
+                if !in_quotes {
+                    opened = (record, field);
+                }
+                in_quotes = !in_quotes;
+            }
+            _ if in_quotes => {}
+            b'\n' => (record, field) = (record + 1, 0),
+            _ => field += 1,
+        }
+    }
+    in_quotes.then_some(opened)
 }
 
 /// The end of the first record in `text` (just past its newline).
@@ -980,6 +1019,14 @@ mod tests {
         // Two such rows out of twelve are not a pattern.
         std::fs::write(&p, text.replacen("Mary Smith", "north", 1)).unwrap();
         assert!(validate_table(&mut TableReader::open(&p, Table::Measurements).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_found_by_record_and_field() {
+        assert_eq!(unclosed_quote(b"a,b\n\"x\",\"y\"\n"), None, "closed quotes, and doubled ones");
+        assert_eq!(unclosed_quote(b"a,\"b\"\"c\"\n"), None);
+        assert_eq!(unclosed_quote(b"a,b\nc,\"d,\ne\n"), Some((1, 1)), "opens in the second field of record 1");
+        assert_eq!(unclosed_quote(b"\"a\nb\"\n\"c"), Some((1, 0)), "a closed quote spanning lines is one record");
     }
 
     #[test]

@@ -301,6 +301,28 @@ fn a_missing_required_column_is_named() {
 }
 
 #[test]
+fn an_unclosed_quote_is_refused_with_its_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("measurements.csv");
+    // A quoted value spanning lines is fine; the one opened on line 5 never closes.
+    let text = "client_id,date,measure,score,note\nc1,2024-01-01,PHQ9,10,\"two\nlines\"\n\
+                c1,2024-02-01,PHQ9,9,\nc2,2024-01-01,PHQ9,12,\"open\nc2,2024-02-01,PHQ9,8,\n";
+    fs::write(&path, text).unwrap();
+    let out = dir.path().join("reports");
+    cargo_bin_cmd!("sustain")
+        .args(["analyze", "--quiet", "--measurements"])
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(contains("measurements.csv"))
+        .stderr(contains("line 5, column `note`"))
+        .stderr(contains("never closed"));
+    assert!(!out.exists(), "nothing is written for refused input");
+}
+
+#[test]
 fn an_unreadable_file_is_refused_without_a_panic() {
     assert_refused("not_a_table.csv", &["cannot read"]);
     cargo_bin_cmd!("sustain")
