@@ -388,10 +388,11 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
 }
 
-/// One unit's episodes on one measure, added up in episode order.
-#[derive(Debug, Clone, Default)]
+/// One unit's episodes on one measure, added up in episode order: the unit's counts, and
+/// what its median, effect size and expected recoveries are made from.
+#[derive(Debug, Clone)]
 struct Tally {
-    unit: Counts,
+    unit: Unit,
     /// Treatment sessions of each episode (scores after the baseline).
     sessions: Vec<f64>,
     /// (baseline, final) of the paired episodes.
@@ -400,22 +401,34 @@ struct Tally {
     expected: f64,
 }
 
-/// A unit's counts (the [`Unit`] fields that are tallied).
-#[derive(Debug, Clone, Copy, Default)]
-struct Counts {
-    episodes: u64,
-    paired: u64,
-    at_caseness: u64,
-    recovery: Count,
-    reliable_recovery: Count,
-    reliable_improvement: Count,
-    reliable_deterioration: Count,
-    response: Count,
-    dropout: Count,
-    recovery_maintained: Count,
-}
-
 impl Tally {
+    fn new(kind: &'static str, name: &str, measure: u16) -> Tally {
+        let unit = Unit {
+            kind,
+            unit: name.to_string(),
+            measure,
+            episodes: 0,
+            paired: 0,
+            at_caseness: 0,
+            recovery: Count::default(),
+            reliable_recovery: Count::default(),
+            reliable_improvement: Count::default(),
+            reliable_deterioration: Count::default(),
+            response: Count::default(),
+            dropout: Count::default(),
+            recovery_maintained: Count::default(),
+            median_sessions: None,
+            effect_size: None,
+            expected_recovery: None,
+            adjusted_recovery: None,
+            shrunken_recovery: None,
+            funnel95: None,
+            funnel998: None,
+            funnel_flag: None,
+        };
+        Tally { unit, sessions: Vec::new(), pairs: Vec::new(), expected: 0.0 }
+    }
+
     fn add(
         &mut self,
         it: &crate::episodes::EpisodeMeasure,
@@ -451,31 +464,12 @@ impl Tally {
         }
     }
 
-    fn into_unit(self, kind: &'static str, name: &str, measure: u16, lower: bool, modelled: bool) -> Unit {
-        let u = self.unit;
-        Unit {
-            kind,
-            unit: name.to_string(),
-            measure,
-            episodes: u.episodes,
-            paired: u.paired,
-            at_caseness: u.at_caseness,
-            recovery: u.recovery,
-            reliable_recovery: u.reliable_recovery,
-            reliable_improvement: u.reliable_improvement,
-            reliable_deterioration: u.reliable_deterioration,
-            response: u.response,
-            dropout: u.dropout,
-            recovery_maintained: u.recovery_maintained,
-            median_sessions: median(self.sessions),
-            effect_size: prepost_d(&self.pairs, lower),
-            expected_recovery: (modelled && u.reliable_recovery.n > 0).then_some(self.expected),
-            adjusted_recovery: None,
-            shrunken_recovery: None,
-            funnel95: None,
-            funnel998: None,
-            funnel_flag: None,
-        }
+    fn into_unit(self, lower: bool, modelled: bool) -> Unit {
+        let mut u = self.unit;
+        u.median_sessions = median(self.sessions);
+        u.effect_size = prepost_d(&self.pairs, lower);
+        u.expected_recovery = (modelled && u.reliable_recovery.n > 0).then_some(self.expected);
+        u
     }
 }
 
@@ -518,20 +512,19 @@ pub fn analyse(
                 let it = &eps.items[i];
                 let id = if kind == "therapist" { it.therapist } else { it.site };
                 if id != NO_KEY {
-                    tallies[id as usize].get_or_insert_with(Tally::default).add(it, &flags[i], model);
+                    let name = || interner.name(id);
+                    tallies[id as usize]
+                        .get_or_insert_with(|| Tally::new(kind, name(), measure))
+                        .add(it, &flags[i], model);
                 }
             }
-            let mut groups: Vec<(&str, Tally)> = tallies
-                .into_iter()
-                .enumerate()
-                .filter_map(|(id, t)| t.map(|t| (interner.name(id as u32), t)))
-                .collect();
-            groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let mut groups: Vec<Tally> = tallies.into_iter().flatten().collect();
+            groups.sort_unstable_by(|a, b| a.unit.unit.cmp(&b.unit.unit));
             if groups.is_empty() {
                 continue;
             }
             let first = units.len();
-            units.extend(groups.into_iter().map(|(name, t)| t.into_unit(kind, name, measure, lower, model.is_some())));
+            units.extend(groups.into_iter().map(|t| t.into_unit(lower, model.is_some())));
             // Funnel, adjustment and shrinkage over this kind's units.
             let group = &mut units[first..];
             let counts: Vec<(u64, u64)> =
