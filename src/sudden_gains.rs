@@ -116,10 +116,19 @@ pub struct Interval {
     pub t_crit: Option<f64>,
 }
 
-fn mean_var(xs: impl Iterator<Item = f64> + Clone) -> (usize, f64, f64) {
-    let n = xs.clone().count();
-    let mean = xs.clone().sum::<f64>() / n as f64;
-    let ss: f64 = xs.map(|x| (x - mean) * (x - mean)).sum();
+/// The number, mean and sample variance of the scores present in a window of at most
+/// three positions (`NaN` = missing). Sums run in window order, as summing an iterator
+/// over the window would.
+fn mean_var(window: &[f64]) -> (usize, f64, f64) {
+    let mut present = [0.0; 3];
+    let mut n = 0;
+    for &x in window.iter().filter(|x| !x.is_nan()) {
+        present[n] = x;
+        n += 1;
+    }
+    let xs = &present[..n];
+    let mean = xs.iter().sum::<f64>() / n as f64;
+    let ss: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
     (n, mean, if n > 1 { ss / (n as f64 - 1.0) } else { f64::NAN })
 }
 
@@ -144,10 +153,8 @@ pub fn intervals(x: &[f64], movement: Movement, c: &Criteria, t: &CriticalValues
                 _ => change >= pct * pre,
             })
         });
-        let pre_w = x[n.saturating_sub(2)..=n].iter().copied().filter(|v| !v.is_nan());
-        let post_w = x[n + 1..=(n + 3).min(k - 1)].iter().copied().filter(|v| !v.is_nan());
-        let (n1, m1, v1) = mean_var(pre_w);
-        let (n2, m2, v2) = mean_var(post_w);
+        let (n1, m1, v1) = mean_var(&x[n.saturating_sub(2)..=n]);
+        let (n2, m2, v2) = mean_var(&x[n + 1..=(n + 3).min(k - 1)]);
         let mut t_crit = None;
         let crit3 = c.crit3.then(|| {
             (n1 >= 2 && n2 >= 2).then(|| {
