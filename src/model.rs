@@ -433,22 +433,18 @@ impl GoalColumns {
     }
 
     /// The rows at `order`, in that order; each column is freed as soon as its copy
-    /// exists, so at most one column is held twice.
+    /// exists, so at most two columns are held twice (the two halves of the columns are
+    /// gathered side by side: this is on the longest path of loading).
     pub fn gathered(self, order: &[u32]) -> GoalColumns {
         fn pick<T: Copy>(v: Vec<T>, order: &[u32]) -> Vec<T> {
             order.iter().map(|&i| v[i as usize]).collect()
         }
-        GoalColumns {
-            client: pick(self.client, order),
-            episode: pick(self.episode, order),
-            goal: pick(self.goal, order),
-            parent: pick(self.parent, order),
-            date: pick(self.date, order),
-            phase: pick(self.phase, order),
-            scale: pick(self.scale, order),
-            rating: pick(self.rating, order),
-            weight: pick(self.weight, order),
-        }
+        let GoalColumns { client, episode, goal, parent, date, phase, scale, rating, weight } = self;
+        let ((client, episode, goal, parent, date), (phase, scale, rating, weight)) = rayon::join(
+            || (pick(client, order), pick(episode, order), pick(goal, order), pick(parent, order), pick(date, order)),
+            || (pick(phase, order), pick(scale, order), pick(rating, order), pick(weight, order)),
+        );
+        GoalColumns { client, episode, goal, parent, date, phase, scale, rating, weight }
     }
 }
 
