@@ -51,6 +51,10 @@ fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Write { path: path.to_path_buf(), source }
 }
 
+/// The tables' writer (`tables::CsvOut`) hands over chunks of at least this size, which a
+/// buffer no larger passes straight to the file instead of copying them once more.
+const FILE_BUFFER: usize = crate::tables::CSV_CHUNK;
+
 fn write_one(path: &Path, contents: Contents) -> Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(write_err(dir))?;
@@ -59,7 +63,7 @@ fn write_one(path: &Path, contents: Contents) -> Result<()> {
         Contents::Bytes(bytes) => fs::write(path, bytes).map_err(write_err(path)),
         Contents::Render(render) => {
             let file = fs::File::create(path).map_err(write_err(path))?;
-            let mut w = BufWriter::with_capacity(1 << 20, file);
+            let mut w = BufWriter::with_capacity(FILE_BUFFER, file);
             render(&mut w).and_then(|()| w.flush()).map_err(write_err(path))
         }
     }
@@ -108,7 +112,7 @@ impl Staging {
                 fs::create_dir_all(dir).map_err(write_err(dir))?;
             }
             let file = fs::File::create(path).map_err(write_err(path))?;
-            files.push(BufWriter::with_capacity(1 << 20, file));
+            files.push(BufWriter::with_capacity(FILE_BUFFER, file));
         }
         let mut writers: Vec<&mut dyn Write> = files.iter_mut().map(|f| f as &mut dyn Write).collect();
         // An error is reported against the first file: the renderer does not say which failed.

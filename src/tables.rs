@@ -89,7 +89,8 @@ pub struct CsvOut<'w> {
     record_start: usize,
 }
 
-const CSV_CHUNK: usize = 1 << 16;
+/// [`CsvOut`] hands its buffer to the writer once it holds this many bytes.
+pub const CSV_CHUNK: usize = 1 << 16;
 
 impl<'w> CsvOut<'w> {
     pub fn new(out: &'w mut dyn Write) -> CsvOut<'w> {
