@@ -70,6 +70,7 @@ pub struct Interner {
 }
 
 /// Name `id` of an interner's `text` and `ends`.
+#[inline]
 fn name_in<'a>(text: &'a str, ends: &[usize], id: u32) -> &'a str {
     let i = id as usize;
     let start = if i == 0 { 0 } else { ends[i - 1] };
@@ -77,13 +78,19 @@ fn name_in<'a>(text: &'a str, ends: &[usize], id: u32) -> &'a str {
 }
 
 impl Interner {
+    /// The id of `s`, a new one if it is new. The usual case (the previous key again) is
+    /// inlined into the caller; the hash lookup is not.
+    #[inline]
     pub fn intern(&mut self, s: &str) -> u32 {
-        use std::hash::BuildHasher;
-        if let Some(last) = self.last {
-            if self.name(last) == s {
-                return last;
-            }
+        match self.last {
+            Some(last) if self.name(last) == s => last,
+            _ => self.intern_hashed(s),
         }
+    }
+
+    #[inline(never)]
+    fn intern_hashed(&mut self, s: &str) -> u32 {
+        use std::hash::BuildHasher;
         let hash = self.hasher.hash_one(s);
         let (text, ends) = (&self.text, &self.ends);
         let id = match self.ids.find(hash, |&id| name_in(text, ends, id) == s) {
@@ -108,6 +115,7 @@ impl Interner {
         (0..other.len() as u32).map(|id| self.intern(other.name(id))).collect()
     }
 
+    #[inline]
     pub fn name(&self, id: u32) -> &str {
         name_in(&self.text, &self.ends, id)
     }

@@ -116,10 +116,11 @@ pub fn check_measurement<'a>(
     registry: &Registry,
     today: Day,
 ) -> Result<CheckedMeasurement<'a>, Fault> {
-    let r = raw;
-    let fields = [r.client_id, r.episode_id, r.therapist_id, r.site_id, r.date, r.session, r.phase, r.measure, r.score];
     // A row with a client is not empty: the emptiness check waits for a missing client.
     let client_id = required(raw.client_id, "client_id").map_err(|f| {
+        let r = raw;
+        let fields =
+            [r.client_id, r.episode_id, r.therapist_id, r.site_id, r.date, r.session, r.phase, r.measure, r.score];
         if fields.iter().all(|f| present(*f).is_none()) {
             empty_row()
         } else {
@@ -244,9 +245,10 @@ pub struct CheckedGoal<'a> {
 
 /// Checks one goal rating: GBO 0–10; GAS a whole number from −2 to +2; weight > 0.
 pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, Fault> {
-    let r = raw;
-    let fields = [r.client_id, r.episode_id, r.goal_id, r.parent_goal_id, r.date, r.phase, r.scale, r.rating, r.weight];
     let client_id = required(raw.client_id, "client_id").map_err(|f| {
+        let r = raw;
+        let fields =
+            [r.client_id, r.episode_id, r.goal_id, r.parent_goal_id, r.date, r.phase, r.scale, r.rating, r.weight];
         if fields.iter().all(|f| present(*f).is_none()) {
             empty_row()
         } else {
