@@ -406,15 +406,11 @@ impl TableReader {
                         Err(e) => {
                             let first = self.records - part_start;
                             return Err(match unclosed_quote(&text[..end]) {
-                                Some((record, column)) => {
-                                    let line = record_lines(path, Format::Csv, &[first + record])?[0];
-                                    let name =
-                                        self.names.get(column).map_or(String::new(), |n| format!(", column `{n}`"));
-                                    let detail = format!(
-                                        "line {line}{name}: a quoted value is never closed (a `\"` without its closing `\"`)"
-                                    );
-                                    unreadable(path, detail)
-                                }
+                                Some((record, column)) => Error::UnclosedQuote {
+                                    path: path.to_path_buf(),
+                                    line: record_lines(path, Format::Csv, &[first + record])?[0],
+                                    column: self.names.get(column).map_or(String::new(), |n| format!(", column `{n}`")),
+                                },
                                 None => unreadable(path, e),
                             });
                         }

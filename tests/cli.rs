@@ -302,7 +302,13 @@ fn an_unclosed_quote_is_refused_with_its_line_and_column() {
     let text = "client_id,date,measure,score,note\nc1,2024-01-01,PHQ9,10,\"two\nlines\"\n\
                 c1,2024-02-01,PHQ9,9,\nc2,2024-01-01,PHQ9,12,\"open\nc2,2024-02-01,PHQ9,8,\n";
     fs::write(&path, text).unwrap();
-    assert_input_refused(&path, &["measurements.csv", "line 5, column `note`", "never closed"]);
+    assert_input_refused(&path, &["measurements.csv", "line 5, column `note`", "never closed", "close it"]);
+    // The file is CSV: the reminder of what a readable input is would mislead here.
+    let out = dir.path().join("again");
+    let mut run = cargo_bin_cmd!("sustain");
+    run.args(["analyze", "--quiet", "--measurements"]).arg(&path).arg("--out").arg(&out);
+    let stderr = String::from_utf8(run.output().unwrap().stderr).unwrap();
+    assert!(!stderr.contains("it must be a CSV file"), "{stderr}");
 }
 
 #[test]
