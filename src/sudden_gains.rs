@@ -138,7 +138,16 @@ pub fn intervals(x: &[f64], movement: Movement, c: &Criteria, t: &CriticalValues
     if k < 4 {
         return;
     }
+    // A series is as long as the measure's longest in the data, so most of its positions
+    // may lie past its last score. From two past it on, both windows are empty and every
+    // interval evaluates the same but for its position: evaluated once, then repeated.
+    let blank_from = x.iter().rposition(|v| !v.is_nan()).map_or(0, |last| last + 3);
     for n in 1..=k - 3 {
+        if n > blank_from.max(1) {
+            let blank = Interval { pregain: n, ..out[out.len() - 1] };
+            out.push(blank);
+            continue;
+        }
         let (pre, post) = (x[n], x[n + 1]);
         let both = !pre.is_nan() && !post.is_nan();
         // Change in the direction looked for: positive when the score moves that way.
@@ -505,6 +514,41 @@ mod tests {
         assert_eq!(out.iter().map(|i| i.pregain).collect::<Vec<_>>(), vec![1, 2, 3]);
         // The big drops 0→1 and 4→5 are outside the tested range.
         assert!(out.iter().all(|i| i.flag == Some(false)));
+    }
+
+    #[test]
+    fn positions_past_the_last_score_are_tested_but_never_evaluable() {
+        // Scores at positions 0-5, then padding to the length of the measure's longest
+        // series: intervals 1..=k-3 are all listed; from position 8 (two past the last
+        // score, 5) on, both windows are empty, so no criterion can be computed.
+        let mut x = vec![25.0, 24.0, 25.0, 24.0, 12.0, 13.0];
+        x.resize(14, NA);
+        let c = crit(7.0);
+        let mut out = Vec::new();
+        intervals(&x, Movement::Drop, &c, &CriticalValues::new(&c), &mut out);
+        assert_eq!(out.iter().map(|i| i.pregain).collect::<Vec<_>>(), (1..=11).collect::<Vec<_>>());
+        assert_eq!(out[2].flag, Some(true), "the gain 24 -> 12 is still found");
+        // Position 6: pre window 24, 12, NA ... evaluable by nothing but its count.
+        assert_eq!((out[5].n_pre, out[5].n_post), (2, 0));
+        assert_eq!((out[6].n_pre, out[6].n_post), (1, 0));
+        for iv in &out[7..] {
+            let empty = Interval {
+                pregain: iv.pregain,
+                crit1: None,
+                crit2: None,
+                crit3: None,
+                flag: None,
+                n_pre: 0,
+                n_post: 0,
+                t_crit: None,
+            };
+            assert_eq!(*iv, empty);
+        }
+        // No score at all: every interval is empty.
+        let mut none = Vec::new();
+        intervals(&[NA; 6], Movement::Rise, &c, &CriticalValues::new(&c), &mut none);
+        assert_eq!(none.len(), 3);
+        assert!(none.iter().all(|iv| iv.flag.is_none() && iv.n_pre == 0 && iv.n_post == 0));
     }
 
     #[test]
