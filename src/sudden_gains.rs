@@ -528,7 +528,7 @@ mod tests {
         intervals(&x, Movement::Drop, &c, &CriticalValues::new(&c), &mut out);
         assert_eq!(out.iter().map(|i| i.pregain).collect::<Vec<_>>(), (1..=11).collect::<Vec<_>>());
         assert_eq!(out[2].flag, Some(true), "the gain 24 -> 12 is still found");
-        // Position 6: pre window 24, 12, NA ... evaluable by nothing but its count.
+        // Position 6: pre window 12, 13, NA, post window empty; position 7: 13, NA, NA.
         assert_eq!((out[5].n_pre, out[5].n_post), (2, 0));
         assert_eq!((out[6].n_pre, out[6].n_post), (1, 0));
         for iv in &out[7..] {
