@@ -12,6 +12,7 @@ pub mod app;
 pub mod caseload;
 pub mod charts;
 pub mod cli;
+pub mod csv_records;
 pub mod dates;
 pub mod demo;
 pub mod episodes;
