@@ -567,8 +567,12 @@ fn run_analyses(
     let (mut tr, mut sg, mut fu, mut goal_results, mut base) = (None, None, None, None, None);
     let mut rejected = None;
     rayon::scope(|s| {
-        // Spawned longest chain first: the idle core steals the oldest task, this one takes
-        // the newest once the summary is done, so the long chain never starts last.
+        // The idle core steals the oldest task, this one takes the newest once the summary
+        // is done. So the longest chain (follow-up, then `episodes.csv` and the caseload)
+        // is spawned first and sudden gains second, for the other core to take after it,
+        // while this one does `rejected.csv`, trajectories, then goals: at 10 M rows the
+        // two cores then finish together (sudden gains spawned fourth left one idle for
+        // 0.8 s while the other did the goals; BENCHMARKS.md).
         s.spawn(|_| {
             let followed = progress.part("following up, followup.csv", || -> Result<_> {
                 // Follow-up scores are judged, written and counted series by series: never all held.
@@ -615,6 +619,20 @@ fn run_analyses(
                 );
                 written.map(|()| (durability, curves, sustained, caseload))
             }));
+        });
+        s.spawn(|_| {
+            sg = Some(progress.part("sudden gains and losses, their tables", || {
+                let sg = crate::sudden_gains::find_all(rows, eps, reg, sg_options);
+                let summary = crate::summary::sudden_gains_summary(&sg, sg_options, reg);
+                let select = sg_options.select;
+                let written = staging.write(vec![
+                    OutputFile::render("sudden_gains.csv", |w| tables::sudden_gains_csv(w, keys, eps, &sg, reg)),
+                    OutputFile::render("sudden_gains_byclient.csv", |w| {
+                        tables::sudden_gains_byclient_csv(w, keys, eps, &sg, reg, select)
+                    }),
+                ]);
+                written.map(|()| (sg, summary))
+            }))
         });
         s.spawn(|_| {
             // Goal results are made, tallied and written client by client: never all held.
@@ -678,20 +696,6 @@ fn run_analyses(
                 let summary = crate::summary::trajectory_summary(eps, &tally, &expected, tr_options, reg);
                 Ok((expected.etr, kept, summary))
             }));
-        });
-        s.spawn(|_| {
-            sg = Some(progress.part("sudden gains and losses, their tables", || {
-                let sg = crate::sudden_gains::find_all(rows, eps, reg, sg_options);
-                let summary = crate::summary::sudden_gains_summary(&sg, sg_options, reg);
-                let select = sg_options.select;
-                let written = staging.write(vec![
-                    OutputFile::render("sudden_gains.csv", |w| tables::sudden_gains_csv(w, keys, eps, &sg, reg)),
-                    OutputFile::render("sudden_gains_byclient.csv", |w| {
-                        tables::sudden_gains_byclient_csv(w, keys, eps, &sg, reg, select)
-                    }),
-                ]);
-                written.map(|()| (sg, summary))
-            }))
         });
         s.spawn(|_| {
             // Its line numbers are found by reading the input again: off the critical path.
