@@ -40,9 +40,9 @@ pub struct Progress {
 
 #[derive(Default)]
 struct Timings {
-    /// Stage names, when each began and the peak memory by then (the first entry is the
-    /// start of the run).
-    stages: Vec<(String, Instant, Option<u64>)>,
+    /// Stage names, when each began, the peak memory by then and the CPU time used by
+    /// then (the first entry is the start of the run).
+    stages: Vec<(String, Instant, Option<u64>, Option<f64>)>,
     /// Parts of a stage that ran in parallel: (stage index, name, how long, peak by its end).
     parts: Vec<(usize, String, Duration, Option<u64>)>,
 }
@@ -55,14 +55,39 @@ fn peak_rss_mib() -> Option<u64> {
     Some(kib / 1024)
 }
 
+/// The CPU time (user and system, all threads) the process has used so far, in seconds
+/// (Unix; `None` elsewhere): beside a stage's wall time it shows how busy the cores were.
+fn cpu_seconds() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+            return None;
+        }
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        Some(secs(usage.ru_utime) + secs(usage.ru_stime))
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+fn cpu_note(from: Option<f64>, to: Option<f64>) -> String {
+    from.zip(to).map_or(String::new(), |(a, b)| format!("  (cpu {:.2} s)", b - a))
+}
+
 fn peak_note(peak: Option<u64>) -> String {
     peak.map_or(String::new(), |p| format!("  (peak so far {p} MiB)"))
 }
 
 impl Progress {
     pub fn new(quiet: bool) -> Progress {
-        let timings = std::env::var_os("SUSTAIN_TIMINGS")
-            .map(|_| Mutex::new(Timings { stages: vec![("start".into(), Instant::now(), None)], parts: Vec::new() }));
+        let timings = std::env::var_os("SUSTAIN_TIMINGS").map(|_| {
+            Mutex::new(Timings {
+                stages: vec![("start".into(), Instant::now(), None, cpu_seconds())],
+                parts: Vec::new(),
+            })
+        });
         if quiet {
             return Progress { bar: None, timings };
         }
@@ -75,7 +100,7 @@ impl Progress {
     pub fn stage(&self, msg: impl Into<String>) {
         let msg = msg.into();
         if let Some(t) = &self.timings {
-            t.lock().expect("timings lock").stages.push((msg.clone(), Instant::now(), peak_rss_mib()));
+            t.lock().expect("timings lock").stages.push((msg.clone(), Instant::now(), peak_rss_mib(), cpu_seconds()));
         }
         if let Some(pb) = &self.bar {
             pb.set_message(msg);
@@ -102,14 +127,18 @@ impl Progress {
         if let Some(t) = &self.timings {
             let t = t.lock().expect("timings lock");
             let end = Instant::now();
-            for (i, (name, at, _)) in t.stages.iter().enumerate().skip(1) {
-                let (next, peak) = t.stages.get(i + 1).map_or((end, peak_rss_mib()), |x| (x.1, x.2));
-                eprintln!("timing: {:>8.3} s  {name}{}", (next - *at).as_secs_f64(), peak_note(peak));
+            let end_cpu = cpu_seconds();
+            for (i, (name, at, _, cpu)) in t.stages.iter().enumerate().skip(1) {
+                let (next, peak, next_cpu) =
+                    t.stages.get(i + 1).map_or((end, peak_rss_mib(), end_cpu), |x| (x.1, x.2, x.3));
+                let notes = format!("{}{}", cpu_note(*cpu, next_cpu), peak_note(peak));
+                eprintln!("timing: {:>8.3} s  {name}{notes}", (next - *at).as_secs_f64());
                 for (_, part, took, peak) in t.parts.iter().filter(|p| p.0 == i) {
                     eprintln!("timing: {:>8.3} s    - {part}{}", took.as_secs_f64(), peak_note(*peak));
                 }
             }
-            eprintln!("timing: {:>8.3} s  total", (end - t.stages[0].1).as_secs_f64());
+            let total_cpu = cpu_note(t.stages[0].3, end_cpu);
+            eprintln!("timing: {:>8.3} s  total{total_cpu}", (end - t.stages[0].1).as_secs_f64());
         }
     }
 }
