@@ -312,6 +312,22 @@ fn an_unclosed_quote_is_refused_with_its_line_and_column() {
 }
 
 #[test]
+fn text_the_reader_cannot_take_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("measurements.csv");
+    let head = "client_id,date,measure,score\nc1,2024-01-01,PHQ9,10\n";
+    // A comma left unquoted inside a value makes one value too many.
+    fs::write(&path, format!("{head}c1,2024-02-01,PHQ9,9\nc2,2024-01-01,PHQ,9,12\n")).unwrap();
+    assert_input_refused(&path, &["measurements.csv", "line 4 has more values than the header has columns (4)"]);
+    fs::write(&path, format!("{head}c2,2024-01-01,\"PHQ\"9,12\n")).unwrap();
+    assert_input_refused(&path, &["line 3, column `measure`", "text after its closing quote"]);
+    let mut latin1 = format!("{head}c2,2024-01-01,PHQ9,12\n").into_bytes();
+    latin1.extend(b"c3,2024-01-01,PHQ\xe9,3\n");
+    fs::write(&path, latin1).unwrap();
+    assert_input_refused(&path, &["line 4 is not UTF-8", "save the file as UTF-8"]);
+}
+
+#[test]
 fn an_unreadable_file_is_refused_without_a_panic() {
     assert_refused("not_a_table.csv", &["cannot read"]);
     cargo_bin_cmd!("sustain")
