@@ -7,8 +7,8 @@
 //! field null but `""` an empty text.
 //!
 //! Splitting text ourselves replaced polars' parse into string arrays, which the row
-//! checks then read back: a quarter of a run's instructions went to building those
-//! arrays (BENCHMARKS.md). Pure functions over bytes; `ingest` does the reading.
+//! checks then read back: that parse was over a quarter of a run's instructions
+//! (BENCHMARKS.md). Pure functions over bytes; `ingest` does the reading.
 
 use std::borrow::Cow;
 use std::ops::Range;
