@@ -71,8 +71,8 @@ enum Cells {
         slots: Arc<[Slot]>,
     },
     Columns {
-        /// The contract columns present in the file.
-        columns: BTreeMap<&'static str, StringChunked>,
+        /// The contract columns, in the table's column order (`None` if not in the file).
+        columns: Vec<Option<StringChunked>>,
         /// Columns outside the contract, in [`TableReader::ignored`] order: screened for
         /// identifiers, otherwise unused.
         extra: Vec<StringChunked>,
@@ -210,8 +210,6 @@ pub struct TableReader {
     pub headers: BTreeMap<&'static str, String>,
     /// Columns not in the contract, ignored (named in a warning).
     pub ignored: Vec<String>,
-    /// For each column of the file, in order: its contract name, or `None` if ignored.
-    roles: Vec<Option<&'static str>>,
     /// For each column of the file, in order: what it is to validation.
     slots: Arc<[Slot]>,
     /// The column names of the first part, which every other part must repeat.
@@ -379,7 +377,7 @@ impl TableReader {
             Table::Measurements => MEASUREMENT_COLUMNS,
             Table::Goals => GOAL_COLUMNS,
         };
-        let (mut headers, mut ignored, mut roles, mut slots) = (BTreeMap::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut headers, mut ignored, mut slots) = (BTreeMap::new(), Vec::new(), Vec::new());
         for header in names.iter().cloned() {
             if header_is_identifier(&header) {
                 return Err(identifier(path, &header, IdentifierKind::Header, 1));
@@ -398,7 +396,6 @@ impl TableReader {
                 Some(name) => Slot::Contract(spec.iter().position(|(n, _)| *n == name).expect("a contract column")),
                 None => Slot::Extra(ignored.len() - 1),
             });
-            roles.push(role);
         }
         let table_name = match table {
             Table::Measurements => "measurements",
@@ -414,7 +411,6 @@ impl TableReader {
             format,
             headers,
             ignored,
-            roles,
             slots: slots.into(),
             names,
             source,
@@ -514,10 +510,10 @@ impl TableReader {
                 reader.finish().map_err(|e| unreadable(path, e))?
             }
         };
-        if df.width() != self.roles.len() {
+        if df.width() != self.slots.len() {
             return Err(unreadable(
                 path,
-                format!("a block has {} columns, the header {}", df.width(), self.roles.len()),
+                format!("a block has {} columns, the header {}", df.width(), self.slots.len()),
             ));
         }
         // Parquet columns of other types are written as text, the one form validation reads.
@@ -529,13 +525,12 @@ impl TableReader {
                 .collect::<PolarsResult<_>>()
                 .map_err(|e| unreadable(path, e))?
         };
-        let (mut columns, mut extra) = (BTreeMap::new(), Vec::new());
-        for (text, role) in texts.into_iter().zip(&self.roles) {
-            match role {
-                Some(name) => {
-                    columns.insert(*name, text);
-                }
-                None => extra.push(text),
+        // The nine contract columns of either table.
+        let (mut columns, mut extra) = (vec![None; 9], Vec::new());
+        for (text, slot) in texts.into_iter().zip(self.slots.iter()) {
+            match *slot {
+                Slot::Contract(c) => columns[c] = Some(text),
+                Slot::Extra(_) => extra.push(text),
             }
         }
         let block = Block { n_rows: df.height(), first_record: self.records, cells: Cells::Columns { columns, extra } };
@@ -695,13 +690,12 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
     Ok(out)
 }
 
-/// The text of the nine contract columns of `spec` over the records of `range`, one row
+/// The text of the nine contract columns (the table's order) over the records of `range`, one row
 /// at a time (`None` = empty value or absent column). Also screens each value for
 /// direct identifiers (contract columns into `part.screens`, the others into
 /// `part.extra`). Stops at a record the text cannot be read past.
 fn for_each_row<T>(
     raw: &Block,
-    spec: &[(&str, bool)],
     range: RowRange,
     part: &mut Part<T>,
     mut f: impl for<'s> FnMut(&mut T, &mut Vec<crate::model::Rejection>, u64, [Option<&'s str>; 9]),
@@ -752,8 +746,7 @@ fn for_each_row<T>(
         (Cells::Columns { columns, extra: extra_columns }, RowRange::Rows(range)) => {
             // Slicing a chunked column is zero-copy; an absent column has no chunks (all `None`).
             let slice = |c: &StringChunked| c.slice(range.start as i64, range.len());
-            let sliced: Vec<Option<StringChunked>> =
-                spec.iter().map(|(name, _)| columns.get(name).map(slice)).collect();
+            let sliced: Vec<Option<StringChunked>> = columns.iter().map(|c| c.as_ref().map(slice)).collect();
             let others: Vec<Option<StringChunked>> = extra_columns.iter().map(|c| Some(slice(c))).collect();
             let mut cols: Vec<TextCursor> = sliced.iter().map(TextCursor::new).collect();
             let mut other_cols: Vec<TextCursor> = others.iter().map(TextCursor::new).collect();
@@ -883,7 +876,7 @@ fn measurements_in(
     use crate::model::Rejection;
     use crate::validate::{check_measurement, RawMeasurement};
     let mut part: Part<crate::model::Measurements> = Part::new(raw.extra_columns());
-    for_each_row(raw, MEASUREMENT_COLUMNS, range, &mut part, |m, rejected, record, f| {
+    for_each_row(raw, range, &mut part, |m, rejected, record, f| {
         let row = RawMeasurement {
             client_id: f[0],
             episode_id: f[1],
@@ -937,7 +930,7 @@ fn goals_in(raw: &Block, today: crate::dates::Day, range: RowRange) -> Part<crat
     use crate::model::Rejection;
     use crate::validate::{check_goal, RawGoal};
     let mut part: Part<crate::model::GoalRatings> = Part::new(raw.extra_columns());
-    for_each_row(raw, GOAL_COLUMNS, range, &mut part, |g, rejected, record, f| {
+    for_each_row(raw, range, &mut part, |g, rejected, record, f| {
         let row = RawGoal {
             client_id: f[0],
             episode_id: f[1],
