@@ -690,9 +690,9 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
     Ok(out)
 }
 
-/// The text of the nine contract columns (the table's order) over the records of `range`, one row
-/// at a time (`None` = empty value or absent column). Also screens each value for
-/// direct identifiers (contract columns into `part.screens`, the others into
+/// The text of the nine contract columns (in the table's order) over the records of
+/// `range`, one row at a time (`None` = empty value or absent column). Also screens each
+/// value for direct identifiers (contract columns into `part.screens`, the others into
 /// `part.extra`). Stops at a record the text cannot be read past.
 fn for_each_row<T>(
     raw: &Block,
@@ -725,7 +725,7 @@ fn for_each_row<T>(
                         (Err(_), _) => fault = fault.or(Some(TextFault::BadlyQuoted(i))),
                     }
                 });
-                // `plan` has already split every record of the block once.
+                // `plan` cut the block at record ends and found every quote in it closed.
                 let Ok(end) = split else { unreachable!("a block holds whole records") };
                 if let Some(fault) = fault {
                     *refused = Some((record, fault));
