@@ -1,6 +1,7 @@
-//! Reading the input tables with polars: CSV or Parquet in, one text column per
-//! contract column out (validation parses them row by row, so that a bad value
-//! rejects one row rather than the file).
+//! Reading the input tables: CSV text split into records as it is validated
+//! ([`csv_records`]; the header read by polars), or Parquet row groups read by polars
+//! with every column as text. Either way validation gets each row's contract values as
+//! text and parses them itself, so that a bad value rejects one row rather than the file.
 //!
 //! Also here: matching headers case-insensitively, refusing files that carry direct
 //! identifiers, and turning record indices into the file's line numbers.
