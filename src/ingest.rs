@@ -665,11 +665,11 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
     while want.peek().is_some() {
         let read =
             next_csv_text(&mut file, &mut text, &mut eof, (1 << 20, 1), &pool).map_err(|e| unreadable(path, e))?;
-        let Some((block, _)) = read else { break };
+        let Some((block, planned)) = read else { break };
         let newlines = |bytes: &[u8]| memchr::memchr_iter(b'\n', bytes).count() as u64;
-        if memchr::memchr(csv_records::QUOTE, &block).is_none() {
-            // Without quotes every line is a record.
-            let lines = newlines(&block) + u64::from(block.last() != Some(&b'\n'));
+        let lines = newlines(&block) + u64::from(block.last() != Some(&b'\n'));
+        if planned.is_ok_and(|plan| plan.records == lines) {
+            // As many records as lines (no quoted newline): every line is a record.
             while let Some(w) = want.next_if(|&w| (w as i64) < record + lines as i64) {
                 out.push(line + (w as i64 - record) as u64);
             }
