@@ -334,7 +334,7 @@ mod tests {
                 r.rating.push(rating);
                 r.weight.push(1.0);
             }
-            g.append(part);
+            g.append(&mut part);
             builder.after_block(&mut g).unwrap();
         }
         // Validation rejected record 3: rows from 3 on are records 4, 5, …

@@ -599,8 +599,8 @@ fn text_fault(files: &TableFiles, names: &[String], record: u64, fault: TextFaul
 fn validate_blocks<T: Default + Send>(
     reader: &mut TableReader,
     spec: &[(&str, bool)],
-    validate: impl Fn(&Block, RowRange) -> Part<T> + Sync,
-    append: impl Fn(&mut T, T) + Copy,
+    validate: impl Fn(&Block, RowRange, T) -> Part<T> + Sync,
+    append: impl Fn(&mut T, &mut T) + Copy,
     mut after_block: impl FnMut(&mut T) -> Result<()>,
 ) -> Result<(T, Vec<crate::model::Rejection>)> {
     use rayon::prelude::*;
@@ -620,13 +620,18 @@ fn validate_blocks<T: Default + Send>(
                 break;
             }
         });
+        // Each range's rows are validated into emptied columns of an earlier block's:
+        // fresh ones for every block were a fifth of a run's page faults.
+        let mut spare: Vec<T> = Vec::new();
         for block in blocks {
             let block = block?;
-            let parts: Vec<Part<T>> = block.ranges().into_par_iter().map(|r| validate(&block, r)).collect();
+            let ranges = block.ranges();
+            let columns: Vec<T> = ranges.iter().map(|_| spare.pop().unwrap_or_default()).collect();
+            let parts: Vec<Part<T>> =
+                ranges.into_par_iter().zip(columns).map(|(r, rows)| validate(&block, r, rows)).collect();
             // Each range's rows go straight onto the table's (not first onto the block's
             // first range: that copied half of every block once more).
-            let extra = all.extra.len();
-            all = merge(std::iter::once(std::mem::replace(&mut all, Part::new(extra))).chain(parts), append);
+            spare.extend(merge(&mut all, parts, append));
             if all.refused.is_some() {
                 return Ok(all.refused);
             }
@@ -825,8 +830,15 @@ struct Part<T> {
 
 impl<T: Default> Part<T> {
     fn new(extra: usize) -> Part<T> {
+        Part::with(T::default(), extra)
+    }
+}
+
+impl<T> Part<T> {
+    /// A part whose rows go into `rows` (emptied columns to reuse).
+    fn with(rows: T, extra: usize) -> Part<T> {
         Part {
-            rows: T::default(),
+            rows,
             rejected: Vec::new(),
             screens: Default::default(),
             extra: vec![ColumnScreen::default(); extra],
@@ -835,25 +847,25 @@ impl<T: Default> Part<T> {
     }
 }
 
-/// Merges the parts of consecutive record ranges in order (the first refusal wins).
-fn merge<T: Default>(parts: impl IntoIterator<Item = Part<T>>, append: impl Fn(&mut T, T) + Copy) -> Part<T> {
-    let mut parts = parts.into_iter();
-    let mut all = parts.next().unwrap_or_else(|| Part::new(0));
-    for part in parts {
-        if all.refused.is_some() {
-            break;
+/// Merges the parts of consecutive record ranges onto `all`, in order (the first refusal
+/// wins), and returns their emptied rows.
+fn merge<T>(all: &mut Part<T>, parts: Vec<Part<T>>, append: impl Fn(&mut T, &mut T) + Copy) -> Vec<T> {
+    let mut emptied = Vec::with_capacity(parts.len());
+    for mut part in parts {
+        if all.refused.is_none() {
+            append(&mut all.rows, &mut part.rows);
+            all.rejected.extend(part.rejected);
+            for (s, later) in all.screens.iter_mut().zip(&part.screens) {
+                s.merge(later);
+            }
+            for (s, later) in all.extra.iter_mut().zip(&part.extra) {
+                s.merge(later);
+            }
+            all.refused = part.refused;
         }
-        append(&mut all.rows, part.rows);
-        all.rejected.extend(part.rejected);
-        for (s, later) in all.screens.iter_mut().zip(&part.screens) {
-            s.merge(later);
-        }
-        for (s, later) in all.extra.iter_mut().zip(&part.extra) {
-            s.merge(later);
-        }
-        all.refused = part.refused;
+        emptied.push(part.rows);
     }
-    all
+    emptied
 }
 
 /// Validates every measurement row: typed rows out, rejected rows listed; refuses the
@@ -864,7 +876,7 @@ pub fn measurements(
     registry: &crate::registry::Registry,
     today: crate::dates::Day,
 ) -> Result<(crate::model::Measurements, Vec<crate::model::Rejection>)> {
-    let validate = |block: &Block, r| measurements_in(block, registry, today, r);
+    let validate = |block: &Block, r, rows| measurements_in(block, registry, today, r, rows);
     validate_blocks(reader, MEASUREMENT_COLUMNS, validate, crate::model::Measurements::append, |_| Ok(()))
 }
 
@@ -873,10 +885,11 @@ fn measurements_in(
     registry: &crate::registry::Registry,
     today: crate::dates::Day,
     range: RowRange,
+    rows: crate::model::Measurements,
 ) -> Part<crate::model::Measurements> {
     use crate::model::Rejection;
     use crate::validate::{check_measurement, RawMeasurement};
-    let mut part: Part<crate::model::Measurements> = Part::new(raw.extra_columns());
+    let mut part = Part::with(rows, raw.extra_columns());
     for_each_row(raw, range, &mut part, |m, rejected, record, f| {
         let row = RawMeasurement {
             client_id: f[0],
@@ -912,7 +925,7 @@ pub fn goals(
     today: crate::dates::Day,
     budget: usize,
 ) -> Result<(crate::goal_rows::GoalRows, Vec<crate::model::Rejection>)> {
-    let validate = |block: &Block, r| goals_in(block, today, r);
+    let validate = |block: &Block, r, rows| goals_in(block, today, r, rows);
     let mut rows = crate::goal_rows::Builder::new(budget);
     let after_block = |g: &mut crate::model::GoalRatings| rows.after_block(g).map_err(temporary_file);
     let (g, mut rejected) =
@@ -927,10 +940,15 @@ fn temporary_file(source: std::io::Error) -> Error {
     Error::TemporaryFile { what: "the goal ratings", source }
 }
 
-fn goals_in(raw: &Block, today: crate::dates::Day, range: RowRange) -> Part<crate::model::GoalRatings> {
+fn goals_in(
+    raw: &Block,
+    today: crate::dates::Day,
+    range: RowRange,
+    rows: crate::model::GoalRatings,
+) -> Part<crate::model::GoalRatings> {
     use crate::model::Rejection;
     use crate::validate::{check_goal, RawGoal};
-    let mut part: Part<crate::model::GoalRatings> = Part::new(raw.extra_columns());
+    let mut part = Part::with(rows, raw.extra_columns());
     for_each_row(raw, range, &mut part, |g, rejected, record, f| {
         let row = RawGoal {
             client_id: f[0],
