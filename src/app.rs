@@ -237,7 +237,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     sources.insert(Table::Measurements, raw.files().clone());
     let measurement_counts = counts(&raw);
     drop(raw);
-    crate::heap::return_freed_memory();
+    return_freed_memory();
 
     // The measurements are sorted into series and the episodes built while the goals file
     // is read; one after the other instead when the measurements pass four times the
@@ -281,6 +281,18 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     };
     rejections.sort_by_key(|r| (r.table, r.record));
     Ok(Loaded { keys, rows, episodes, goals, rejections, inputs, sources })
+}
+
+/// Hands the heap's free pages back to the system (glibc): reading leaves many small
+/// blocks freed between the rows' columns, and the sort that follows is where a large
+/// run's memory peaks. Not measured apart from the sort's smaller arrays (together, at
+/// 100 M rows: 3969 → 3868 MiB at that peak).
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Sorts the measurements into series and builds the episodes; the rows left out on the way

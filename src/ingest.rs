@@ -605,8 +605,6 @@ fn validate_blocks<T: Default + Send>(
 ) -> Result<(T, Vec<crate::model::Rejection>)> {
     use rayon::prelude::*;
     let mut all: Part<T> = Part::new(reader.ignored.len());
-    // polars' Parquet blocks are fresh arrays each time (CSV blocks reuse their buffers).
-    let _reuse = (reader.format == Format::Parquet).then(crate::heap::ReuseFreedBlocks::begin);
     // The next block is read and parsed on a thread of its own while this one is
     // validated: on their own the two keep about 1.6 of the 2 cores busy (reading the
     // file and merging each block are serial), overlapped nearly both (BENCHMARKS.md).

@@ -22,7 +22,6 @@ pub mod figures;
 pub mod followup;
 pub mod goal_rows;
 pub mod goals;
-pub mod heap;
 pub mod ingest;
 pub mod model;
 pub mod outcomes;
