@@ -848,7 +848,8 @@ impl<T> Part<T> {
 }
 
 /// Merges the parts of consecutive record ranges onto `all`, in order (the first refusal
-/// wins), and returns their emptied rows.
+/// wins, and the parts after it are left as they are), and returns the parts' rows for
+/// reuse.
 fn merge<T>(all: &mut Part<T>, parts: Vec<Part<T>>, append: impl Fn(&mut T, &mut T) + Copy) -> Vec<T> {
     let mut emptied = Vec::with_capacity(parts.len());
     for mut part in parts {
