@@ -1,7 +1,8 @@
 //! Reading the input tables: CSV text split into records as it is validated
 //! ([`csv_records`]; the header read by polars), or Parquet row groups read by polars
-//! with every column as text. Either way validation gets each row's contract values as
-//! text and parses them itself, so that a bad value rejects one row rather than the file.
+//! (whole and real numbers written as text value by value, as polars' cast would). Either
+//! way validation gets each row's contract values as text and parses them itself, so that
+//! a bad value rejects one row rather than the file.
 //!
 //! Also here: matching headers case-insensitively, refusing files that carry direct
 //! identifiers, and turning record indices into the file's line numbers.
@@ -73,11 +74,42 @@ enum Cells {
     },
     Columns {
         /// The contract columns, in the table's column order (`None` if not in the file).
-        columns: Vec<Option<StringChunked>>,
+        columns: Vec<Option<ColumnValues>>,
         /// Columns outside the contract, in [`TableReader::ignored`] order: screened for
         /// identifiers, otherwise unused.
-        extra: Vec<StringChunked>,
+        extra: Vec<ColumnValues>,
     },
+}
+
+/// A Parquet column as validation reads it. Whole and real numbers stay numbers and are
+/// written as text one value at a time, exactly as polars' cast writes them (`itoa`,
+/// `zmij`): casting whole columns made fresh string arrays for every block (a tenth of a
+/// Parquet run's page faults). Columns of other types are cast to text by polars.
+#[derive(Clone)]
+enum ColumnValues {
+    Text(StringChunked),
+    Int(Int64Chunked),
+    Float(Float64Chunked),
+}
+
+impl ColumnValues {
+    fn of(col: &Column) -> PolarsResult<ColumnValues> {
+        Ok(match col.dtype() {
+            DataType::Int64 => ColumnValues::Int(col.i64()?.clone()),
+            DataType::Float64 => ColumnValues::Float(col.f64()?.clone()),
+            _ => ColumnValues::Text(col.cast(&DataType::String)?.str()?.clone()),
+        })
+    }
+
+    /// Rows `range` of the column (zero-copy).
+    fn slice(&self, range: &std::ops::Range<usize>) -> ColumnValues {
+        let (at, n) = (range.start as i64, range.len());
+        match self {
+            ColumnValues::Text(c) => ColumnValues::Text(c.slice(at, n)),
+            ColumnValues::Int(c) => ColumnValues::Int(c.slice(at, n)),
+            ColumnValues::Float(c) => ColumnValues::Float(c.slice(at, n)),
+        }
+    }
 }
 
 /// What a column of the file is to validation.
@@ -517,12 +549,11 @@ impl TableReader {
                 format!("a block has {} columns, the header {}", df.width(), self.slots.len()),
             ));
         }
-        // Parquet columns of other types are written as text, the one form validation reads.
-        let texts: Vec<StringChunked> = {
+        let texts: Vec<ColumnValues> = {
             use rayon::prelude::*;
             df.columns()
                 .par_iter()
-                .map(|col| col.cast(&DataType::String).and_then(|c| c.str().cloned()))
+                .map(ColumnValues::of)
                 .collect::<PolarsResult<_>>()
                 .map_err(|e| unreadable(path, e))?
         };
@@ -750,12 +781,12 @@ fn for_each_row<T>(
             }
         }
         (Cells::Columns { columns, extra: extra_columns }, RowRange::Rows(range)) => {
-            // Slicing a chunked column is zero-copy; an absent column has no chunks (all `None`).
-            let slice = |c: &StringChunked| c.slice(range.start as i64, range.len());
-            let sliced: Vec<Option<StringChunked>> = columns.iter().map(|c| c.as_ref().map(slice)).collect();
-            let others: Vec<Option<StringChunked>> = extra_columns.iter().map(|c| Some(slice(c))).collect();
-            let mut cols: Vec<TextCursor> = sliced.iter().map(TextCursor::new).collect();
-            let mut other_cols: Vec<TextCursor> = others.iter().map(TextCursor::new).collect();
+            // An absent column has no values (all `None`).
+            let sliced: Vec<Option<ColumnValues>> =
+                columns.iter().map(|c| c.as_ref().map(|c| c.slice(&range))).collect();
+            let others: Vec<Option<ColumnValues>> = extra_columns.iter().map(|c| Some(c.slice(&range))).collect();
+            let mut cols: Vec<ValueCursor> = sliced.iter().map(ValueCursor::new).collect();
+            let mut other_cols: Vec<ValueCursor> = others.iter().map(ValueCursor::new).collect();
             for record in range {
                 let record = raw.first_record + record as u64;
                 let mut row: [Option<&str>; 9] = [None; 9];
@@ -777,35 +808,72 @@ fn for_each_row<T>(
     }
 }
 
-type TextArray = <StringType as PolarsDataType>::Array;
-
-/// A text column read value by value over its chunks: a plain cursor, as the chained
+/// A column's values one at a time over its chunks: a plain cursor, as the chained
 /// per-chunk iterators (called through a box for each of nine columns) were a visible
 /// share of validation at tens of millions of values.
-struct TextCursor<'a> {
-    chunks: Vec<&'a TextArray>,
+struct Chunks<'a, A> {
+    /// Each chunk and its length.
+    chunks: Vec<(&'a A, usize)>,
     chunk: usize,
     at: usize,
 }
 
-impl<'a> TextCursor<'a> {
-    fn new(column: &'a Option<StringChunked>) -> TextCursor<'a> {
-        let chunks = column.as_ref().map_or_else(Vec::new, |c| c.downcast_iter().collect());
-        TextCursor { chunks, chunk: 0, at: 0 }
+impl<'a, A> Chunks<'a, A> {
+    fn new(chunks: impl Iterator<Item = (&'a A, usize)>) -> Chunks<'a, A> {
+        Chunks { chunks: chunks.collect(), chunk: 0, at: 0 }
     }
 
-    /// The next value (`None` for a null, and past the end).
+    /// The chunk holding the next value, and its index there (`None` past the end).
     #[inline]
-    fn next(&mut self) -> Option<&'a str> {
-        while let Some(arr) = self.chunks.get(self.chunk) {
-            if self.at < arr.len() {
+    fn next(&mut self) -> Option<(&'a A, usize)> {
+        while let Some(&(arr, len)) = self.chunks.get(self.chunk) {
+            if self.at < len {
                 self.at += 1;
-                return arr.get(self.at - 1);
+                return Some((arr, self.at - 1));
             }
             self.chunk += 1;
             self.at = 0;
         }
         None
+    }
+}
+
+type TextArray = <StringType as PolarsDataType>::Array;
+type IntArray = <Int64Type as PolarsDataType>::Array;
+type FloatArray = <Float64Type as PolarsDataType>::Array;
+
+/// A column's values as text, one at a time; numbers are written into the cursor's own
+/// buffer, so a value lives until the next is asked for.
+enum ValueCursor<'a> {
+    Text(Chunks<'a, TextArray>),
+    Int(Chunks<'a, IntArray>, itoa::Buffer),
+    Float(Chunks<'a, FloatArray>, zmij::Buffer),
+    Absent,
+}
+
+impl<'a> ValueCursor<'a> {
+    fn new(column: &'a Option<ColumnValues>) -> ValueCursor<'a> {
+        match column {
+            None => ValueCursor::Absent,
+            Some(ColumnValues::Text(c)) => ValueCursor::Text(Chunks::new(c.downcast_iter().map(|a| (a, a.len())))),
+            Some(ColumnValues::Int(c)) => {
+                ValueCursor::Int(Chunks::new(c.downcast_iter().map(|a| (a, a.len()))), itoa::Buffer::new())
+            }
+            Some(ColumnValues::Float(c)) => {
+                ValueCursor::Float(Chunks::new(c.downcast_iter().map(|a| (a, a.len()))), zmij::Buffer::new())
+            }
+        }
+    }
+
+    /// The next value (`None` for a null, and past the end).
+    #[inline]
+    fn next(&mut self) -> Option<&str> {
+        match self {
+            ValueCursor::Text(c) => c.next().and_then(|(a, i)| a.get(i)),
+            ValueCursor::Int(c, text) => c.next().and_then(|(a, i)| a.get(i)).map(|v| text.format(v)),
+            ValueCursor::Float(c, text) => c.next().and_then(|(a, i)| a.get(i)).map(|v| text.format(v)),
+            ValueCursor::Absent => None,
+        }
     }
 }
 
@@ -1068,6 +1136,30 @@ mod tests {
         // The line numbers of rejected rows agree with the blocks' record indices.
         let lines = record_lines(&p, Format::Csv, &whole.1.iter().map(|r| r.record).collect::<Vec<_>>()).unwrap();
         assert_eq!(lines[0], 6, "the first bad score (i = 3) on line 6, after a quoted newline");
+    }
+
+    #[test]
+    fn parquet_numbers_read_as_text_equal_polars_cast_to_text() {
+        let ints = Column::new("i".into(), [Some(0i64), None, Some(-17), Some(i64::MAX), Some(i64::MIN), Some(42)]);
+        let reals = [Some(0.0f64), Some(-0.0), None, Some(27.0), Some(0.1), Some(1e21), Some(-2.5e-8)];
+        let floats =
+            Column::new("f".into(), reals.into_iter().chain([Some(f64::NAN), Some(f64::INFINITY)]).collect::<Vec<_>>());
+        for col in [ints, floats] {
+            let values = ColumnValues::of(&col).unwrap();
+            assert!(!matches!(values, ColumnValues::Text(_)), "numbers stay numbers");
+            // Rows 1.. as a block's range would take them.
+            let sliced = Some(values.slice(&(1..col.len())));
+            let mut cursor = ValueCursor::new(&sliced);
+            let mut ours = Vec::new();
+            for _ in 1..col.len() {
+                ours.push(cursor.next().map(str::to_string));
+            }
+            assert_eq!(cursor.next(), None, "nothing past the end");
+            let cast = col.cast(&DataType::String).unwrap();
+            let text = cast.str().unwrap();
+            let theirs: Vec<Option<String>> = (1..col.len()).map(|i| text.get(i).map(str::to_string)).collect();
+            assert_eq!(ours, theirs);
+        }
     }
 
     #[test]
