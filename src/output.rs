@@ -55,6 +55,9 @@ fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 /// buffer no larger passes straight to the file instead of copying them once more.
 const FILE_BUFFER: usize = crate::tables::CSV_CHUNK;
 
+/// The staging folder's subfolder for the files of an earlier run that this one replaces.
+const REPLACED: &str = ".replaced";
+
 fn write_one(path: &Path, contents: Contents) -> Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(write_err(dir))?;
@@ -124,14 +127,32 @@ impl Staging {
     }
 
     /// Moves every staged file into `out`. Other files already in `out` are left alone.
+    ///
+    /// A file of an earlier run is first moved aside into the staging folder, and deleted
+    /// with it: renaming over it made ext4 (`auto_da_alloc`) write out the new file's
+    /// blocks inside the rename, about 0.5 s of a 10 M-row run spent waiting on the disk.
     pub fn commit(self) -> Result<()> {
         fs::create_dir_all(&self.out).map_err(write_err(&self.out))?;
-        for name in self.names.lock().expect("names lock").iter() {
+        let replaced = self.dir.join(REPLACED);
+        let names = self.names.lock().expect("names lock");
+        for (i, name) in names.iter().enumerate() {
             let target = self.out.join(name);
             if let Some(dir) = target.parent() {
                 fs::create_dir_all(dir).map_err(write_err(dir))?;
             }
-            fs::rename(self.dir.join(name), &target).map_err(write_err(&target))?;
+            // Numbered, since names may sit in subfolders.
+            let aside = replaced.join(i.to_string());
+            let moved_aside = target.is_file() && {
+                fs::create_dir_all(&replaced).map_err(write_err(&replaced))?;
+                fs::rename(&target, &aside).is_ok()
+            };
+            if let Err(e) = fs::rename(self.dir.join(name), &target) {
+                if moved_aside {
+                    // Put the earlier file back rather than lose it with the staging folder.
+                    let _ = fs::rename(&aside, &target);
+                }
+                return Err(write_err(&target)(e));
+            }
         }
         Ok(())
     }
@@ -168,6 +189,26 @@ mod tests {
         assert!(out.join("keep.png").exists(), "unrelated files are left alone");
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).collect();
         assert_eq!(leftovers.len(), 1, "only the output folder remains");
+    }
+
+    #[test]
+    fn an_earlier_run_s_files_are_replaced_or_kept_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("reports");
+        write_all(&out, vec![OutputFile::new("a.csv", b"old".to_vec()), OutputFile::new("c/d.csv", b"old".to_vec())])
+            .unwrap();
+        write_all(&out, vec![OutputFile::new("a.csv", b"new".to_vec()), OutputFile::new("c/d.csv", b"new".to_vec())])
+            .unwrap();
+        assert_eq!(fs::read(out.join("a.csv")).unwrap(), b"new");
+        assert_eq!(fs::read(out.join("c/d.csv")).unwrap(), b"new");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "the replaced files went with the staging folder");
+        // A staged file that cannot be moved into place: the earlier one stays.
+        let staging = Staging::new(&out).unwrap();
+        staging.write(vec![OutputFile::new("a.csv", b"newer".to_vec())]).unwrap();
+        fs::remove_file(staging.dir.join("a.csv")).unwrap();
+        assert!(staging.commit().is_err());
+        assert_eq!(fs::read(out.join("a.csv")).unwrap(), b"new");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
