@@ -94,11 +94,26 @@ enum ColumnValues {
 
 impl ColumnValues {
     fn of(col: &Column) -> PolarsResult<ColumnValues> {
-        Ok(match col.dtype() {
-            DataType::Int64 => ColumnValues::Int(col.i64()?.clone()),
-            DataType::Float64 => ColumnValues::Float(col.f64()?.clone()),
-            _ => ColumnValues::Text(col.cast(&DataType::String)?.str()?.clone()),
-        })
+        let text = |c: Column| -> PolarsResult<ColumnValues> { Ok(ColumnValues::Text(c.str()?.clone())) };
+        match col.dtype() {
+            DataType::Int64 => Ok(ColumnValues::Int(col.i64()?.clone())),
+            DataType::Float64 => Ok(ColumnValues::Float(col.f64()?.clone())),
+            DataType::Datetime(_, zone) if normalise_header(col.name()) == "date" => {
+                // A timestamp of the day a measure was taken stands for that day; with a time
+                // zone, the day depends on a zone database sustain does not carry.
+                if let Some(zone) = zone {
+                    polars_bail!(ComputeError: "column `{}` holds timestamps in time zone {zone}; \
+                        write it as dates (or as text YYYY-MM-DD) in the practice's own time zone", col.name());
+                }
+                text(col.cast(&DataType::Date)?.cast(&DataType::String)?)
+            }
+            // Elsewhere (only screened), the instant without its zone: polars formats a
+            // zoned timestamp only with the zone database.
+            DataType::Datetime(unit, Some(_)) => {
+                text(col.cast(&DataType::Datetime(*unit, None))?.cast(&DataType::String)?)
+            }
+            _ => text(col.cast(&DataType::String)?),
+        }
     }
 
     /// Rows `range` of the column (zero-copy).
@@ -1160,6 +1175,45 @@ mod tests {
             let theirs: Vec<Option<String>> = (1..col.len()).map(|i| text.get(i).map(str::to_string)).collect();
             assert_eq!(ours, theirs);
         }
+    }
+
+    #[test]
+    fn parquet_dates_and_timestamps_read_as_their_day() {
+        // What validation reads of a column's first value (or the refusal).
+        let text_of = |col: Column| match ColumnValues::of(&col) {
+            Ok(ColumnValues::Text(t)) => t.get(0).map(str::to_string).unwrap_or_default(),
+            Ok(_) => panic!("dates are read as text"),
+            Err(e) => format!("refused: {e}"),
+        };
+        // 2024-01-01 is day 19723 of the Unix epoch.
+        let dates = Column::new("date".into(), [19723i32]).cast(&DataType::Date).unwrap();
+        assert_eq!(text_of(dates), "2024-01-01");
+        let micros = ((19723 + 31) * 86_400 + 14 * 3600 + 1800) * 1_000_000i64; // 2024-02-01 14:30
+        let stamp = |name: &str, zone: Option<TimeZone>| {
+            Column::from(Series::new(name.into(), [micros]).into_datetime(TimeUnit::Microseconds, zone))
+        };
+        assert_eq!(text_of(stamp("Date", None)), "2024-02-01", "a timestamp stands for its day");
+        let zone = TimeZone::opt_try_new(Some("America/New_York")).unwrap();
+        let refused = text_of(stamp("date", zone.clone()));
+        assert!(refused.contains("column `date` holds timestamps in time zone America/New_York"), "{refused}");
+        let elsewhere = text_of(stamp("logged", zone));
+        assert!(elsewhere.starts_with("2024-02-01 14:30"), "only screened, read as it is: {elsewhere}");
+
+        // Through a file: a date column is validated as the same dates in text.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.parquet");
+        let mut df = df!(
+            "client_id" => ["c1", "c1"],
+            "measure" => ["PHQ-9", "PHQ-9"],
+            "score" => [20.0, 8.0],
+        )
+        .unwrap();
+        df.with_column(Column::new("date".into(), [19723i32, 19754]).cast(&DataType::Date).unwrap()).unwrap();
+        ParquetWriter::new(File::create(&p).unwrap()).finish(&mut df).unwrap();
+        let (m, rejected, _) = validated(&p, 1, 1 << 20);
+        assert!(rejected.is_empty(), "{rejected:?}");
+        let day = |d| crate::dates::parse_iso_date(d).unwrap();
+        assert_eq!(m.date, vec![day("2024-01-01"), day("2024-02-01")]);
     }
 
     #[test]

@@ -254,6 +254,31 @@ fn assert_input_refused(input: &std::path::Path, message_parts: &[&str]) {
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no partial output is left behind");
 }
 
+/// Parquet dates: a date column is read; a zoned timestamp column is refused with advice.
+#[test]
+fn parquet_date_columns_are_read_and_zoned_timestamps_refused() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, date: Column| {
+        let mut df = df!("client_id" => ["c1", "c1"], "measure" => ["PHQ-9", "PHQ-9"], "score" => [20.0, 8.0]).unwrap();
+        df.with_column(date).unwrap();
+        let path = dir.path().join(name);
+        ParquetWriter::new(fs::File::create(&path).unwrap()).finish(&mut df).unwrap();
+        path
+    };
+    // 2024-01-01 and 2024-03-01 as days of the Unix epoch.
+    let days = Column::new("date".into(), [19723i32, 19783]).cast(&DataType::Date).unwrap();
+    let out = analyze(&write("dates.parquet", days), &[]);
+    let episodes = read_csv(&out.path().join("episodes.csv"));
+    let e = episode(&episodes, "c1", "PHQ9");
+    assert_eq!((e["first_date"].as_str(), e["last_date"].as_str()), ("2024-01-01", "2024-03-01"));
+    let zone = TimeZone::opt_try_new(Some("Europe/London")).unwrap();
+    let stamps = Series::new("date".into(), [19723i64 * 86_400_000, 19783 * 86_400_000])
+        .into_datetime(TimeUnit::Milliseconds, zone);
+    let zoned = write("zoned.parquet", Column::from(stamps));
+    assert_input_refused(&zoned, &["zoned.parquet", "column `date`", "time zone Europe/London", "as dates"]);
+}
+
 /// Contract columns are screened while rows are validated in parallel ranges; an
 /// identifier late in the file must still be found, on the right line.
 #[test]
