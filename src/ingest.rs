@@ -62,7 +62,7 @@ pub struct Block {
     cells: Cells,
 }
 
-/// A block's values: CSV text split as it is validated, or Parquet columns as text.
+/// A block's values: CSV text split as it is validated, or Parquet columns read as text value by value.
 enum Cells {
     Text {
         text: PooledText,
