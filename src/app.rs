@@ -227,35 +227,41 @@ fn warn_ignored(raw: &TableReader, quiet: bool) {
 }
 
 pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded> {
-    progress.stage("reading, validating and screening measurement rows");
     let mut raw = TableReader::open(&cfg.measurements, Table::Measurements)?;
     warn_ignored(&raw, quiet);
-    // The file is read block by block: only one block's text is in memory at a time.
-    let (m, mut rejections) = ingest::measurements(&mut raw, &cfg.registry, cfg.today)?;
-    let mut inputs = BTreeMap::new();
-    let mut sources = BTreeMap::new();
-    sources.insert(Table::Measurements, raw.files().clone());
-    let measurement_counts = counts(&raw);
-    drop(raw);
-    return_freed_memory();
-
-    // The measurements are sorted into series and the episodes built while the goals file
-    // is read; one after the other instead when the measurements pass four times the
-    // memory budget (32 M rows by default), where the sort's peak and the goals' read
-    // would add up to gigabytes.
-    progress.stage(if cfg.goals.is_some() {
-        "sorting rows into series, episode outcomes; reading, validating and screening goal rows"
+    // The goals are read beside the measurements (reading either keeps about 1.7 of two
+    // cores busy, the two together nearly both), and beside the sort that follows; one
+    // after the other instead when the measurements pass four times the memory budget
+    // (32 M rows by default), where the sort's peak and the goals' read would add up to
+    // gigabytes. The table's size tells before it is read.
+    let side_by_side = cfg.goals.is_some() && raw.estimated_rows() <= (cfg.memory_rows as u64).saturating_mul(4);
+    if side_by_side {
+        progress.stage("reading, validating and screening measurement and goal rows; sorting rows into series");
     } else {
-        "sorting rows into series, episode outcomes"
-    });
-    // Validation's rejections, in record order, tell each row's record.
-    let record_of = crate::model::RecordOf::new(rejections.iter().map(|r| r.record));
-    let side_by_side = m.len() <= cfg.memory_rows.saturating_mul(4);
-    let into_series = move || {
-        progress.part("sorting rows into series, episode outcomes", || into_series(m, &cfg.registry, &record_of))
+        progress.stage("reading, validating and screening measurement rows");
+    }
+    let read_measurements = move || -> Result<_> {
+        // The file is read block by block: only one block's text is in memory at a time.
+        let (m, rejections) = progress.part("reading and validating the measurements", || {
+            ingest::measurements(&mut raw, &cfg.registry, cfg.today)
+        })?;
+        let (counts, source) = (counts(&raw), raw.files().clone());
+        drop(raw);
+        return_freed_memory();
+        if !side_by_side {
+            progress.stage("sorting rows into series, episode outcomes");
+        }
+        // Validation's rejections, in record order, tell each row's record.
+        let record_of = crate::model::RecordOf::new(rejections.iter().map(|r| r.record));
+        let series =
+            progress.part("sorting rows into series, episode outcomes", || into_series(m, &cfg.registry, &record_of));
+        Ok((series, rejections, counts, source))
     };
     let read_goals = || {
         cfg.goals.as_deref().map(|path| {
+            if !side_by_side {
+                progress.stage("reading, validating and screening goal rows");
+            }
             progress.part("reading and validating the goals", || -> Result<_> {
                 let mut raw = TableReader::open(path, Table::Goals)?;
                 warn_ignored(&raw, quiet);
@@ -264,8 +270,23 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
             })
         })
     };
-    let ((keys, episodes, rows, left_out), goals) =
-        if side_by_side { rayon::join(into_series, read_goals) } else { (into_series(), read_goals()) };
+    // Two threads of their own, not rayon's: each waits on its reader's blocks, and both
+    // hand their blocks' validation to rayon's threads.
+    let (measurements, goals) = if side_by_side {
+        std::thread::scope(|s| {
+            let goals = s.spawn(read_goals);
+            let measurements = read_measurements();
+            (measurements, goals.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        })
+    } else {
+        (read_measurements(), None)
+    };
+    // The measurements' refusal first, as when the goals were read after them.
+    let ((keys, episodes, rows, left_out), mut rejections, measurement_counts, source) = measurements?;
+    let goals = if side_by_side { goals } else { read_goals() };
+    let mut inputs = BTreeMap::new();
+    let mut sources = BTreeMap::new();
+    sources.insert(Table::Measurements, source);
     rejections.extend(left_out);
     inputs.insert("measurements", measurement_counts.with_rejected(rejections.len()));
 

@@ -61,9 +61,9 @@ pub struct InputArgs {
 
     /// Goal ratings held in memory at once. A longer goals table goes through temporary
     /// files (in TMPDIR, deleted at the end; about 85 bytes a rating at the peak) and is
-    /// analysed a run of whole clients at a time; and with more than four times N
-    /// measurement rows, the goals are read after the measurements are sorted rather than
-    /// beside. The results are the same.
+    /// analysed a run of whole clients at a time; and with more than about four times N
+    /// measurement rows (judged from the file before it is read), the goals are read after
+    /// the measurements are sorted rather than beside them. The results are the same.
     #[arg(long, value_name = "N", default_value_t = crate::goal_rows::DEFAULT_BUDGET, value_parser = clap::value_parser!(usize))]
     pub memory_rows: usize,
 
