@@ -169,7 +169,7 @@ fn release(map: &Mmap, range: std::ops::Range<usize>) {
 }
 
 /// Maps a CSV file into memory. Reading through the mapping instead of into buffers saves
-/// the kernel's copy of every byte (about 0.6 s of system time per 500 MB here).
+/// the kernel's copy of every byte (0.3–0.6 s of system time per 500 MB on the benchmark machine).
 fn map_file(path: &Path) -> Result<Arc<Mmap>> {
     let file = File::open(path).map_err(|e| unreadable(path, e))?;
     // SAFETY: the file is only read. Like any program that maps its input (polars' own CSV
