@@ -270,8 +270,8 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
             })
         })
     };
-    // Two threads of their own, not rayon's: each waits on its reader's blocks, and both
-    // hand their blocks' validation to rayon's threads.
+    // The goals on a thread of their own and the measurements on this one, neither of them
+    // rayon's: each waits on its reader's blocks and hands their validation to rayon's threads.
     let (measurements, goals) = if side_by_side {
         std::thread::scope(|s| {
             let goals = s.spawn(read_goals);
