@@ -257,7 +257,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
             progress.part("sorting rows into series, episode outcomes", || into_series(m, &cfg.registry, &record_of));
         Ok((series, rejections, counts, source))
     };
-    let read_goals = || {
+    let read_goals = |yielding: Option<&crate::priority::Yielding>| {
         cfg.goals.as_deref().map(|path| {
             if !side_by_side {
                 progress.stage("reading, validating and screening goal rows");
@@ -265,17 +265,22 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
             progress.part("reading and validating the goals", || -> Result<_> {
                 let mut raw = TableReader::open(path, Table::Goals)?;
                 warn_ignored(&raw, quiet);
-                let (g, rej) = ingest::goals(&mut raw, cfg.today, cfg.memory_rows)?;
+                let (g, rej) = ingest::goals(&mut raw, cfg.today, cfg.memory_rows, yielding)?;
                 Ok((g, rej, counts(&raw), raw.files().clone()))
             })
         })
     };
     // The goals on a thread of their own and the measurements on this one, neither of them
-    // rayon's: each waits on its reader's blocks and hands their validation to rayon's threads.
+    // rayon's: each waits on its reader's blocks and hands their validation to rayon's
+    // threads, the goals' to threads of the lowest priority until the measurements are
+    // sorted. So the goals take the CPU the measurements leave (the serial steps of their
+    // reading, and the sort, which left a core idle when the two shared the cores evenly).
     let (measurements, goals) = if side_by_side {
+        let yielding = crate::priority::Yielding::new();
         std::thread::scope(|s| {
-            let goals = s.spawn(read_goals);
+            let goals = s.spawn(|| read_goals(Some(&yielding)));
             let measurements = read_measurements();
+            yielding.stop();
             (measurements, goals.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
         })
     } else {
@@ -283,7 +288,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     };
     // The measurements' refusal first, as when the goals were read after them.
     let ((keys, episodes, rows, left_out), mut rejections, measurement_counts, source) = measurements?;
-    let goals = if side_by_side { goals } else { read_goals() };
+    let goals = if side_by_side { goals } else { read_goals(None) };
     let mut inputs = BTreeMap::new();
     let mut sources = BTreeMap::new();
     sources.insert(Table::Measurements, source);

@@ -663,8 +663,9 @@ fn validate_blocks<T: Default + Send>(
     reader: &mut TableReader,
     spec: &[(&str, bool)],
     validate: impl Fn(&Block, RowRange, T) -> Part<T> + Sync,
-    append: impl Fn(&mut T, &mut T) + Copy,
-    mut after_block: impl FnMut(&mut T) -> Result<()>,
+    append: impl Fn(&mut T, &mut T) + Copy + Sync,
+    mut after_block: impl FnMut(&mut T) -> Result<()> + Send,
+    yielding: Option<&crate::priority::Yielding>,
 ) -> Result<(T, Vec<crate::model::Rejection>)> {
     use rayon::prelude::*;
     let mut all: Part<T> = Part::new(reader.ignored.len());
@@ -688,17 +689,26 @@ fn validate_blocks<T: Default + Send>(
         let mut spare: Vec<T> = Vec::new();
         for block in blocks {
             let block = block?;
-            let ranges = block.ranges();
-            let columns: Vec<T> = ranges.iter().map(|_| spare.pop().unwrap_or_default()).collect();
-            let parts: Vec<Part<T>> =
-                ranges.into_par_iter().zip(columns).map(|(r, rows)| validate(&block, r, rows)).collect();
-            // Each range's rows go straight onto the table's (not first onto the block's
-            // first range: that copied half of every block once more).
-            spare.extend(merge(&mut all, parts, append));
+            let mut step = || -> Result<()> {
+                let ranges = block.ranges();
+                let columns: Vec<T> = ranges.iter().map(|_| spare.pop().unwrap_or_default()).collect();
+                let parts: Vec<Part<T>> =
+                    ranges.into_par_iter().zip(columns).map(|(r, rows)| validate(&block, r, rows)).collect();
+                // Each range's rows go straight onto the table's (not first onto the block's
+                // first range: that copied half of every block once more).
+                spare.extend(merge(&mut all, parts, append));
+                if all.refused.is_none() {
+                    after_block(&mut all.rows)?;
+                }
+                Ok(())
+            };
+            match yielding {
+                Some(y) => y.run(step)?,
+                None => step()?,
+            }
             if all.refused.is_some() {
                 return Ok(all.refused);
             }
-            after_block(&mut all.rows)?;
         }
         Ok(None)
     })?;
@@ -977,7 +987,7 @@ pub fn measurements(
     today: crate::dates::Day,
 ) -> Result<(crate::model::Measurements, Vec<crate::model::Rejection>)> {
     let validate = |block: &Block, r, rows| measurements_in(block, registry, today, r, rows);
-    validate_blocks(reader, MEASUREMENT_COLUMNS, validate, crate::model::Measurements::append, |_| Ok(()))
+    validate_blocks(reader, MEASUREMENT_COLUMNS, validate, crate::model::Measurements::append, |_| Ok(()), None)
 }
 
 fn measurements_in(
@@ -1019,20 +1029,26 @@ fn measurements_in(
 
 /// Validates every goal row, then sorts the rows into the goal analysis' order and drops
 /// duplicate ratings (same client, episode, goal, scale and date). Beyond `budget` rows
-/// the table goes through temporary files ([`crate::goal_rows`]).
+/// the table goes through temporary files ([`crate::goal_rows`]). With `yielding`, the
+/// work after reading each block (checks, merge, sort) runs where it says.
 pub fn goals(
     reader: &mut TableReader,
     today: crate::dates::Day,
     budget: usize,
+    yielding: Option<&crate::priority::Yielding>,
 ) -> Result<(crate::goal_rows::GoalRows, Vec<crate::model::Rejection>)> {
     let validate = |block: &Block, r, rows| goals_in(block, today, r, rows);
     let mut rows = crate::goal_rows::Builder::new(budget);
     let after_block = |g: &mut crate::model::GoalRatings| rows.after_block(g).map_err(temporary_file);
     let (g, mut rejected) =
-        validate_blocks(reader, GOAL_COLUMNS, validate, crate::model::GoalRatings::append, after_block)?;
+        validate_blocks(reader, GOAL_COLUMNS, validate, crate::model::GoalRatings::append, after_block, yielding)?;
     // So far `rejected` holds validation's rejections, in record order.
     let record_of = crate::model::RecordOf::new(rejected.iter().map(|r| r.record));
-    let rows = rows.finish(g, &record_of, &mut rejected).map_err(temporary_file)?;
+    let finish = || rows.finish(g, &record_of, &mut rejected).map_err(temporary_file);
+    let rows = match yielding {
+        Some(y) => y.run(finish)?,
+        None => finish()?,
+    };
     Ok((rows, rejected))
 }
 

@@ -26,6 +26,7 @@ pub mod ingest;
 pub mod model;
 pub mod outcomes;
 pub mod output;
+pub mod priority;
 pub mod privacy;
 pub mod registry;
 pub mod report;

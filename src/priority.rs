@@ -1,0 +1,92 @@
+//! Work that should only use the CPU the rest of the run leaves idle: the goals table,
+//! read beside the measurements. Reading the measurements leaves part of a core idle
+//! (its reader and each block's merge are serial) and the sort after it nearly a whole
+//! core; the goals filled them no better than the measurements when the two shared the
+//! cores evenly, so the sort ran alone at the end. Their rows are now validated on
+//! threads of the lowest priority until the measurements no longer need the cores, then
+//! on rayon's as usual (BENCHMARKS.md, thirteenth session).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Where a table's row checks run: rayon's threads, or a pool at the lowest priority
+/// until [`Yielding::stop`] is called.
+pub struct Yielding {
+    pool: Option<rayon::ThreadPool>,
+    stopped: AtomicBool,
+}
+
+impl Yielding {
+    /// A pool of as many threads as rayon's, each at nice 19. On Linux a thread's nice
+    /// value is its own, and only raising it needs no privilege, so these threads never
+    /// return to the usual priority: after [`Yielding::stop`] the work moves to rayon's
+    /// threads instead. Elsewhere, or if the threads cannot start, work runs as usual.
+    pub fn new() -> Yielding {
+        let pool = cfg!(target_os = "linux").then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(rayon::current_num_threads())
+                .thread_name(|i| format!("sustain-yielding-{i}"))
+                .start_handler(|_| lower_this_thread())
+                .build()
+                .ok()
+        });
+        Yielding { pool: pool.flatten(), stopped: AtomicBool::new(false) }
+    }
+
+    /// From now on work runs on rayon's threads at the usual priority.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    /// Runs `work` (which may use rayon's parallel iterators) on the low-priority pool
+    /// while it yields, else where the caller is. The caller waits either way.
+    pub fn run<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) if !self.stopped.load(Ordering::Relaxed) => pool.install(work),
+            _ => work(),
+        }
+    }
+}
+
+impl Default for Yielding {
+    fn default() -> Yielding {
+        Yielding::new()
+    }
+}
+
+fn lower_this_thread() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only changes a nice value; `who` 0 is the calling thread on Linux.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The nice value of the calling thread (Linux: /proc/thread-self/stat, field 19).
+    #[cfg(target_os = "linux")]
+    fn nice() -> i64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        rest.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn work_runs_at_the_lowest_priority_until_stopped_then_as_usual() {
+        let usual = nice();
+        let y = Yielding::new();
+        assert_eq!(y.run(nice), 19);
+        // Parallel work inside runs on the same low-priority threads.
+        use rayon::prelude::*;
+        let inside: Vec<i64> = y.run(|| (0..4).into_par_iter().map(|_| nice()).collect());
+        assert!(inside.iter().all(|&n| n == 19), "{inside:?}");
+        y.stop();
+        assert_eq!(y.run(nice), usual);
+        let sum: u64 = y.run(|| (0..100u64).into_par_iter().sum());
+        assert_eq!(sum, 4950);
+    }
+}
