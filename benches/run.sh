@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Times the whole binary end to end on generated data, beside the polars parse floor.
 # Usage: benches/run.sh [SIZES...]   (default: 1000000 10000000 measurement rows, roughly)
-# Environment: RUNS (default 3; each timing is the fastest of RUNS runs),
+# Environment: RUNS (default 3; each timing is the fastest of RUNS runs, and RUNS rounds
+#                of floor-then-run give the ratio round by round),
 #              PARQUET=1 to time the same data as Parquet too,
 #              PARTS=N to time the same data as N Parquet part files per table (clients
 #                hashed to parts) and check its tables equal the CSV run's,
@@ -41,6 +42,22 @@ floor_best() {
   printf "%s %.3f s  (best of %d)\n" "$label" "$best" "$runs"
 }
 
+# ratio_rounds DIR: the all-text floor and the whole CSV run timed back to back, $runs
+# times: each round's ratio and their median. This machine's speed drifts between minutes
+# by more than the target's margin, so two best-of-N times taken minutes apart can
+# mislead; a round's two timings share the same minute.
+ratio_rounds() {
+  local ratios=() f w
+  for _ in $(seq "$runs"); do
+    f=$($floor --text "$1/measurements.csv" "$1/goals.csv" | tail -1 | awk '{print $1}')
+    /usr/bin/time -f "%e" -o /tmp/sustain-bench-time $bin analyze --quiet --today $today "$1" --out "$1/out" >/dev/null
+    w=$(cat /tmp/sustain-bench-time)
+    ratios+=("$(awk "BEGIN {printf \"%.2f\", $w / $f}")")
+  done
+  printf "whole run / all-text floor, round by round: %s (median %s)\n" "${ratios[*]}" \
+    "$(printf "%s\n" "${ratios[@]}" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')"
+}
+
 # same_tables CSV_OUT OTHER_OUT: the same results whatever the input's form — every table
 # but rejected.csv (which names files and lines).
 same_tables() {
@@ -65,6 +82,7 @@ for rows in ${sizes[@]}; do
   best_of "analyze CSV, measurements only" \
     $bin analyze --quiet --today $today --measurements "$dir/measurements.csv" --out "$dir/out"
   best_of "analyze CSV, with goals (everything)" $bin analyze --quiet --today $today "$dir" --out "$dir/out"
+  ratio_rounds "$dir"
   SUSTAIN_TIMINGS=1 $bin analyze --quiet --today $today "$dir" --out "$dir/out" 2>&1 | grep '^timing' || true
   if [ "${PARQUET:-0}" = 1 ]; then
     pdir=bench-data/$rows-parquet
