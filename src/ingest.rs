@@ -1029,8 +1029,9 @@ fn measurements_in(
 
 /// Validates every goal row, then sorts the rows into the goal analysis' order and drops
 /// duplicate ratings (same client, episode, goal, scale and date). Beyond `budget` rows
-/// the table goes through temporary files ([`crate::goal_rows`]). With `yielding`, the
-/// work after reading each block (checks, merge, sort) runs where it says.
+/// the table goes through temporary files ([`crate::goal_rows`]). With `yielding`, each
+/// block's checks and merge, and the sort, run through it (at the lowest priority until
+/// it is stopped); the block reader keeps the usual priority.
 pub fn goals(
     reader: &mut TableReader,
     today: crate::dates::Day,
@@ -1387,5 +1388,58 @@ mod tests {
         assert_eq!(end(long.as_bytes()), Some(long.len()));
         assert_eq!(end(&long.as_bytes()[..50]), None);
         assert_eq!(header_end(long.as_bytes()), Some(long.len() - 4));
+    }
+
+    /// Every goal row as the analysis would see it: names, not ids.
+    fn goal_table(rows: &crate::goal_rows::GoalRows) -> Vec<(String, String, String, String, i32, f64, f64)> {
+        let n = &rows.names;
+        let mut out = Vec::new();
+        rows.for_each_run(|g| {
+            for i in 0..g.len() {
+                let parent = if g.parent[i] == crate::model::NO_KEY { "" } else { n.goals.name(g.parent[i]) };
+                out.push((
+                    n.clients.name(g.client[i]).to_string(),
+                    n.episodes.name(g.episode[i]).to_string(),
+                    n.goals.name(g.goal[i]).to_string(),
+                    parent.to_string(),
+                    g.date[i],
+                    g.rating[i],
+                    g.weight[i],
+                ));
+            }
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn goals_checked_at_low_priority_equal_goals_checked_as_usual() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.csv");
+        let mut text = String::from("client_id,episode_id,goal_id,parent_goal_id,date,phase,scale,rating,weight\n");
+        for c in 0..60 {
+            for k in 0..5 {
+                let date = format!("2024-0{}-1{}", 1 + k % 9, k % 10);
+                text += &format!("C{c},E1,G1,,{date},treatment,GBO,{},\n", (c + k) % 11);
+                text += &format!("C{c},E1,O{k},G1,{date},treatment,GBO,{},2\n", (c * k) % 11);
+            }
+            // A duplicate rating, and a rating off the scale: one dropped, one rejected.
+            text += &format!("C{c},E1,G1,,2024-01-10,treatment,GBO,3,\nC{c},E1,G2,,2024-01-11,treatment,GBO,12,\n");
+        }
+        std::fs::write(&p, text).unwrap();
+        let today = crate::dates::parse_iso_date("2025-01-01").unwrap();
+        let read = |budget: usize, yielding: Option<&crate::priority::Yielding>| {
+            let mut reader = TableReader::open_with(&p, Table::Goals, 2000, 1).unwrap();
+            let (rows, rejected) = goals(&mut reader, today, budget, yielding).unwrap();
+            (goal_table(&rows), rejected)
+        };
+        for budget in [1 << 20, 100] {
+            let usual = read(budget, None);
+            assert!(usual.0.len() > 500 && usual.1.len() >= 120, "{} rows, {} rejected", usual.0.len(), usual.1.len());
+            let yielding = crate::priority::Yielding::new();
+            assert_eq!(read(budget, Some(&yielding)), usual);
+            yielding.stop();
+            assert_eq!(read(budget, Some(&yielding)), usual);
+        }
     }
 }
