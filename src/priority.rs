@@ -1,10 +1,10 @@
 //! Work that should only use the CPU the rest of the run leaves idle: the goals table,
 //! read beside the measurements. Reading the measurements leaves part of a core idle
 //! (its reader and each block's merge are serial) and the sort after it nearly a whole
-//! core; the goals filled them no better than the measurements when the two shared the
-//! cores evenly, so the sort ran alone at the end. Their rows are now validated on
-//! threads of the lowest priority until the measurements no longer need the cores, then
-//! on rayon's as usual (BENCHMARKS.md, thirteenth session).
+//! core. Sharing the cores evenly, the two tables finished reading together and the sort
+//! then ran alone. So the goals' rows are validated on threads of the lowest priority
+//! until the measurements are sorted, then on rayon's as usual (BENCHMARKS.md,
+//! thirteenth session).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -38,7 +38,8 @@ impl Yielding {
     }
 
     /// Runs `work` (which may use rayon's parallel iterators) on the low-priority pool
-    /// while it yields, else where the caller is. The caller waits either way.
+    /// while it yields; once stopped, on the caller's thread, its parallel parts on
+    /// rayon's. The caller waits either way.
     pub fn run<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
         match &self.pool {
             Some(pool) if !self.stopped.load(Ordering::Relaxed) => pool.install(work),
