@@ -1423,7 +1423,8 @@ mod tests {
                 text += &format!("C{c},E1,G1,,{date},treatment,GBO,{},\n", (c + k) % 11);
                 text += &format!("C{c},E1,O{k},G1,{date},treatment,GBO,{},2\n", (c * k) % 11);
             }
-            // A duplicate rating, and a rating off the scale: one dropped, one rejected.
+            // A second rating of G1 on its first day (a conflicting duplicate, or an exact one
+            // where the ratings agree) and a rating off the scale: all rejected.
             text += &format!("C{c},E1,G1,,2024-01-10,treatment,GBO,3,\nC{c},E1,G2,,2024-01-11,treatment,GBO,12,\n");
         }
         std::fs::write(&p, text).unwrap();
