@@ -689,7 +689,7 @@ fn validate_blocks<T: Default + Send>(
         let mut spare: Vec<T> = Vec::new();
         for block in blocks {
             let block = block?;
-            let mut step = || -> Result<()> {
+            let step = || -> Result<()> {
                 let ranges = block.ranges();
                 let columns: Vec<T> = ranges.iter().map(|_| spare.pop().unwrap_or_default()).collect();
                 let parts: Vec<Part<T>> =
@@ -702,10 +702,7 @@ fn validate_blocks<T: Default + Send>(
                 }
                 Ok(())
             };
-            match yielding {
-                Some(y) => y.run(step)?,
-                None => step()?,
-            }
+            crate::priority::run(yielding, step)?;
             if all.refused.is_some() {
                 return Ok(all.refused);
             }
@@ -1046,10 +1043,7 @@ pub fn goals(
     // So far `rejected` holds validation's rejections, in record order.
     let record_of = crate::model::RecordOf::new(rejected.iter().map(|r| r.record));
     let finish = || rows.finish(g, &record_of, &mut rejected).map_err(temporary_file);
-    let rows = match yielding {
-        Some(y) => y.run(finish)?,
-        None => finish()?,
-    };
+    let rows = crate::priority::run(yielding, finish)?;
     Ok((rows, rejected))
 }
 

@@ -48,6 +48,14 @@ impl Yielding {
     }
 }
 
+/// Runs `work` through `yielding` if there is one, else where the caller is.
+pub fn run<R: Send>(yielding: Option<&Yielding>, work: impl FnOnce() -> R + Send) -> R {
+    match yielding {
+        Some(y) => y.run(work),
+        None => work(),
+    }
+}
+
 impl Default for Yielding {
     fn default() -> Yielding {
         Yielding::new()
