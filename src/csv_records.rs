@@ -82,7 +82,7 @@ pub fn split_record(
 /// The first of `bytes` in `text` from `at`. Eight bytes at a time: a field is mostly a
 /// few bytes, too short for `memchr`'s vectors to pay for setting them up.
 #[inline]
-fn first_of<const N: usize>(text: &[u8], mut at: usize, bytes: [u8; N]) -> Option<usize> {
+pub fn first_of<const N: usize>(text: &[u8], mut at: usize, bytes: [u8; N]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const LOW: u64 = ONES * 0x7f;
     // The high bit of each zero byte of `w` (exact: no byte carries into the next).

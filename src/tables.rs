@@ -13,10 +13,23 @@ use std::io::{self, Write};
 /// Makes a text value inert in spreadsheets: values starting with `=`, `+`, `-`, `@`,
 /// tab or carriage return get a leading apostrophe (OWASP CSV-injection advice).
 pub fn cell(s: &str) -> Cow<'_, str> {
-    match s.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{s}")),
-        _ => Cow::Borrowed(s),
+    if needs_guard(s) {
+        Cow::Owned(format!("'{s}"))
+    } else {
+        Cow::Borrowed(s)
     }
+}
+
+/// Whether a spreadsheet could read `s` as a formula (see [`cell`]).
+#[inline]
+fn needs_guard(s: &str) -> bool {
+    matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'))
+}
+
+/// Whether a CSV field holding `s` must be quoted: it holds a comma, a quote, CR or LF.
+#[inline]
+fn needs_quotes(s: &[u8]) -> bool {
+    crate::csv_records::first_of(s, 0, [b',', b'"', b'\n', b'\r']).is_some()
 }
 
 /// Shortest round-trip decimal form; `-0` prints as `0`.
@@ -49,10 +62,18 @@ pub fn push_num(out: &mut Vec<u8>, x: f64) {
 }
 
 /// One value of a CSV row, formatted only as it is written: the large tables have
-/// millions of rows, and a `String` per cell was most of their cost.
+/// millions of rows, and a `String` per cell was most of their cost. It holds no text of
+/// its own, so a row of values is built and dropped without touching the heap.
+#[derive(Debug, Clone, Copy)]
 pub enum V<'a> {
-    /// Text, written as is (keys from the data pass through [`cell`] first).
-    T(Cow<'a, str>),
+    /// Text, quoted if it must be.
+    T(&'a str),
+    /// A key from the data (client, episode, …): made inert as [`cell`] does, and quoted
+    /// if it must be.
+    Key(&'a str),
+    /// A fixed word of ours (`true`, an outcome's name, …): written as it is, since it
+    /// never holds what needs quotes (checked in debug builds).
+    Word(&'static str),
     Num(f64),
     /// A number or an empty cell.
     OptNum(Option<f64>),
@@ -66,12 +87,6 @@ pub enum V<'a> {
 
 impl<'a> From<&'a str> for V<'a> {
     fn from(s: &'a str) -> V<'a> {
-        V::T(Cow::Borrowed(s))
-    }
-}
-
-impl<'a> From<Cow<'a, str>> for V<'a> {
-    fn from(s: Cow<'a, str>) -> V<'a> {
         V::T(s)
     }
 }
@@ -109,8 +124,16 @@ impl<'w> CsvOut<'w> {
     #[inline]
     pub fn text(&mut self, s: &[u8]) {
         self.separate();
-        if s.iter().any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        self.push_text(b"", s);
+    }
+
+    /// `guard` then `s` as one field's bytes, quoted if `s` must be (a guard is an
+    /// apostrophe, which never needs quotes).
+    #[inline]
+    fn push_text(&mut self, guard: &[u8], s: &[u8]) {
+        if needs_quotes(s) {
             self.buf.push(b'"');
+            self.buf.extend_from_slice(guard);
             for &b in s {
                 if b == b'"' {
                     self.buf.push(b'"');
@@ -119,24 +142,27 @@ impl<'w> CsvOut<'w> {
             }
             self.buf.push(b'"');
         } else {
+            self.buf.extend_from_slice(guard);
             self.buf.extend_from_slice(s);
         }
     }
 
     /// One value (numbers, counts and dates never need quotes). Inlined into the row
     /// loops: a call per cell was a visible share of writing the large tables.
-    #[inline]
+    #[inline(always)]
     pub fn value(&mut self, v: &V) {
-        if let V::T(s) = v {
-            return self.text(s.as_bytes());
-        }
         self.separate();
-        match v {
-            V::T(_) => {}
-            V::Num(x) | V::OptNum(Some(x)) => push_num(&mut self.buf, *x),
-            V::NanEmpty(x) if !x.is_nan() => push_num(&mut self.buf, *x),
-            V::Int(i) | V::OptInt(Some(i)) => self.buf.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
-            V::Day(d) | V::OptDay(Some(d)) => self.buf.extend_from_slice(&crate::dates::day_bytes(*d)),
+        match *v {
+            V::T(s) => self.push_text(b"", s.as_bytes()),
+            V::Key(s) => self.push_text(if needs_guard(s) { b"'" } else { b"" }, s.as_bytes()),
+            V::Word(s) => {
+                debug_assert!(!needs_quotes(s.as_bytes()) && !needs_guard(s), "{s:?} is not a plain word");
+                self.buf.extend_from_slice(s.as_bytes());
+            }
+            V::Num(x) | V::OptNum(Some(x)) => push_num(&mut self.buf, x),
+            V::NanEmpty(x) if !x.is_nan() => push_num(&mut self.buf, x),
+            V::Int(i) | V::OptInt(Some(i)) => self.buf.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+            V::Day(d) | V::OptDay(Some(d)) => self.buf.extend_from_slice(&crate::dates::day_bytes(d)),
             V::OptNum(None) | V::NanEmpty(_) | V::OptInt(None) | V::OptDay(None) => {}
         }
     }
@@ -182,6 +208,14 @@ impl<'w> CsvOut<'w> {
         self.end_record()
     }
 
+    /// A record of values each given beside its column's name.
+    pub fn named_row(&mut self, row: &[(&str, V)]) -> io::Result<()> {
+        for (_, v) in row {
+            self.value(v);
+        }
+        self.end_record()
+    }
+
     /// Writes out what is buffered.
     pub fn finish(mut self) -> io::Result<()> {
         self.out.write_all(&self.buf)?;
@@ -194,24 +228,24 @@ fn opt_num(x: Option<f64>) -> String {
     x.map(num).unwrap_or_default()
 }
 
-fn opt_bool(x: Option<bool>) -> &'static str {
-    match x {
+fn opt_bool(x: Option<bool>) -> V<'static> {
+    V::Word(match x {
         Some(true) => "true",
         Some(false) => "false",
         None => "",
-    }
+    })
 }
 
-fn key<'a>(interner: &'a crate::model::Interner, id: u32) -> Cow<'a, str> {
+fn key(interner: &crate::model::Interner, id: u32) -> V<'_> {
     if id == NO_KEY {
-        Cow::Borrowed("")
+        V::Word("")
     } else {
-        cell(interner.name(id))
+        V::Key(interner.name(id))
     }
 }
 
-/// `episodes.csv`: one row per episode × measure. Each value is written beside its
-/// column name, so the header and the rows cannot drift apart.
+/// `episodes.csv`: one row per episode × measure. Each value is built beside its column
+/// name, and a test keeps those names equal to the header's, so the two cannot drift apart.
 pub fn episodes_csv(
     out: &mut dyn Write,
     keys: &Keys,
@@ -220,26 +254,15 @@ pub fn episodes_csv(
     registry: &Registry,
 ) -> io::Result<()> {
     let mut w = CsvOut::new(out);
-    let mut header_written = false;
-    let mut values = Vec::with_capacity(EPISODE_COLUMNS.len());
+    w.write_record(EPISODE_COLUMNS)?;
     for (it, d) in eps.items.iter().zip(flags) {
-        let row = episode_row(keys, it, d, registry);
-        if !header_written {
-            w.write_record(row.iter().map(|(name, _)| *name))?;
-            header_written = true;
-        }
-        values.clear();
-        values.extend(row.into_iter().map(|(_, v)| v));
-        w.row(&values)?;
-    }
-    if !header_written {
-        w.write_record(EPISODE_COLUMNS)?;
+        w.named_row(&episode_row(keys, it, d, registry))?;
     }
     w.finish()
 }
 
-/// The columns of `episodes.csv`, in order (for a run without episodes; a test keeps it
-/// equal to what `episode_row` writes).
+/// The columns of `episodes.csv`, in order (a test keeps it equal to the names
+/// `episode_row` gives its values).
 pub const EPISODE_COLUMNS: &[&str] = &[
     "client_id",
     "episode_id",
@@ -283,15 +306,15 @@ fn episode_row<'a>(
     it: &'a crate::episodes::EpisodeMeasure,
     d: &Durability,
     registry: &'a Registry,
-) -> Vec<(&'static str, V<'a>)> {
+) -> [(&'static str, V<'a>); EPISODE_COLUMNS.len()] {
     let c = &it.classification;
     let tt = it.talking_therapies;
-    let ttb = |f: fn(&crate::episodes::TalkingTherapies) -> bool| opt_bool(tt.as_ref().map(f)).into();
-    vec![
-        ("client_id", key(&keys.clients, it.client).into()),
-        ("episode_id", key(&keys.episodes, it.episode).into()),
-        ("therapist_id", key(&keys.therapists, it.therapist).into()),
-        ("site_id", key(&keys.sites, it.site).into()),
+    let ttb = |f: fn(&crate::episodes::TalkingTherapies) -> bool| opt_bool(tt.as_ref().map(f));
+    [
+        ("client_id", key(&keys.clients, it.client)),
+        ("episode_id", key(&keys.episodes, it.episode)),
+        ("therapist_id", key(&keys.therapists, it.therapist)),
+        ("site_id", key(&keys.sites, it.site)),
         ("measure", registry.get(it.measure as usize).code.as_str().into()),
         ("n_scores", V::Int(it.n_scores as i64)),
         ("n_followup", V::Int(d.n_followup as i64)),
@@ -301,23 +324,23 @@ fn episode_row<'a>(
         ("final", V::OptNum(it.final_score)),
         ("change", V::OptNum(c.change)),
         ("rci", V::OptNum(c.rci)),
-        ("reliable_change", c.reliable_change.map_or("", |r| r.as_str()).into()),
-        ("caseness_start", opt_bool(c.caseness_start).into()),
-        ("caseness_end", opt_bool(c.caseness_end).into()),
-        ("outcome", c.outcome.map_or("", |o| o.as_str()).into()),
-        ("recovery", opt_bool(c.recovery).into()),
-        ("reliable_recovery", opt_bool(c.reliable_recovery).into()),
-        ("response", opt_bool(c.response).into()),
-        ("remission", opt_bool(c.remission).into()),
-        ("paired", opt_bool(Some(it.paired())).into()),
-        ("relapse", opt_bool(d.relapse).into()),
+        ("reliable_change", V::Word(c.reliable_change.map_or("", |r| r.as_str()))),
+        ("caseness_start", opt_bool(c.caseness_start)),
+        ("caseness_end", opt_bool(c.caseness_end)),
+        ("outcome", V::Word(c.outcome.map_or("", |o| o.as_str()))),
+        ("recovery", opt_bool(c.recovery)),
+        ("reliable_recovery", opt_bool(c.reliable_recovery)),
+        ("response", opt_bool(c.response)),
+        ("remission", opt_bool(c.remission)),
+        ("paired", opt_bool(Some(it.paired()))),
+        ("relapse", opt_bool(d.relapse)),
         ("relapse_date", V::OptDay(d.relapse_date)),
-        ("recovery_maintained", opt_bool(d.recovery_maintained).into()),
-        ("improvement_lost", opt_bool(d.improvement_lost).into()),
-        ("late_improvement", opt_bool(d.late_improvement).into()),
-        ("deteriorated_since_end", opt_bool(d.deteriorated_since_end).into()),
+        ("recovery_maintained", opt_bool(d.recovery_maintained)),
+        ("improvement_lost", opt_bool(d.improvement_lost)),
+        ("late_improvement", opt_bool(d.late_improvement)),
+        ("deteriorated_since_end", opt_bool(d.deteriorated_since_end)),
         ("durability", V::OptNum(d.durability_last)),
-        ("last_scores_held", opt_bool(d.last_scores_held).into()),
+        ("last_scores_held", opt_bool(d.last_scores_held)),
         ("tt_caseness", ttb(|t| t.caseness)),
         ("tt_recovery", ttb(|t| t.recovery)),
         ("tt_reliable_improvement", ttb(|t| t.reliable_improvement)),
@@ -365,17 +388,17 @@ pub fn sudden_gains_csv(
         w.table_row(
             &SUDDEN_GAIN_COLUMNS,
             &[
-                key(&keys.clients, it.client).into(),
-                key(&keys.episodes, it.episode).into(),
+                key(&keys.clients, it.client),
+                key(&keys.episodes, it.episode),
                 registry.get(it.measure as usize).code.as_str().into(),
-                f.kind.as_str().into(),
+                V::Word(f.kind.as_str()),
                 V::Int(f.pregain_session as i64),
                 V::Int((f.pregain_session + 1) as i64),
                 V::NanEmpty(e.pregain_score),
                 V::NanEmpty(e.postgain_score),
                 V::NanEmpty(f.magnitude),
                 V::NanEmpty(e.reversal_value),
-                opt_bool(e.reversal).into(),
+                opt_bool(e.reversal),
                 V::NanEmpty(e.around[0]),
                 V::NanEmpty(e.around[1]),
                 V::NanEmpty(e.around[2]),
@@ -430,12 +453,12 @@ pub fn sudden_gains_byclient_csv(
         let [gain, loss] = [&gains, &losses].map(|list| select(list, rule, |f| f.event.pregain, |f| f.magnitude));
         let pregain = |f: Option<&Found>| V::OptInt(f.map(|f| f.pregain_session as i64));
         let magnitude = |f: Option<&Found>| f.map_or(V::OptNum(None), |f| V::NanEmpty(f.magnitude));
-        let reversal = |f: Option<&Found>| V::from(opt_bool(f.and_then(|f| f.event.reversal)));
+        let reversal = |f: Option<&Found>| opt_bool(f.and_then(|f| f.event.reversal));
         w.table_row(
             &BYCLIENT_COLUMNS,
             &[
-                key(&keys.clients, it.client).into(),
-                key(&keys.episodes, it.episode).into(),
+                key(&keys.clients, it.client),
+                key(&keys.episodes, it.episode),
                 registry.get(it.measure as usize).code.as_str().into(),
                 V::Int(gains.len() as i64),
                 V::Int(losses.len() as i64),
@@ -506,21 +529,21 @@ impl<'w> FollowUpTable<'w> {
         self.w.table_row(
             &FOLLOWUP_COLUMNS,
             &[
-                key(&keys.clients, it.client).into(),
-                key(&keys.episodes, it.episode).into(),
+                key(&keys.clients, it.client),
+                key(&keys.episodes, it.episode),
                 registry.get(it.measure as usize).code.as_str().into(),
                 V::Day(f.date),
                 V::Int(f.days_after_end as i64),
-                V::T(f.window.map_or(Cow::Borrowed(""), |i| Cow::Borrowed(&labels[i]))),
-                (if f.before_end { "before_end_of_treatment" } else { "used" }).into(),
+                V::T(f.window.map_or("", |i| &labels[i])),
+                V::Word(if f.before_end { "before_end_of_treatment" } else { "used" }),
                 V::Num(f.score),
                 V::Num(it.baseline),
                 V::OptNum(it.final_score),
                 V::Num(f.change_from_baseline),
-                f.reliable_vs_baseline.map_or("", |r| r.as_str()).into(),
-                opt_bool(f.caseness).into(),
+                V::Word(f.reliable_vs_baseline.map_or("", |r| r.as_str())),
+                opt_bool(f.caseness),
                 V::OptNum(f.change_from_end),
-                f.reliable_vs_end.map_or("", |r| r.as_str()).into(),
+                V::Word(f.reliable_vs_end.map_or("", |r| r.as_str())),
                 V::OptNum(f.durability),
             ],
         )
@@ -641,23 +664,23 @@ impl<'w> GoalTables<'w> {
         let rating = |x: Option<(crate::dates::Day, f64)>| V::OptNum(x.map(|r| r.1));
         for x in goals {
             let row = [
-                key(&g.clients, x.client).into(),
-                key(&g.episodes, x.episode).into(),
-                key(&g.goals, x.goal).into(),
-                key(&g.goals, x.parent).into(),
-                (if x.parent == NO_KEY { "goal" } else { "objective" }).into(),
-                x.scale.as_str().into(),
+                key(&g.clients, x.client),
+                key(&g.episodes, x.episode),
+                key(&g.goals, x.goal),
+                key(&g.goals, x.parent),
+                V::Word(if x.parent == NO_KEY { "goal" } else { "objective" }),
+                V::Word(x.scale.as_str()),
                 V::Int(x.n_ratings as i64),
                 date(x.first),
                 rating(x.first),
                 date(x.last),
                 rating(x.last),
                 V::OptNum(x.change),
-                x.reliable_change.map_or("", |r| r.as_str()).into(),
+                V::Word(x.reliable_change.map_or("", |r| r.as_str())),
                 date(x.followup),
                 rating(x.followup),
                 V::OptNum(x.change_since_end),
-                opt_bool(x.held_at_followup).into(),
+                opt_bool(x.held_at_followup),
                 V::Num(x.weight),
                 V::Int(x.n_objectives as i64),
                 V::OptNum(x.objectives_mean_change),
@@ -667,18 +690,18 @@ impl<'w> GoalTables<'w> {
         }
         for e in eps {
             let row = [
-                key(&g.clients, e.client).into(),
-                key(&g.episodes, e.episode).into(),
+                key(&g.clients, e.client),
+                key(&g.episodes, e.episode),
                 V::Int(e.gbo_goals as i64),
                 V::Int(e.gbo_improved as i64),
                 V::Int(e.gbo_deteriorated as i64),
                 V::Int(e.gas_goals as i64),
                 V::OptNum(e.gas_t_end),
                 V::OptNum(e.gas_t_followup),
-                opt_bool(e.gas_held).into(),
-                opt_bool(e.goal_progress).into(),
-                opt_bool(e.symptoms_improved).into(),
-                e.agreement.unwrap_or_default().into(),
+                opt_bool(e.gas_held),
+                opt_bool(e.goal_progress),
+                opt_bool(e.symptoms_improved),
+                V::Word(e.agreement.unwrap_or_default()),
             ];
             self.episodes.table_row(&GOAL_EPISODE_COLUMNS, &row)?;
         }
@@ -746,8 +769,8 @@ impl<'w> TrajectoryTable<'w> {
         self.w.table_row(
             &TRAJECTORY_COLUMNS,
             &[
-                key(&keys.clients, it.client).into(),
-                key(&keys.episodes, it.episode).into(),
+                key(&keys.clients, it.client),
+                key(&keys.episodes, it.episode),
                 registry.get(it.measure as usize).code.as_str().into(),
                 V::Int(it.n_scores as i64),
                 V::OptNum(t.slope_per_session),
@@ -758,17 +781,17 @@ impl<'w> TrajectoryTable<'w> {
                 int(t.days_to_reliable_improvement),
                 int(t.sessions_to_recovery),
                 int(t.days_to_recovery),
-                opt_bool(it.paired().then_some(d.is_some())).into(),
+                opt_bool(it.paired().then_some(d.is_some())),
                 int(d.map(|d| d.start)),
                 int(d.map(|d| d.peak)),
                 V::OptNum(d.map(|d| d.depth)),
                 V::OptNum(d.map(|d| d.depth_from_baseline)),
                 int(d.map(|d| d.length)),
-                opt_bool(d.map(|d| d.resolved)).into(),
-                d.map_or("", |d| d.kind).into(),
-                t.shape.map_or("", |s| s.as_str()).into(),
+                opt_bool(d.map(|d| d.resolved)),
+                V::Word(d.map_or("", |d| d.kind)),
+                V::Word(t.shape.map_or("", |s| s.as_str())),
                 V::OptInt(t.band.map(|b| b as i64 + 1)),
-                opt_bool(t.not_on_track).into(),
+                opt_bool(t.not_on_track),
                 int(t.not_on_track_session),
             ],
         )
@@ -983,6 +1006,7 @@ mod tests {
             vec![""],
             vec!["", ""],
             vec!["'=formula", "ünïcödé", " spaced ", "#hash", "\"", ","],
+            vec!["a long value of more than eight bytes", "eight b,", "=1+2", "-3,4", "@\"x\"", "+", "c001"],
         ];
         let mut ours = Vec::new();
         {
@@ -990,6 +1014,11 @@ mod tests {
             for r in &records {
                 w.write_record(r).unwrap();
             }
+            // Keys from the data come out as `cell` makes them, then quoted as any text.
+            for r in &records {
+                w.row(&r.iter().map(|&k| V::Key(k)).collect::<Vec<_>>()).unwrap();
+            }
+            w.row(&[V::Word("true"), V::Word(""), V::T("x\"y")]).unwrap();
             w.row(&[V::Num(1.5), V::OptNum(None), V::Int(-3), V::Day(0), V::NanEmpty(f64::NAN), "a,b".into()]).unwrap();
             w.finish().unwrap();
         }
@@ -998,6 +1027,10 @@ mod tests {
         for r in &records {
             theirs.write_record(r).unwrap();
         }
+        for r in &records {
+            theirs.write_record(r.iter().map(|k| cell(k).into_owned())).unwrap();
+        }
+        theirs.write_record(["true", "", "x\"y"]).unwrap();
         theirs.write_record(["1.5", "", "-3", "1970-01-01", "", "a,b"]).unwrap();
         assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(theirs.into_inner().unwrap()).unwrap());
     }
