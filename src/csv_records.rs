@@ -190,7 +190,7 @@ pub fn split_unquoted(
 ) -> usize {
     let (mut at, mut k) = (start, 0);
     loop {
-        // One call of `field`, so that it is inlined here.
+        // One call site of `field`: less for the compiler to inline.
         let next = delimiters.next();
         field(k, at..next.unwrap_or(text.len()));
         match next {
