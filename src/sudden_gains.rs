@@ -132,22 +132,64 @@ fn mean_var(window: &[f64]) -> (usize, f64, f64) {
     (n, mean, if n > 1 { ss / (n as f64 - 1.0) } else { f64::NAN })
 }
 
-/// Evaluates every tested interval of a series (`NaN` = missing score).
-pub fn intervals(x: &[f64], movement: Movement, c: &Criteria, t: &CriticalValues, out: &mut Vec<Interval>) {
+/// The windows before and after each interval of a series: the count, mean and variance
+/// of the scores present in each, which criterion 3 compares. They are the same whether
+/// gains or losses are looked for, so a series' windows are summed once for both.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pre: (usize, f64, f64),
+    post: (usize, f64, f64),
+}
+
+/// The windows of the intervals of `x` that [`intervals_in`] evaluates, in order.
+pub fn windows(x: &[f64], out: &mut Vec<Window>) {
+    out.clear();
     let k = x.len();
     if k < 4 {
         return;
     }
-    // A series is as long as the measure's longest in the data, so most of its positions
-    // may lie past its last score. From two past it on, both windows are empty and every
-    // interval evaluates the same but for its position: evaluated once, then repeated.
+    let last = evaluated_up_to(x);
+    out.extend((1..=last).map(|n| Window {
+        pre: mean_var(&x[n.saturating_sub(2)..=n]),
+        post: mean_var(&x[n + 1..=(n + 3).min(k - 1)]),
+    }));
+}
+
+/// The last interval of a series (of at least four positions) that is evaluated. A
+/// series is as long as the measure's longest in the data, so most of its positions may
+/// lie past its last score. From two past it on, both windows are empty and every interval
+/// evaluates the same but for its position: evaluated once, then repeated.
+fn evaluated_up_to(x: &[f64]) -> usize {
     let blank_from = x.iter().rposition(|v| !v.is_nan()).map_or(0, |last| last + 3);
+    blank_from.max(1).min(x.len() - 3)
+}
+
+/// Evaluates every tested interval of a series (`NaN` = missing score).
+pub fn intervals(x: &[f64], movement: Movement, c: &Criteria, t: &CriticalValues, out: &mut Vec<Interval>) {
+    let mut w = Vec::new();
+    windows(x, &mut w);
+    intervals_in(x, &w, movement, c, t, out);
+}
+
+/// [`intervals`] with the series' windows already made by [`windows`].
+pub fn intervals_in(
+    x: &[f64],
+    windows: &[Window],
+    movement: Movement,
+    c: &Criteria,
+    t: &CriticalValues,
+    out: &mut Vec<Interval>,
+) {
+    let k = x.len();
+    if k < 4 {
+        return;
+    }
     for n in 1..=k - 3 {
-        if n > blank_from.max(1) {
+        let Some(&Window { pre: (n1, m1, v1), post: (n2, m2, v2) }) = windows.get(n - 1) else {
             let blank = Interval { pregain: n, ..out[out.len() - 1] };
             out.push(blank);
             continue;
-        }
+        };
         let (pre, post) = (x[n], x[n + 1]);
         let both = !pre.is_nan() && !post.is_nan();
         // Change in the direction looked for: positive when the score moves that way.
@@ -162,8 +204,6 @@ pub fn intervals(x: &[f64], movement: Movement, c: &Criteria, t: &CriticalValues
                 _ => change >= pct * pre,
             })
         });
-        let (n1, m1, v1) = mean_var(&x[n.saturating_sub(2)..=n]);
-        let (n2, m2, v2) = mean_var(&x[n + 1..=(n + 3).min(k - 1)]);
         let mut t_crit = None;
         let crit3 = c.crit3.then(|| {
             (n1 >= 2 && n2 >= 2).then(|| {
@@ -406,6 +446,7 @@ pub fn find_all(
     let mut x: Vec<f64> = Vec::new();
     let mut tested = Vec::new();
     let mut evs = Vec::new();
+    let mut series_windows = Vec::new();
     for (idx, it) in eps.items.iter().enumerate() {
         let mi = it.measure as usize;
         let series = it.rows.clone();
@@ -434,6 +475,7 @@ pub fn find_all(
         let lower = registry.get(mi).direction == Direction::Lower;
         let sign = if lower { 1.0 } else { -1.0 };
         let tx_change = it.final_score.map(|f| sign * (it.baseline - f));
+        windows(&x, &mut series_windows);
         for kind in [Kind::Gain, Kind::Loss] {
             let movement = match (kind, lower) {
                 (Kind::Gain, true) | (Kind::Loss, false) => Movement::Drop,
@@ -441,7 +483,7 @@ pub fn find_all(
             };
             tested.clear();
             evs.clear();
-            intervals(&x, movement, &criteria, &t, &mut tested);
+            intervals_in(&x, &series_windows, movement, &criteria, &t, &mut tested);
             events(&x, movement, &criteria, &tested, &mut evs);
             if kind == Kind::Gain {
                 tally.intervals_tested += tested.len() as u64;
