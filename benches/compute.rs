@@ -10,7 +10,7 @@ use sustain::demo::generate;
 use sustain::episodes::{prepare, sort_rows};
 use sustain::model::Measurements;
 use sustain::registry::Registry;
-use sustain::validate::{check_measurement, RawMeasurement};
+use sustain::validate::{check_measurement, Number, RawMeasurement};
 
 /// Splits the demo CSV into fields once, outside the timed code.
 fn demo_rows(clients: u64) -> Vec<Vec<String>> {
@@ -26,10 +26,10 @@ fn raw(f: &[String]) -> RawMeasurement<'_> {
         therapist_id: get(2),
         site_id: get(3),
         date: get(4),
-        session: get(5),
+        session: get(5).map(Number::Text),
         phase: get(6),
         measure: get(7),
-        score: get(8),
+        score: get(8).map(Number::Text),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::csv_records;
 use crate::error::{Error, Result};
 use crate::model::Table;
 use crate::privacy::{header_is_identifier, ColumnScreen, IdentifierKind};
+use crate::validate::Number;
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 use polars::prelude::*;
 use std::borrow::Cow;
@@ -44,6 +45,11 @@ pub const GOAL_COLUMNS: &[(&str, bool)] = &[
     ("rating", true),
     ("weight", false),
 ];
+
+/// The measurements' number columns (session, score), as indices of [`MEASUREMENT_COLUMNS`].
+const MEASUREMENT_NUMBERS: [usize; 2] = [5, 8];
+/// The goals' number columns (rating, weight), as indices of [`GOAL_COLUMNS`].
+const GOAL_NUMBERS: [usize; 2] = [7, 8];
 
 /// Columns whose values are pseudonymous keys: a personal name there is never expected.
 const KEY_COLUMNS: &[&str] = &["client_id", "episode_id", "therapist_id", "goal_id", "parent_goal_id"];
@@ -765,15 +771,37 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
     Ok(out)
 }
 
-/// The text of the nine contract columns (in the table's order) over the records of
-/// `range`, one row at a time (`None` = empty value or absent column). Also screens each
-/// value for direct identifiers (contract columns into `part.screens`, the others into
-/// `part.extra`). Stops at a record the text cannot be read past.
+/// One row's nine contract values, in the table's column order (`None` = empty value or
+/// absent column).
+struct Values<'s> {
+    /// Each value as text, but for typed values of the number columns.
+    text: [Option<&'s str>; 9],
+    /// The values of the table's two number columns ([`Values::number`]) when a Parquet
+    /// column of numbers holds them.
+    typed: [Option<Number<'s>>; 2],
+    /// The column indices of the number columns.
+    number_columns: [usize; 2],
+}
+
+impl<'s> Values<'s> {
+    /// Number column `k` (of the table's two): its typed value, or its text.
+    #[inline]
+    fn number(&self, k: usize) -> Option<Number<'s>> {
+        self.typed[k].or(self.text[self.number_columns[k]].map(Number::Text))
+    }
+}
+
+/// The nine contract columns (in the table's order) over the records of `range`, one row
+/// at a time: text, but for the values of Parquet columns of numbers in `number_columns`,
+/// which are passed as numbers. Also screens each value for direct identifiers
+/// (contract columns into `part.screens`, the others into `part.extra`). Stops at a
+/// record the text cannot be read past.
 fn for_each_row<T>(
     raw: &Block,
     range: RowRange,
     part: &mut Part<T>,
-    mut f: impl for<'s> FnMut(&mut T, &mut Vec<crate::model::Rejection>, u64, [Option<&'s str>; 9]),
+    number_columns: [usize; 2],
+    mut f: impl for<'s> FnMut(&mut T, &mut Vec<crate::model::Rejection>, u64, Values<'s>),
 ) {
     let Part { rows, rejected, screens, extra, refused } = part;
     match (&raw.cells, range) {
@@ -833,7 +861,7 @@ fn for_each_row<T>(
                         screen.add(record, v);
                     }
                 }
-                f(rows, rejected, record, row);
+                f(rows, rejected, record, Values { text: row, typed: [None; 2], number_columns });
                 (at, record) = (end, record + 1);
             }
         }
@@ -842,15 +870,35 @@ fn for_each_row<T>(
             let sliced: Vec<Option<ColumnValues>> =
                 columns.iter().map(|c| c.as_ref().map(|c| c.slice(&range))).collect();
             let others: Vec<Option<ColumnValues>> = extra_columns.iter().map(|c| Some(c.slice(&range))).collect();
-            let mut cols: Vec<ValueCursor> = sliced.iter().map(ValueCursor::new).collect();
+            // The number columns' cursors come last, so that the others' text can be
+            // borrowed while they are read.
+            let is_number = |c: &usize| number_columns.contains(c);
+            let mut cols: Vec<ValueCursor> =
+                sliced.iter().enumerate().filter(|(c, _)| !is_number(c)).map(|(_, v)| ValueCursor::new(v)).collect();
+            let mut numbers = number_columns.map(|c| TypedCursor::new(&sliced[c]));
+            let text_columns: Vec<usize> = (0..9).filter(|c| !is_number(c)).collect();
             let mut other_cols: Vec<ValueCursor> = others.iter().map(ValueCursor::new).collect();
             for record in range {
                 let record = raw.first_record + record as u64;
-                let mut row: [Option<&str>; 9] = [None; 9];
-                for ((slot, c), screen) in row.iter_mut().zip(cols.iter_mut()).zip(screens.iter_mut()) {
-                    *slot = c.next();
-                    if let Some(v) = *slot {
-                        screen.add(record, v);
+                let mut values = Values { text: [None; 9], typed: [None; 2], number_columns };
+                for (&c, cursor) in text_columns.iter().zip(cols.iter_mut()) {
+                    values.text[c] = cursor.next();
+                    if let Some(v) = values.text[c] {
+                        screens[c].add(record, v);
+                    }
+                }
+                for (k, cursor) in numbers.iter_mut().enumerate() {
+                    let c = number_columns[k];
+                    match cursor.next() {
+                        Some(Typed::Text(v)) => {
+                            values.text[c] = Some(v);
+                            screens[c].add(record, v);
+                        }
+                        Some(Typed::Number(n)) => {
+                            values.typed[k] = Some(n);
+                            screen_number(&mut screens[c], record, n);
+                        }
+                        None => {}
                     }
                 }
                 for (c, screen) in other_cols.iter_mut().zip(extra.iter_mut()) {
@@ -858,7 +906,7 @@ fn for_each_row<T>(
                         screen.add(record, v);
                     }
                 }
-                f(rows, rejected, record, row);
+                f(rows, rejected, record, values);
             }
         }
         _ => unreachable!("a block's ranges are of its own kind"),
@@ -931,6 +979,53 @@ impl<'a> ValueCursor<'a> {
             ValueCursor::Float(c, text) => c.next().and_then(|(a, i)| a.get(i)).map(|v| text.format(v)),
             ValueCursor::Absent => None,
         }
+    }
+}
+
+/// A value of a number column as [`TypedCursor`] reads it.
+enum Typed<'a> {
+    Text(&'a str),
+    Number(Number<'static>),
+}
+
+/// A number column's values one at a time: a Parquet column of numbers as numbers (not
+/// written out as text to be parsed back), any other as text.
+enum TypedCursor<'a> {
+    Whole(Chunks<'a, IntArray>),
+    Real(Chunks<'a, FloatArray>),
+    Other(ValueCursor<'a>),
+}
+
+impl<'a> TypedCursor<'a> {
+    fn new(column: &'a Option<ColumnValues>) -> TypedCursor<'a> {
+        match column {
+            Some(ColumnValues::Int(c)) => TypedCursor::Whole(Chunks::new(c.downcast_iter().map(|a| (a, a.len())))),
+            Some(ColumnValues::Float(c)) => TypedCursor::Real(Chunks::new(c.downcast_iter().map(|a| (a, a.len())))),
+            other => TypedCursor::Other(ValueCursor::new(other)),
+        }
+    }
+
+    /// The next value (`None` for a null, and past the end).
+    #[inline]
+    fn next(&mut self) -> Option<Typed<'_>> {
+        match self {
+            TypedCursor::Whole(c) => c.next().and_then(|(a, i)| a.get(i)).map(|v| Typed::Number(Number::Whole(v))),
+            TypedCursor::Real(c) => c.next().and_then(|(a, i)| a.get(i)).map(|v| Typed::Number(Number::Real(v))),
+            TypedCursor::Other(c) => c.next().map(Typed::Text),
+        }
+    }
+}
+
+/// Screens a typed number as [`ColumnScreen::add`] would screen its text. Text written
+/// from a whole number below 10⁹, or from a whole real below 10⁸ (at most eight digits
+/// and `.0`), has fewer than ten digits and no `@` or space: no identifier can be read in
+/// it, so it is only counted. Any other is written out and screened.
+#[inline]
+fn screen_number(screen: &mut ColumnScreen, record: u64, n: Number) {
+    match n {
+        Number::Whole(v) if v.unsigned_abs() < 1_000_000_000 => screen.add_plain(),
+        Number::Real(v) if v.fract() == 0.0 && v.abs() < 1e8 => screen.add_plain(),
+        _ => n.with_text(|s| screen.add(record, s)),
     }
 }
 
@@ -1016,17 +1111,18 @@ fn measurements_in(
     use crate::model::Rejection;
     use crate::validate::{check_measurement, RawMeasurement};
     let mut part = Part::with(rows, raw.extra_columns());
-    for_each_row(raw, range, &mut part, |m, rejected, record, f| {
+    for_each_row(raw, range, &mut part, MEASUREMENT_NUMBERS, |m, rejected, record, v| {
+        let f = v.text;
         let row = RawMeasurement {
             client_id: f[0],
             episode_id: f[1],
             therapist_id: f[2],
             site_id: f[3],
             date: f[4],
-            session: f[5],
+            session: v.number(0),
             phase: f[6],
             measure: f[7],
-            score: f[8],
+            score: v.number(1),
         };
         match check_measurement(&row, registry, today) {
             Ok(r) => m.push(&r),
@@ -1079,7 +1175,8 @@ fn goals_in(
     use crate::model::Rejection;
     use crate::validate::{check_goal, RawGoal};
     let mut part = Part::with(rows, raw.extra_columns());
-    for_each_row(raw, range, &mut part, |g, rejected, record, f| {
+    for_each_row(raw, range, &mut part, GOAL_NUMBERS, |g, rejected, record, v| {
+        let f = v.text;
         let row = RawGoal {
             client_id: f[0],
             episode_id: f[1],
@@ -1088,8 +1185,8 @@ fn goals_in(
             date: f[4],
             phase: f[5],
             scale: f[6],
-            rating: f[7],
-            weight: f[8],
+            rating: v.number(0),
+            weight: v.number(1),
         };
         match check_goal(&row, today) {
             Ok(r) => g.push(&r),
@@ -1221,6 +1318,43 @@ mod tests {
             let theirs: Vec<Option<String>> = (1..col.len()).map(|i| text.get(i).map(str::to_string)).collect();
             assert_eq!(ours, theirs);
         }
+    }
+
+    #[test]
+    fn typed_numbers_read_and_screen_as_polars_cast_text() {
+        let ints = [0i64, -17, 42, 999_999_999, -999_999_999, 1_000_000_000, -1_000_000_000, i64::MAX, i64::MIN];
+        let reals = [0.0f64, -0.0, 27.0, 0.1, 12.5, 99_999_999.0, -99_999_999.0, 1e8, 123_456_789.0, 1234.56789, 1e21];
+        let odd = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -2.5e-8];
+        let cols = [
+            Column::new("i".into(), ints.iter().map(|&v| Some(v)).chain([None]).collect::<Vec<_>>()),
+            Column::new("f".into(), reals.iter().chain(&odd).map(|&v| Some(v)).chain([None]).collect::<Vec<_>>()),
+        ];
+        for col in cols {
+            let values = Some(ColumnValues::of(&col).unwrap());
+            let mut cursor = TypedCursor::new(&values);
+            let cast = col.cast(&DataType::String).unwrap();
+            let cast = cast.str().unwrap();
+            for (i, text) in (0..col.len()).map(|i| cast.get(i)).enumerate() {
+                let Some(Typed::Number(n)) = cursor.next() else {
+                    assert_eq!(text, None, "row {i}: a null reads as none");
+                    continue;
+                };
+                assert_eq!(n.with_text(str::to_string).as_str(), text.unwrap(), "row {i}");
+                let (mut typed, mut as_text) = (ColumnScreen::default(), ColumnScreen::default());
+                screen_number(&mut typed, 7, n);
+                as_text.add(7, text.unwrap());
+                assert_eq!(format!("{typed:?}"), format!("{as_text:?}"), "row {i}");
+            }
+            assert!(cursor.next().is_none(), "nothing past the end");
+        }
+        // Ten digits are screened as text: `7700900123.0` reads as a phone number.
+        let mut screen = ColumnScreen::default();
+        screen_number(&mut screen, 3, Number::Whole(7_700_900_123));
+        screen_number(&mut screen, 4, Number::Real(7_700_900_123.0));
+        assert_eq!((screen.non_empty, screen.phones, screen.first_phone), (2, 1, Some(4)));
+        // The number columns are the ones the contract names.
+        assert_eq!(MEASUREMENT_NUMBERS.map(|c| MEASUREMENT_COLUMNS[c].0), ["session", "score"]);
+        assert_eq!(GOAL_NUMBERS.map(|c| GOAL_COLUMNS[c].0), ["rating", "weight"]);
     }
 
     #[test]

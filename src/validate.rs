@@ -6,7 +6,7 @@ use crate::dates::{format_day, parse_iso_date, DateError, Day};
 use crate::model::{GoalScale, Measurements, Phase, NO_KEY, NO_SESSION};
 use crate::registry::Registry;
 
-/// One measurement row as text, straight from the file (`None` = empty or absent column).
+/// One measurement row straight from the file (`None` = empty or absent column).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RawMeasurement<'a> {
     pub client_id: Option<&'a str>,
@@ -14,10 +14,55 @@ pub struct RawMeasurement<'a> {
     pub therapist_id: Option<&'a str>,
     pub site_id: Option<&'a str>,
     pub date: Option<&'a str>,
-    pub session: Option<&'a str>,
+    pub session: Option<Number<'a>>,
     pub phase: Option<&'a str>,
     pub measure: Option<&'a str>,
-    pub score: Option<&'a str>,
+    pub score: Option<Number<'a>>,
+}
+
+/// A value of a number column: text (CSV, or a Parquet column of text), or the number a
+/// Parquet column of whole or real numbers holds. Typed values are checked as numbers
+/// rather than written out and parsed back; every rule and message is the same as for
+/// the text polars' cast would write (`itoa`, `zmij`), which is what they once were.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number<'a> {
+    Text(&'a str),
+    Whole(i64),
+    Real(f64),
+}
+
+impl<'a> Number<'a> {
+    /// The value without surrounding white space; `None` if it is blank text.
+    fn present(self) -> Option<Number<'a>> {
+        match self {
+            Number::Text(s) => present(Some(s)).map(Number::Text),
+            typed => Some(typed),
+        }
+    }
+
+    /// The finite number it holds, if any. A whole number converts to the same `f64` as
+    /// its text parses to (both round to nearest).
+    fn value(self) -> Option<f64> {
+        match self {
+            Number::Text(s) => parse_number(s),
+            Number::Whole(v) => Some(v as f64),
+            Number::Real(v) => Some(v).filter(|x| x.is_finite()),
+        }
+    }
+
+    /// Calls `f` with the value as text: typed values written as polars' cast writes them.
+    pub fn with_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            Number::Text(s) => f(s),
+            Number::Whole(v) => f(itoa::Buffer::new().format(v)),
+            Number::Real(v) => f(zmij::Buffer::new().format(v)),
+        }
+    }
+
+    /// The value quoted for a message.
+    fn quoted(self) -> String {
+        self.with_text(quoted)
+    }
 }
 
 /// A measurement row that passed every row-level rule.
@@ -77,7 +122,16 @@ fn empty_row() -> Fault {
 }
 
 fn required<'a>(v: Option<&'a str>, column: &'static str) -> Result<&'a str, Fault> {
-    present(v).ok_or_else(|| fault(column, "missing_value", format!("{column} is empty")))
+    present(v).ok_or_else(|| missing(column))
+}
+
+fn missing(column: &'static str) -> Fault {
+    fault(column, "missing_value", format!("{column} is empty"))
+}
+
+/// Whether every value of a row is blank or absent.
+fn all_blank(text: &[Option<&str>], numbers: &[Option<Number>]) -> bool {
+    text.iter().all(|v| present(*v).is_none()) && numbers.iter().all(|v| v.and_then(Number::present).is_none())
 }
 
 fn check_date(v: Option<&str>, column: &'static str, today: Day) -> Result<Day, Fault> {
@@ -119,23 +173,22 @@ pub fn check_measurement<'a>(
     // A row with a client is not empty: the emptiness check waits for a missing client.
     let client_id = required(raw.client_id, "client_id").map_err(|f| {
         let r = raw;
-        let fields =
-            [r.client_id, r.episode_id, r.therapist_id, r.site_id, r.date, r.session, r.phase, r.measure, r.score];
-        if fields.iter().all(|f| present(*f).is_none()) {
+        let text = [r.client_id, r.episode_id, r.therapist_id, r.site_id, r.date, r.phase, r.measure];
+        if all_blank(&text, &[r.session, r.score]) {
             empty_row()
         } else {
             f
         }
     })?;
     let date = check_date(raw.date, "date", today)?;
-    let session = match present(raw.session) {
+    let session = match raw.session.and_then(Number::present) {
         None => NO_SESSION,
-        Some(s) => match parse_number(s) {
+        Some(s) => match s.value() {
             Some(x) if x < 0.0 => {
-                return Err(fault("session", "negative_session", format!("session {} is negative", quoted(s))))
+                return Err(fault("session", "negative_session", format!("session {} is negative", s.quoted())))
             }
             Some(x) if x.fract() == 0.0 && x <= f64::from(i32::MAX) => x as i32,
-            _ => return Err(fault("session", "bad_session", format!("session {} is not a whole number", quoted(s)))),
+            _ => return Err(fault("session", "bad_session", format!("session {} is not a whole number", s.quoted()))),
         },
     };
     let phase = Phase::parse(raw.phase).ok_or_else(|| {
@@ -160,9 +213,10 @@ pub fn check_measurement<'a>(
         )
     })?;
     let m = registry.get(measure);
-    let score_raw = required(raw.score, "score")?;
-    let score = parse_number(score_raw)
-        .ok_or_else(|| fault("score", "bad_score", format!("score {} is not a number", quoted(score_raw))))?;
+    let score_raw = raw.score.and_then(Number::present).ok_or_else(|| missing("score"))?;
+    let score = score_raw
+        .value()
+        .ok_or_else(|| fault("score", "bad_score", format!("score {} is not a number", score_raw.quoted())))?;
     if score < m.min || score > m.max {
         return Err(fault(
             "score",
@@ -215,7 +269,7 @@ impl crate::model::GoalRatings {
     }
 }
 
-/// One goal rating as text.
+/// One goal rating straight from the file.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RawGoal<'a> {
     pub client_id: Option<&'a str>,
@@ -225,8 +279,8 @@ pub struct RawGoal<'a> {
     pub date: Option<&'a str>,
     pub phase: Option<&'a str>,
     pub scale: Option<&'a str>,
-    pub rating: Option<&'a str>,
-    pub weight: Option<&'a str>,
+    pub rating: Option<Number<'a>>,
+    pub weight: Option<Number<'a>>,
 }
 
 /// A goal rating that passed every row-level rule.
@@ -247,9 +301,8 @@ pub struct CheckedGoal<'a> {
 pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, Fault> {
     let client_id = required(raw.client_id, "client_id").map_err(|f| {
         let r = raw;
-        let fields =
-            [r.client_id, r.episode_id, r.goal_id, r.parent_goal_id, r.date, r.phase, r.scale, r.rating, r.weight];
-        if fields.iter().all(|f| present(*f).is_none()) {
+        let text = [r.client_id, r.episode_id, r.goal_id, r.parent_goal_id, r.date, r.phase, r.scale];
+        if all_blank(&text, &[r.rating, r.weight]) {
             empty_row()
         } else {
             f
@@ -279,9 +332,10 @@ pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, 
             return Err(fault("scale", "unknown_scale", format!("scale {} is neither GBO nor GAS", quoted(scale_raw))))
         }
     };
-    let rating_raw = required(raw.rating, "rating")?;
-    let rating = parse_number(rating_raw)
-        .ok_or_else(|| fault("rating", "bad_rating", format!("rating {} is not a number", quoted(rating_raw))))?;
+    let rating_raw = raw.rating.and_then(Number::present).ok_or_else(|| missing("rating"))?;
+    let rating = rating_raw
+        .value()
+        .ok_or_else(|| fault("rating", "bad_rating", format!("rating {} is not a number", rating_raw.quoted())))?;
     let in_range = match scale {
         GoalScale::Gbo => (0.0..=10.0).contains(&rating),
         GoalScale::Gas => (-2.0..=2.0).contains(&rating) && rating.fract() == 0.0,
@@ -293,11 +347,11 @@ pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, 
         };
         return Err(fault("rating", "rating_out_of_range", format!("rating {rating} is invalid: {rule}")));
     }
-    let weight = match present(raw.weight) {
+    let weight = match raw.weight.and_then(Number::present) {
         None => 1.0,
-        Some(w) => match parse_number(w) {
+        Some(w) => match w.value() {
             Some(x) if x > 0.0 => x,
-            _ => return Err(fault("weight", "bad_weight", format!("weight {} is not a number above 0", quoted(w)))),
+            _ => return Err(fault("weight", "bad_weight", format!("weight {} is not a number above 0", w.quoted()))),
         },
     };
     Ok(CheckedGoal {
@@ -371,7 +425,7 @@ mod tests {
             client_id: Some("c1"),
             date: Some("2024-03-01"),
             measure: Some("PHQ-9"),
-            score: Some("14"),
+            score: Some(Number::Text("14")),
             ..Default::default()
         }
     }
@@ -414,23 +468,89 @@ mod tests {
         assert_eq!(code_of(RawMeasurement { date: Some("2024-02-30"), ..row() }), "impossible_date");
         assert_eq!(code_of(RawMeasurement { date: Some("01/03/2024"), ..row() }), "unparseable_date");
         assert_eq!(code_of(RawMeasurement { date: Some("2025-01-02"), ..row() }), "future_date");
-        assert_eq!(code_of(RawMeasurement { session: Some("-1"), ..row() }), "negative_session");
-        assert_eq!(code_of(RawMeasurement { session: Some("2.5"), ..row() }), "bad_session");
+        assert_eq!(code_of(RawMeasurement { session: Some(Number::Text("-1")), ..row() }), "negative_session");
+        assert_eq!(code_of(RawMeasurement { session: Some(Number::Text("2.5")), ..row() }), "bad_session");
         assert_eq!(code_of(RawMeasurement { phase: Some("discharged"), ..row() }), "unknown_phase");
         assert_eq!(code_of(RawMeasurement { measure: Some("XYZ"), ..row() }), "unknown_measure");
-        assert_eq!(code_of(RawMeasurement { score: Some("abc"), ..row() }), "bad_score");
-        assert_eq!(code_of(RawMeasurement { score: Some("NaN"), ..row() }), "bad_score");
-        assert_eq!(code_of(RawMeasurement { score: Some("28"), ..row() }), "score_out_of_range");
-        assert_eq!(code_of(RawMeasurement { score: Some("-1"), ..row() }), "score_out_of_range");
+        assert_eq!(code_of(RawMeasurement { score: Some(Number::Text("abc")), ..row() }), "bad_score");
+        assert_eq!(code_of(RawMeasurement { score: Some(Number::Text("NaN")), ..row() }), "bad_score");
+        assert_eq!(code_of(RawMeasurement { score: Some(Number::Text("28")), ..row() }), "score_out_of_range");
+        assert_eq!(code_of(RawMeasurement { score: Some(Number::Text("-1")), ..row() }), "score_out_of_range");
     }
 
     #[test]
     fn today_itself_is_not_in_the_future_and_range_ends_are_valid() {
         let reg = Registry::builtin();
         assert!(check_measurement(&RawMeasurement { date: Some("2025-01-01"), ..row() }, &reg, today()).is_ok());
-        assert!(check_measurement(&RawMeasurement { score: Some("27"), ..row() }, &reg, today()).is_ok());
-        assert!(check_measurement(&RawMeasurement { score: Some("0"), ..row() }, &reg, today()).is_ok());
-        assert!(check_measurement(&RawMeasurement { session: Some("3.0"), ..row() }, &reg, today()).is_ok());
+        assert!(check_measurement(&RawMeasurement { score: Some(Number::Text("27")), ..row() }, &reg, today()).is_ok());
+        assert!(check_measurement(&RawMeasurement { score: Some(Number::Text("0")), ..row() }, &reg, today()).is_ok());
+        assert!(
+            check_measurement(&RawMeasurement { session: Some(Number::Text("3.0")), ..row() }, &reg, today()).is_ok()
+        );
+    }
+
+    /// Typed numbers (Parquet columns of numbers) give every row the result and message
+    /// that their text, as polars' cast writes it, gives.
+    #[test]
+    fn typed_numbers_are_checked_as_their_text() {
+        let reg = Registry::builtin();
+        let outcome = |raw: RawMeasurement| match check_measurement(&raw, &reg, today()) {
+            Ok(r) => Ok((r.session, r.score)),
+            Err(f) => Err((f.code, f.message)),
+        };
+        let reals = [14.0, 3.0, 3.5, -1.0, -0.0, 28.0, 1e300, 0.1, f64::NAN, f64::INFINITY, -f64::INFINITY];
+        for v in reals {
+            let text = zmij::Buffer::new().format(v).to_string();
+            for (typed, as_text) in [
+                (
+                    RawMeasurement { score: Some(Number::Real(v)), ..row() },
+                    RawMeasurement { score: Some(Number::Text(&text)), ..row() },
+                ),
+                (
+                    RawMeasurement { session: Some(Number::Real(v)), ..row() },
+                    RawMeasurement { session: Some(Number::Text(&text)), ..row() },
+                ),
+            ] {
+                assert_eq!(outcome(typed), outcome(as_text), "{v}");
+            }
+        }
+        for v in
+            [0, 14, -1, 27, 28, i64::from(i32::MAX), i64::from(i32::MAX) + 1, i64::MAX, i64::MIN, 9_007_199_254_740_993]
+        {
+            let text = v.to_string();
+            for (typed, as_text) in [
+                (
+                    RawMeasurement { score: Some(Number::Whole(v)), ..row() },
+                    RawMeasurement { score: Some(Number::Text(&text)), ..row() },
+                ),
+                (
+                    RawMeasurement { session: Some(Number::Whole(v)), ..row() },
+                    RawMeasurement { session: Some(Number::Text(&text)), ..row() },
+                ),
+            ] {
+                assert_eq!(outcome(typed), outcome(as_text), "{v}");
+            }
+        }
+        fn goal(rating: Number, weight: Number) -> Result<(f64, f64), (&'static str, String)> {
+            let raw = RawGoal {
+                client_id: Some("c1"),
+                goal_id: Some("g1"),
+                date: Some("2024-03-01"),
+                scale: Some("GAS"),
+                rating: Some(rating),
+                weight: Some(weight),
+                ..Default::default()
+            };
+            check_goal(&raw, today()).map(|g| (g.rating, g.weight)).map_err(|f| (f.code, f.message))
+        }
+        for (r, w) in [(-2, 1), (3, 1), (1, 0), (0, -4)] {
+            let (rt, wt) = (r.to_string(), w.to_string());
+            assert_eq!(goal(Number::Whole(r), Number::Whole(w)), goal(Number::Text(&rt), Number::Text(&wt)));
+        }
+        // A row of typed numbers is not empty; one of blank text is.
+        let blank = RawMeasurement { client_id: None, date: None, measure: None, ..Default::default() };
+        assert_eq!(code_of(RawMeasurement { score: Some(Number::Text(" ")), ..blank }), "empty_row");
+        assert_eq!(code_of(RawMeasurement { score: Some(Number::Whole(3)), ..blank }), "missing_value");
     }
 
     #[test]
@@ -440,16 +560,16 @@ mod tests {
             goal_id: Some("g1"),
             date: Some("2024-03-01"),
             scale: Some("gas"),
-            rating: Some("-2"),
+            rating: Some(Number::Text("-2")),
             ..Default::default()
         };
         let g = check_goal(&ok, today()).unwrap();
         assert_eq!((g.scale, g.rating, g.weight), (GoalScale::Gas, -2.0, 1.0));
         let code = |raw: RawGoal| check_goal(&raw, today()).unwrap_err().code;
-        assert_eq!(code(RawGoal { rating: Some("0.5"), ..ok }), "rating_out_of_range");
-        assert_eq!(code(RawGoal { scale: Some("GBO"), rating: Some("11"), ..ok }), "rating_out_of_range");
+        assert_eq!(code(RawGoal { rating: Some(Number::Text("0.5")), ..ok }), "rating_out_of_range");
+        assert_eq!(code(RawGoal { scale: Some("GBO"), rating: Some(Number::Text("11")), ..ok }), "rating_out_of_range");
         assert_eq!(code(RawGoal { scale: Some("SDQ"), ..ok }), "unknown_scale");
-        assert_eq!(code(RawGoal { weight: Some("0"), ..ok }), "bad_weight");
+        assert_eq!(code(RawGoal { weight: Some(Number::Text("0")), ..ok }), "bad_weight");
         assert_eq!(code(RawGoal { goal_id: None, ..ok }), "missing_value");
     }
 
