@@ -10,7 +10,7 @@ use sustain::demo::generate;
 use sustain::episodes::{prepare, sort_rows};
 use sustain::model::Measurements;
 use sustain::registry::Registry;
-use sustain::validate::{check_measurement, Number, RawMeasurement};
+use sustain::validate::{check_measurement, DateValue, Number, RawMeasurement};
 
 /// Splits the demo CSV into fields once, outside the timed code.
 fn demo_rows(clients: u64) -> Vec<Vec<String>> {
@@ -25,7 +25,7 @@ fn raw(f: &[String]) -> RawMeasurement<'_> {
         episode_id: get(1),
         therapist_id: get(2),
         site_id: get(3),
-        date: get(4),
+        date: get(4).map(DateValue::Text),
         session: get(5).map(Number::Text),
         phase: get(6),
         measure: get(7),

@@ -535,10 +535,10 @@ fn write_demo(args: &DemoArgs, batch: u64) -> Result<()> {
         let (tables, truth) = w.split_at_mut(2 * n_parts);
         let [truth] = truth else { return Err(std::io::Error::other("one truth file")) };
         let (mw, gw) = tables.split_at_mut(n_parts);
-        // ORS scores are decimals, the others whole numbers.
-        let m_types = [("session", DataType::Int64), ("score", DataType::Float64)];
+        // ORS scores are decimals, the others whole numbers; dates are Parquet dates.
+        let m_types = [("date", DataType::Date), ("session", DataType::Int64), ("score", DataType::Float64)];
         let mut m = TableSink::new(args.format, ("measurements", MEASUREMENTS_HEADER), &m_types, mw)?;
-        let g_types = [("rating", DataType::Int64), ("weight", DataType::Int64)];
+        let g_types = [("date", DataType::Date), ("rating", DataType::Int64), ("weight", DataType::Int64)];
         let mut g = TableSink::new(args.format, ("goals", GOALS_HEADER), &g_types, gw)?;
         truth.write_all(TRUTH_HEADER.as_bytes())?;
         generate_batches(args.clients, args.seed, batch, |b| {

@@ -11,7 +11,7 @@ use crate::csv_records;
 use crate::error::{Error, Result};
 use crate::model::Table;
 use crate::privacy::{header_is_identifier, ColumnScreen, IdentifierKind};
-use crate::validate::Number;
+use crate::validate::{DateValue, Number};
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 use polars::prelude::*;
 use std::borrow::Cow;
@@ -50,6 +50,8 @@ pub const GOAL_COLUMNS: &[(&str, bool)] = &[
 const MEASUREMENT_NUMBERS: [usize; 2] = [5, 8];
 /// The goals' number columns (rating, weight), as indices of [`GOAL_COLUMNS`].
 const GOAL_NUMBERS: [usize; 2] = [7, 8];
+/// The date column of either table.
+const DATE_COLUMN: usize = 4;
 
 /// Columns whose values are pseudonymous keys: a personal name there is never expected.
 const KEY_COLUMNS: &[&str] = &["client_id", "episode_id", "therapist_id", "goal_id", "parent_goal_id"];
@@ -96,22 +98,42 @@ enum ColumnValues {
     Text(StringChunked),
     Int(Int64Chunked),
     Float(Float64Chunked),
+    /// The contract's date column as day numbers, when every day is in [`TYPED_DAYS`].
+    Day(Int32Chunked),
 }
+
+/// The days a date column is read as days for: years 0000 to 9999, which polars' cast
+/// writes as `YYYY-MM-DD` (others it writes with a sign and more digits, which validation
+/// refuses as text).
+const TYPED_DAYS: std::ops::RangeInclusive<crate::dates::Day> = -719_528..=2_932_896;
 
 impl ColumnValues {
     fn of(col: &Column) -> PolarsResult<ColumnValues> {
         let text = |c: Column| -> PolarsResult<ColumnValues> { Ok(ColumnValues::Text(c.str()?.clone())) };
+        // Dates stay day numbers (not written as text to be parsed back) unless a day is
+        // outside the years whose text validation reads.
+        let days = |c: Column| -> PolarsResult<ColumnValues> {
+            let d = c.date()?.physical();
+            match (d.min(), d.max()) {
+                (Some(lo), Some(hi)) if !(TYPED_DAYS.contains(&lo) && TYPED_DAYS.contains(&hi)) => {
+                    text(c.cast(&DataType::String)?)
+                }
+                _ => Ok(ColumnValues::Day(d.clone())),
+            }
+        };
+        let is_date = || normalise_header(col.name()) == "date";
         match col.dtype() {
             DataType::Int64 => Ok(ColumnValues::Int(col.i64()?.clone())),
             DataType::Float64 => Ok(ColumnValues::Float(col.f64()?.clone())),
-            DataType::Datetime(_, zone) if normalise_header(col.name()) == "date" => {
+            DataType::Date if is_date() => days(col.clone()),
+            DataType::Datetime(_, zone) if is_date() => {
                 // A timestamp of the day a measure was taken stands for that day; with a time
                 // zone, the day depends on a zone database sustain does not carry.
                 if let Some(zone) = zone {
                     polars_bail!(ComputeError: "column `{}` holds timestamps in time zone {zone}; \
                         write it as dates (or as text YYYY-MM-DD) in the practice's own time zone", col.name());
                 }
-                text(col.cast(&DataType::Date)?.cast(&DataType::String)?)
+                days(col.cast(&DataType::Date)?)
             }
             // Elsewhere (only screened), the instant without its zone: polars formats a
             // zoned timestamp only with the zone database.
@@ -129,6 +151,7 @@ impl ColumnValues {
             ColumnValues::Text(c) => ColumnValues::Text(c.slice(at, n)),
             ColumnValues::Int(c) => ColumnValues::Int(c.slice(at, n)),
             ColumnValues::Float(c) => ColumnValues::Float(c.slice(at, n)),
+            ColumnValues::Day(c) => ColumnValues::Day(c.slice(at, n)),
         }
     }
 }
@@ -781,6 +804,8 @@ struct Values<'s> {
     typed: [Option<Number<'s>>; 2],
     /// The column indices of the number columns.
     number_columns: [usize; 2],
+    /// The date ([`DATE_COLUMN`]) when a Parquet column of dates holds it.
+    day: Option<crate::dates::Day>,
 }
 
 impl<'s> Values<'s> {
@@ -789,11 +814,17 @@ impl<'s> Values<'s> {
     fn number(&self, k: usize) -> Option<Number<'s>> {
         self.typed[k].or(self.text[self.number_columns[k]].map(Number::Text))
     }
+
+    /// The date: its day, or its text.
+    #[inline]
+    fn date(&self) -> Option<DateValue<'s>> {
+        self.day.map(DateValue::Day).or(self.text[DATE_COLUMN].map(DateValue::Text))
+    }
 }
 
 /// The nine contract columns (in the table's order) over the records of `range`, one row
-/// at a time: text, but for the values of Parquet columns of numbers in `number_columns`,
-/// which are passed as numbers. Also screens each value for direct identifiers
+/// at a time: text, but for the values of Parquet columns of numbers in `number_columns`
+/// and of dates in [`DATE_COLUMN`], which are passed as numbers and days. Also screens each value for direct identifiers
 /// (contract columns into `part.screens`, the others into `part.extra`). Stops at a
 /// record the text cannot be read past.
 fn for_each_row<T>(
@@ -801,7 +832,7 @@ fn for_each_row<T>(
     range: RowRange,
     part: &mut Part<T>,
     number_columns: [usize; 2],
-    mut f: impl for<'s> FnMut(&mut T, &mut Vec<crate::model::Rejection>, u64, Values<'s>),
+    mut f: impl for<'s> FnMut(&mut T, &mut Vec<crate::model::Rejection>, u64, &Values<'s>),
 ) {
     let Part { rows, rejected, screens, extra, refused } = part;
     match (&raw.cells, range) {
@@ -861,7 +892,7 @@ fn for_each_row<T>(
                         screen.add(record, v);
                     }
                 }
-                f(rows, rejected, record, Values { text: row, typed: [None; 2], number_columns });
+                f(rows, rejected, record, &Values { text: row, typed: [None; 2], number_columns, day: None });
                 (at, record) = (end, record + 1);
             }
         }
@@ -870,17 +901,28 @@ fn for_each_row<T>(
             let sliced: Vec<Option<ColumnValues>> =
                 columns.iter().map(|c| c.as_ref().map(|c| c.slice(&range))).collect();
             let others: Vec<Option<ColumnValues>> = extra_columns.iter().map(|c| Some(c.slice(&range))).collect();
-            // The number columns' cursors come last, so that the others' text can be
-            // borrowed while they are read.
-            let is_number = |c: &usize| number_columns.contains(c);
-            let mut cols: Vec<ValueCursor> =
-                sliced.iter().enumerate().filter(|(c, _)| !is_number(c)).map(|(_, v)| ValueCursor::new(v)).collect();
+            // The columns read as text, then the number columns and the date column.
+            let typed = |c: &usize| number_columns.contains(c) || *c == DATE_COLUMN;
+            let text_columns: Vec<usize> = (0..9).filter(|c| !typed(c)).collect();
+            let mut cols: Vec<ValueCursor> = text_columns.iter().map(|&c| ValueCursor::new(&sliced[c])).collect();
             let mut numbers = number_columns.map(|c| TypedCursor::new(&sliced[c]));
-            let text_columns: Vec<usize> = (0..9).filter(|c| !is_number(c)).collect();
+            let mut dates = DayCursor::new(&sliced[DATE_COLUMN]);
             let mut other_cols: Vec<ValueCursor> = others.iter().map(ValueCursor::new).collect();
             for record in range {
                 let record = raw.first_record + record as u64;
-                let mut values = Values { text: [None; 9], typed: [None; 2], number_columns };
+                let mut values = Values { text: [None; 9], typed: [None; 2], number_columns, day: None };
+                match dates.next() {
+                    Some(TypedDay::Text(v)) => {
+                        values.text[DATE_COLUMN] = Some(v);
+                        screens[DATE_COLUMN].add(record, v);
+                    }
+                    // `YYYY-MM-DD`: eight digits, no `@` or space.
+                    Some(TypedDay::Day(d)) => {
+                        values.day = Some(d);
+                        screens[DATE_COLUMN].add_plain();
+                    }
+                    None => {}
+                }
                 for (&c, cursor) in text_columns.iter().zip(cols.iter_mut()) {
                     values.text[c] = cursor.next();
                     if let Some(v) = values.text[c] {
@@ -906,7 +948,7 @@ fn for_each_row<T>(
                         screen.add(record, v);
                     }
                 }
-                f(rows, rejected, record, values);
+                f(rows, rejected, record, &values);
             }
         }
         _ => unreachable!("a block's ranges are of its own kind"),
@@ -946,6 +988,7 @@ impl<'a, A> Chunks<'a, A> {
 type TextArray = <StringType as PolarsDataType>::Array;
 type IntArray = <Int64Type as PolarsDataType>::Array;
 type FloatArray = <Float64Type as PolarsDataType>::Array;
+type DayArray = <Int32Type as PolarsDataType>::Array;
 
 /// A column's values as text, one at a time; numbers are written into the cursor's own
 /// buffer, so a value lives until the next is asked for.
@@ -953,6 +996,7 @@ enum ValueCursor<'a> {
     Text(Chunks<'a, TextArray>),
     Int(Chunks<'a, IntArray>, itoa::Buffer),
     Float(Chunks<'a, FloatArray>, zmij::Buffer),
+    Day(Chunks<'a, DayArray>, [u8; 10]),
     Absent,
 }
 
@@ -967,6 +1011,9 @@ impl<'a> ValueCursor<'a> {
             Some(ColumnValues::Float(c)) => {
                 ValueCursor::Float(Chunks::new(c.downcast_iter().map(|a| (a, a.len()))), zmij::Buffer::new())
             }
+            Some(ColumnValues::Day(c)) => {
+                ValueCursor::Day(Chunks::new(c.downcast_iter().map(|a| (a, a.len()))), [0; 10])
+            }
         }
     }
 
@@ -977,6 +1024,10 @@ impl<'a> ValueCursor<'a> {
             ValueCursor::Text(c) => c.next().and_then(|(a, i)| a.get(i)),
             ValueCursor::Int(c, text) => c.next().and_then(|(a, i)| a.get(i)).map(|v| text.format(v)),
             ValueCursor::Float(c, text) => c.next().and_then(|(a, i)| a.get(i)).map(|v| text.format(v)),
+            ValueCursor::Day(c, text) => c.next().and_then(|(a, i)| a.get(i)).map(|v| {
+                *text = crate::dates::day_bytes(v);
+                std::str::from_utf8(text).expect("ASCII")
+            }),
             ValueCursor::Absent => None,
         }
     }
@@ -1012,6 +1063,37 @@ impl<'a> TypedCursor<'a> {
             TypedCursor::Whole(c) => c.next().and_then(|(a, i)| a.get(i)).map(|v| Typed::Number(Number::Whole(v))),
             TypedCursor::Real(c) => c.next().and_then(|(a, i)| a.get(i)).map(|v| Typed::Number(Number::Real(v))),
             TypedCursor::Other(c) => c.next().map(Typed::Text),
+        }
+    }
+}
+
+/// The date column's values one at a time: a Parquet column of dates as days, any other
+/// as text.
+enum DayCursor<'a> {
+    Day(Chunks<'a, DayArray>),
+    Other(ValueCursor<'a>),
+}
+
+/// A value of the date column as [`DayCursor`] reads it.
+enum TypedDay<'a> {
+    Text(&'a str),
+    Day(crate::dates::Day),
+}
+
+impl<'a> DayCursor<'a> {
+    fn new(column: &'a Option<ColumnValues>) -> DayCursor<'a> {
+        match column {
+            Some(ColumnValues::Day(c)) => DayCursor::Day(Chunks::new(c.downcast_iter().map(|a| (a, a.len())))),
+            other => DayCursor::Other(ValueCursor::new(other)),
+        }
+    }
+
+    /// The next value (`None` for a null, and past the end).
+    #[inline]
+    fn next(&mut self) -> Option<TypedDay<'_>> {
+        match self {
+            DayCursor::Day(c) => c.next().and_then(|(a, i)| a.get(i)).map(TypedDay::Day),
+            DayCursor::Other(c) => c.next().map(TypedDay::Text),
         }
     }
 }
@@ -1112,13 +1194,13 @@ fn measurements_in(
     use crate::validate::{check_measurement, RawMeasurement};
     let mut part = Part::with(rows, raw.extra_columns());
     for_each_row(raw, range, &mut part, MEASUREMENT_NUMBERS, |m, rejected, record, v| {
-        let f = v.text;
+        let f = &v.text;
         let row = RawMeasurement {
             client_id: f[0],
             episode_id: f[1],
             therapist_id: f[2],
             site_id: f[3],
-            date: f[4],
+            date: v.date(),
             session: v.number(0),
             phase: f[6],
             measure: f[7],
@@ -1176,13 +1258,13 @@ fn goals_in(
     use crate::validate::{check_goal, RawGoal};
     let mut part = Part::with(rows, raw.extra_columns());
     for_each_row(raw, range, &mut part, GOAL_NUMBERS, |g, rejected, record, v| {
-        let f = v.text;
+        let f = &v.text;
         let row = RawGoal {
             client_id: f[0],
             episode_id: f[1],
             goal_id: f[2],
             parent_goal_id: f[3],
-            date: f[4],
+            date: v.date(),
             phase: f[5],
             scale: f[6],
             rating: v.number(0),
@@ -1362,38 +1444,58 @@ mod tests {
         // What validation reads of a column's first value (or the refusal).
         let text_of = |col: Column| match ColumnValues::of(&col) {
             Ok(ColumnValues::Text(t)) => t.get(0).map(str::to_string).unwrap_or_default(),
-            Ok(_) => panic!("dates are read as text"),
+            Ok(ColumnValues::Day(d)) => format!("day {}", crate::dates::format_day(d.get(0).unwrap())),
+            Ok(_) => panic!("dates are read as text or days"),
             Err(e) => format!("refused: {e}"),
         };
+        let date_column = |name: &str, days: &[i32]| Column::new(name.into(), days).cast(&DataType::Date).unwrap();
         // 2024-01-01 is day 19723 of the Unix epoch.
-        let dates = Column::new("date".into(), [19723i32]).cast(&DataType::Date).unwrap();
-        assert_eq!(text_of(dates), "2024-01-01");
+        assert_eq!(text_of(date_column("date", &[19723])), "day 2024-01-01");
+        assert_eq!(text_of(date_column("visited", &[19723])), "2024-01-01", "other columns are only screened");
+        // Days are read as days in years 0000 to 9999, whose text polars writes as
+        // validation reads it; a column with a day outside is read as polars' text.
+        let (first, last) = (crate::dates::days_from_civil(0, 1, 1), crate::dates::days_from_civil(9999, 12, 31));
+        assert_eq!(TYPED_DAYS, first..=last);
+        for day in [first - 1, first, last, last + 1] {
+            let col = date_column("date", &[day]);
+            let theirs = col.cast(&DataType::String).unwrap().str().unwrap().get(0).unwrap().to_string();
+            let ours = text_of(date_column("date", &[19723, day]).slice(1, 1));
+            if TYPED_DAYS.contains(&day) {
+                assert_eq!(ours, format!("day {theirs}"));
+            } else {
+                assert_eq!(ours, theirs);
+                assert!(crate::dates::parse_iso_date(&theirs).is_err(), "{theirs}");
+            }
+        }
         let micros = ((19723 + 31) * 86_400 + 14 * 3600 + 1800) * 1_000_000i64; // 2024-02-01 14:30
         let stamp = |name: &str, zone: Option<TimeZone>| {
             Column::from(Series::new(name.into(), [micros]).into_datetime(TimeUnit::Microseconds, zone))
         };
-        assert_eq!(text_of(stamp("Date", None)), "2024-02-01", "a timestamp stands for its day");
+        assert_eq!(text_of(stamp("Date", None)), "day 2024-02-01", "a timestamp stands for its day");
         let zone = TimeZone::opt_try_new(Some("America/New_York")).unwrap();
         let refused = text_of(stamp("date", zone.clone()));
         assert!(refused.contains("column `date` holds timestamps in time zone America/New_York"), "{refused}");
         let elsewhere = text_of(stamp("logged", zone));
         assert!(elsewhere.starts_with("2024-02-01 14:30"), "only screened, read as it is: {elsewhere}");
 
-        // Through a file: a date column is validated as the same dates in text.
+        // Through a file: a date column is validated as the same dates in text; a future
+        // day is rejected with its text, a missing one as missing.
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m.parquet");
         let mut df = df!(
-            "client_id" => ["c1", "c1"],
-            "measure" => ["PHQ-9", "PHQ-9"],
-            "score" => [20.0, 8.0],
+            "client_id" => ["c1", "c1", "c1", "c1"],
+            "measure" => ["PHQ-9", "PHQ-9", "PHQ-9", "PHQ-9"],
+            "score" => [20.0, 8.0, 7.0, 6.0],
         )
         .unwrap();
-        df.with_column(Column::new("date".into(), [19723i32, 19754]).cast(&DataType::Date).unwrap()).unwrap();
+        let days = Column::new("date".into(), [Some(19723i32), Some(19754), Some(40_000), None]);
+        df.with_column(days.cast(&DataType::Date).unwrap()).unwrap();
         ParquetWriter::new(File::create(&p).unwrap()).finish(&mut df).unwrap();
         let (m, rejected, _) = validated(&p, 1, 1 << 20);
-        assert!(rejected.is_empty(), "{rejected:?}");
         let day = |d| crate::dates::parse_iso_date(d).unwrap();
         assert_eq!(m.date, vec![day("2024-01-01"), day("2024-02-01")]);
+        let reasons: Vec<&str> = rejected.iter().map(|r| r.message.as_str()).collect();
+        assert_eq!(reasons, ["date '2079-07-08' is after today (2025-01-01)", "date is empty"]);
     }
 
     #[test]

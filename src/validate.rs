@@ -13,7 +13,7 @@ pub struct RawMeasurement<'a> {
     pub episode_id: Option<&'a str>,
     pub therapist_id: Option<&'a str>,
     pub site_id: Option<&'a str>,
-    pub date: Option<&'a str>,
+    pub date: Option<DateValue<'a>>,
     pub session: Option<Number<'a>>,
     pub phase: Option<&'a str>,
     pub measure: Option<&'a str>,
@@ -33,6 +33,7 @@ pub enum Number<'a> {
 
 impl<'a> Number<'a> {
     /// The value without surrounding white space; `None` if it is blank text.
+    #[inline]
     fn present(self) -> Option<Number<'a>> {
         match self {
             Number::Text(s) => present(Some(s)).map(Number::Text),
@@ -42,6 +43,7 @@ impl<'a> Number<'a> {
 
     /// The finite number it holds, if any. A whole number converts to the same `f64` as
     /// its text parses to (both round to nearest).
+    #[inline]
     fn value(self) -> Option<f64> {
         match self {
             Number::Text(s) => parse_number(s),
@@ -79,6 +81,25 @@ pub struct CheckedMeasurement<'a> {
     pub score: f64,
 }
 
+/// A value of a date column: text, or the day a Parquet column of dates holds (read for
+/// years 0000 to 9999 only, whose text polars' cast writes as `YYYY-MM-DD`, the text
+/// [`format_day`] writes; so every rule and message is the one that text gives).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DateValue<'a> {
+    Text(&'a str),
+    Day(Day),
+}
+
+impl<'a> DateValue<'a> {
+    #[inline]
+    fn present(self) -> Option<DateValue<'a>> {
+        match self {
+            DateValue::Text(s) => present(Some(s)).map(DateValue::Text),
+            day => Some(day),
+        }
+    }
+}
+
 /// Why a row was rejected: the column, a stable code and a sentence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fault {
@@ -92,6 +113,7 @@ fn fault(column: &'static str, code: &'static str, message: String) -> Fault {
 }
 
 /// Trims and maps empty text to `None`.
+#[inline]
 pub fn present(v: Option<&str>) -> Option<&str> {
     v.map(trim).filter(|s| !s.is_empty())
 }
@@ -134,14 +156,14 @@ fn all_blank(text: &[Option<&str>], numbers: &[Option<Number>]) -> bool {
     text.iter().all(|v| present(*v).is_none()) && numbers.iter().all(|v| v.and_then(Number::present).is_none())
 }
 
-fn check_date(v: Option<&str>, column: &'static str, today: Day) -> Result<Day, Fault> {
-    let raw = required(v, column)?;
+fn check_date(v: Option<DateValue>, column: &'static str, today: Day) -> Result<Day, Fault> {
+    let raw = match v.and_then(DateValue::present).ok_or_else(|| missing(column))? {
+        DateValue::Text(raw) => raw,
+        DateValue::Day(d) if d > today => return Err(future(column, &format_day(d), today)),
+        DateValue::Day(d) => return Ok(d),
+    };
     match parse_iso_date(raw) {
-        Ok(d) if d > today => Err(fault(
-            column,
-            "future_date",
-            format!("{column} {} is after today ({})", quoted(raw), format_day(today)),
-        )),
+        Ok(d) if d > today => Err(future(column, raw, today)),
         Ok(d) => Ok(d),
         Err(DateError::Impossible) => {
             Err(fault(column, "impossible_date", format!("{column} {} is not a day of the calendar", quoted(raw))))
@@ -154,6 +176,11 @@ fn check_date(v: Option<&str>, column: &'static str, today: Day) -> Result<Day, 
     }
 }
 
+fn future(column: &'static str, raw: &str, today: Day) -> Fault {
+    fault(column, "future_date", format!("{column} {} is after today ({})", quoted(raw), format_day(today)))
+}
+
+#[inline]
 fn parse_number(raw: &str) -> Option<f64> {
     // Most scores and sessions are small whole numbers: read those digit by digit (the
     // same value the float parser gives), everything else through it.
@@ -173,8 +200,8 @@ pub fn check_measurement<'a>(
     // A row with a client is not empty: the emptiness check waits for a missing client.
     let client_id = required(raw.client_id, "client_id").map_err(|f| {
         let r = raw;
-        let text = [r.client_id, r.episode_id, r.therapist_id, r.site_id, r.date, r.phase, r.measure];
-        if all_blank(&text, &[r.session, r.score]) {
+        let text = [r.client_id, r.episode_id, r.therapist_id, r.site_id, r.phase, r.measure];
+        if all_blank(&text, &[r.session, r.score]) && r.date.and_then(DateValue::present).is_none() {
             empty_row()
         } else {
             f
@@ -276,7 +303,7 @@ pub struct RawGoal<'a> {
     pub episode_id: Option<&'a str>,
     pub goal_id: Option<&'a str>,
     pub parent_goal_id: Option<&'a str>,
-    pub date: Option<&'a str>,
+    pub date: Option<DateValue<'a>>,
     pub phase: Option<&'a str>,
     pub scale: Option<&'a str>,
     pub rating: Option<Number<'a>>,
@@ -301,8 +328,8 @@ pub struct CheckedGoal<'a> {
 pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, Fault> {
     let client_id = required(raw.client_id, "client_id").map_err(|f| {
         let r = raw;
-        let text = [r.client_id, r.episode_id, r.goal_id, r.parent_goal_id, r.date, r.phase, r.scale];
-        if all_blank(&text, &[r.rating, r.weight]) {
+        let text = [r.client_id, r.episode_id, r.goal_id, r.parent_goal_id, r.phase, r.scale];
+        if all_blank(&text, &[r.rating, r.weight]) && r.date.and_then(DateValue::present).is_none() {
             empty_row()
         } else {
             f
@@ -423,7 +450,7 @@ mod tests {
     fn row<'a>() -> RawMeasurement<'a> {
         RawMeasurement {
             client_id: Some("c1"),
-            date: Some("2024-03-01"),
+            date: Some(DateValue::Text("2024-03-01")),
             measure: Some("PHQ-9"),
             score: Some(Number::Text("14")),
             ..Default::default()
@@ -465,9 +492,9 @@ mod tests {
     #[test]
     fn each_kind_of_bad_value_has_its_own_reason() {
         assert_eq!(code_of(RawMeasurement { client_id: Some(" "), ..row() }), "missing_value");
-        assert_eq!(code_of(RawMeasurement { date: Some("2024-02-30"), ..row() }), "impossible_date");
-        assert_eq!(code_of(RawMeasurement { date: Some("01/03/2024"), ..row() }), "unparseable_date");
-        assert_eq!(code_of(RawMeasurement { date: Some("2025-01-02"), ..row() }), "future_date");
+        assert_eq!(code_of(RawMeasurement { date: Some(DateValue::Text("2024-02-30")), ..row() }), "impossible_date");
+        assert_eq!(code_of(RawMeasurement { date: Some(DateValue::Text("01/03/2024")), ..row() }), "unparseable_date");
+        assert_eq!(code_of(RawMeasurement { date: Some(DateValue::Text("2025-01-02")), ..row() }), "future_date");
         assert_eq!(code_of(RawMeasurement { session: Some(Number::Text("-1")), ..row() }), "negative_session");
         assert_eq!(code_of(RawMeasurement { session: Some(Number::Text("2.5")), ..row() }), "bad_session");
         assert_eq!(code_of(RawMeasurement { phase: Some("discharged"), ..row() }), "unknown_phase");
@@ -481,7 +508,12 @@ mod tests {
     #[test]
     fn today_itself_is_not_in_the_future_and_range_ends_are_valid() {
         let reg = Registry::builtin();
-        assert!(check_measurement(&RawMeasurement { date: Some("2025-01-01"), ..row() }, &reg, today()).is_ok());
+        assert!(check_measurement(
+            &RawMeasurement { date: Some(DateValue::Text("2025-01-01")), ..row() },
+            &reg,
+            today()
+        )
+        .is_ok());
         assert!(check_measurement(&RawMeasurement { score: Some(Number::Text("27")), ..row() }, &reg, today()).is_ok());
         assert!(check_measurement(&RawMeasurement { score: Some(Number::Text("0")), ..row() }, &reg, today()).is_ok());
         assert!(
@@ -535,7 +567,7 @@ mod tests {
             let raw = RawGoal {
                 client_id: Some("c1"),
                 goal_id: Some("g1"),
-                date: Some("2024-03-01"),
+                date: Some(DateValue::Text("2024-03-01")),
                 scale: Some("GAS"),
                 rating: Some(rating),
                 weight: Some(weight),
@@ -546,6 +578,15 @@ mod tests {
         for (r, w) in [(-2, 1), (3, 1), (1, 0), (0, -4)] {
             let (rt, wt) = (r.to_string(), w.to_string());
             assert_eq!(goal(Number::Whole(r), Number::Whole(w)), goal(Number::Text(&rt), Number::Text(&wt)));
+        }
+        // Typed days: the results of their text.
+        for text in ["2024-02-29", "2025-01-01", "2025-01-02", "0000-01-01", "9999-12-31"] {
+            let day = parse_iso_date(text).unwrap();
+            assert_eq!(
+                outcome(RawMeasurement { date: Some(DateValue::Day(day)), ..row() }),
+                outcome(RawMeasurement { date: Some(DateValue::Text(text)), ..row() }),
+                "{text}"
+            );
         }
         // A row of typed numbers is not empty; one of blank text is.
         let blank = RawMeasurement { client_id: None, date: None, measure: None, ..Default::default() };
@@ -558,7 +599,7 @@ mod tests {
         let ok = RawGoal {
             client_id: Some("c1"),
             goal_id: Some("g1"),
-            date: Some("2024-03-01"),
+            date: Some(DateValue::Text("2024-03-01")),
             scale: Some("gas"),
             rating: Some(Number::Text("-2")),
             ..Default::default()
