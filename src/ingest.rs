@@ -1,8 +1,9 @@
 //! Reading the input tables: CSV text split into records as it is validated
-//! ([`csv_records`]; the header read by polars), or Parquet row groups read by polars
-//! (whole and real numbers written as text value by value, as polars' cast would). Either
-//! way validation gets each row's contract values as text and parses them itself, so that
-//! a bad value rejects one row rather than the file.
+//! ([`csv_records`]; the header read by polars), or Parquet row groups read by polars.
+//! Either way validation gets each row's contract values and checks them itself, so that
+//! a bad value rejects one row rather than the file: as text, except that a Parquet
+//! column of numbers in a number column, or of dates in the date column, is handed over
+//! typed ([`Number`], [`DateValue`]), with the outcome its text would have.
 //!
 //! Also here: matching headers case-insensitively, refusing files that carry direct
 //! identifiers, and turning record indices into the file's line numbers.
@@ -70,7 +71,7 @@ pub struct Block {
     cells: Cells,
 }
 
-/// A block's values: CSV text split as it is validated, or Parquet columns read as text value by value.
+/// A block's values: CSV text split as it is validated, or Parquet columns read value by value.
 enum Cells {
     Text {
         text: MappedText,
@@ -89,10 +90,11 @@ enum Cells {
     },
 }
 
-/// A Parquet column as validation reads it. Whole and real numbers stay numbers and are
-/// written as text one value at a time, exactly as polars' cast writes them (`itoa`,
-/// `zmij`): casting whole columns made fresh string arrays for every block (a tenth of a
-/// Parquet run's page faults). Columns of other types are cast to text by polars.
+/// A Parquet column as validation reads it. Whole and real numbers stay numbers: typed
+/// in the number columns, elsewhere written as text one value at a time, exactly as
+/// polars' cast writes them (`itoa`, `zmij`; casting whole columns made fresh string
+/// arrays for every block, a tenth of a Parquet run's page faults). The date column's
+/// dates stay days. Columns of other types are cast to text by polars.
 #[derive(Clone)]
 enum ColumnValues {
     Text(StringChunked),
