@@ -799,7 +799,7 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
 /// One row's nine contract values, in the table's column order (`None` = empty value or
 /// absent column).
 struct Values<'s> {
-    /// Each value as text, but for typed values of the number columns.
+    /// Each value as text, but for those in `typed` and `day`.
     text: [Option<&'s str>; 9],
     /// The values of the table's two number columns ([`Values::number`]) when a Parquet
     /// column of numbers holds them.
@@ -826,9 +826,9 @@ impl<'s> Values<'s> {
 
 /// The nine contract columns (in the table's order) over the records of `range`, one row
 /// at a time: text, but for the values of Parquet columns of numbers in `number_columns`
-/// and of dates in [`DATE_COLUMN`], which are passed as numbers and days. Also screens each value for direct identifiers
-/// (contract columns into `part.screens`, the others into `part.extra`). Stops at a
-/// record the text cannot be read past.
+/// and of dates in [`DATE_COLUMN`], which are passed as numbers and days. Also screens
+/// each value for direct identifiers (contract columns into `part.screens`, the others
+/// into `part.extra`). Stops at a record the text cannot be read past.
 fn for_each_row<T>(
     raw: &Block,
     range: RowRange,
@@ -1439,6 +1439,7 @@ mod tests {
         // The number columns are the ones the contract names.
         assert_eq!(MEASUREMENT_NUMBERS.map(|c| MEASUREMENT_COLUMNS[c].0), ["session", "score"]);
         assert_eq!(GOAL_NUMBERS.map(|c| GOAL_COLUMNS[c].0), ["rating", "weight"]);
+        assert_eq!((MEASUREMENT_COLUMNS[DATE_COLUMN].0, GOAL_COLUMNS[DATE_COLUMN].0), ("date", "date"));
     }
 
     #[test]
