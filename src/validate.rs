@@ -139,6 +139,18 @@ fn quoted(v: &str) -> String {
     }
 }
 
+/// A number for a message: as Rust writes it when that is short, in scientific notation
+/// when it is not (`1e300` rather than 301 digits). Depends on the value only, so a row
+/// gives the same message from CSV text and from a Parquet number.
+fn shown(x: f64) -> String {
+    let a = x.abs();
+    if a == 0.0 || (1e-6..1e15).contains(&a) {
+        x.to_string()
+    } else {
+        format!("{x:e}")
+    }
+}
+
 fn empty_row() -> Fault {
     fault("", "empty_row", "the row is empty (a blank line, or only commas)".into())
 }
@@ -248,7 +260,7 @@ pub fn check_measurement<'a>(
         return Err(fault(
             "score",
             "score_out_of_range",
-            format!("score {score} is outside the {} range {} to {}", m.code, m.min, m.max),
+            format!("score {} is outside the {} range {} to {}", shown(score), m.code, m.min, m.max),
         ));
     }
     Ok(CheckedMeasurement {
@@ -372,7 +384,7 @@ pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, 
             GoalScale::Gbo => "a GBO rating is 0 to 10",
             GoalScale::Gas => "a GAS rating is a whole number from -2 to +2",
         };
-        return Err(fault("rating", "rating_out_of_range", format!("rating {rating} is invalid: {rule}")));
+        return Err(fault("rating", "rating_out_of_range", format!("rating {} is invalid: {rule}", shown(rating))));
     }
     let weight = match raw.weight.and_then(Number::present) {
         None => 1.0,
@@ -503,6 +515,33 @@ mod tests {
         assert_eq!(code_of(RawMeasurement { score: Some(Number::Text("NaN")), ..row() }), "bad_score");
         assert_eq!(code_of(RawMeasurement { score: Some(Number::Text("28")), ..row() }), "score_out_of_range");
         assert_eq!(code_of(RawMeasurement { score: Some(Number::Text("-1")), ..row() }), "score_out_of_range");
+    }
+
+    #[test]
+    fn an_out_of_range_value_is_written_short_in_its_message() {
+        let message = |score: Number| {
+            let raw = RawMeasurement { score: Some(score), ..row() };
+            check_measurement(&raw, &Registry::builtin(), today()).unwrap_err().message
+        };
+        let range = "is outside the PHQ9 range 0 to 27";
+        assert_eq!(message(Number::Text("28")), format!("score 28 {range}"));
+        assert_eq!(message(Number::Text("28.50")), format!("score 28.5 {range}"));
+        assert_eq!(message(Number::Text("-0.000001")), format!("score -0.000001 {range}"));
+        assert_eq!(message(Number::Text("-1e-7")), format!("score -1e-7 {range}"));
+        assert_eq!(message(Number::Text("1e300")), format!("score 1e300 {range}"));
+        assert_eq!(message(Number::Real(1e300)), format!("score 1e300 {range}"));
+        assert_eq!(message(Number::Whole(1_000_000_000_000_000)), format!("score 1e15 {range}"));
+        assert_eq!(message(Number::Text("999999999999999")), format!("score 999999999999999 {range}"));
+        let goal = RawGoal {
+            client_id: Some("c1"),
+            goal_id: Some("g1"),
+            date: Some(DateValue::Text("2024-03-01")),
+            scale: Some("GBO"),
+            rating: Some(Number::Text("2e20")),
+            ..Default::default()
+        };
+        let fault = check_goal(&goal, today()).unwrap_err();
+        assert_eq!(fault.message, "rating 2e20 is invalid: a GBO rating is 0 to 10");
     }
 
     #[test]
