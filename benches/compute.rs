@@ -35,8 +35,9 @@ fn raw(f: &[String]) -> RawMeasurement<'_> {
 
 fn validate_all(rows: &[Vec<String>], reg: &Registry, today: i32) -> Measurements {
     let mut m = Measurements::default();
+    let mut measures = reg.finder();
     for f in rows {
-        if let Ok(r) = check_measurement(&raw(f), reg, today) {
+        if let Ok(r) = check_measurement(&raw(f), &mut measures, today) {
             m.push(&r);
         }
     }

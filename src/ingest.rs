@@ -1195,6 +1195,7 @@ fn measurements_in(
     use crate::model::Rejection;
     use crate::validate::{check_measurement, RawMeasurement};
     let mut part = Part::with(rows, raw.extra_columns());
+    let mut measures = registry.finder();
     for_each_row(raw, range, &mut part, MEASUREMENT_NUMBERS, |m, rejected, record, v| {
         let f = &v.text;
         let row = RawMeasurement {
@@ -1208,7 +1209,7 @@ fn measurements_in(
             measure: f[7],
             score: v.number(1),
         };
-        match check_measurement(&row, registry, today) {
+        match check_measurement(&row, &mut measures, today) {
             Ok(r) => m.push(&r),
             Err(f) => rejected.push(Rejection {
                 table: Table::Measurements,

@@ -69,6 +69,32 @@ pub struct Interner {
     ranks: std::sync::OnceLock<Vec<u32>>,
 }
 
+/// Whether two names are equal, written out for short ones: a key compared once per row
+/// (the interner's previous key, the registry's recent measures) is a few bytes long, and
+/// the library call `==` makes for it costs more than the comparison.
+#[inline]
+pub fn same_text(a: &str, b: &str) -> bool {
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`same_text`] for bytes.
+#[inline]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    // Two loads that overlap cover every length from one width to twice it.
+    let u64_at = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+    let u32_at = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().expect("4 bytes"));
+    match n {
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..8 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, n - 4) == u32_at(b, n - 4),
+        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, n - 8) == u64_at(b, n - 8),
+        _ => a == b,
+    }
+}
+
 /// Name `id` of an interner's `text` and `ends`.
 #[inline]
 fn name_in<'a>(text: &'a str, ends: &[usize], id: u32) -> &'a str {
@@ -83,7 +109,7 @@ impl Interner {
     #[inline]
     pub fn intern(&mut self, s: &str) -> u32 {
         match self.last {
-            Some(last) if self.name(last) == s => last,
+            Some(last) if same_text(self.name(last), s) => last,
             _ => self.intern_hashed(s),
         }
     }
@@ -93,7 +119,7 @@ impl Interner {
         use std::hash::BuildHasher;
         let hash = self.hasher.hash_one(s);
         let (text, ends) = (&self.text, &self.ends);
-        let id = match self.ids.find(hash, |&id| name_in(text, ends, id) == s) {
+        let id = match self.ids.find(hash, |&id| same_text(name_in(text, ends, id), s)) {
             Some(&id) => id,
             None => {
                 let id = self.ends.len() as u32;
@@ -526,6 +552,22 @@ pub struct Rejection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_bytes_equals_the_library_comparison_at_every_length_and_position() {
+        let base: Vec<u8> = (0..40u8).map(|i| b'A' + i).collect();
+        for n in 0..=base.len() {
+            let a = &base[..n];
+            assert!(same_bytes(a, a), "{n}");
+            assert!(!same_bytes(a, &base[..n.saturating_sub(1)]) || n == 0, "{n}");
+            for i in 0..n {
+                let mut b = a.to_vec();
+                b[i] ^= 0x20;
+                assert!(!same_bytes(a, &b), "{n} {i}");
+            }
+        }
+        assert!(same_text("C00001", "C00001") && !same_text("C00001", "C00002") && !same_text("é", "e"));
+    }
 
     #[test]
     fn a_rows_record_counts_the_rejected_records_before_it() {

@@ -368,12 +368,65 @@ impl Registry {
         self.lookup.get(code).copied()
     }
 
+    /// A [`MeasureFinder`] over this registry.
+    pub fn finder(&self) -> MeasureFinder<'_> {
+        MeasureFinder { registry: self, recent: [([0; RECENT_BYTES], 0, 0); RECENT], count: 0 }
+    }
+
     pub fn get(&self, idx: usize) -> &Measure {
         &self.measures[idx]
     }
 
     pub fn measures(&self) -> &[Measure] {
         &self.measures
+    }
+}
+
+/// How many spellings a [`MeasureFinder`] remembers, and how long each may be.
+const RECENT: usize = 4;
+const RECENT_BYTES: usize = 16;
+
+/// [`Registry::find`] for one row after another. It remembers the last few spellings it
+/// found (a file names the same few instruments row after row), whose comparison costs
+/// less than normalising and hashing the spelling again.
+#[derive(Debug, Clone)]
+pub struct MeasureFinder<'r> {
+    registry: &'r Registry,
+    /// Spelling (its bytes and length) and measure; the first `count.min(RECENT)` are set.
+    recent: [([u8; RECENT_BYTES], u8, u16); RECENT],
+    /// Spellings remembered so far; the next one replaces `recent[count % RECENT]`.
+    count: usize,
+}
+
+impl<'r> MeasureFinder<'r> {
+    pub fn registry(&self) -> &'r Registry {
+        self.registry
+    }
+
+    /// What [`Registry::find`] gives for `raw`.
+    #[inline]
+    pub fn find(&mut self, raw: &str) -> Option<usize> {
+        for (text, len, idx) in &self.recent[..self.count.min(RECENT)] {
+            if crate::model::same_bytes(&text[..usize::from(*len)], raw.as_bytes()) {
+                return Some(usize::from(*idx));
+            }
+        }
+        self.find_new(raw)
+    }
+
+    #[inline(never)]
+    fn find_new(&mut self, raw: &str) -> Option<usize> {
+        let idx = self.registry.find(raw)?;
+        // Unknown spellings are rejected rows, and long ones rare: neither is remembered.
+        if let (Ok(len), Ok(id)) = (u8::try_from(raw.len()), u16::try_from(idx)) {
+            if raw.len() <= RECENT_BYTES {
+                let slot = &mut self.recent[self.count % RECENT];
+                slot.0[..raw.len()].copy_from_slice(raw.as_bytes());
+                (slot.1, slot.2) = (len, id);
+                self.count += 1;
+            }
+        }
+        Some(idx)
     }
 }
 
@@ -440,6 +493,22 @@ fn apply_spec(m: &mut Measure, spec: MeasureSpec) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_finder_finds_what_find_finds_while_it_remembers_and_forgets() {
+        let reg = Registry::builtin();
+        let mut finder = reg.finder();
+        // More spellings than it remembers, a long one, unknown ones, and repeats.
+        let spellings =
+            "PHQ-9|GAD-7|phq9|PHQ-9|CORE-10|GAD 7|ORS|XYZ|PHQ-9|GAD-7|  P . H . Q . - 9  |  P . H . Q . - 9  \
+                         |P.H.Q.-9 (nine items)||GAD7|CORE10|phq-9|XYZ";
+        assert_eq!(reg.find("  P . H . Q . - 9  "), reg.find("PHQ9"), "a long spelling that is found");
+        for round in 0..3 {
+            for s in spellings.split('|') {
+                assert_eq!(finder.find(s), reg.find(s), "{s:?} in round {round}");
+            }
+        }
+    }
 
     #[test]
     fn aliases_are_matched_after_normalising() {

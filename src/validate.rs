@@ -4,7 +4,7 @@
 
 use crate::dates::{format_day, parse_iso_date, DateError, Day};
 use crate::model::{GoalScale, Measurements, Phase, NO_KEY, NO_SESSION};
-use crate::registry::Registry;
+use crate::registry::MeasureFinder;
 
 /// One measurement row straight from the file (`None` = empty or absent column).
 #[derive(Debug, Default, Clone, Copy)]
@@ -206,7 +206,7 @@ fn parse_number(raw: &str) -> Option<f64> {
 /// Checks one measurement row against the contract and the registry.
 pub fn check_measurement<'a>(
     raw: &RawMeasurement<'a>,
-    registry: &Registry,
+    measures: &mut MeasureFinder,
     today: Day,
 ) -> Result<CheckedMeasurement<'a>, Fault> {
     // A row with a client is not empty: the emptiness check waits for a missing client.
@@ -241,7 +241,7 @@ pub fn check_measurement<'a>(
         )
     })?;
     let measure_raw = required(raw.measure, "measure")?;
-    let measure = registry.find(measure_raw).ok_or_else(|| {
+    let measure = measures.find(measure_raw).ok_or_else(|| {
         fault(
             "measure",
             "unknown_measure",
@@ -251,7 +251,7 @@ pub fn check_measurement<'a>(
             ),
         )
     })?;
-    let m = registry.get(measure);
+    let m = measures.registry().get(measure);
     let score_raw = raw.score.and_then(Number::present).ok_or_else(|| missing("score"))?;
     let score = score_raw
         .value()
@@ -458,6 +458,7 @@ pub fn measurement_duplicates(order: &[u32], m: &Measurements) -> Vec<(usize, Du
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::Registry;
 
     fn row<'a>() -> RawMeasurement<'a> {
         RawMeasurement {
@@ -474,7 +475,7 @@ mod tests {
     }
 
     fn code_of(raw: RawMeasurement) -> &'static str {
-        check_measurement(&raw, &Registry::builtin(), today()).unwrap_err().code
+        check_measurement(&raw, &mut Registry::builtin().finder(), today()).unwrap_err().code
     }
 
     #[test]
@@ -493,7 +494,7 @@ mod tests {
 
     #[test]
     fn a_clean_row_passes_with_defaults_for_optional_columns() {
-        let r = check_measurement(&row(), &Registry::builtin(), today()).unwrap();
+        let r = check_measurement(&row(), &mut Registry::builtin().finder(), today()).unwrap();
         assert_eq!(r.client_id, "c1");
         assert_eq!(r.episode_id, "");
         assert_eq!(r.session, NO_SESSION);
@@ -521,7 +522,7 @@ mod tests {
     fn an_out_of_range_value_is_written_short_in_its_message() {
         let message = |score: Number| {
             let raw = RawMeasurement { score: Some(score), ..row() };
-            check_measurement(&raw, &Registry::builtin(), today()).unwrap_err().message
+            check_measurement(&raw, &mut Registry::builtin().finder(), today()).unwrap_err().message
         };
         let range = "is outside the PHQ9 range 0 to 27";
         assert_eq!(message(Number::Text("28")), format!("score 28 {range}"));
@@ -547,17 +548,21 @@ mod tests {
     #[test]
     fn today_itself_is_not_in_the_future_and_range_ends_are_valid() {
         let reg = Registry::builtin();
+        let mut reg = reg.finder();
         assert!(check_measurement(
             &RawMeasurement { date: Some(DateValue::Text("2025-01-01")), ..row() },
-            &reg,
+            &mut reg,
             today()
         )
         .is_ok());
-        assert!(check_measurement(&RawMeasurement { score: Some(Number::Text("27")), ..row() }, &reg, today()).is_ok());
-        assert!(check_measurement(&RawMeasurement { score: Some(Number::Text("0")), ..row() }, &reg, today()).is_ok());
         assert!(
-            check_measurement(&RawMeasurement { session: Some(Number::Text("3.0")), ..row() }, &reg, today()).is_ok()
+            check_measurement(&RawMeasurement { score: Some(Number::Text("27")), ..row() }, &mut reg, today()).is_ok()
         );
+        assert!(
+            check_measurement(&RawMeasurement { score: Some(Number::Text("0")), ..row() }, &mut reg, today()).is_ok()
+        );
+        assert!(check_measurement(&RawMeasurement { session: Some(Number::Text("3.0")), ..row() }, &mut reg, today())
+            .is_ok());
     }
 
     /// Typed numbers (Parquet columns of numbers) give every row the result and message
@@ -565,7 +570,8 @@ mod tests {
     #[test]
     fn typed_numbers_are_checked_as_their_text() {
         let reg = Registry::builtin();
-        let outcome = |raw: RawMeasurement| match check_measurement(&raw, &reg, today()) {
+        let mut reg = reg.finder();
+        let mut outcome = |raw: RawMeasurement| match check_measurement(&raw, &mut reg, today()) {
             Ok(r) => Ok((r.session, r.score)),
             Err(f) => Err((f.code, f.message)),
         };
@@ -577,7 +583,7 @@ mod tests {
         let wholes = [0, 14, -1, 27, 28, max, max + 1, i64::MAX, i64::MIN, 9_007_199_254_740_993]
             .map(|v| (Number::Whole(v), v.to_string()));
         for (n, text) in reals.iter().chain(&wholes) {
-            let same = |typed: RawMeasurement, as_text: RawMeasurement| {
+            let mut same = |typed: RawMeasurement, as_text: RawMeasurement| {
                 assert_eq!(outcome(typed), outcome(as_text), "{text}");
             };
             let t = Some(Number::Text(text));
