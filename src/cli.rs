@@ -96,16 +96,16 @@ pub struct AnalyzeArgs {
     #[command(flatten)]
     pub caseload: CaseloadArgs,
 
-    /// Also write every chart as a PNG file (charts/<name>.png), for slides and documents.
+    /// Also write every chart as a PNG file (charts/NAME.png), for slides and documents.
     #[arg(long)]
     pub png: bool,
 
-    /// Also write a page for this client (client_<ID>.html) for a clinician's review; repeatable.
+    /// Also write a page for this client (client_ID.html) for a clinician's review; repeatable.
     #[arg(long, value_name = "ID")]
     pub client: Vec<String>,
 
     /// Also write one complete set of results per therapist (or site) for supervision,
-    /// in DIR/by_therapist/<id>/ (or by_site).
+    /// in DIR/by_therapist/ID/ (or by_site).
     #[arg(long, value_parser = ["therapist", "site"], help_heading = "Caseload, supervision and filters")]
     pub by: Option<String>,
 
