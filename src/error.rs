@@ -7,6 +7,9 @@ pub enum Error {
     #[error("cannot read {path}: {detail}\nit must be a CSV file (UTF-8, comma-separated, with a header row) or a Parquet file")]
     Unreadable { path: PathBuf, detail: String },
 
+    #[error("cannot read {path}: column `{column}` holds {kind}, which sustain cannot read or screen for identifiers\nwrite the column as text, numbers or dates, or leave it out of the file; then run again. Nothing was written")]
+    UnreadableColumn { path: PathBuf, column: String, kind: &'static str },
+
     #[error("cannot read {path}: line {line}{column}: a quoted value is never closed (a `\"` without its closing `\"`)\nclose it, or write a quote inside a quoted value as `\"\"`; then run again. Nothing was written")]
     UnclosedQuote { path: PathBuf, line: u64, column: String },
 

@@ -126,6 +126,13 @@ impl ColumnValues {
         let is_date = || normalise_header(col.name()) == "date";
         match col.dtype() {
             DataType::Int64 => Ok(ColumnValues::Int(col.i64()?.clone())),
+            // Narrower whole numbers as wide ones: the same values, and the same text.
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32 => Ok(ColumnValues::Int(col.cast(&DataType::Int64)?.i64()?.clone())),
             DataType::Float64 => Ok(ColumnValues::Float(col.f64()?.clone())),
             DataType::Date if is_date() => days(col.clone()),
             DataType::Datetime(_, zone) if is_date() => {
@@ -422,11 +429,46 @@ fn open_part(path: &Path, format: Format) -> Result<(Vec<String>, Source)> {
             let file = File::open(path).map_err(|e| unreadable(path, e))?;
             let mut reader = ParquetReader::new(file);
             let schema = reader.schema().map_err(|e| unreadable(path, e))?;
+            check_parquet_types(path, &schema)?;
             let metadata = reader.get_metadata().map_err(|e| unreadable(path, e))?.clone();
             let names = schema.iter_names().map(|n| n.to_string()).collect();
             (names, Source::Parquet { metadata, next_group: 0 })
         }
     })
+}
+
+/// Refuses a Parquet file with a column of a type sustain cannot read as text, numbers
+/// or dates (and so could neither validate nor screen for identifiers), naming the
+/// column, before any row is read: polars would refuse some of these types only while
+/// reading, and panic on others.
+fn check_parquet_types(path: &Path, schema: &ArrowSchema) -> Result<()> {
+    match schema.iter_values().find_map(|f| unreadable_kind(&f.dtype).map(|kind| (f, kind))) {
+        Some((field, kind)) => {
+            Err(Error::UnreadableColumn { path: path.to_path_buf(), column: field.name.to_string(), kind })
+        }
+        None => Ok(()),
+    }
+}
+
+/// What a column of this type holds, in words, if sustain cannot read it; `None` if it can.
+fn unreadable_kind(dtype: &ArrowDataType) -> Option<&'static str> {
+    use ArrowDataType as A;
+    match dtype {
+        A::Null | A::Boolean | A::Int8 | A::Int16 | A::Int32 | A::Int64 => None,
+        A::UInt8 | A::UInt16 | A::UInt32 | A::UInt64 | A::Float32 | A::Float64 => None,
+        A::Decimal(..) | A::Decimal32(..) | A::Decimal64(..) => None,
+        A::Decimal256(precision, _) if *precision <= 38 => None,
+        A::Decimal256(..) => Some("decimals of more than 38 digits"),
+        A::Utf8 | A::LargeUtf8 | A::Utf8View | A::Binary | A::LargeBinary | A::BinaryView => None,
+        A::FixedSizeBinary(_) | A::Date32 | A::Date64 | A::Timestamp(..) | A::Time32(_) | A::Time64(_) => None,
+        A::Dictionary(_, values, _) if !matches!(**values, A::Dictionary(..)) => unreadable_kind(values),
+        A::Int128 | A::UInt128 => Some("128-bit integers"),
+        A::Float16 => Some("half-precision numbers"),
+        A::Duration(_) | A::Interval(_) => Some("durations"),
+        A::List(_) | A::LargeList(_) | A::FixedSizeList(..) => Some("lists"),
+        A::Struct(_) | A::Map(..) | A::Union(_) => Some("nested records"),
+        _ => Some("values of a type sustain does not know"),
+    }
 }
 
 /// About how many records a table holds, from its first part just opened: Parquet's row
@@ -1500,6 +1542,70 @@ mod tests {
         assert_eq!(m.date, vec![day("2024-01-01"), day("2024-02-01")]);
         let reasons: Vec<&str> = rejected.iter().map(|r| r.message.as_str()).collect();
         assert_eq!(reasons, ["date '2079-07-08' is after today (2025-01-01)", "date is empty"]);
+    }
+
+    /// Narrow whole numbers and decimals (as pandas and databases write them) are read as
+    /// the same values, with the same rejections, as the text they stand for; a column of a
+    /// type with no text to screen is refused by name before a row is read.
+    #[test]
+    fn parquet_narrow_integers_and_decimals_read_as_the_text_they_stand_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, mut df: DataFrame| {
+            let p = dir.path().join(name);
+            ParquetWriter::new(File::create(&p).unwrap()).finish(&mut df).unwrap();
+            p
+        };
+        let frame = |session: Column, score: Column, extra: Column| {
+            let mut df = df!(
+                "client_id" => ["c1", "c1", "c1", "c1"],
+                "date" => ["2024-02-01", "2024-02-08", "2024-02-15", "2024-02-22"],
+                "measure" => ["PHQ-9", "PHQ-9", "PHQ-9", "PHQ-9"],
+            )
+            .unwrap();
+            for c in [session, score, extra] {
+                df.with_column(c).unwrap();
+            }
+            df
+        };
+        let (sessions, scores) = ([0i64, 1, -1, 3], [20.0, 8.5, 7.0, 28.0]);
+        let text = write(
+            "text.parquet",
+            frame(
+                Column::new("session".into(), sessions.map(|s| s.to_string())),
+                Column::new("score".into(), ["20.00", "8.50", "7.00", "28.00"]),
+                Column::new("visits".into(), ["1", "2", "3", "4"]),
+            ),
+        );
+        let expected = validated(&text, 1, 1 << 20);
+        assert_eq!(expected.0.session, [0, 1]);
+        let reasons: Vec<&str> = expected.1.iter().map(|r| r.message.as_str()).collect();
+        assert_eq!(reasons, ["session '-1' is negative", "score 28 is outside the PHQ9 range 0 to 27"]);
+        for (i, (narrow, unsigned)) in [
+            (DataType::Int8, DataType::UInt8),
+            (DataType::Int16, DataType::UInt16),
+            (DataType::Int32, DataType::UInt32),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let typed = write(
+                &format!("typed{i}.parquet"),
+                frame(
+                    Column::new("session".into(), sessions).cast(&narrow).unwrap(),
+                    Column::new("score".into(), scores).cast(&DataType::Decimal(5, 2)).unwrap(),
+                    Column::new("visits".into(), [1i64, 2, 3, 4]).cast(&unsigned).unwrap(),
+                ),
+            );
+            assert_same(&validated(&typed, 1, 1 << 20), &expected);
+        }
+
+        let list = Series::new("tags".into(), [Series::new("".into(), [1i64]), Series::new("".into(), [2i64, 3])]);
+        let mut df = df!("client_id" => ["c1", "c2"], "date" => ["2024-02-01"; 2], "measure" => ["PHQ-9"; 2]).unwrap();
+        df.with_column(list.into()).unwrap();
+        df.with_column(Column::new("score".into(), [1.0, 2.0])).unwrap();
+        let refused = TableReader::open(&write("list.parquet", df), Table::Measurements).err().unwrap();
+        assert!(matches!(&refused, Error::UnreadableColumn { column, kind: "lists", .. } if column == "tags"));
+        assert!(refused.is_input_error());
     }
 
     #[test]

@@ -254,7 +254,8 @@ fn assert_input_refused(input: &std::path::Path, message_parts: &[&str]) {
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no partial output is left behind");
 }
 
-/// Parquet dates: a date column is read; a zoned timestamp column is refused with advice.
+/// Parquet dates: a date column is read; a zoned timestamp column is refused with advice,
+/// and so is a column of a type with no text to check (a list), by name.
 #[test]
 fn parquet_date_columns_are_read_and_zoned_timestamps_refused() {
     use polars::prelude::*;
@@ -277,6 +278,9 @@ fn parquet_date_columns_are_read_and_zoned_timestamps_refused() {
         .into_datetime(TimeUnit::Milliseconds, zone);
     let zoned = write("zoned.parquet", Column::from(stamps));
     assert_input_refused(&zoned, &["zoned.parquet", "column `date`", "time zone Europe/London", "as dates"]);
+    let lists = Series::new("date".into(), [Series::new("".into(), [19723i32]), Series::new("".into(), [19783i32])]);
+    let listed = write("listed.parquet", Column::from(lists));
+    assert_input_refused(&listed, &["listed.parquet", "column `date` holds lists", "Nothing was written"]);
 }
 
 /// Contract columns are screened while rows are validated in parallel ranges; an
