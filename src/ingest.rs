@@ -369,6 +369,9 @@ fn unreadable(path: &Path, e: impl std::fmt::Display) -> Error {
 /// Refuses a "CSV" that is binary (a spreadsheet or Parquet file renamed), which the
 /// CSV reader would otherwise read as one odd header.
 fn check_text(path: &Path, head: &[u8]) -> Result<()> {
+    if head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]) {
+        return Err(unreadable(path, "it is UTF-16 text (as Excel's \"Unicode text\" saves it); save it as CSV UTF-8"));
+    }
     if head[..head.len().min(8192)].contains(&0) {
         return Err(unreadable(
             path,
@@ -376,6 +379,15 @@ fn check_text(path: &Path, head: &[u8]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The separator a one-column CSV header is really split by, if it holds one: European
+/// spreadsheets save "CSV" with semicolons, and "text" exports use tabs.
+fn other_separator(header: &str) -> Option<&'static str> {
+    [(';', "semicolons"), ('\t', "tabs"), ('|', "vertical bars")]
+        .into_iter()
+        .find(|(c, _)| header.contains(*c))
+        .map(|(_, name)| name)
 }
 
 /// Parses a CSV header with polars (its column names, as polars would name them).
@@ -534,6 +546,11 @@ impl TableReader {
         };
         for (name, required) in spec {
             if *required && !headers.contains_key(name) {
+                if let (Format::Csv, [header]) = (format, names.as_slice()) {
+                    if let Some(separator) = other_separator(header) {
+                        return Err(Error::NotCommaSeparated { path: path.to_path_buf(), separator });
+                    }
+                }
                 return Err(Error::MissingColumn { path: path.to_path_buf(), column: name, table: table_name });
             }
         }

@@ -418,13 +418,11 @@ impl<'r> MeasureFinder<'r> {
     fn find_new(&mut self, raw: &str) -> Option<usize> {
         let idx = self.registry.find(raw)?;
         // Unknown spellings are rejected rows, and long ones rare: neither is remembered.
-        if let (Ok(len), Ok(id)) = (u8::try_from(raw.len()), u16::try_from(idx)) {
-            if raw.len() <= RECENT_BYTES {
-                let slot = &mut self.recent[self.count % RECENT];
-                slot.0[..raw.len()].copy_from_slice(raw.as_bytes());
-                (slot.1, slot.2) = (len, id);
-                self.count += 1;
-            }
+        if let (true, Ok(id)) = (raw.len() <= RECENT_BYTES, u16::try_from(idx)) {
+            let slot = &mut self.recent[self.count % RECENT];
+            slot.0[..raw.len()].copy_from_slice(raw.as_bytes());
+            (slot.1, slot.2) = (raw.len() as u8, id);
+            self.count += 1;
         }
         Some(idx)
     }
