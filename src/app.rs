@@ -154,10 +154,23 @@ pub struct RunConfig {
     pub memory_rows: usize,
 }
 
-/// `DIR/stem.csv`, `DIR/stem.parquet`, or a folder `DIR/stem/` of part files.
-fn find_table(dir: &Path, stem: &str) -> Option<PathBuf> {
-    let file = ["csv", "parquet"].iter().map(|ext| dir.join(format!("{stem}.{ext}"))).find(|p| p.is_file());
-    file.or_else(|| Some(dir.join(stem)).filter(|p| p.is_dir()))
+/// `DIR/stem.csv`, `DIR/stem.parquet`, or a folder `DIR/stem/` of part files, the first
+/// of them present; when more than one is, a warning names the one read, since the others
+/// may be stale copies.
+fn find_table(dir: &Path, stem: &str, quiet: bool) -> Option<PathBuf> {
+    let files = ["csv", "parquet"].iter().map(|ext| dir.join(format!("{stem}.{ext}"))).filter(|p| p.is_file());
+    let found: Vec<PathBuf> = files.chain(Some(dir.join(stem)).filter(|p| p.is_dir())).collect();
+    if let [read, others @ ..] = found.as_slice() {
+        if !others.is_empty() && !quiet {
+            let others: Vec<String> = others.iter().map(|p| p.display().to_string()).collect();
+            eprintln!(
+                "sustain: warning: reading {}, not {} (pass --{stem} FILE to choose)",
+                read.display(),
+                others.join(" nor ")
+            );
+        }
+    }
+    found.into_iter().next()
 }
 
 pub fn load_registry(path: Option<&Path>) -> Result<Registry> {
@@ -172,11 +185,11 @@ pub fn resolve(args: &InputArgs) -> Result<RunConfig> {
     let measurements = match (&args.measurements, &args.dir) {
         (Some(p), _) => p.clone(),
         (None, Some(dir)) => {
-            find_table(dir, "measurements").ok_or_else(|| Error::NoMeasurements { dir: dir.clone() })?
+            find_table(dir, "measurements", args.quiet).ok_or_else(|| Error::NoMeasurements { dir: dir.clone() })?
         }
         (None, None) => return Err(Error::NoInput),
     };
-    let goals = args.goals.clone().or_else(|| args.dir.as_deref().and_then(|d| find_table(d, "goals")));
+    let goals = args.goals.clone().or_else(|| args.dir.as_deref().and_then(|d| find_table(d, "goals", args.quiet)));
     let today = match &args.today {
         None => today_utc(),
         Some(t) => {
@@ -429,7 +442,8 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
             if by == "site" { ("site", &loaded.keys.sites) } else { ("therapist", &loaded.keys.therapists) };
         let mut names: Vec<&str> = (0..interner.len() as u32).map(|i| interner.name(i)).collect();
         names.sort_unstable();
-        for name in names {
+        let folders = unique_file_names(names.iter().copied());
+        for (name, folder) in names.into_iter().zip(folders) {
             progress.stage(format!("report for {kind} {name}"));
             let mut f = filter.clone();
             if kind == "site" {
@@ -437,28 +451,39 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
             } else {
                 f.therapists = vec![name.to_string()];
             }
-            analysis(
-                &loaded,
-                &cfg,
-                args,
-                &f,
-                &progress,
-                &cfg.out.join(format!("by_{kind}")).join(safe_file_name(name)),
-            )?;
+            analysis(&loaded, &cfg, args, &f, &progress, &cfg.out.join(format!("by_{kind}")).join(folder))?;
         }
     }
     progress.done(&closing_line(&summary, &cfg.out));
     Ok(())
 }
 
-/// A key as a folder name: letters, digits, `.`, `-` and `_` kept, anything else `_`.
+/// A key as a file or folder name: letters, digits, `-` and `_` kept, anything else `_`.
 fn safe_file_name(key: &str) -> String {
     let s: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || "-_".contains(c) { c } else { '_' }).collect();
-    if s.is_empty() || s.starts_with('.') {
-        format!("_{s}")
+    if s.is_empty() {
+        "_".into()
     } else {
         s
     }
+}
+
+/// Each key's [`safe_file_name`], in the keys' order, with `-2`, `-3`, … added where two
+/// keys would share a name (`T 1` and `T_1`; `T1` and `t1` on a file system that ignores
+/// case), so that no unit's or client's files replace another's.
+fn unique_file_names<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut used = std::collections::HashSet::new();
+    let unique = |key: &str| {
+        let base = safe_file_name(key);
+        let mut name = base.clone();
+        let mut n = 2;
+        while !used.insert(name.to_ascii_lowercase()) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        name
+    };
+    keys.into_iter().map(unique).collect()
 }
 
 /// Every analysis of one run on loaded data, restricted by `filter`, written to `out`;
@@ -795,8 +820,10 @@ fn run_analyses(
 
 /// The series (indices into `episodes.items`) of each `--client`, in the order given.
 fn client_series<'a>(keys: &Keys, episodes: &Episodes, clients: &'a [String]) -> Result<Vec<(&'a str, Vec<usize>)>> {
+    let mut seen = BTreeSet::new();
     clients
         .iter()
+        .filter(|client| seen.insert(client.as_str()))
         .map(|client| {
             let items: Vec<usize> =
                 (0..episodes.items.len()).filter(|&i| keys.clients.name(episodes.items[i].client) == client).collect();
@@ -828,7 +855,8 @@ fn client_pages(
     results: &ClientResults,
 ) -> Vec<OutputFile<'static>> {
     let mut client_pages = Vec::new();
-    for (client, items) in clients {
+    let file_names = unique_file_names(clients.iter().map(|(client, _)| *client));
+    for ((client, items), file_name) in clients.iter().zip(file_names) {
         let pages: Vec<crate::report::ClientEpisode> = items
             .iter()
             .map(|&i| {
@@ -884,7 +912,7 @@ fn client_pages(
             })
             .collect();
         client_pages.push(OutputFile::new(
-            format!("client_{}.html", safe_file_name(client)),
+            format!("client_{file_name}.html"),
             crate::report::render_client(client, &pages).into_bytes(),
         ));
     }
@@ -959,4 +987,15 @@ pub fn list_measures(args: &MeasuresArgs) -> Result<()> {
         ListFormat::Table => print!("{}", crate::report::registry_table(&reg)),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_would_share_a_file_name_get_their_own() {
+        let names = unique_file_names(["T 1", "T_1", "t_1", "T/1", "", "é", "T_1-2", "S1"]);
+        assert_eq!(names, ["T_1", "T_1-2", "t_1-3", "T_1-4", "_", "_-2", "T_1-2-2", "S1"]);
+    }
 }

@@ -452,6 +452,22 @@ fn a_folder_input_finds_its_tables_and_demo_data_round_trips_through_parquet() {
     let s = read_json(&csv_out.join("summary.json"));
     assert!(s["inputs"]["goals"]["rows_read"].as_u64().unwrap() > 0);
     assert_eq!(s["rows_rejected"], 0);
+
+    // A folder holding a table twice: the CSV is read, and a warning says so.
+    let both = dir.path().join("csv");
+    fs::copy(dir.path().join("parquet/measurements.parquet"), both.join("measurements.parquet")).unwrap();
+    let out = dir.path().join("both-out");
+    cargo_bin_cmd!("sustain")
+        .arg("analyze")
+        .arg(&both)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(contains("warning: reading"))
+        .stderr(contains("measurements.csv, not"))
+        .stderr(contains("measurements.parquet (pass --measurements FILE to choose)"));
+    assert_eq!(fs::read(out.join("episodes.csv")).unwrap(), fs::read(csv_out.join("episodes.csv")).unwrap());
 }
 
 #[test]
@@ -887,6 +903,22 @@ fn filters_and_per_therapist_reports() {
     let clients: Vec<String> =
         read_csv(&dated.path().join("episodes.csv")).into_iter().map(|r| r["client_id"].clone()).collect();
     assert_eq!(clients, ["C", "D", "E", "F"]);
+}
+
+/// Two therapists whose ids make the same folder name each keep their own report.
+#[test]
+fn per_therapist_folders_never_replace_one_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("m.csv");
+    let rows = ["c1,T 1,2024-01-01,20", "c1,T 1,2024-03-01,8", "c2,T_1,2024-01-01,18", "c2,T_1,2024-03-01,17"];
+    fs::write(&input, format!("client_id,therapist_id,date,score,measure\n{}\n", rows.join(",PHQ-9\n") + ",PHQ-9"))
+        .unwrap();
+    let out = analyze(&input, &["--by", "therapist"]);
+    for (folder, therapist) in [("T_1", "T 1"), ("T_1-2", "T_1")] {
+        let eps = read_csv(&out.path().join("by_therapist").join(folder).join("episodes.csv"));
+        assert_eq!(eps.len(), 1, "{folder}");
+        assert_eq!(eps[0]["therapist_id"], therapist, "{folder}");
+    }
 }
 
 #[test]
