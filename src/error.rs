@@ -19,6 +19,9 @@ pub enum Error {
     #[error("{path} has no `{column}` column, which the {table} table requires; add it, or rename the column that holds it (names are matched case-insensitively)")]
     MissingColumn { path: PathBuf, column: &'static str, table: &'static str },
 
+    #[error("cannot read {path}: column `{column}` holds timestamps in time zone {zone}, whose calendar day depends on a zone database sustain does not carry\nwrite it as dates (or as text YYYY-MM-DD) in the practice's own time zone; then run again. Nothing was written")]
+    ZonedDates { path: PathBuf, column: String, zone: String },
+
     #[error("{path} has one column, whose name holds {separator}: the file looks separated by {separator}, not commas\nsave or export it as comma-separated CSV (UTF-8); then run again. Nothing was written")]
     NotCommaSeparated { path: PathBuf, separator: &'static str },
 

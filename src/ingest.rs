@@ -135,15 +135,10 @@ impl ColumnValues {
             | DataType::UInt32 => Ok(ColumnValues::Int(col.cast(&DataType::Int64)?.i64()?.clone())),
             DataType::Float64 => Ok(ColumnValues::Float(col.f64()?.clone())),
             DataType::Date if is_date() => days(col.clone()),
-            DataType::Datetime(_, zone) if is_date() => {
-                // A timestamp of the day a measure was taken stands for that day; with a time
-                // zone, the day depends on a zone database sustain does not carry.
-                if let Some(zone) = zone {
-                    polars_bail!(ComputeError: "column `{}` holds timestamps in time zone {zone}; \
-                        write it as dates (or as text YYYY-MM-DD) in the practice's own time zone", col.name());
-                }
-                days(col.cast(&DataType::Date)?)
-            }
+            // A timestamp of the day a measure was taken stands for that day. (With a time
+            // zone the day depends on a zone database sustain does not carry: such a `date`
+            // column refuses the file when it is opened, `check_parquet_types`.)
+            DataType::Datetime(_, None) if is_date() => days(col.cast(&DataType::Date)?),
             // Elsewhere (only screened), the instant without its zone: polars formats a
             // zoned timestamp only with the zone database.
             DataType::Datetime(unit, Some(_)) => {
@@ -450,16 +445,21 @@ fn open_part(path: &Path, format: Format) -> Result<(Vec<String>, Source)> {
 }
 
 /// Refuses a Parquet file with a column of a type sustain cannot read as text, numbers
-/// or dates (and so could neither validate nor screen for identifiers), naming the
-/// column, before any row is read: polars would refuse some of these types only while
-/// reading, and panic on others.
+/// or dates (and so could neither validate nor screen for identifiers), or with zoned
+/// timestamps in `date`, naming the column, before any row is read: polars would refuse
+/// some of these types only while reading, and panic on others.
 fn check_parquet_types(path: &Path, schema: &ArrowSchema) -> Result<()> {
-    match schema.iter_values().find_map(|f| unreadable_kind(&f.dtype).map(|kind| (f, kind))) {
-        Some((field, kind)) => {
-            Err(Error::UnreadableColumn { path: path.to_path_buf(), column: field.name.to_string(), kind })
+    for field in schema.iter_values() {
+        let column = field.name.to_string();
+        if let Some(kind) = unreadable_kind(&field.dtype) {
+            return Err(Error::UnreadableColumn { path: path.to_path_buf(), column, kind });
         }
-        None => Ok(()),
+        // Zoned timestamps elsewhere are only screened, as instants without their zone.
+        if let (ArrowDataType::Timestamp(_, Some(zone)), "date") = (&field.dtype, normalise_header(&column).as_str()) {
+            return Err(Error::ZonedDates { path: path.to_path_buf(), column, zone: zone.to_string() });
+        }
     }
+    Ok(())
 }
 
 /// What a column of this type holds, in words, if sustain cannot read it; `None` if it can.
@@ -1536,8 +1536,16 @@ mod tests {
         };
         assert_eq!(text_of(stamp("Date", None)), "day 2024-02-01", "a timestamp stands for its day");
         let zone = TimeZone::opt_try_new(Some("America/New_York")).unwrap();
-        let refused = text_of(stamp("date", zone.clone()));
-        assert!(refused.contains("column `date` holds timestamps in time zone America/New_York"), "{refused}");
+        // A zoned `date` column refuses its file as it is opened (elsewhere a zoned
+        // timestamp is only screened, as its instant).
+        let zdir = tempfile::tempdir().unwrap();
+        let zoned = zdir.path().join("zoned.parquet");
+        let mut df = df!("client_id" => ["c1"], "measure" => ["PHQ-9"], "score" => [20.0]).unwrap();
+        df.with_column(stamp("Date", zone.clone())).unwrap();
+        ParquetWriter::new(File::create(&zoned).unwrap()).finish(&mut df).unwrap();
+        let refused = TableReader::open(&zoned, Table::Measurements).err().unwrap();
+        let named = matches!(&refused, Error::ZonedDates { column, zone, .. } if column == "Date" && zone == "America/New_York");
+        assert!(named, "{refused}");
         let elsewhere = text_of(stamp("logged", zone));
         assert!(elsewhere.starts_with("2024-02-01 14:30"), "only screened, read as it is: {elsewhere}");
 
