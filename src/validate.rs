@@ -470,6 +470,17 @@ mod tests {
         }
     }
 
+    fn goal_row<'a>() -> RawGoal<'a> {
+        RawGoal {
+            client_id: Some("c1"),
+            goal_id: Some("g1"),
+            date: Some(DateValue::Text("2024-03-01")),
+            scale: Some("GBO"),
+            rating: Some(Number::Text("4")),
+            ..Default::default()
+        }
+    }
+
     fn today() -> Day {
         parse_iso_date("2025-01-01").unwrap()
     }
@@ -533,14 +544,7 @@ mod tests {
         assert_eq!(message(Number::Real(1e300)), format!("score 1e300 {range}"));
         assert_eq!(message(Number::Whole(1_000_000_000_000_000)), format!("score 1e15 {range}"));
         assert_eq!(message(Number::Text("999999999999999")), format!("score 999999999999999 {range}"));
-        let goal = RawGoal {
-            client_id: Some("c1"),
-            goal_id: Some("g1"),
-            date: Some(DateValue::Text("2024-03-01")),
-            scale: Some("GBO"),
-            rating: Some(Number::Text("2e20")),
-            ..Default::default()
-        };
+        let goal = RawGoal { rating: Some(Number::Text("2e20")), ..goal_row() };
         let fault = check_goal(&goal, today()).unwrap_err();
         assert_eq!(fault.message, "rating 2e20 is invalid: a GBO rating is 0 to 10");
     }
@@ -591,15 +595,7 @@ mod tests {
             same(RawMeasurement { session: Some(*n), ..row() }, RawMeasurement { session: t, ..row() });
         }
         fn goal(rating: Number, weight: Number) -> Result<(f64, f64), (&'static str, String)> {
-            let raw = RawGoal {
-                client_id: Some("c1"),
-                goal_id: Some("g1"),
-                date: Some(DateValue::Text("2024-03-01")),
-                scale: Some("GAS"),
-                rating: Some(rating),
-                weight: Some(weight),
-                ..Default::default()
-            };
+            let raw = RawGoal { scale: Some("GAS"), rating: Some(rating), weight: Some(weight), ..goal_row() };
             check_goal(&raw, today()).map(|g| (g.rating, g.weight)).map_err(|f| (f.code, f.message))
         }
         for (r, w) in [(-2, 1), (3, 1), (1, 0), (0, -4)] {
@@ -623,14 +619,7 @@ mod tests {
 
     #[test]
     fn goal_rows_follow_their_scale() {
-        let ok = RawGoal {
-            client_id: Some("c1"),
-            goal_id: Some("g1"),
-            date: Some(DateValue::Text("2024-03-01")),
-            scale: Some("gas"),
-            rating: Some(Number::Text("-2")),
-            ..Default::default()
-        };
+        let ok = RawGoal { scale: Some("gas"), rating: Some(Number::Text("-2")), ..goal_row() };
         let g = check_goal(&ok, today()).unwrap();
         assert_eq!((g.scale, g.rating, g.weight), (GoalScale::Gas, -2.0, 1.0));
         let code = |raw: RawGoal| check_goal(&raw, today()).unwrap_err().code;
