@@ -323,6 +323,17 @@ impl Registry {
                 return Err("a [[measure]] has an empty `code`".into());
             }
             let existing = self.lookup.get(&code).copied();
+            for alias in &spec.aliases {
+                let key = normalise_code(alias);
+                if key.is_empty() {
+                    return Err(format!("measure {code}: the alias {alias:?} has no letters or digits"));
+                }
+                // An alias of another instrument would quietly take its rows.
+                if let Some(other) = self.lookup.get(&key).copied().filter(|&j| Some(j) != existing) {
+                    let other = &self.measures[other].code;
+                    return Err(format!("measure {code}: the alias {alias:?} already names measure {other}"));
+                }
+            }
             let mut m = match existing {
                 Some(i) => self.measures[i].clone(),
                 None => Measure {
@@ -433,14 +444,33 @@ fn apply_spec(m: &mut Measure, spec: MeasureSpec) -> Result<(), String> {
     if let Some(v) = spec.name {
         m.name = v;
     }
-    if let Some(v) = spec.min {
+    let finite = |name: &str, v: Option<f64>| match v {
+        Some(x) if !x.is_finite() => Err(format!("measure {code}: `{name}` must be a finite number")),
+        _ => Ok(v),
+    };
+    if let Some(v) = finite("min", spec.min)? {
         m.min = v;
     }
-    if let Some(v) = spec.max {
+    if let Some(v) = finite("max", spec.max)? {
         m.max = v;
     }
     if m.min > m.max {
         return Err(format!("measure {code}: min {} is above max {}", m.min, m.max));
+    }
+    // A cut-off or remission bound outside the scale would make every score, or none, a case.
+    let on_scale = |name: &str, v: Option<f64>| -> Result<(), String> {
+        match finite(name, v)? {
+            Some(x) if x < m.min || x > m.max => {
+                Err(format!("measure {code}: `{name}` {x} is outside the scale ({} to {})", m.min, m.max))
+            }
+            _ => Ok(()),
+        }
+    };
+    on_scale("cutoff", spec.cutoff)?;
+    on_scale("remission_below", spec.remission_below)?;
+    finite("functional_mean", spec.functional_mean)?;
+    if matches!(finite("functional_sd", spec.functional_sd)?, Some(sd) if sd <= 0.0) {
+        return Err(format!("measure {code}: `functional_sd` must be above 0"));
     }
     if let Some(v) = spec.better {
         m.direction = v;
@@ -569,5 +599,27 @@ mod tests {
         assert!(Registry::builtin().with_overrides(c_without_norms).is_err());
         let unknown_key = "[[measure]]\ncode='PHQ9'\ncutof=3";
         assert!(Registry::builtin().with_overrides(unknown_key).is_err());
+    }
+
+    #[test]
+    fn values_off_the_scale_and_borrowed_aliases_are_refused() {
+        let refused = |body: &str| {
+            let toml = format!("[[measure]]\ncode='XX'\nbetter='lower'\nmin=0\nmax=10\n{body}");
+            Registry::builtin().with_overrides(&toml).expect_err(body)
+        };
+        assert!(refused("cutoff=50").contains("`cutoff` 50 is outside the scale (0 to 10)"));
+        assert!(refused("cutoff=-1").contains("outside the scale"));
+        assert!(refused("remission_below=11").contains("`remission_below`"));
+        assert!(refused("cutoff_method='c'\nfunctional_mean=2\nfunctional_sd=-1").contains("`functional_sd`"));
+        assert!(refused("cutoff=nan").contains("finite"));
+        assert!(refused("aliases=['PHQ-9']").contains("already names measure PHQ9"));
+        assert!(refused("aliases=['--']").contains("no letters or digits"));
+        let nan_max = "[[measure]]\ncode='XX'\nbetter='lower'\nmin=0\nmax=nan";
+        assert!(Registry::builtin().with_overrides(nan_max).unwrap_err().contains("`max` must be a finite number"));
+        // The ends of the scale, and an instrument's own alias given again, are taken.
+        let ok = "[[measure]]\ncode='XX'\nbetter='lower'\nmin=0\nmax=10\ncutoff=10\nremission_below=0\n\
+                  [[measure]]\ncode='PHQ9'\naliases=['PHQ-9', 'phq nine']";
+        let r = Registry::builtin().with_overrides(ok).unwrap();
+        assert_eq!(r.find("phq nine"), r.find("PHQ9"));
     }
 }
