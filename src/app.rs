@@ -943,12 +943,17 @@ fn parse_day(flag: &str, v: &Option<String>) -> Result<Option<Day>> {
 }
 
 fn filter_of(a: &crate::cli::CaseloadArgs) -> Result<crate::episodes::Filter> {
-    Ok(crate::episodes::Filter {
-        therapists: a.therapist.clone(),
-        sites: a.site.clone(),
-        from: parse_day("--from", &a.from)?,
-        to: parse_day("--to", &a.to)?,
-    })
+    let (from, to) = (parse_day("--from", &a.from)?, parse_day("--to", &a.to)?);
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(Error::Usage(format!(
+                "--from {} is after --to {}: no episode could be kept; give the earlier date to --from",
+                a.from.as_deref().unwrap_or_default(),
+                a.to.as_deref().unwrap_or_default()
+            )));
+        }
+    }
+    Ok(crate::episodes::Filter { therapists: a.therapist.clone(), sites: a.site.clone(), from, to })
 }
 
 /// `sustain validate`: the data-quality part of a run, quickly.

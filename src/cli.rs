@@ -1,5 +1,6 @@
 //! Command-line flags, as close to what the user types as possible; `app` resolves them.
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -110,11 +111,11 @@ pub struct AnalyzeArgs {
     pub by: Option<String>,
 
     /// GBO reliable change in points (NHS England MHSDS: 3; Edbrooke-Childs 2015: 2.45).
-    #[arg(long, value_name = "POINTS", default_value_t = 3.0, help_heading = "Goals")]
+    #[arg(long, value_name = "POINTS", default_value_t = 3.0, value_parser = positive, help_heading = "Goals")]
     pub gbo_reliable_change: f64,
 
     /// GAS inter-goal correlation rho in the Kiresuk-Sherman T-score.
-    #[arg(long, value_name = "RHO", default_value_t = 0.3, help_heading = "Goals")]
+    #[arg(long, value_name = "RHO", default_value_t = 0.3, value_parser = zero_to_one, help_heading = "Goals")]
     pub gas_rho: f64,
 }
 
@@ -124,7 +125,7 @@ pub struct AnalyzeArgs {
 pub struct CaseloadArgs {
     /// In therapists.csv, sites.csv and trends.csv, round counts of 5 or more to the nearest
     /// N (NHS publications use 5; 1 = no rounding). Counts below --suppress-below are "*".
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub round_to: u64,
 
     /// How funnel limits allow for variation between units beyond chance.
@@ -157,15 +158,15 @@ pub struct CaseloadArgs {
 #[command(next_help_heading = "Trajectories and expected response")]
 pub struct TrajectoryArgs {
     /// Early response means reliable improvement by this many sessions after baseline.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
     pub early_session: i32,
 
     /// Intake-severity bands (quantiles of the baseline) for the expected-response curves.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub etr_bands: usize,
 
     /// Not on track: worse than this percentile of similar clients at the same session.
-    #[arg(long, value_name = "PERCENT", default_value_t = 75.0)]
+    #[arg(long, value_name = "PERCENT", default_value_t = 75.0, value_parser = percent)]
     pub etr_percentile: f64,
 
     /// Fewest other episodes at a session for an expected-response point.
@@ -189,15 +190,15 @@ impl TrajectoryArgs {
 #[command(next_help_heading = "Follow-up and relapse")]
 pub struct FollowUpArgs {
     /// Follow-up windows, in months after the last treatment score.
-    #[arg(long, value_name = "MONTHS", value_delimiter = ',', default_value = "3,6,12")]
+    #[arg(long, value_name = "MONTHS", value_delimiter = ',', default_value = "3,6,12", value_parser = positive)]
     pub followup_months: Vec<f64>,
 
     /// A follow-up score belongs to the nearest window within this many days of its target.
-    #[arg(long, value_name = "DAYS", default_value_t = 45)]
+    #[arg(long, value_name = "DAYS", default_value_t = 45, value_parser = clap::value_parser!(i32).range(0..))]
     pub followup_tolerance_days: i32,
 
     /// The end state held if this many last treatment scores were all below caseness.
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub held_scores: usize,
 
     /// Who enters the time-to-relapse analysis: recovered at the end (event: back at
@@ -208,8 +209,13 @@ pub struct FollowUpArgs {
 
 impl FollowUpArgs {
     pub fn options(&self) -> crate::followup::Options {
+        // Windows in increasing order, each once: a window given twice would never be the
+        // nearest, and the tables list windows in this order.
+        let mut months = self.followup_months.clone();
+        months.sort_by(f64::total_cmp);
+        months.dedup();
         crate::followup::Options {
-            months: self.followup_months.clone(),
+            months,
             tolerance_days: self.followup_tolerance_days,
             held_scores: self.held_scores,
             cohort: self.survival_cohort,
@@ -222,15 +228,15 @@ impl FollowUpArgs {
 #[command(next_help_heading = "Sudden gains (Tang & DeRubeis 1999; suddengains 0.7.2)")]
 pub struct SuddenGainArgs {
     /// Criterion 1: a change of at least this many points [default: the measure's reliable-change threshold].
-    #[arg(long, value_name = "POINTS", conflicts_with_all = ["sg_no_crit1", "sg_cutoff_reliability"])]
+    #[arg(long, value_name = "POINTS", value_parser = positive, conflicts_with_all = ["sg_no_crit1", "sg_cutoff_reliability"])]
     pub sg_cutoff: Option<f64>,
 
     /// Criterion 1 from a reliability, as define_crit1_cutoff: 1.96 · √2 · SD · √(1 − r).
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", value_parser = zero_to_one)]
     pub sg_cutoff_reliability: Option<f64>,
 
     /// The SD for --sg-cutoff-reliability [default: SD of the measure's baseline scores].
-    #[arg(long, value_name = "SD", requires = "sg_cutoff_reliability")]
+    #[arg(long, value_name = "SD", value_parser = positive, requires = "sg_cutoff_reliability")]
     pub sg_cutoff_sd: Option<f64>,
 
     /// Switch criterion 1 off.
@@ -238,7 +244,7 @@ pub struct SuddenGainArgs {
     pub sg_no_crit1: bool,
 
     /// Criterion 2: a change of at least this share of the pregain score.
-    #[arg(long, value_name = "SHARE", default_value_t = 0.25)]
+    #[arg(long, value_name = "SHARE", default_value_t = 0.25, value_parser = non_negative)]
     pub sg_pct: f64,
 
     /// Switch criterion 2 off.
@@ -250,11 +256,11 @@ pub struct SuddenGainArgs {
     pub sg_no_crit3: bool,
 
     /// Criterion 3's alpha.
-    #[arg(long, value_name = "ALPHA", default_value_t = 0.05)]
+    #[arg(long, value_name = "ALPHA", default_value_t = 0.05, value_parser = probability)]
     pub sg_alpha: f64,
 
     /// Use this fixed critical value in criterion 3 instead of t adjusted to the scores available.
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", value_parser = positive)]
     pub sg_critical_value: Option<f64>,
 
     /// The session number at the first position of every series (0 = assessment).
@@ -346,10 +352,125 @@ pub struct DemoArgs {
 
     /// Write each table as this many part files in a folder (`measurements/part-000.csv`, …),
     /// clients assigned to parts by a hash of their id, as a partitioned export would be.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub parts: Option<u32>,
 
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+// Parsers for numeric flags: a value outside what the method defines is refused by clap
+// with the flag's name and the rule (exit 2) instead of reaching an analysis, where it
+// panicked (an alpha of 2) or quietly gave nonsense (a NaN share, a negative cut-off).
+
+fn number(s: &str) -> Result<f64, String> {
+    let x: f64 = s.trim().parse().map_err(|_| "not a number".to_string())?;
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err("must be a finite number".to_string())
+    }
+}
+
+fn within(s: &str, ok: impl Fn(f64) -> bool, rule: &str) -> Result<f64, String> {
+    let x = number(s)?;
+    if ok(x) {
+        Ok(x)
+    } else {
+        Err(format!("must be {rule}"))
+    }
+}
+
+/// A number above 0 (thresholds in points, months, SDs, critical values).
+fn positive(s: &str) -> Result<f64, String> {
+    within(s, |x| x > 0.0, "greater than 0")
+}
+
+/// A number of at least 0 (a share of the pregain score).
+fn non_negative(s: &str) -> Result<f64, String> {
+    within(s, |x| x >= 0.0, "0 or more")
+}
+
+/// A correlation or reliability between 0 and 1.
+fn zero_to_one(s: &str) -> Result<f64, String> {
+    within(s, |x| (0.0..=1.0).contains(&x), "between 0 and 1")
+}
+
+/// A test's alpha: above 0 and below 1.
+fn probability(s: &str) -> Result<f64, String> {
+    within(s, |x| x > 0.0 && x < 1.0, "greater than 0 and less than 1")
+}
+
+/// A percentile, 0 to 100.
+fn percent(s: &str) -> Result<f64, String> {
+    within(s, |x| (0.0..=100.0).contains(&x), "between 0 and 100")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyze(flags: &[&str]) -> Result<AnalyzeArgs, clap::Error> {
+        let args = ["sustain", "analyze"].iter().chain(flags);
+        Cli::try_parse_from(args).map(|c| match c.command {
+            Command::Analyze(a) => *a,
+            other => panic!("parsed as {other:?}"),
+        })
+    }
+
+    #[test]
+    fn numeric_flags_outside_their_method_are_refused_by_name() {
+        for (flag, value) in [
+            ("--etr-percentile", "150"),
+            ("--etr-percentile", "NaN"),
+            ("--sg-alpha", "2"),
+            ("--sg-alpha", "0"),
+            ("--sg-pct", "NaN"),
+            ("--sg-pct", "-0.1"),
+            ("--sg-cutoff", "-1"),
+            ("--sg-cutoff", "inf"),
+            ("--sg-cutoff-reliability", "1.5"),
+            ("--sg-critical-value", "0"),
+            ("--gas-rho", "1.5"),
+            ("--gas-rho", "NaN"),
+            ("--gbo-reliable-change", "0"),
+            ("--followup-months", "3,-6"),
+            ("--followup-months", "inf"),
+            ("--followup-tolerance-days", "-5"),
+            ("--held-scores", "0"),
+            ("--early-session", "0"),
+            ("--etr-bands", "0"),
+            ("--round-to", "0"),
+        ] {
+            let e = analyze(&[&format!("{flag}={value}")]).expect_err(&format!("{flag}={value} accepted"));
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{flag}={value}");
+            assert!(e.to_string().contains(flag), "{flag}={value}: {e}");
+        }
+    }
+
+    #[test]
+    fn numeric_flags_at_the_ends_of_their_ranges_are_taken() {
+        let a = analyze(&[
+            "--etr-percentile=100",
+            "--sg-pct=0",
+            "--gas-rho=1",
+            "--sg-cutoff-reliability=0",
+            "--followup-tolerance-days=0",
+            "--held-scores=1",
+            "--round-to=1",
+        ])
+        .expect("accepted");
+        assert_eq!((a.trajectories.etr_percentile, a.sudden_gains.sg_pct, a.gas_rho), (100.0, 0.0, 1.0));
+        assert_eq!(a.follow_up.held_scores, 1);
+        let d = analyze(&[]).expect("defaults");
+        assert_eq!(d.follow_up.options().months, [3.0, 6.0, 12.0]);
+        assert_eq!((d.sudden_gains.sg_alpha, d.trajectories.etr_bands, d.caseload.round_to), (0.05, 4, 1));
+    }
+
+    #[test]
+    fn follow_up_windows_are_put_in_order_once_each() {
+        let a = analyze(&["--followup-months=12,3,6,3"]).expect("accepted");
+        assert_eq!(a.follow_up.options().months, [3.0, 6.0, 12.0]);
+    }
 }
