@@ -196,6 +196,7 @@ pub fn resolve(args: &InputArgs) -> Result<RunConfig> {
             parse_iso_date(t).map_err(|_| Error::Usage(format!("--today {t} is not a date of the form YYYY-MM-DD")))?
         }
     };
+    check_output_folder(&args.out, [Some(&measurements), goals.as_ref()].into_iter().flatten())?;
     Ok(RunConfig {
         measurements,
         goals,
@@ -204,6 +205,29 @@ pub fn resolve(args: &InputArgs) -> Result<RunConfig> {
         out: args.out.clone(),
         memory_rows: args.memory_rows.max(1),
     })
+}
+
+/// Refuses, before anything is read, an output path that is a file, and an output folder
+/// that holds an input table (a file, or a folder of parts): a run writes `goals.csv`
+/// there, which replaced the user's goals table, and any later run would read the results
+/// as its input.
+fn check_output_folder<'a>(out: &Path, inputs: impl Iterator<Item = &'a PathBuf>) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        return Err(Error::OutputIsAFile { out: out.to_path_buf() });
+    }
+    // A folder that does not exist yet holds nothing.
+    let Ok(out_dir) = std::fs::canonicalize(out) else { return Ok(()) };
+    for input in inputs {
+        let holder = std::fs::canonicalize(input).ok().and_then(|p| p.parent().map(Path::to_path_buf));
+        if holder.as_deref() == Some(out_dir.as_path()) {
+            return Err(Error::OutputHoldsInput {
+                out: out.to_path_buf(),
+                input: input.clone(),
+                suggestion: out.join("reports"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Everything read and validated, with the episodes built on every valid row.

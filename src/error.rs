@@ -43,6 +43,14 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    #[error("the output folder {out} holds the input table {input}: results written beside it (goals.csv among them, the name of an input table) would replace input or be read as input by the next run\ngive --out a folder of its own, for example {suggestion}. Nothing was read or written")]
+    OutputHoldsInput { out: PathBuf, input: PathBuf, suggestion: PathBuf },
+
+    #[error(
+        "--out {out} is a file; give a folder for the results (it is created if missing). Nothing was read or written"
+    )]
+    OutputIsAFile { out: PathBuf },
+
     #[error("cannot use a temporary file for {what}: {source}\nlarge tables go through temporary files; set TMPDIR to a folder with room, or raise --memory-rows")]
     TemporaryFile {
         what: &'static str,

@@ -2,6 +2,7 @@
 //! hand-computed expectations and with the reference R packages' outputs.
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 use std::collections::HashMap;
 use std::fs;
@@ -982,25 +983,95 @@ fn an_unknown_client_is_refused_and_leaves_nothing_behind() {
     assert_eq!(fs::read_dir(parent.path()).unwrap().count(), 0, "no staging folder either");
 }
 
-/// Every table is staged before the files are moved into place; a failure then (here the
-/// output path is a file, so no folder can be made there) leaves no staging folder and
-/// the file as it was.
+/// Every table is staged before the files are moved into place; a failure then (here
+/// `charts` in the output folder is a file, so the PNG charts cannot go in) leaves the
+/// earlier run's results as they were and no staging folder.
 #[test]
 fn a_run_that_fails_after_staging_every_table_leaves_nothing_behind() {
     let d = demo("60", "5");
     let parent = tempfile::tempdir().unwrap();
     let out = parent.path().join("reports");
-    fs::write(&out, "not a folder").unwrap();
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("episodes.csv"), "an earlier run's").unwrap();
+    fs::write(out.join("charts"), "not a folder").unwrap();
+    cargo_bin_cmd!("sustain")
+        .args(["analyze", "--quiet", "--png", "--today", "2027-01-01"])
+        .arg(d.path())
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(contains("charts"));
+    assert_eq!(fs::read_to_string(out.join("charts")).unwrap(), "not a folder");
+    assert_eq!(fs::read_to_string(out.join("episodes.csv")).unwrap(), "an earlier run's");
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 2, "no new result left in the folder");
+    assert_eq!(fs::read_dir(parent.path()).unwrap().count(), 1, "no staging folder left beside it");
+}
+
+/// An output path that is a file, or an output folder holding an input table, is refused
+/// before anything is read: run into its own input folder, a run replaced the goals
+/// table with its `goals.csv` result.
+#[test]
+fn an_output_folder_that_is_a_file_or_holds_the_input_is_refused() {
+    let d = demo("60", "5");
+    let goals = fs::read(d.path().join("goals.csv")).unwrap();
+    for out in [d.path().to_path_buf(), d.path().join(".")] {
+        cargo_bin_cmd!("sustain")
+            .args(["analyze", "--quiet", "--today", "2027-01-01"])
+            .arg(d.path())
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .code(2)
+            .stderr(contains("holds the input table").and(contains("measurements.csv")));
+    }
+    assert_eq!(fs::read(d.path().join("goals.csv")).unwrap(), goals, "the goals table is untouched");
+    assert_eq!(fs::read_dir(d.path()).unwrap().count(), 3, "nothing written beside the input");
+    let file = d.path().join("truth.csv");
+    cargo_bin_cmd!("sustain")
+        .args(["analyze", "--quiet", "--today", "2027-01-01"])
+        .arg(d.path())
+        .arg("--out")
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(contains("is a file"));
+    // A folder inside the input folder is the output's own.
+    let out = d.path().join("reports");
     cargo_bin_cmd!("sustain")
         .args(["analyze", "--quiet", "--today", "2027-01-01"])
         .arg(d.path())
         .arg("--out")
         .arg(&out)
         .assert()
-        .failure()
-        .stderr(contains("reports"));
-    assert_eq!(fs::read_to_string(&out).unwrap(), "not a folder");
-    assert_eq!(fs::read_dir(parent.path()).unwrap().count(), 1, "no staging folder left beside it");
+        .success();
+    assert!(out.join("goals.csv").exists());
+}
+
+/// Option values outside what a method defines are refused by name (exit 2), not
+/// carried into an analysis: an alpha of 2 and a percentile of 150 panicked there.
+#[test]
+fn out_of_range_options_are_refused_before_any_work() {
+    let d = demo("60", "5");
+    for flags in [
+        &["--sg-alpha", "2"][..],
+        &["--etr-percentile", "150"],
+        &["--sg-pct", "NaN"],
+        &["--from", "2026-01-01", "--to", "2025-01-01"],
+    ] {
+        let parent = tempfile::tempdir().unwrap();
+        let out = parent.path().join("reports");
+        cargo_bin_cmd!("sustain")
+            .args(["analyze", "--quiet", "--today", "2027-01-01"])
+            .args(flags)
+            .arg(d.path())
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .code(2)
+            .stderr(contains(flags[0]));
+        assert_eq!(fs::read_dir(parent.path()).unwrap().count(), 0, "{flags:?}: nothing written");
+    }
 }
 
 /// A `--client` page shows that client's series: the trajectory shape and the temporary
