@@ -455,10 +455,19 @@ fn closing_line(s: &Summary, out: &Path) -> String {
 /// `sustain analyze`.
 pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
     let quiet = args.input.quiet;
+    // Flags are checked before a row is read.
+    let filter = filter_of(&args.caseload)?;
+    let sg = &args.sudden_gains;
+    if sg.sg_no_crit1 && sg.sg_no_crit2 && sg.sg_no_crit3 {
+        return Err(Error::Usage(
+            "--sg-no-crit1, --sg-no-crit2 and --sg-no-crit3 together leave no criterion: every interval would be \
+             a sudden gain; keep at least one"
+                .into(),
+        ));
+    }
     let cfg = resolve(&args.input)?;
     let progress = Progress::new(quiet);
     let loaded = load(&cfg, &progress, quiet)?;
-    let filter = filter_of(&args.caseload)?;
     let summary = analysis(&loaded, &cfg, args, &filter, &progress, &cfg.out)?;
     if let Some(by) = &args.by {
         // One report per unit for supervision, each in its own folder.

@@ -161,8 +161,8 @@ pub struct TrajectoryArgs {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
     pub early_session: i32,
 
-    /// Intake-severity bands (quantiles of the baseline) for the expected-response curves.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    /// Intake-severity bands (quantiles of the baseline) for the expected-response curves (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = RangedU64ValueParser::<usize>::new().range(1..=100))]
     pub etr_bands: usize,
 
     /// Not on track: worse than this percentile of similar clients at the same session.
@@ -441,6 +441,7 @@ mod tests {
             ("--held-scores", "0"),
             ("--early-session", "0"),
             ("--etr-bands", "0"),
+            ("--etr-bands", "1000000000"),
             ("--round-to", "0"),
         ] {
             let e = analyze(&[&format!("{flag}={value}")]).expect_err(&format!("{flag}={value} accepted"));

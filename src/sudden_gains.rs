@@ -50,6 +50,13 @@ pub struct Criteria {
     pub rise_pct_as_package: bool,
 }
 
+impl Criteria {
+    /// Whether any criterion is switched on (with none, every interval is flagged).
+    pub fn any_on(&self) -> bool {
+        self.cutoff.is_some() || self.pct.is_some() || self.crit3
+    }
+}
+
 impl Default for Criteria {
     fn default() -> Criteria {
         Criteria {
@@ -250,6 +257,67 @@ pub struct Event {
     pub interval: Interval,
 }
 
+/// Series up to this many positions long are laid out whole; longer ones short
+/// ([`lay_out_short`]).
+const WHOLE_SPAN: usize = 1024;
+
+/// Missing positions kept on either side of a score: an interval's windows reach three
+/// positions back and forward, and the reversal scan starts at most three past it.
+const KEPT_GAP: usize = 3;
+
+/// Lays out a series' scores by position (`scored`: position and score, positions in
+/// increasing order; the first score at a position counts) as a series of `span`
+/// positions would be, but with every run of missing positions longer than 2·[`KEPT_GAP`]
+/// cut to that many. Each position cut is an interval with both windows empty, which no
+/// switched-on criterion flags: it only counts as tested. Without the cut, one session
+/// numbered 10⁹ made every series of its measure 10⁹ positions long (an 8 GB vector and
+/// 10⁹ intervals each). Once a run is cut, `position` holds each slot's own position
+/// (left empty while slot and position agree, as in nearly every series); returns how
+/// many positions were cut.
+pub fn lay_out_short(
+    scored: impl Iterator<Item = (usize, f64)>,
+    span: usize,
+    x: &mut Vec<f64>,
+    position: &mut Vec<usize>,
+) -> usize {
+    x.clear();
+    position.clear();
+    let mut cut = 0;
+    // The real position of the next slot of `x`.
+    let mut next = 0;
+    // Appends slots for positions `at`, after filling in `position` on the first cut.
+    let mut push = |x: &mut Vec<f64>, cut: usize, at: std::ops::Range<usize>, v: f64| {
+        if cut > 0 && position.is_empty() {
+            position.extend(0..x.len());
+        }
+        if !position.is_empty() {
+            position.extend(at.clone());
+        }
+        x.extend(std::iter::repeat_n(v, at.len()));
+    };
+    for (p, v) in scored {
+        if p < next {
+            continue; // a second score at a position already laid out
+        }
+        // Missing positions next … p − 1, between the last score (or the start) and this.
+        let run = p - next;
+        if run > 2 * KEPT_GAP {
+            push(x, cut, next..next + KEPT_GAP, f64::NAN);
+            cut += run - 2 * KEPT_GAP;
+            push(x, cut, p - KEPT_GAP..p, f64::NAN);
+        } else {
+            push(x, cut, next..p, f64::NAN);
+        }
+        push(x, cut, p..p + 1, v);
+        next = p + 1;
+    }
+    // After the last score the series runs on to `span` positions.
+    let run = span.max(next) - next;
+    let kept = run.min(2 * KEPT_GAP);
+    push(x, cut, next..next + kept, f64::NAN);
+    cut + run - kept
+}
+
 /// Turns the flagged intervals of a series into events with their reversal status.
 pub fn events(x: &[f64], movement: Movement, c: &Criteria, tested: &[Interval], out: &mut Vec<Event>) {
     let at = |i: isize| {
@@ -447,26 +515,39 @@ pub fn find_all(
     let mut tested = Vec::new();
     let mut evs = Vec::new();
     let mut series_windows = Vec::new();
+    let mut position = Vec::new();
     for (idx, it) in eps.items.iter().enumerate() {
         let mi = it.measure as usize;
         let series = it.rows.clone();
         let (session, score, phase) = (&rows.session[series.clone()], &rows.score[series.clone()], &rows.phase[series]);
         let treatment = || (0..score.len()).filter(|&k| phase[k] != Phase::FollowUp);
         x.clear();
+        let criteria = Criteria { cutoff: cutoffs[mi], ..opts.criteria.clone() };
         let by_rank = treatment().any(|k| session[k] == NO_SESSION);
+        // Positions left out of `x` (each a blank interval), and each position's own.
+        let mut left_out = 0;
+        position.clear();
         if by_rank {
             // No session numbers: the series is the scores in date order.
             x.extend(treatment().map(|k| score[k]));
         } else {
-            x.resize(span[mi], f64::NAN);
-            for k in treatment().filter(|&k| session[k] >= opts.start_session) {
-                let p = (session[k] - opts.start_session) as usize;
-                if x[p].is_nan() {
-                    x[p] = score[k];
+            let scored = treatment()
+                .filter(|&k| session[k] >= opts.start_session)
+                .map(|k| ((session[k] - opts.start_session) as usize, score[k]));
+            // Series of the usual length are laid out whole, as the package does (the
+            // short layout gives the same results, at a little more work per score).
+            if criteria.any_on() && span[mi] > WHOLE_SPAN {
+                left_out = lay_out_short(scored, span[mi], &mut x, &mut position);
+            } else {
+                x.resize(span[mi], f64::NAN);
+                for (p, v) in scored {
+                    if x[p].is_nan() {
+                        x[p] = v;
+                    }
                 }
             }
         }
-        let criteria = Criteria { cutoff: cutoffs[mi], ..opts.criteria.clone() };
+        let real = |n: usize| position.get(n).copied().unwrap_or(n);
         let tally = out
             .by_measure
             .entry(it.measure)
@@ -486,7 +567,7 @@ pub fn find_all(
             intervals_in(&x, &series_windows, movement, &criteria, &t, &mut tested);
             events(&x, movement, &criteria, &tested, &mut evs);
             if kind == Kind::Gain {
-                tally.intervals_tested += tested.len() as u64;
+                tally.intervals_tested += (tested.len() + left_out) as u64;
                 tally.intervals_evaluable += tested.iter().filter(|i| i.flag.is_some()).count() as u64;
             }
             let reversals = evs.iter().filter(|e| e.reversal == Some(true)).count() as u64;
@@ -502,7 +583,8 @@ pub fn find_all(
                     tally.loss_reversals += reversals;
                 }
             }
-            for e in evs.drain(..) {
+            for mut e in evs.drain(..) {
+                (e.pregain, e.interval.pregain) = (real(e.pregain), real(e.interval.pregain));
                 let magnitude = sign * e.drop;
                 let start = if by_rank { 0 } else { opts.start_session };
                 out.found.push(Found {
@@ -682,5 +764,90 @@ mod tests {
         assert_eq!(pick(Select::Smallest), Some(3), "ties go to the earliest");
         assert_eq!(pick(Select::Largest), Some(7));
         assert_eq!(select(&[] as &[(usize, f64)], Select::First, |e| e.0, |e| e.1), None);
+    }
+
+    /// The short layout gives what the full one gives: the same intervals at the positions
+    /// it keeps (the cut ones all blank and not evaluable), the same events at the same
+    /// positions, and the same count of tested intervals; on series with long gaps, a
+    /// long tail, scores before and after them, and a second score at one position.
+    #[test]
+    fn series_laid_out_short_give_the_events_and_counts_of_the_full_series() {
+        let mut seed = 7u64;
+        let mut next = |m: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        let criteria = [
+            Criteria { cutoff: Some(4.0), ..Criteria::default() },
+            Criteria { cutoff: Some(4.0), identify_1to2: false, ..Criteria::default() },
+            Criteria { cutoff: None, pct: None, crit3: true, ..Criteria::default() },
+            Criteria { cutoff: Some(3.0), pct: None, crit3: false, ..Criteria::default() },
+        ];
+        let (mut short, mut position, mut full) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut cuts, mut found) = (0, 0);
+        for round in 0..400 {
+            // Positions with gaps of 0 to 30 missing ones (some series start late).
+            let mut scored = Vec::new();
+            let mut p = next(12) as usize;
+            for _ in 0..1 + next(9) {
+                scored.push((p, (5 + next(20)) as f64));
+                if next(6) == 0 {
+                    scored.push((p, 99.0)); // a later score at the same position: not used
+                }
+                p += 1 + if next(3) == 0 { next(30) as usize } else { 0 };
+            }
+            let span = p + next(40) as usize;
+            let cut = lay_out_short(scored.iter().copied(), span, &mut short, &mut position);
+            full.clear();
+            full.resize(span, NA);
+            for &(p, v) in &scored {
+                if full[p].is_nan() {
+                    full[p] = v;
+                }
+            }
+            assert_eq!(short.len() + cut, span, "round {round}");
+            cuts += usize::from(cut > 0);
+            if position.is_empty() {
+                // Nothing cut before the last score: every slot is its own position.
+                position.extend(0..short.len());
+            }
+            for (k, &p) in position.iter().enumerate() {
+                assert_eq!(short[k].to_bits(), full[p].to_bits(), "round {round}: position {p}");
+            }
+            for c in &criteria {
+                for movement in [Movement::Drop, Movement::Rise] {
+                    let t = CriticalValues::new(c);
+                    let (mut a, mut b, mut ea, mut eb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                    intervals(&full, movement, c, &t, &mut a);
+                    intervals(&short, movement, c, &t, &mut b);
+                    assert_eq!(b.len() + cut, a.len(), "round {round}: intervals tested");
+                    for iv in &b {
+                        assert_eq!(Interval { pregain: position[iv.pregain], ..*iv }, a[position[iv.pregain] - 1]);
+                    }
+                    let evaluable = |v: &[Interval]| v.iter().filter(|i| i.flag.is_some()).count();
+                    assert_eq!(evaluable(&b), evaluable(&a), "round {round}: cut intervals are blank");
+                    events(&full, movement, c, &a, &mut ea);
+                    events(&short, movement, c, &b, &mut eb);
+                    for e in &mut eb {
+                        (e.pregain, e.interval.pregain) = (position[e.pregain], position[e.interval.pregain]);
+                    }
+                    let bits = |v: &[Event]| format!("{v:?}");
+                    assert_eq!(bits(&eb), bits(&ea), "round {round}: events");
+                    found += ea.len();
+                }
+            }
+        }
+        assert!(cuts > 100 && found > 100, "the rounds cut series and find events: {cuts}, {found}");
+    }
+
+    #[test]
+    fn one_session_numbered_a_billion_makes_a_short_series() {
+        let (mut x, mut position) = (Vec::new(), Vec::new());
+        let scored = [(0, 20.0), (1, 12.0), (2, 11.0), (1_000_000_000, 10.0)];
+        let cut = lay_out_short(scored.into_iter(), 1_000_000_001, &mut x, &mut position);
+        assert_eq!(x.len(), 3 + 6 + 1);
+        assert_eq!(cut, 1_000_000_001 - 10);
+        assert_eq!(position[..5], [0, 1, 2, 3, 4]);
+        assert_eq!(position[6..], [999_999_997, 999_999_998, 999_999_999, 1_000_000_000]);
     }
 }

@@ -338,6 +338,59 @@ impl SortedCell {
     }
 }
 
+/// Values by sessions since baseline: a vector for the first [`DENSE_SESSIONS`]
+/// sessions (where nearly every score is), a map beyond, so that one session numbered 10⁹
+/// is one more entry rather than a vector of 10⁹ cells.
+#[derive(Debug, Clone)]
+struct BySession<T> {
+    dense: Vec<T>,
+    sparse: BTreeMap<usize, T>,
+}
+
+impl<T> Default for BySession<T> {
+    fn default() -> Self {
+        BySession { dense: Vec::new(), sparse: BTreeMap::new() }
+    }
+}
+
+/// Sessions since baseline kept in [`BySession`]'s vector.
+const DENSE_SESSIONS: usize = 1024;
+
+impl<T: Default> BySession<T> {
+    #[inline]
+    fn entry(&mut self, session: usize) -> &mut T {
+        if session < self.dense.len() {
+            return &mut self.dense[session];
+        }
+        if session >= DENSE_SESSIONS {
+            return self.sparse.entry(session).or_default();
+        }
+        self.dense.resize_with(session + 1, T::default);
+        &mut self.dense[session]
+    }
+}
+
+impl<T> BySession<T> {
+    #[inline]
+    fn get(&self, session: usize) -> Option<&T> {
+        // The vector never reaches past `DENSE_SESSIONS`; the map holds only sessions beyond.
+        self.dense.get(session).or_else(|| self.sparse.get(&session))
+    }
+
+    /// Every session's value, in session order (a session below the last one in the
+    /// vector that had no score holds `T::default()`).
+    fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.dense.iter().enumerate().chain(self.sparse.iter().map(|(&s, v)| (s, v)))
+    }
+
+    fn map<U>(&self, f: impl Fn(&T) -> U) -> BySession<U> {
+        BySession {
+            dense: self.dense.iter().map(&f).collect(),
+            sparse: self.sparse.iter().map(|(&s, v)| (s, f(v))).collect(),
+        }
+    }
+}
+
 /// One point of an expected-response curve.
 #[derive(Debug, Clone, Serialize)]
 pub struct EtrPoint {
@@ -401,7 +454,7 @@ pub fn analyse(
     let mut out = ExpectedResponse::default();
     let mut buf = Vec::new();
     // (measure, band) → by session since baseline → the scores there, as counts.
-    let mut cells: BTreeMap<(u16, usize), Vec<Cell>> = BTreeMap::new();
+    let mut cells: BTreeMap<(u16, usize), BySession<Cell>> = BTreeMap::new();
     let bands = band_edges(eps, opts.bands);
     // Interior edges split the baselines into bands 0 … bands − 1.
     let band_of = |it: &EpisodeMeasure| {
@@ -415,25 +468,20 @@ pub fn analyse(
         let s0 = buf[0].0;
         for p in &buf[1..] {
             // Points are in session order, so sessions since baseline are ≥ 0.
-            let s = (p.0 - s0) as usize;
-            if by_session.len() <= s {
-                by_session.resize_with(s + 1, Cell::default);
-            }
-            by_session[s].add(p.2);
+            by_session.entry((p.0 - s0) as usize).add(p.2);
         }
     }
     // Limits for the not-on-track flag at the chosen percentile, on the worse side.
     let p = opts.percentile / 100.0;
-    let cells: BTreeMap<(u16, usize), Vec<SortedCell>> = cells
+    let cells: BTreeMap<(u16, usize), BySession<SortedCell>> = cells
         .into_iter()
         .map(|((measure, band), by_session)| {
             let lower = eps.rules[measure as usize].as_ref().is_some_and(|r| r.direction == Direction::Lower);
             let q = if lower { p } else { 1.0 - p };
-            let sorted = by_session.iter().map(|c| c.sorted().with_limits(q, opts.min_n)).collect();
-            ((measure, band), sorted)
+            ((measure, band), by_session.map(|c| c.sorted().with_limits(q, opts.min_n)))
         })
         .collect();
-    let each_cell = cells.iter().flat_map(|(&(m, b), v)| v.iter().enumerate().map(move |(s, c)| (m, b, s as i32, c)));
+    let each_cell = cells.iter().flat_map(|(&(m, b), v)| v.iter().map(move |(s, c)| (m, b, s as i32, c)));
     for (measure, band, session, c) in each_cell {
         if !c.is_empty() && c.len() >= opts.min_n {
             let e = &bands[&measure];
@@ -466,7 +514,9 @@ pub fn analyse(
             let final_session = buf[buf.len() - 1].0 - s0;
             for &(session, _, score) in &buf[1..] {
                 let session = session - s0;
-                let Some(limit) = by_session[session as usize].limit_without(score) else { continue };
+                let Some(limit) = by_session.get(session as usize).and_then(|c| c.limit_without(score)) else {
+                    continue;
+                };
                 if session == final_session {
                     continue;
                 }

@@ -1058,6 +1058,7 @@ fn out_of_range_options_are_refused_before_any_work() {
         &["--etr-percentile", "150"],
         &["--sg-pct", "NaN"],
         &["--from", "2026-01-01", "--to", "2025-01-01"],
+        &["--sg-no-crit1", "--sg-no-crit2", "--sg-no-crit3"],
     ] {
         let parent = tempfile::tempdir().unwrap();
         let out = parent.path().join("reports");
@@ -1117,4 +1118,40 @@ fn a_client_page_shows_the_clients_own_trajectories() {
         assert_eq!(shown, dips, "{client}");
         assert!(page.contains("<svg"), "{client}: figures drawn");
     }
+}
+
+/// One row with a session number of 10⁹ (a date typed into `session`, say) is a valid
+/// row: the run completes, the series' sudden gains and trajectories are those of the
+/// series without the gap, and the interval count is the package's. It used to make
+/// every series of the measure 10⁹ positions long and exhaust memory.
+#[test]
+fn a_session_numbered_a_billion_neither_exhausts_memory_nor_changes_other_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "client_id,episode_id,date,session,measure,score\n";
+    let mut rows = String::new();
+    for (c, scores) in [("A", [20, 19, 18, 8, 8, 7]), ("B", [18, 17, 17, 16, 15, 15])] {
+        for (s, score) in scores.iter().enumerate() {
+            rows.push_str(&format!("{c},E1,2025-01-{:02},{s},PHQ-9,{score}\n", 1 + 5 * s));
+        }
+    }
+    let plain = dir.path().join("plain.csv");
+    fs::write(&plain, format!("{header}{rows}")).unwrap();
+    let far = dir.path().join("far.csv");
+    fs::write(&far, format!("{header}{rows}C,E1,2025-01-01,0,PHQ-9,20\nC,E1,2025-02-01,1000000000,PHQ-9,5\n")).unwrap();
+    let (a, b) = (analyze(&plain, &[]), analyze(&far, &[]));
+    let gains = |d: &tempfile::TempDir| read_csv(&d.path().join("sudden_gains.csv"));
+    assert_eq!(gains(&a), gains(&b));
+    assert_eq!(gains(&a).len(), 1, "A's drop from 18 to 8 at session 2");
+    // (C's baseline moves the edges of the intake-severity bands, and so A's band.)
+    let trajectories = |d: &tempfile::TempDir| {
+        let mut rows = read_csv(&d.path().join("trajectories.csv"))[..2].to_vec();
+        rows.iter_mut().for_each(|r| _ = r.remove("etr_band"));
+        rows
+    };
+    assert_eq!(trajectories(&a), trajectories(&b));
+    let tested = |d: &tempfile::TempDir| {
+        read_json(&d.path().join("summary.json"))["sudden_gains"]["by_measure"]["PHQ9"]["intervals_tested"].as_u64()
+    };
+    assert_eq!(tested(&a), Some(2 * 3));
+    assert_eq!(tested(&b), Some(3 * (1_000_000_001 - 3)), "every series spans the measure's sessions");
 }
