@@ -348,6 +348,15 @@ pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, 
         }
     })?;
     let goal_id = required(raw.goal_id, "goal_id")?;
+    // An objective of itself would be neither a goal nor any goal's objective: it dropped
+    // out of the episode's goal counts and GAS score without a word.
+    if present(raw.parent_goal_id) == Some(goal_id) {
+        return Err(fault(
+            "parent_goal_id",
+            "own_parent",
+            format!("goal {} names itself as its parent goal", quoted(goal_id)),
+        ));
+    }
     let date = check_date(raw.date, "date", today)?;
     let phase = Phase::parse(raw.phase).ok_or_else(|| {
         fault(
@@ -628,6 +637,8 @@ mod tests {
         assert_eq!(code(RawGoal { scale: Some("SDQ"), ..ok }), "unknown_scale");
         assert_eq!(code(RawGoal { weight: Some(Number::Text("0")), ..ok }), "bad_weight");
         assert_eq!(code(RawGoal { goal_id: None, ..ok }), "missing_value");
+        assert_eq!(code(RawGoal { parent_goal_id: Some(" g1 "), ..ok }), "own_parent");
+        assert!(check_goal(&RawGoal { parent_goal_id: Some("g0"), ..ok }, today()).is_ok());
     }
 
     #[test]
