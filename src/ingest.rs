@@ -367,13 +367,15 @@ fn check_text(path: &Path, head: &[u8]) -> Result<()> {
     if head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]) {
         return Err(unreadable(path, "it is UTF-16 text (as Excel's \"Unicode text\" saves it); save it as CSV UTF-8"));
     }
-    if head[..head.len().min(8192)].contains(&0) {
-        return Err(unreadable(
-            path,
-            "it holds binary data, not text (is it a spreadsheet or Parquet file named .csv?)",
-        ));
+    let head = &head[..head.len().min(8192)];
+    let Some(nul) = memchr::memchr(0, head) else { return Ok(()) };
+    let before = &head[..nul];
+    // Text with a whole header before the NUL is a text file with a stray byte: name its line.
+    if before.contains(&b'\n') && std::str::from_utf8(before).is_ok() {
+        let line = 1 + memchr::memchr_iter(b'\n', before).count();
+        return Err(unreadable(path, format!("line {line} holds a NUL byte, which is not text; remove it")));
     }
-    Ok(())
+    Err(unreadable(path, "it holds binary data, not text (is it a spreadsheet or Parquet file named .csv?)"))
 }
 
 /// The separator a one-column CSV header is really split by, if it holds one: European

@@ -355,6 +355,10 @@ fn text_the_reader_cannot_take_is_refused_with_its_line() {
     latin1.extend(b"c3,2024-01-01,PHQ\xe9,3\n");
     fs::write(&path, latin1).unwrap();
     assert_input_refused(&path, &["line 4 is not UTF-8", "save the file as UTF-8"]);
+    fs::write(&path, format!("{head}c2,2024-01-01,PHQ\09,12\n")).unwrap();
+    assert_input_refused(&path, &["line 3 holds a NUL byte"]);
+    fs::write(&path, b"PK\x03\x04\x00\x00 a spreadsheet").unwrap();
+    assert_input_refused(&path, &["binary data", "spreadsheet or Parquet file"]);
     // Spreadsheet exports that are not comma-separated UTF-8 say what they are.
     let utf16: Vec<u8> = [0xff, 0xfe].into_iter().chain(head.encode_utf16().flat_map(u16::to_le_bytes)).collect();
     fs::write(&path, utf16).unwrap();
