@@ -275,15 +275,33 @@ pub struct Episodes {
 /// The most frequent key among `(key, date, record)` rows; ties go to the key seen
 /// earliest (by date, then input order). Absent keys do not count.
 fn modal_key(rows: impl Iterator<Item = (u32, Day, usize)>) -> u32 {
-    // An episode has one key, or a few: a linear tally beats a hash map here.
+    // An episode has one key, or a few: a linear tally beats a hash map here. Past
+    // `LINEAR` keys a map finds them (a scan per row was quadratic: an episode of 60,000
+    // rows, each with its own therapist, took seconds).
+    const LINEAR: usize = 16;
     let mut tally: Vec<(u32, u32, (Day, usize))> = Vec::new();
+    let mut index: Option<std::collections::HashMap<u32, usize, foldhash::fast::FixedState>> = None;
     for (k, d, r) in rows.filter(|r| r.0 != NO_KEY) {
-        match tally.iter_mut().find(|e| e.0 == k) {
-            Some(e) => {
+        let at = match &index {
+            Some(index) => index.get(&k).copied(),
+            None => tally.iter().position(|e| e.0 == k),
+        };
+        match at {
+            Some(i) => {
+                let e = &mut tally[i];
                 e.1 += 1;
                 e.2 = e.2.min((d, r));
             }
-            None => tally.push((k, 1, (d, r))),
+            None => {
+                tally.push((k, 1, (d, r)));
+                match &mut index {
+                    Some(index) => _ = index.insert(k, tally.len() - 1),
+                    None if tally.len() > LINEAR => {
+                        index = Some(tally.iter().enumerate().map(|(i, e)| (e.0, i)).collect());
+                    }
+                    None => {}
+                }
+            }
         }
     }
     tally.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2))).map_or(NO_KEY, |(k, _, _)| k)
@@ -509,6 +527,17 @@ mod tests {
         let rows = [(5, 10, 0), (7, 3, 1), (5, 12, 2), (7, 4, 3)];
         assert_eq!(modal_key(rows.into_iter()), 7);
         assert_eq!(modal_key([(NO_KEY, 0, 0)].into_iter()), NO_KEY);
+    }
+
+    #[test]
+    fn the_modal_key_among_many_is_found_by_the_map_as_by_the_scan() {
+        // 40 keys (past the linear tally's 16): key 30 three times, key 3 three times but
+        // later; the earliest of the tied keys wins, as with few keys.
+        let mut rows: Vec<(u32, Day, usize)> = (0..40).map(|k| (k, 100 + k as Day, k as usize)).collect();
+        rows.extend([(3, 200, 40), (30, 50, 41), (3, 201, 42), (30, 51, 43), (NO_KEY, 0, 44)]);
+        assert_eq!(modal_key(rows.iter().copied()), 30, "30 was seen on day 50, 3 on day 103");
+        rows.push((3, 202, 45));
+        assert_eq!(modal_key(rows.iter().copied()), 3);
     }
 
     #[test]
