@@ -193,10 +193,12 @@ fn one_goal(g: &GoalColumns, rows: std::ops::Range<usize>, opts: &Options) -> Go
 /// Objectives (rows with a parent) are summarised on their parent goal's row; a parent
 /// that was never rated itself gets a row of its own (appended, in the order its first
 /// objective is met). `goals` arrive grouped by client, episode and scale, and a parent
-/// is looked for only within its objective's group, through a map of the group's goals
-/// (a scan per objective was quadratic: an episode of 20,000 goals took a second).
+/// is looked for only within its objective's group, by a scan of a small group and
+/// through a map of a large one (a scan per objective was quadratic: an episode of 20,000
+/// goals took a second).
 fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
     type Map<K> = std::collections::HashMap<K, usize, foldhash::fast::FixedState>;
+    const LINEAR: usize = 32;
     let n = goals.len();
     let group = |x: &GoalResult| (x.client, x.episode, x.scale);
     // Reused from group to group: each goal's row, and each parent's list of changes.
@@ -209,10 +211,15 @@ fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
             end += 1;
         }
         if goals[start..end].iter().any(|x| x.parent != NO_KEY) {
+            // A few goals (nearly every episode) are scanned; the map is for many.
+            let mapped = end - start > LINEAR;
             row_of.clear();
-            for (i, x) in goals.iter().enumerate().take(end).skip(start) {
-                row_of.entry(x.goal).or_insert(i);
+            if mapped {
+                for (i, x) in goals.iter().enumerate().take(end).skip(start) {
+                    row_of.entry(x.goal).or_insert(i);
+                }
             }
+            let added_from = goals.len();
             changes_of.clear();
             changes.clear();
             for o in start..end {
@@ -222,8 +229,13 @@ fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
                 }
                 let (parent, improved, change) =
                     (x.parent, x.reliable_change == Some(ReliableCategory::Improved), x.change);
-                let p = match row_of.get(&parent) {
-                    Some(&p) => p,
+                let found = if mapped {
+                    row_of.get(&parent).copied()
+                } else {
+                    (start..end).chain(added_from..goals.len()).find(|&i| goals[i].goal == parent)
+                };
+                let p = match found {
+                    Some(p) => p,
                     None => {
                         let x = &goals[o];
                         let orphan_parent = GoalResult {
@@ -246,15 +258,22 @@ fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
                             n_objectives_improved: 0,
                         };
                         goals.push(orphan_parent);
-                        row_of.insert(parent, goals.len() - 1);
+                        if mapped {
+                            row_of.insert(parent, goals.len() - 1);
+                        }
                         goals.len() - 1
                     }
                 };
                 goals[p].n_objectives += 1;
                 goals[p].n_objectives_improved += u32::from(improved);
                 if let Some(c) = change {
-                    let slot = *changes_of.entry(p).or_insert_with(|| {
+                    let slot =
+                        if mapped { changes_of.get(&p).copied() } else { changes.iter().position(|(q, _)| *q == p) };
+                    let slot = slot.unwrap_or_else(|| {
                         changes.push((p, Vec::new()));
+                        if mapped {
+                            changes_of.insert(p, changes.len() - 1);
+                        }
                         changes.len() - 1
                     });
                     changes[slot].1.push(c);
@@ -430,6 +449,37 @@ mod tests {
         assert_eq!((g2.n_ratings, g2.n_objectives, g2.change), (0, 1, None));
         assert_eq!((eps[0].gbo_goals, eps[0].gbo_improved, eps[0].goal_progress), (2, 1, Some(true)));
         assert_eq!(eps[0].agreement, None, "no symptom scores");
+    }
+
+    /// Objectives are rolled up to the same parents whether the episode has a few goals
+    /// (looked up by a scan) or many (through a map).
+    #[test]
+    fn objectives_roll_up_alike_among_few_goals_and_many() {
+        let names: Vec<String> = (0..40).map(|i| format!("X{i}")).collect();
+        for pad in [0, 40] {
+            let mut rows: Vec<Row> = vec![
+                ("c", "G1", None, 0, A, Gbo, 2.0, 1.0),
+                ("c", "G1", None, 50, T, Gbo, 7.0, 1.0),
+                ("c", "G1.1", Some("G1"), 0, A, Gbo, 1.0, 1.0),
+                ("c", "G1.1", Some("G1"), 50, T, Gbo, 5.0, 1.0),
+                ("c", "G2.1", Some("G2"), 0, A, Gbo, 4.0, 1.0),
+                ("c", "G2.1", Some("G2"), 50, T, Gbo, 5.0, 1.0),
+                ("c", "G1.2", Some("G1"), 0, A, Gbo, 4.0, 1.0),
+                ("c", "G1.2", Some("G1"), 50, T, Gbo, 6.0, 1.0),
+                ("c", "G2.2", Some("G2"), 0, A, Gbo, 4.0, 1.0),
+            ];
+            rows.extend(names[..pad].iter().map(|x| ("c", x.as_str(), None, 0, A, Gbo, 3.0, 1.0)));
+            let g = ratings(&rows);
+            let none = Episodes { items: vec![], rules: vec![], n_episodes: 0 };
+            let (goals, _) = analyse(&g, &Keys::default(), &none, &Options::default());
+            let goal = |name: &str| goals.iter().find(|x| g.names.goals.name(x.goal) == name).unwrap();
+            let g1 = goal("G1");
+            assert_eq!((g1.n_objectives, g1.n_objectives_improved, g1.objectives_mean_change), (2, 1, Some(3.0)));
+            let g2 = goal("G2");
+            assert_eq!((g2.n_ratings, g2.n_objectives, g2.objectives_mean_change), (0, 2, Some(1.0)), "pad {pad}");
+            assert_eq!(goals.iter().filter(|x| g.names.goals.name(x.goal) == "G2").count(), 1, "one G2 row");
+            assert_eq!(goals.len(), 6 + pad);
+        }
     }
 
     #[test]
