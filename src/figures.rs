@@ -131,6 +131,11 @@ fn jacobson(i: &Inputs, m: u16) -> Option<Figure> {
         *cells.entry((it.baseline.round() as i64, f.round() as i64)).or_default() += 1;
         n += 1;
     }
+    // As every other chart: a measure whose paired episodes are too few to show as a
+    // count is left out (its caption and points would show what the tables suppress).
+    if n < i.suppression.threshold {
+        return None;
+    }
     let max = cells.values().copied().max().unwrap_or(1) as f64;
     let (lo, hi) = if meas.min.is_finite() && meas.max.is_finite() {
         (meas.min, meas.max)

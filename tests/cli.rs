@@ -1159,3 +1159,22 @@ fn a_session_numbered_a_billion_neither_exhausts_memory_nor_changes_other_result
     assert_eq!(tested(&a), Some(2 * 3));
     assert_eq!(tested(&b), Some(3 * (1_000_000_001 - 3)), "every series spans the measure's sessions");
 }
+
+/// The report's Jacobson plot of a measure with fewer paired episodes than the
+/// suppression threshold is left out, as the other charts are: its caption gave the count
+/// ("3 paired PHQ9 episodes") that the tables show as "<5".
+#[test]
+fn a_chart_of_too_few_episodes_is_left_out_of_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.csv");
+    let mut text = String::from("client_id,date,measure,score\n");
+    for (c, a, b) in [("A", 20, 20), ("B", 15, 4), ("C", 6, 18)] {
+        text.push_str(&format!("{c},2025-01-01,PHQ-9,{a}\n{c},2025-02-01,PHQ-9,{b}\n"));
+    }
+    fs::write(&path, text).unwrap();
+    let report = |d: &tempfile::TempDir| fs::read_to_string(d.path().join("report.html")).unwrap();
+    let suppressed = analyze_on("2025-06-01", &path, &[]);
+    assert!(!report(&suppressed).contains("Jacobson plot of"), "left out under the default threshold");
+    let shown = analyze(&path, &[]);
+    assert!(report(&shown).contains("The Jacobson plot of 3 paired PHQ9 episodes"), "shown with suppression off");
+}
