@@ -218,8 +218,11 @@ fn check_output_folder<'a>(out: &Path, inputs: impl Iterator<Item = &'a PathBuf>
     // A folder that does not exist yet holds nothing.
     let Ok(out_dir) = std::fs::canonicalize(out) else { return Ok(()) };
     for input in inputs {
-        let holder = std::fs::canonicalize(input).ok().and_then(|p| p.parent().map(Path::to_path_buf));
-        if holder.as_deref() == Some(out_dir.as_path()) {
+        let input_path = std::fs::canonicalize(input).ok();
+        // The folder holding the table, or the table itself when it is a folder of parts
+        // (results there would be read as parts by the next run).
+        let holder = input_path.as_deref().and_then(Path::parent);
+        if holder == Some(out_dir.as_path()) || input_path.as_deref() == Some(out_dir.as_path()) {
             return Err(Error::OutputHoldsInput {
                 out: out.to_path_buf(),
                 input: input.clone(),

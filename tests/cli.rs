@@ -1040,6 +1040,20 @@ fn an_output_folder_that_is_a_file_or_holds_the_input_is_refused() {
         .assert()
         .code(2)
         .stderr(contains("is a file"));
+    // Nor into a folder of part files.
+    let parts = d.path().join("parts");
+    fs::create_dir(&parts).unwrap();
+    fs::copy(d.path().join("measurements.csv"), parts.join("part-0.csv")).unwrap();
+    cargo_bin_cmd!("sustain")
+        .args(["analyze", "--quiet", "--today", "2027-01-01", "--measurements"])
+        .arg(&parts)
+        .arg("--out")
+        .arg(&parts)
+        .assert()
+        .code(2)
+        .stderr(contains("holds the input table"));
+    assert_eq!(fs::read_dir(&parts).unwrap().count(), 1);
+    fs::remove_dir_all(&parts).unwrap();
     // A folder inside the input folder is the output's own.
     let out = d.path().join("reports");
     cargo_bin_cmd!("sustain")
