@@ -1018,51 +1018,32 @@ fn a_run_that_fails_after_staging_every_table_leaves_nothing_behind() {
 #[test]
 fn an_output_folder_that_is_a_file_or_holds_the_input_is_refused() {
     let d = demo("60", "5");
-    let goals = fs::read(d.path().join("goals.csv")).unwrap();
-    for out in [d.path().to_path_buf(), d.path().join(".")] {
+    let run = |input: &[&std::ffi::OsStr], out: &Path| {
         cargo_bin_cmd!("sustain")
             .args(["analyze", "--quiet", "--today", "2027-01-01"])
-            .arg(d.path())
+            .args(input)
             .arg("--out")
-            .arg(&out)
+            .arg(out)
             .assert()
-            .code(2)
-            .stderr(contains("holds the input table").and(contains("measurements.csv")));
+    };
+    let dir = [d.path().as_os_str()];
+    let goals = fs::read(d.path().join("goals.csv")).unwrap();
+    for out in [d.path().to_path_buf(), d.path().join(".")] {
+        run(&dir, &out).code(2).stderr(contains("holds the input table").and(contains("measurements.csv")));
     }
     assert_eq!(fs::read(d.path().join("goals.csv")).unwrap(), goals, "the goals table is untouched");
     assert_eq!(fs::read_dir(d.path()).unwrap().count(), 3, "nothing written beside the input");
-    let file = d.path().join("truth.csv");
-    cargo_bin_cmd!("sustain")
-        .args(["analyze", "--quiet", "--today", "2027-01-01"])
-        .arg(d.path())
-        .arg("--out")
-        .arg(&file)
-        .assert()
-        .code(2)
-        .stderr(contains("is a file"));
+    run(&dir, &d.path().join("truth.csv")).code(2).stderr(contains("is a file"));
     // Nor into a folder of part files.
     let parts = d.path().join("parts");
     fs::create_dir(&parts).unwrap();
     fs::copy(d.path().join("measurements.csv"), parts.join("part-0.csv")).unwrap();
-    cargo_bin_cmd!("sustain")
-        .args(["analyze", "--quiet", "--today", "2027-01-01", "--measurements"])
-        .arg(&parts)
-        .arg("--out")
-        .arg(&parts)
-        .assert()
-        .code(2)
-        .stderr(contains("holds the input table"));
+    run(&["--measurements".as_ref(), parts.as_os_str()], &parts).code(2).stderr(contains("holds the input table"));
     assert_eq!(fs::read_dir(&parts).unwrap().count(), 1);
     fs::remove_dir_all(&parts).unwrap();
     // A folder inside the input folder is the output's own.
     let out = d.path().join("reports");
-    cargo_bin_cmd!("sustain")
-        .args(["analyze", "--quiet", "--today", "2027-01-01"])
-        .arg(d.path())
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .success();
+    run(&dir, &out).success();
     assert!(out.join("goals.csv").exists());
 }
 
