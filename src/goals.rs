@@ -201,9 +201,10 @@ fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
     const LINEAR: usize = 32;
     let n = goals.len();
     let group = |x: &GoalResult| (x.client, x.episode, x.scale);
-    // Reused from group to group: each goal's row, and each parent's list of changes.
-    let (mut row_of, mut changes_of): (Map<u32>, Map<usize>) = Default::default();
-    let mut changes: Vec<(usize, Vec<f64>)> = Vec::new();
+    // Reused from group to group: each goal's row, and for each row of the group (from
+    // `start`) the sum and count of its objectives' changes.
+    let mut row_of: Map<u32> = Map::default();
+    let mut changes: Vec<(f64, u32)> = Vec::new();
     let mut start = 0;
     while start < n {
         let mut end = start + 1;
@@ -220,7 +221,6 @@ fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
                 }
             }
             let added_from = goals.len();
-            changes_of.clear();
             changes.clear();
             for o in start..end {
                 let x = &goals[o];
@@ -267,20 +267,17 @@ fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
                 goals[p].n_objectives += 1;
                 goals[p].n_objectives_improved += u32::from(improved);
                 if let Some(c) = change {
-                    let slot =
-                        if mapped { changes_of.get(&p).copied() } else { changes.iter().position(|(q, _)| *q == p) };
-                    let slot = slot.unwrap_or_else(|| {
-                        changes.push((p, Vec::new()));
-                        if mapped {
-                            changes_of.insert(p, changes.len() - 1);
-                        }
-                        changes.len() - 1
-                    });
-                    changes[slot].1.push(c);
+                    // Summed in objective order from −0.0, as `Iterator::sum` sums.
+                    if changes.len() <= p - start {
+                        changes.resize(p - start + 1, (-0.0, 0));
+                    }
+                    let (sum, n) = &mut changes[p - start];
+                    *sum += c;
+                    *n += 1;
                 }
             }
-            for (p, cs) in changes.drain(..) {
-                goals[p].objectives_mean_change = Some(cs.iter().sum::<f64>() / cs.len() as f64);
+            for (k, &(sum, n)) in changes.iter().enumerate().filter(|(_, c)| c.1 > 0) {
+                goals[start + k].objectives_mean_change = Some(sum / f64::from(n));
             }
         }
         start = end;
