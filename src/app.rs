@@ -107,6 +107,14 @@ impl Progress {
         }
     }
 
+    /// Prints a warning above the spinner (indicatif redraws it below).
+    pub fn warn(&self, msg: &str) {
+        match &self.bar {
+            Some(pb) => pb.suspend(|| eprintln!("sustain: warning: {msg}")),
+            None => eprintln!("sustain: warning: {msg}"),
+        }
+    }
+
     /// Runs one part of the current stage, timing it on its own when timings are asked for.
     pub fn part<T>(&self, name: &str, f: impl FnOnce() -> T) -> T {
         let Some(t) = &self.timings else { return f() };
@@ -263,6 +271,24 @@ fn warn_ignored(raw: &TableReader, quiet: bool) {
             raw.path.display(),
             raw.ignored.join(", ")
         );
+    }
+}
+
+/// Names the measures whose series were not searched for sudden gains because no
+/// switched-on criterion applies to them (see [`crate::sudden_gains::MeasureTally`]).
+fn warn_no_criterion(sg: Option<&crate::summary::SuddenGainsSummary>, progress: &Progress, quiet: bool) {
+    let unsearched: Vec<&str> = sg
+        .iter()
+        .flat_map(|sg| sg.by_measure.iter())
+        .filter(|(_, t)| t.no_criterion)
+        .map(|(code, _)| code.as_str())
+        .collect();
+    if !unsearched.is_empty() && !quiet {
+        progress.warn(&format!(
+            "no sudden-gain criterion applies to {}: no reliable-change threshold for criterion 1, and criteria 2 \
+             and 3 are switched off, so its series were not searched (give --sg-cutoff)",
+            unsearched.join(", ")
+        ));
     }
 }
 
@@ -561,6 +587,7 @@ fn analysis(
     let staging = Staging::new(out)?;
     progress.stage("trajectories, sudden gains, follow-up, caseload and goals (in parallel)");
     let r = run_analyses(loaded, cfg, &episodes, filter, &settings, &for_clients, &staging, progress)?;
+    warn_no_criterion(r.summary.sudden_gains.as_ref(), progress, args.input.quiet);
     let (reg, supp) = (&cfg.registry, settings.caseload.suppression);
     progress.stage("drawing the charts");
     let figures = crate::figures::all(&crate::figures::Inputs {

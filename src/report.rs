@@ -263,16 +263,30 @@ fn view_of(input: &ReportInput) -> View {
         .flat_map(|g| g.by_measure.iter())
         .map(|(code, t)| Facts {
             title: code.clone(),
-            rows: vec![
-                ("series tested".into(), sup.count(t.series)),
-                ("sudden gains".into(), format!("{} in {} series", sup.count(t.gains), sup.count(t.series_with_gain))),
-                ("gains later reversed".into(), sup.count(t.gain_reversals)),
-                (
-                    "sudden losses".into(),
-                    format!("{} in {} series", sup.count(t.losses), sup.count(t.series_with_loss)),
-                ),
-                ("criterion-1 cut-off (points)".into(), t.cutoff.map_or("off".into(), round3)),
-            ],
+            rows: if t.no_criterion {
+                vec![
+                    ("series".into(), sup.count(t.series)),
+                    (
+                        "not searched".into(),
+                        "no criterion applies: no reliable-change threshold for criterion 1, criteria 2 and 3 off"
+                            .into(),
+                    ),
+                ]
+            } else {
+                vec![
+                    ("series tested".into(), sup.count(t.series)),
+                    (
+                        "sudden gains".into(),
+                        format!("{} in {} series", sup.count(t.gains), sup.count(t.series_with_gain)),
+                    ),
+                    ("gains later reversed".into(), sup.count(t.gain_reversals)),
+                    (
+                        "sudden losses".into(),
+                        format!("{} in {} series", sup.count(t.losses), sup.count(t.series_with_loss)),
+                    ),
+                    ("criterion-1 cut-off (points)".into(), t.cutoff.map_or("off".into(), round3)),
+                ]
+            },
         })
         .collect();
     let sustained = s

@@ -51,7 +51,7 @@ pub struct Criteria {
 }
 
 impl Criteria {
-    /// Whether any criterion is switched on (with none, every interval is flagged).
+    /// Whether any criterion is switched on (with none, a series is not searched).
     pub fn any_on(&self) -> bool {
         self.cutoff.is_some() || self.pct.is_some() || self.crit3
     }
@@ -457,6 +457,9 @@ pub struct Found {
 pub struct MeasureTally {
     /// Criterion 1's cut-off in points, where one applied.
     pub cutoff: Option<f64>,
+    /// No switched-on criterion applies to the measure (criterion 1 has no cut-off for
+    /// it and criteria 2 and 3 are off), so its series were counted but not searched.
+    pub no_criterion: bool,
     pub series: u64,
     pub intervals_tested: u64,
     pub intervals_evaluable: u64,
@@ -523,6 +526,17 @@ pub fn find_all(
         let treatment = || (0..score.len()).filter(|&k| phase[k] != Phase::FollowUp);
         x.clear();
         let criteria = Criteria { cutoff: cutoffs[mi], ..opts.criteria.clone() };
+        let tally = out
+            .by_measure
+            .entry(it.measure)
+            .or_insert_with(|| MeasureTally { cutoff: cutoffs[mi], ..Default::default() });
+        tally.series += 1;
+        if !criteria.any_on() {
+            // With no criterion the package refuses to run; flagging every interval, as
+            // an empty product of criteria would, is not a finding.
+            tally.no_criterion = true;
+            continue;
+        }
         let by_rank = treatment().any(|k| session[k] == NO_SESSION);
         // Positions left out of `x` (each a blank interval), and each position's own.
         let mut left_out = 0;
@@ -536,7 +550,7 @@ pub fn find_all(
                 .map(|k| ((session[k] - opts.start_session) as usize, score[k]));
             // Series of the usual length are laid out whole, as the package does (the
             // short layout gives the same results, at a little more work per score).
-            if criteria.any_on() && span[mi] > WHOLE_SPAN {
+            if span[mi] > WHOLE_SPAN {
                 left_out = lay_out_short(scored, span[mi], &mut x, &mut position);
             } else {
                 x.resize(span[mi], f64::NAN);
@@ -548,11 +562,6 @@ pub fn find_all(
             }
         }
         let real = |n: usize| position.get(n).copied().unwrap_or(n);
-        let tally = out
-            .by_measure
-            .entry(it.measure)
-            .or_insert_with(|| MeasureTally { cutoff: cutoffs[mi], ..Default::default() });
-        tally.series += 1;
         let lower = registry.get(mi).direction == Direction::Lower;
         let sign = if lower { 1.0 } else { -1.0 };
         let tx_change = it.final_score.map(|f| sign * (it.baseline - f));

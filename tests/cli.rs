@@ -1173,3 +1173,52 @@ fn a_chart_of_too_few_episodes_is_left_out_of_the_report() {
     let shown = analyze(&path, &[]);
     assert!(report(&shown).contains("The Jacobson plot of 3 paired PHQ9 episodes"), "shown with suppression off");
 }
+
+/// A measure with no reliable-change threshold has no criterion 1; with criteria 2 and 3
+/// switched off no criterion applies to it. The package refuses to run without a
+/// criterion; sustain counts the measure's series, does not search them, and says so,
+/// while the other measures are searched as usual. Flagging every interval, as an empty
+/// product of criteria would, laid out a series of 10⁹ sessions whole and exhausted memory.
+#[test]
+fn a_measure_with_no_criterion_left_is_not_searched_for_sudden_gains() {
+    let dir = tempfile::tempdir().unwrap();
+    let measures = dir.path().join("measures.toml");
+    fs::write(&measures, "[[measure]]\ncode = 'XYZ'\nname = 'No threshold'\nbetter = 'lower'\nmin = 0\nmax = 60\n")
+        .unwrap();
+    let path = dir.path().join("m.csv");
+    let mut text = String::from("client_id,episode_id,date,session,measure,score\n");
+    for (c, scores) in [("A", [20, 19, 18, 8, 8, 7]), ("B", [40, 39, 30, 10, 9, 9])] {
+        for (s, score) in scores.iter().enumerate() {
+            for m in ["PHQ-9", "XYZ"] {
+                let score = if m == "PHQ-9" { score.min(&27) } else { score };
+                text.push_str(&format!("{c},E1,2025-01-{:02},{s},{m},{score}\n", 1 + 5 * s));
+            }
+        }
+    }
+    text.push_str("C,E1,2025-01-01,0,XYZ,50\nC,E1,2025-02-01,1000000000,XYZ,5\n");
+    fs::write(&path, text).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let assert = cargo_bin_cmd!("sustain")
+        .args(["analyze", "--today", "2025-06-01", "--suppress-below", "0", "--sg-no-crit2", "--sg-no-crit3"])
+        .arg("--measures")
+        .arg(&measures)
+        .arg("--measurements")
+        .arg(&path)
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("no sudden-gain criterion applies to XYZ"), "{stderr}");
+    let sg = &read_json(&out.path().join("summary.json"))["sudden_gains"]["by_measure"];
+    assert_eq!(sg["XYZ"]["no_criterion"], true);
+    assert_eq!(sg["XYZ"]["series"], 3);
+    assert_eq!(sg["XYZ"]["intervals_tested"], 0);
+    assert_eq!(sg["XYZ"]["gains"], 0);
+    assert_eq!(sg["PHQ9"]["no_criterion"], false);
+    assert_eq!(sg["PHQ9"]["gains"], 2, "A's 18 → 8 and B's 27 → 10 pass criterion 1 (6 points)");
+    let gains = read_csv(&out.path().join("sudden_gains.csv"));
+    assert!(gains.iter().all(|r| r["measure"] == "PHQ9"), "{gains:?}");
+    let report = fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(report.contains("no criterion applies"));
+}
