@@ -192,14 +192,118 @@ fn into_order(
 ) -> GoalColumns {
     let mut order = analysis_order(&rows, &index, names);
     let dropped = duplicates(&rows, &order, &index, record_of, rejected);
+    drop_rows(&mut order, &dropped, rows.len());
+    let dropped = parent_cycles(&rows, &order, &index, names, record_of, rejected);
+    drop_rows(&mut order, &dropped, rows.len());
+    rows.gathered(&order)
+}
+
+fn drop_rows(order: &mut Vec<u32>, dropped: &[u32], n: usize) {
     if !dropped.is_empty() {
-        let mut is_dropped = vec![false; rows.len()];
-        for &i in &dropped {
+        let mut is_dropped = vec![false; n];
+        for &i in dropped {
             is_dropped[i as usize] = true;
         }
         order.retain(|&i| !is_dropped[i as usize]);
     }
-    rows.gathered(&order)
+}
+
+/// Goals whose parent goals lead back to them (G2 under G3, G3 under G2), within one
+/// client, episode and scale, as the roll-up looks parents up. Each such goal would be an
+/// objective of another and none a goal, so all of them dropped out of the episode's goal
+/// counts and GAS score, as a goal naming itself did (`own_parent`). Every row of every
+/// goal on a cycle becomes a rejection; their rows are returned. A goal's parent is its
+/// first row's, as in the goal analysis; a goal below a cycle is kept (its parent is then
+/// one never rated).
+fn parent_cycles(
+    r: &GoalColumns,
+    order: &[u32],
+    index: impl Fn(usize) -> u32,
+    names: &GoalNames,
+    record_of: &RecordOf,
+    rejected: &mut Vec<Rejection>,
+) -> Vec<u32> {
+    type Map = std::collections::HashMap<u32, usize, foldhash::fast::FixedState>;
+    let group = |i: usize| (r.client[i], r.episode[i], r.scale[i]);
+    let mut dropped = Vec::new();
+    // Reused from group to group: each goal's first place in `order` and its place among
+    // the group's goals; each goal's parent (as a goal of the group) and walk state.
+    let (mut starts, mut of_goal, mut parent, mut state): (Vec<usize>, Map, Vec<Option<usize>>, Vec<u8>) =
+        Default::default();
+    let mut path = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let g0 = group(order[start] as usize);
+        let end = start + order[start..].iter().take_while(|&&i| group(i as usize) == g0).count();
+        let group_rows = &order[start..end];
+        if group_rows.iter().any(|&i| r.parent[i as usize] != crate::model::NO_KEY) {
+            starts.clear();
+            of_goal.clear();
+            for (k, &i) in group_rows.iter().enumerate() {
+                if k == 0 || r.goal[i as usize] != r.goal[group_rows[k - 1] as usize] {
+                    of_goal.insert(r.goal[i as usize], starts.len());
+                    starts.push(start + k);
+                }
+            }
+            parent.clear();
+            parent.extend(starts.iter().map(|&s| of_goal.get(&r.parent[order[s] as usize]).copied()));
+            // 0 = not seen, 1 = on the walk being followed, 2 = done.
+            state.clear();
+            state.resize(starts.len(), 0);
+            for first in 0..starts.len() {
+                path.clear();
+                let mut at = Some(first);
+                while let Some(g) = at.filter(|&g| state[g] != 2) {
+                    if state[g] == 1 {
+                        // Back on the walk: the goals from `g` on form a cycle.
+                        let cycle = &path[path.iter().position(|&p| p == g).expect("on the walk")..];
+                        reject_cycle(r, order, &starts, end, cycle, &index, names, record_of, rejected, &mut dropped);
+                        break;
+                    }
+                    state[g] = 1;
+                    path.push(g);
+                    at = parent[g];
+                }
+                path.iter().for_each(|&g| state[g] = 2);
+            }
+        }
+        start = end;
+    }
+    dropped
+}
+
+/// Rejects every row of the goals on one cycle (`cycle`: places among the group's goals,
+/// each the parent of the one before and the first the parent of the last).
+#[allow(clippy::too_many_arguments)]
+fn reject_cycle(
+    r: &GoalColumns,
+    order: &[u32],
+    starts: &[usize],
+    group_end: usize,
+    cycle: &[usize],
+    index: impl Fn(usize) -> u32,
+    names: &GoalNames,
+    record_of: &RecordOf,
+    rejected: &mut Vec<Rejection>,
+    dropped: &mut Vec<u32>,
+) {
+    let name = |g: usize| crate::validate::quoted(names.goals.name(r.goal[order[starts[g]] as usize]));
+    let walk: Vec<String> = cycle.iter().chain(&cycle[..1]).map(|&g| name(g)).collect();
+    let message = format!("parent goals form a cycle: {}; none of these goals is used", walk.join(" under "));
+    for &g in cycle {
+        let rows_end = starts.get(g + 1).copied().unwrap_or(group_end);
+        for &i in &order[starts[g]..rows_end] {
+            rejected.push(Rejection {
+                table: Table::Goals,
+                record: record_of.record(index(i as usize) as usize),
+                column: "parent_goal_id",
+                code: "parent_cycle",
+                message: message.clone(),
+                duplicate_of: None,
+            });
+            dropped.push(i);
+        }
+    }
 }
 
 /// Row indices in analysis order: client, episode, scale, goal (by name), date, then
@@ -402,6 +506,62 @@ mod tests {
                 assert!(later.clone().all(|c| !run.contains(c)));
                 assert!(run.len() <= budget || run.iter().all(|&c| c == run[0]));
             }
+        }
+    }
+
+    /// Rows (client, goal, parent, date) of one episode's goals (GAS for goals named A…,
+    /// else GBO), sorted in memory or in runs; returns the kept rows as client, goal and
+    /// date ("aG1@1") and the rejections in record order.
+    fn with_parents(rows: &[(&str, &str, &str, i32)], budget: usize) -> (Vec<String>, Vec<Rejection>) {
+        let mut builder = Builder::new(budget);
+        let mut g = GoalRatings::default();
+        for &(client, goal, parent, date) in rows {
+            let (n, r) = (&mut g.names, &mut g.rows);
+            r.client.push(n.clients.intern(client));
+            r.episode.push(n.episodes.intern("1"));
+            r.goal.push(n.goals.intern(goal));
+            r.parent.push(if parent.is_empty() { crate::model::NO_KEY } else { n.goals.intern(parent) });
+            r.date.push(date);
+            r.phase.push(Phase::Treatment);
+            r.scale.push(if goal.starts_with('A') { GoalScale::Gas } else { GoalScale::Gbo });
+            r.rating.push(if goal.starts_with('A') { 1.0 } else { 5.0 });
+            r.weight.push(1.0);
+            builder.after_block(&mut g).unwrap();
+        }
+        let mut rejected = Vec::new();
+        let kept = builder.finish(g, &RecordOf::new([]), &mut rejected).unwrap();
+        rejected.sort_by_key(|r| r.record);
+        (all_rows(&kept).into_iter().map(|(c, g, d, _)| format!("{c}{g}@{d}")).collect(), rejected)
+    }
+
+    #[test]
+    fn goals_whose_parents_lead_back_to_them_are_rejected_row_by_row() {
+        let rows = [
+            ("a", "G2", "G3", 1), // record 0: G2 under G3 …
+            ("a", "G3", "G2", 1), // 1: … under G2: a cycle
+            ("a", "G2", "", 5),   // 2: a later rating of G2: its parent is its first row's
+            ("a", "G1", "G2", 1), // 3: below the cycle: kept, under a goal never rated
+            ("a", "G4", "G5", 1), // 4: a chain G4 under G5 under G6: kept
+            ("a", "G5", "G6", 1), // 5
+            ("a", "G6", "", 1),   // 6
+            ("b", "G7", "G8", 1), // 7: a cycle of three: G7 under G8 under G9 under G7
+            ("b", "G8", "G9", 2), // 8
+            ("b", "G9", "G7", 3), // 9
+            ("b", "G2", "G3", 1), // 10: the same names, another client: no cycle
+            ("c", "G1", "A1", 1), // 11: a GBO goal under a GAS goal is looked up in its own
+            ("c", "A1", "G1", 1), // 12: scale, as the roll-up does: no cycle
+        ];
+        for budget in [usize::MAX, 2] {
+            let (kept, rejected) = with_parents(&rows, budget);
+            assert_eq!(kept, ["aG1@1", "aG4@1", "aG5@1", "aG6@1", "bG2@1", "cG1@1", "cA1@1"], "budget {budget}");
+            let codes: Vec<(u64, &str)> = rejected.iter().map(|r| (r.record, r.code)).collect();
+            let cycle = |r| (r, "parent_cycle");
+            assert_eq!(codes, [cycle(0), cycle(1), cycle(2), cycle(7), cycle(8), cycle(9)], "budget {budget}");
+            assert_eq!(
+                rejected[0].message,
+                "parent goals form a cycle: 'G2' under 'G3' under 'G2'; none of these goals is used"
+            );
+            assert!(rejected[3].message.contains("'G7' under 'G8' under 'G9' under 'G7'"), "{}", rejected[3].message);
         }
     }
 

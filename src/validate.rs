@@ -130,7 +130,7 @@ pub fn trim(s: &str) -> &str {
 }
 
 /// Shortens a value for quoting in a message.
-fn quoted(v: &str) -> String {
+pub(crate) fn quoted(v: &str) -> String {
     let short: String = v.chars().take(40).collect();
     if short.len() < v.len() {
         format!("'{short}…'")

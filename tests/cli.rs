@@ -410,6 +410,35 @@ fn goals_are_validated_and_counted() {
     assert_eq!([&ep["gas_goals"], &ep["gas_t_end"], &ep["agreement"]], ["1", "60", "both_improved"]);
 }
 
+/// Two goals that name each other as parent goals are rejected with their lines; the
+/// episode keeps its other goals. Both used to be objectives and neither a goal, so they
+/// dropped out of the episode's goal counts without a word.
+#[test]
+fn goals_that_are_each_others_parents_are_rejected_with_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let goals = dir.path().join("goals.csv");
+    fs::write(
+        &goals,
+        "client_id,episode_id,goal_id,parent_goal_id,date,phase,scale,rating\n\
+         A,1,G1,,2024-01-08,assessment,GBO,2\n\
+         A,1,G2,G3,2024-01-08,assessment,GBO,3\n\
+         A,1,G3,G2,2024-01-08,assessment,GBO,4\n\
+         A,1,G1,,2024-01-22,end,GBO,7\n",
+    )
+    .unwrap();
+    let out = analyze(&fixture("small_clinic.csv"), &["--goals", goals.to_str().unwrap()]);
+    let rejected = read_csv(&out.path().join("rejected.csv"));
+    let got: Vec<(&str, &str, &str)> =
+        rejected.iter().map(|r| (r["line"].as_str(), r["column"].as_str(), r["code"].as_str())).collect();
+    assert_eq!(got, [("3", "parent_goal_id", "parent_cycle"), ("4", "parent_goal_id", "parent_cycle")]);
+    let s = read_json(&out.path().join("summary.json"));
+    assert_eq!([&s["inputs"]["goals"]["rows_read"], &s["inputs"]["goals"]["rows_rejected"]], [4, 2]);
+    let goals = read_csv(&out.path().join("goals.csv"));
+    assert_eq!(goals.iter().map(|g| g["goal_id"].as_str()).collect::<Vec<_>>(), ["G1"]);
+    let ep = &read_csv(&out.path().join("goals_episodes.csv"))[0];
+    assert_eq!(ep["gbo_goals"], "1");
+}
+
 #[test]
 fn validate_writes_only_the_data_quality_files() {
     let out = tempfile::tempdir().unwrap();
