@@ -252,9 +252,36 @@ pub struct EpisodeMeasure {
     pub final_score: Option<f64>,
     pub classification: Classification,
     pub talking_therapies: Option<TalkingTherapies>,
+    pub checks: SeriesChecks,
     /// This series' rows: a range of [`SeriesRows`] (and of the sort order they were laid
     /// out by).
     pub rows: Range<usize>,
+}
+
+/// Orders in a series that the data may have wrong. Scores are ordered by session, then
+/// date (the contract), whatever their dates and phases say; these flag series where the
+/// two disagree, for a practice to check (`episodes.csv` `series_check`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeriesChecks {
+    /// The series has an assessment score, but its baseline is not one: an assessment
+    /// numbered after treatment sessions (its baseline and final are then those of the
+    /// session order).
+    pub assessment_not_baseline: bool,
+    /// A score before follow-up is dated before the score that precedes it in session
+    /// order.
+    pub dates_out_of_session_order: bool,
+}
+
+impl SeriesChecks {
+    /// The `series_check` words of the flags that are set, joined by `;`.
+    pub fn words(&self) -> &'static str {
+        match (self.assessment_not_baseline, self.dates_out_of_session_order) {
+            (false, false) => "",
+            (true, false) => "assessment_not_baseline",
+            (false, true) => "dates_out_of_session_order",
+            (true, true) => "assessment_not_baseline;dates_out_of_session_order",
+        }
+    }
 }
 
 impl EpisodeMeasure {
@@ -393,7 +420,18 @@ fn build_episodes(rows: &SeriesRows, plan: &[SeriesPlan], n_episodes: usize, reg
 fn summarise_series(r: &SeriesRows, series: &SeriesPlan, rows: Range<usize>) -> Option<EpisodeMeasure> {
     let mut treatment = rows.clone().filter(|&i| r.phase[i] != Phase::FollowUp);
     let base = treatment.next()?;
-    let (n_scores, last) = treatment.fold((1u32, base), |(n, _), i| (n + 1, i));
+    let (mut n_scores, mut last) = (1u32, base);
+    let (mut later_assessment, mut dates_out_of_session_order) = (false, false);
+    for i in treatment {
+        n_scores += 1;
+        later_assessment |= r.phase[i] == Phase::Assessment;
+        dates_out_of_session_order |= r.date[i] < r.date[last];
+        last = i;
+    }
+    let checks = SeriesChecks {
+        assessment_not_baseline: later_assessment && r.phase[base] != Phase::Assessment,
+        dates_out_of_session_order,
+    };
     let n_followup = rows.clone().filter(|&i| r.phase[i] == Phase::FollowUp).count() as u32;
     Some(EpisodeMeasure {
         client: series.client,
@@ -409,6 +447,7 @@ fn summarise_series(r: &SeriesRows, series: &SeriesPlan, rows: Range<usize>) -> 
         final_score: (n_scores >= 2).then(|| r.score[last]),
         classification: Classification::default(),
         talking_therapies: None,
+        checks,
         rows,
     })
 }
@@ -520,6 +559,41 @@ mod tests {
         push(&mut m, &reg, "a", "t", NO_SESSION, 0, Phase::Assessment, "PHQ9", 18.0);
         let eps = prepare(m.clone(), &reg).episodes;
         assert_eq!((eps.items[0].baseline, eps.items[0].final_score), (18.0, Some(9.0)));
+    }
+
+    #[test]
+    fn series_whose_session_order_disagrees_with_phases_or_dates_are_flagged() {
+        let reg = Registry::builtin();
+        let mut m = Measurements::default();
+        // a: the assessment numbered 3, after treatment sessions 1 and 2 (dated in order).
+        push(&mut m, &reg, "a", "t", 1, 7, Phase::Treatment, "PHQ9", 15.0);
+        push(&mut m, &reg, "a", "t", 2, 14, Phase::Treatment, "PHQ9", 12.0);
+        push(&mut m, &reg, "a", "t", 3, 21, Phase::Assessment, "PHQ9", 18.0);
+        // b: session 2 dated before session 1; a follow-up dated early is not looked at.
+        push(&mut m, &reg, "b", "t", 0, 0, Phase::Assessment, "PHQ9", 18.0);
+        push(&mut m, &reg, "b", "t", 1, 20, Phase::Treatment, "PHQ9", 15.0);
+        push(&mut m, &reg, "b", "t", 2, 10, Phase::Treatment, "PHQ9", 12.0);
+        // c: in order; two assessments (the second a repeat at session 0, a day later),
+        // and a follow-up numbered 1 but dated after the end.
+        push(&mut m, &reg, "c", "t", 0, 0, Phase::Assessment, "PHQ9", 18.0);
+        push(&mut m, &reg, "c", "t", 0, 1, Phase::Assessment, "PHQ9", 17.0);
+        push(&mut m, &reg, "c", "t", 1, 7, Phase::FollowUp, "PHQ9", 9.0);
+        push(&mut m, &reg, "c", "t", 2, 5, Phase::End, "PHQ9", 10.0);
+        // d: an unnumbered score dated before the numbered ones sorts after them.
+        push(&mut m, &reg, "d", "t", 1, 7, Phase::Treatment, "PHQ9", 15.0);
+        push(&mut m, &reg, "d", "t", NO_SESSION, 3, Phase::Treatment, "PHQ9", 12.0);
+        let eps = prepare(m, &reg).episodes;
+        let flags: Vec<(bool, bool)> = eps
+            .items
+            .iter()
+            .map(|it| (it.checks.assessment_not_baseline, it.checks.dates_out_of_session_order))
+            .collect();
+        assert_eq!(flags, [(true, false), (false, true), (false, false), (false, true)]);
+        // The session order still decides: a's baseline is session 1, its final the assessment.
+        assert_eq!((eps.items[0].baseline, eps.items[0].final_score), (15.0, Some(18.0)));
+        assert_eq!(eps.items[0].checks.words(), "assessment_not_baseline");
+        let both = SeriesChecks { assessment_not_baseline: true, dates_out_of_session_order: true };
+        assert_eq!(both.words(), "assessment_not_baseline;dates_out_of_session_order");
     }
 
     #[test]

@@ -76,6 +76,9 @@ struct View {
     rows_used: u64,
     rows_rejected: u64,
     rejections: Vec<(String, u64)>,
+    /// Per measure with any: series whose assessment is not the baseline, and series
+    /// dated out of session order.
+    series_checks: Vec<(String, String, String)>,
     clients: String,
     episodes: String,
     headline: Vec<RateView>,
@@ -360,6 +363,15 @@ fn view_of(input: &ReportInput) -> View {
         rows_used: s.rows_used,
         rows_rejected: s.rows_rejected,
         rejections: s.rejections_by_reason.iter().map(|(k, n)| (k.replace('_', " "), *n)).collect(),
+        series_checks: s
+            .measures
+            .iter()
+            .filter(|(_, m)| m.series_checks.any())
+            .map(|(code, m)| {
+                let c = m.series_checks;
+                (code.clone(), sup.count(c.assessment_not_baseline), sup.count(c.dates_out_of_session_order))
+            })
+            .collect(),
         clients: sup.count(s.clients),
         episodes: sup.count(s.episodes),
         headline,

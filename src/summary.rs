@@ -61,6 +61,21 @@ pub struct MeasureSummary {
     pub outcomes: BTreeMap<&'static str, u64>,
     pub rates: BTreeMap<&'static str, Rate>,
     pub rule: ResolvedRule,
+    /// Series whose orders disagree, to check (counts of episodes: suppressed as such).
+    pub series_checks: SeriesCheckCounts,
+}
+
+/// How many of a measure's series carry each [`crate::episodes::SeriesChecks`] flag.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SeriesCheckCounts {
+    pub assessment_not_baseline: u64,
+    pub dates_out_of_session_order: u64,
+}
+
+impl SeriesCheckCounts {
+    pub fn any(&self) -> bool {
+        self.assessment_not_baseline + self.dates_out_of_session_order > 0
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -645,6 +660,11 @@ pub fn summarise(
                 outcomes,
                 rates,
                 rule: rule.clone(),
+                series_checks: SeriesCheckCounts {
+                    assessment_not_baseline: items.iter().filter(|it| it.checks.assessment_not_baseline).count() as u64,
+                    dates_out_of_session_order: items.iter().filter(|it| it.checks.dates_out_of_session_order).count()
+                        as u64,
+                },
             },
         );
     }
@@ -727,6 +747,7 @@ mod tests {
                     ..Default::default()
                 },
                 talking_therapies: None,
+                checks: Default::default(),
                 rows: 0..4,
             }
         };

@@ -299,6 +299,7 @@ pub const EPISODE_COLUMNS: &[&str] = &[
     "tt_reliable_improvement",
     "tt_reliable_deterioration",
     "tt_reliable_recovery",
+    "series_check",
 ];
 
 fn episode_row<'a>(
@@ -346,6 +347,7 @@ fn episode_row<'a>(
         ("tt_reliable_improvement", ttb(|t| t.reliable_improvement)),
         ("tt_reliable_deterioration", ttb(|t| t.reliable_deterioration)),
         ("tt_reliable_recovery", ttb(|t| t.reliable_recovery)),
+        ("series_check", V::Word(it.checks.words())),
     ]
 }
 
@@ -1068,6 +1070,7 @@ mod tests {
             final_score: None,
             classification: Default::default(),
             talking_therapies: None,
+            checks: Default::default(),
             rows: 0..1,
         };
         let names: Vec<&str> = episode_row(&keys, &it, &Durability::default(), &reg).iter().map(|(n, _)| *n).collect();

@@ -592,6 +592,7 @@ mod tests {
             final_score: Some(*scores.last().unwrap()),
             classification: Default::default(),
             talking_therapies: None,
+            checks: Default::default(),
             rows: 0..0,
         };
         it.classification = rule.classify(it.baseline, it.final_score);

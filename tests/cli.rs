@@ -1251,3 +1251,35 @@ fn a_measure_with_no_criterion_left_is_not_searched_for_sudden_gains() {
     let report = fs::read_to_string(out.path().join("report.html")).unwrap();
     assert!(report.contains("no criterion applies"));
 }
+
+/// Scores are ordered by session number (the contract), so an assessment numbered after
+/// treatment sessions is not the baseline, and a session dated before the one numbered
+/// before it goes unnoticed in the figures: both kinds of series are marked in
+/// episodes.csv, counted in summary.json and listed in the report's data quality.
+#[test]
+fn series_whose_numbers_disagree_with_their_phases_or_dates_are_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.csv");
+    fs::write(
+        &path,
+        "client_id,date,session,phase,measure,score\n\
+         A,2025-01-08,1,treatment,PHQ-9,15\nA,2025-01-15,2,treatment,PHQ-9,12\nA,2025-01-01,3,assessment,PHQ-9,18\n\
+         B,2025-01-01,0,assessment,PHQ-9,18\nB,2025-01-20,1,treatment,PHQ-9,15\nB,2025-01-10,2,end,PHQ-9,8\n\
+         C,2025-01-01,0,assessment,PHQ-9,18\nC,2025-01-10,1,end,PHQ-9,8\n",
+    )
+    .unwrap();
+    let out = analyze(&path, &[]);
+    let eps = read_csv(&out.path().join("episodes.csv"));
+    let checks: Vec<(&str, &str)> = eps.iter().map(|r| (r["client_id"].as_str(), r["series_check"].as_str())).collect();
+    assert_eq!(
+        checks,
+        [("A", "assessment_not_baseline;dates_out_of_session_order"), ("B", "dates_out_of_session_order"), ("C", "")]
+    );
+    // The session order still decides baseline and final.
+    assert_eq!([&eps[0]["baseline"], &eps[0]["final"]], ["15", "18"]);
+    let s = read_json(&out.path().join("summary.json"));
+    let c = &s["measures"]["PHQ9"]["series_checks"];
+    assert_eq!([&c["assessment_not_baseline"], &c["dates_out_of_session_order"]], [1, 2]);
+    let report = fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(report.contains("Series to check"));
+}
