@@ -212,9 +212,9 @@ fn drop_rows(order: &mut Vec<u32>, dropped: &[u32], n: usize) {
 /// client, episode and scale, as the roll-up looks parents up. Each such goal would be an
 /// objective of another and none a goal, so all of them dropped out of the episode's goal
 /// counts and GAS score, as a goal naming itself did (`own_parent`). Every row of every
-/// goal on a cycle becomes a rejection; their rows are returned. A goal's parent is its
-/// first row's, as in the goal analysis; a goal below a cycle is kept (its parent is then
-/// one never rated).
+/// goal on a cycle becomes a rejection; their rows are returned. A goal's parent is the
+/// first one its rows name, as in the goal analysis; a goal below a cycle is kept (its
+/// parent is then one never rated).
 fn parent_cycles(
     r: &GoalColumns,
     order: &[u32],
@@ -245,8 +245,13 @@ fn parent_cycles(
                     starts.push(start + k);
                 }
             }
+            // Each goal's parent is the first one its rows name, as in the goal analysis.
             parent.clear();
-            parent.extend(starts.iter().map(|&s| of_goal.get(&r.parent[order[s] as usize]).copied()));
+            for (g, &s) in starts.iter().enumerate() {
+                let rows = &order[s..starts.get(g + 1).copied().unwrap_or(end)];
+                let named = rows.iter().map(|&i| r.parent[i as usize]).find(|&p| p != crate::model::NO_KEY);
+                parent.push(named.and_then(|p| of_goal.get(&p).copied()));
+            }
             // 0 = not seen, 1 = on the walk being followed, 2 = done.
             state.clear();
             state.resize(starts.len(), 0);
@@ -539,7 +544,7 @@ mod tests {
         let rows = [
             ("a", "G2", "G3", 1), // record 0: G2 under G3 …
             ("a", "G3", "G2", 1), // 1: … under G2: a cycle
-            ("a", "G2", "", 5),   // 2: a later rating of G2: its parent is its first row's
+            ("a", "G2", "", 5),   // 2: a later rating of G2 naming no parent: still G3
             ("a", "G1", "G2", 1), // 3: below the cycle: kept, under a goal never rated
             ("a", "G4", "G5", 1), // 4: a chain G4 under G5 under G6: kept
             ("a", "G5", "G6", 1), // 5
@@ -550,13 +555,17 @@ mod tests {
             ("b", "G2", "G3", 1), // 10: the same names, another client: no cycle
             ("c", "G1", "A1", 1), // 11: a GBO goal under a GAS goal is looked up in its own
             ("c", "A1", "G1", 1), // 12: scale, as the roll-up does: no cycle
+            ("d", "G1", "", 1),   // 13: G1's parent is named on its later rating only …
+            ("d", "G1", "G2", 2), // 14
+            ("d", "G2", "G1", 1), // 15: … and G2 is under G1: a cycle
         ];
         for budget in [usize::MAX, 2] {
             let (kept, rejected) = with_parents(&rows, budget);
             assert_eq!(kept, ["aG1@1", "aG4@1", "aG5@1", "aG6@1", "bG2@1", "cG1@1", "cA1@1"], "budget {budget}");
             let codes: Vec<(u64, &str)> = rejected.iter().map(|r| (r.record, r.code)).collect();
             let cycle = |r| (r, "parent_cycle");
-            assert_eq!(codes, [cycle(0), cycle(1), cycle(2), cycle(7), cycle(8), cycle(9)], "budget {budget}");
+            let want = [0, 1, 2, 7, 8, 9, 13, 14, 15].map(cycle);
+            assert_eq!(codes, want, "budget {budget}");
             assert_eq!(
                 rejected[0].message,
                 "parent goals form a cycle: 'G2' under 'G3' under 'G2'; none of these goals is used"

@@ -170,7 +170,9 @@ fn one_goal(g: &GoalColumns, rows: std::ops::Range<usize>, opts: &Options) -> Go
         client: g.client[f],
         episode: g.episode[f],
         goal: g.goal[f],
-        parent: g.parent[f],
+        // The parent is the goal's, not the rating's: the first one named (a blank on
+        // one rating does not make an objective a goal).
+        parent: rows.clone().map(|r| g.parent[r]).find(|&p| p != NO_KEY).unwrap_or(NO_KEY),
         scale: g.scale[f],
         n_ratings: rows.len() as u32,
         first,
@@ -464,6 +466,9 @@ mod tests {
                 ("c", "G1.2", Some("G1"), 0, A, Gbo, 4.0, 1.0),
                 ("c", "G1.2", Some("G1"), 50, T, Gbo, 6.0, 1.0),
                 ("c", "G2.2", Some("G2"), 0, A, Gbo, 4.0, 1.0),
+                // The parent named on a later rating only: G2.3 is still G2's objective.
+                ("c", "G2.3", None, 0, A, Gbo, 2.0, 1.0),
+                ("c", "G2.3", Some("G2"), 50, T, Gbo, 3.0, 1.0),
             ];
             rows.extend(names[..pad].iter().map(|x| ("c", x.as_str(), None, 0, A, Gbo, 3.0, 1.0)));
             let g = ratings(&rows);
@@ -473,9 +478,10 @@ mod tests {
             let g1 = goal("G1");
             assert_eq!((g1.n_objectives, g1.n_objectives_improved, g1.objectives_mean_change), (2, 1, Some(3.0)));
             let g2 = goal("G2");
-            assert_eq!((g2.n_ratings, g2.n_objectives, g2.objectives_mean_change), (0, 2, Some(1.0)), "pad {pad}");
+            // G2.1 +1, G2.3 +1 (G2.2 has one rating).
+            assert_eq!((g2.n_ratings, g2.n_objectives, g2.objectives_mean_change), (0, 3, Some(1.0)), "pad {pad}");
             assert_eq!(goals.iter().filter(|x| g.names.goals.name(x.goal) == "G2").count(), 1, "one G2 row");
-            assert_eq!(goals.len(), 6 + pad);
+            assert_eq!(goals.len(), 7 + pad);
         }
     }
 
