@@ -418,21 +418,33 @@ fn build_episodes(rows: &SeriesRows, plan: &[SeriesPlan], n_episodes: usize, reg
 /// Baseline, final and counts of one series (`rows`, in series order); `None` when it has
 /// only follow-up rows.
 fn summarise_series(r: &SeriesRows, series: &SeriesPlan, rows: Range<usize>) -> Option<EpisodeMeasure> {
-    let mut treatment = rows.clone().filter(|&i| r.phase[i] != Phase::FollowUp);
-    let base = treatment.next()?;
-    let (mut n_scores, mut last) = (1u32, base);
+    // One pass over the series' slices (no bounds checks per row): the first and last
+    // score before follow-up, the counts, and the order checks.
+    let (phase, date) = (&r.phase[rows.clone()], &r.date[rows.clone()]);
+    let (mut base, mut last, mut n_scores, mut n_followup) = (usize::MAX, 0, 0u32, 0u32);
     let (mut later_assessment, mut dates_out_of_session_order) = (false, false);
-    for i in treatment {
+    for (k, (&p, &d)) in phase.iter().zip(date).enumerate() {
+        if p == Phase::FollowUp {
+            n_followup += 1;
+            continue;
+        }
+        if n_scores == 0 {
+            base = k;
+        } else {
+            later_assessment |= p == Phase::Assessment;
+            dates_out_of_session_order |= d < date[last];
+        }
         n_scores += 1;
-        later_assessment |= r.phase[i] == Phase::Assessment;
-        dates_out_of_session_order |= r.date[i] < r.date[last];
-        last = i;
+        last = k;
+    }
+    if n_scores == 0 {
+        return None;
     }
     let checks = SeriesChecks {
-        assessment_not_baseline: later_assessment && r.phase[base] != Phase::Assessment,
+        assessment_not_baseline: later_assessment && phase[base] != Phase::Assessment,
         dates_out_of_session_order,
     };
-    let n_followup = rows.clone().filter(|&i| r.phase[i] == Phase::FollowUp).count() as u32;
+    let (base, last) = (rows.start + base, rows.start + last);
     Some(EpisodeMeasure {
         client: series.client,
         episode: series.episode,
