@@ -661,8 +661,9 @@ pub fn summarise(
                 rates,
                 rule: rule.clone(),
                 series_checks: SeriesCheckCounts {
-                    assessment_not_baseline: items.iter().filter(|it| it.checks.assessment_not_baseline).count() as u64,
-                    dates_out_of_session_order: items.iter().filter(|it| it.checks.dates_out_of_session_order).count()
+                    assessment_not_baseline: items.iter().filter(|it| it.checks.assessment_not_baseline()).count()
+                        as u64,
+                    dates_out_of_session_order: items.iter().filter(|it| it.checks.dates_out_of_session_order()).count()
                         as u64,
                 },
             },
