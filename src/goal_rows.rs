@@ -424,6 +424,20 @@ fn read_run(file: &File, n: usize) -> io::Result<(GoalColumns, Vec<u32>)> {
 mod tests {
     use super::*;
 
+    /// Appends one rating of episode "1" in treatment, weight 1 (`parent` empty: none).
+    fn push(g: &mut GoalRatings, (client, goal, parent): (&str, &str, &str), date: i32, scale: GoalScale, rating: f64) {
+        let (n, r) = (&mut g.names, &mut g.rows);
+        r.client.push(n.clients.intern(client));
+        r.episode.push(n.episodes.intern("1"));
+        r.goal.push(n.goals.intern(goal));
+        r.parent.push(if parent.is_empty() { crate::model::NO_KEY } else { n.goals.intern(parent) });
+        r.date.push(date);
+        r.phase.push(Phase::Treatment);
+        r.scale.push(scale);
+        r.rating.push(rating);
+        r.weight.push(1.0);
+    }
+
     /// Rows (client, goal, date, rating), arriving in blocks of `block` rows as ingest
     /// hands them over, through a builder with `budget`.
     fn built(rows: &[(&str, &str, i32, f64)], block: usize, budget: usize) -> (GoalRows, Vec<Rejection>) {
@@ -432,16 +446,7 @@ mod tests {
         for chunk in rows.chunks(block) {
             let mut part = GoalRatings::default();
             for &(client, goal, date, rating) in chunk {
-                let (n, r) = (&mut part.names, &mut part.rows);
-                r.client.push(n.clients.intern(client));
-                r.episode.push(n.episodes.intern("1"));
-                r.goal.push(n.goals.intern(goal));
-                r.parent.push(crate::model::NO_KEY);
-                r.date.push(date);
-                r.phase.push(Phase::Treatment);
-                r.scale.push(GoalScale::Gbo);
-                r.rating.push(rating);
-                r.weight.push(1.0);
+                push(&mut part, (client, goal, ""), date, GoalScale::Gbo, rating);
             }
             g.append(&mut part);
             builder.after_block(&mut g).unwrap();
@@ -521,16 +526,8 @@ mod tests {
         let mut builder = Builder::new(budget);
         let mut g = GoalRatings::default();
         for &(client, goal, parent, date) in rows {
-            let (n, r) = (&mut g.names, &mut g.rows);
-            r.client.push(n.clients.intern(client));
-            r.episode.push(n.episodes.intern("1"));
-            r.goal.push(n.goals.intern(goal));
-            r.parent.push(if parent.is_empty() { crate::model::NO_KEY } else { n.goals.intern(parent) });
-            r.date.push(date);
-            r.phase.push(Phase::Treatment);
-            r.scale.push(if goal.starts_with('A') { GoalScale::Gas } else { GoalScale::Gbo });
-            r.rating.push(if goal.starts_with('A') { 1.0 } else { 5.0 });
-            r.weight.push(1.0);
+            let (scale, rating) = if goal.starts_with('A') { (GoalScale::Gas, 1.0) } else { (GoalScale::Gbo, 5.0) };
+            push(&mut g, (client, goal, parent), date, scale, rating);
             builder.after_block(&mut g).unwrap();
         }
         let mut rejected = Vec::new();
