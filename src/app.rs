@@ -286,7 +286,8 @@ fn warn_no_criterion(sg: Option<&crate::summary::SuddenGainsSummary>, progress: 
     if !unsearched.is_empty() && !quiet {
         progress.warn(&format!(
             "no sudden-gain criterion applies to {}: no reliable-change threshold for criterion 1, and criteria 2 \
-             and 3 are switched off, so its series were not searched (give --sg-cutoff)",
+             and 3 are switched off, so these series were not searched (give the measure a reliable_change in \
+             the measure file, or keep criterion 2 or 3)",
             unsearched.join(", ")
         ));
     }
