@@ -327,6 +327,12 @@ pub fn events(x: &[f64], movement: Movement, c: &Criteria, tested: &[Interval], 
             f64::NAN
         }
     };
+    // A reversal is a later score past the midpoint, so only the furthest later score
+    // matters: the highest after a drop, the lowest after a rise. With several events in
+    // a series these are found in one pass from the end, rather than one scan per event
+    // (quadratic in a long series with many events and no reversal).
+    let flagged = tested.iter().filter(|iv| iv.flag == Some(true)).count();
+    let furthest = if flagged > 1 { furthest_from(x, movement) } else { Vec::new() };
     for iv in tested.iter().filter(|iv| iv.flag == Some(true)) {
         let n = iv.pregain;
         let (pre, post) = (x[n], x[n + 1]);
@@ -334,11 +340,16 @@ pub fn events(x: &[f64], movement: Movement, c: &Criteria, tested: &[Interval], 
         let reversal_value = post + drop / 2.0;
         // The package keeps later scores whose position, numbered as it numbers them,
         // lies at least two past its `sg_session_n` (quirk S5).
-        let first = if c.identify_1to2 { n + 2 } else { n + 3 };
-        let later = x.get(first..).unwrap_or(&[]).iter().filter(|v| !v.is_nan());
-        let reversal = (!reversal_value.is_nan()).then(|| match movement {
-            Movement::Drop => later.clone().any(|&v| v > reversal_value),
-            Movement::Rise => later.clone().any(|&v| v < reversal_value),
+        let first = (if c.identify_1to2 { n + 2 } else { n + 3 }).min(x.len());
+        let reversal = (!reversal_value.is_nan()).then(|| {
+            let beyond = |v: f64| match movement {
+                Movement::Drop => v > reversal_value,
+                Movement::Rise => v < reversal_value,
+            };
+            match furthest.get(first) {
+                Some(&v) => beyond(v),
+                None => x[first..].iter().any(|&v| beyond(v)),
+            }
         });
         let n = n as isize;
         out.push(Event {
@@ -352,6 +363,22 @@ pub fn events(x: &[f64], movement: Movement, c: &Criteria, tested: &[Interval], 
             interval: *iv,
         });
     }
+}
+
+/// `f[i]` = the furthest score of `x[i..]` in the direction a reversal of `movement`
+/// goes (the highest after a drop, the lowest after a rise), missing scores skipped; an
+/// infinity where there is none (so that no midpoint is beyond it). `f.len() = x.len() + 1`.
+fn furthest_from(x: &[f64], movement: Movement) -> Vec<f64> {
+    let (none, further): (f64, fn(f64, f64) -> f64) = match movement {
+        Movement::Drop => (f64::NEG_INFINITY, f64::max),
+        Movement::Rise => (f64::INFINITY, f64::min),
+    };
+    let mut f = vec![none; x.len() + 1];
+    for i in (0..x.len()).rev() {
+        // `max` and `min` return the other operand when one is NaN.
+        f[i] = further(f[i + 1], x[i]);
+    }
+    f
 }
 
 /// `create_byperson`'s `multiple_sg_select`.
@@ -752,6 +779,83 @@ mod tests {
         let mut ev = Vec::new();
         events(&x, Movement::Drop, &c2, &iv, &mut ev);
         assert_eq!(ev[0].reversal, Some(true), "with identify_sg_1to2 the scan starts at x_(n+2)");
+    }
+
+    /// Every pregain position of `x` flagged (the reversal rule does not look at the
+    /// criteria, only at the scores).
+    fn all_flagged(x: &[f64]) -> Vec<Interval> {
+        (0..x.len().saturating_sub(1))
+            .map(|pregain| Interval {
+                pregain,
+                crit1: None,
+                crit2: None,
+                crit3: None,
+                flag: Some(true),
+                n_pre: 0,
+                n_post: 0,
+                t_crit: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reversals_of_several_events_look_at_the_furthest_later_score() {
+        // Drops at every position. Midpoints: 20→10: 15; 10→8: 9; 8→12 (a rise): 10; …
+        let x = [20.0, 10.0, 8.0, 12.0, f64::NAN, 9.0, 7.0];
+        let c = Criteria { identify_1to2: false, ..crit(1.0) };
+        let mut ev = Vec::new();
+        events(&x, Movement::Drop, &c, &all_flagged(&x), &mut ev);
+        let got: Vec<(usize, Option<bool>)> = ev.iter().map(|e| (e.pregain, e.reversal)).collect();
+        // n = 0: scan x[3..] = 12, 9, 7 against 15: none above. n = 1: x[4..] = 9, 7
+        // against 9: none. n = 2: 8 → 12, midpoint 10, x[5..] = 9, 7: none above 10.
+        // n = 3: 12 → NaN: no midpoint. n = 4: NaN → 9: none. n = 5: 9 → 7, midpoint 8,
+        // nothing after x[8].
+        assert_eq!(
+            got,
+            vec![(0, Some(false)), (1, Some(false)), (2, Some(false)), (3, None), (4, None), (5, Some(false))]
+        );
+        // With the scan from n + 2: n = 1 sees 12 > 9; n = 2 (midpoint 10) starts after 12.
+        let c2 = Criteria { identify_1to2: true, ..c };
+        let mut ev = Vec::new();
+        events(&x, Movement::Drop, &c2, &all_flagged(&x), &mut ev);
+        let got: Vec<Option<bool>> = ev.iter().map(|e| e.reversal).collect();
+        assert_eq!(got, vec![Some(false), Some(true), Some(false), None, None, Some(false)]);
+    }
+
+    #[test]
+    fn reversals_found_in_one_pass_equal_a_scan_per_event() {
+        // Pseudo-random series with missing scores, every interval an event, both
+        // directions and numberings; against the rule as written (a scan per event).
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for len in [0usize, 1, 2, 3, 4, 7, 40] {
+            for _ in 0..50 {
+                let x: Vec<f64> =
+                    (0..len).map(|_| if next() % 5 == 0 { f64::NAN } else { (next() % 28) as f64 }).collect();
+                for movement in [Movement::Drop, Movement::Rise] {
+                    for identify_1to2 in [false, true] {
+                        let c = Criteria { identify_1to2, ..crit(1.0) };
+                        let mut ev = Vec::new();
+                        events(&x, movement, &c, &all_flagged(&x), &mut ev);
+                        for e in &ev {
+                            let first = e.pregain + if identify_1to2 { 2 } else { 3 };
+                            let mid = e.reversal_value;
+                            let later = x.iter().skip(first).filter(|v| !v.is_nan());
+                            let expected = (!mid.is_nan()).then(|| match movement {
+                                Movement::Drop => later.clone().any(|&v| v > mid),
+                                Movement::Rise => later.clone().any(|&v| v < mid),
+                            });
+                            assert_eq!(e.reversal, expected, "{x:?} {movement:?} n = {}", e.pregain);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
