@@ -56,6 +56,9 @@ pub struct GoalResult {
     pub n_objectives: u32,
     pub objectives_mean_change: Option<f64>,
     pub n_objectives_improved: u32,
+    /// The goal's ratings name more than one parent (`parent` is the first named): the
+    /// export's goal tree is ambiguous here, marked in `goals.csv` (`goal_check`).
+    pub parents_differ: bool,
 }
 
 /// Goal figures of one episode.
@@ -166,13 +169,16 @@ fn one_goal(g: &GoalColumns, rows: std::ops::Range<usize>, opts: &Options) -> Go
     let end_rating = last.or(first);
     let fu = followup.map(at);
     let change_since_end = fu.zip(end_rating).map(|(u, e)| u.1 - e.1);
+    // The parent is the goal's, not the rating's: the first one named (a blank on one
+    // rating does not make an objective a goal). Another one named later is marked.
+    let mut named = rows.clone().map(|r| g.parent[r]).filter(|&p| p != NO_KEY);
+    let parent = named.next().unwrap_or(NO_KEY);
+    let parents_differ = named.any(|p| p != parent);
     GoalResult {
         client: g.client[f],
         episode: g.episode[f],
         goal: g.goal[f],
-        // The parent is the goal's, not the rating's: the first one named (a blank on
-        // one rating does not make an objective a goal).
-        parent: rows.clone().map(|r| g.parent[r]).find(|&p| p != NO_KEY).unwrap_or(NO_KEY),
+        parent,
         scale: g.scale[f],
         n_ratings: rows.len() as u32,
         first,
@@ -189,6 +195,7 @@ fn one_goal(g: &GoalColumns, rows: std::ops::Range<usize>, opts: &Options) -> Go
         n_objectives: 0,
         objectives_mean_change: None,
         n_objectives_improved: 0,
+        parents_differ,
     }
 }
 
@@ -258,6 +265,7 @@ fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
                             n_objectives: 0,
                             objectives_mean_change: None,
                             n_objectives_improved: 0,
+                            parents_differ: false,
                         };
                         goals.push(orphan_parent);
                         if mapped {
@@ -483,6 +491,33 @@ mod tests {
             assert_eq!(goals.iter().filter(|x| g.names.goals.name(x.goal) == "G2").count(), 1, "one G2 row");
             assert_eq!(goals.len(), 7 + pad);
         }
+    }
+
+    #[test]
+    fn ratings_that_name_another_parent_are_marked_and_the_first_parent_kept() {
+        let g = ratings(&[
+            ("c", "G1", None, 0, A, Gbo, 2.0, 1.0),
+            ("c", "G2", None, 0, A, Gbo, 2.0, 1.0),
+            // O1 names G1, then nothing, then G2: kept under G1 and marked.
+            ("c", "O1", Some("G1"), 0, A, Gbo, 1.0, 1.0),
+            ("c", "O1", None, 50, T, Gbo, 5.0, 1.0),
+            ("c", "O1", Some("G2"), 60, T, Gbo, 6.0, 1.0),
+            // O2 names G2 twice and once nothing: one parent, not marked.
+            ("c", "O2", None, 0, A, Gbo, 1.0, 1.0),
+            ("c", "O2", Some("G2"), 50, T, Gbo, 2.0, 1.0),
+            ("c", "O2", Some("G2"), 60, T, Gbo, 3.0, 1.0),
+        ]);
+        let none = Episodes { items: vec![], rules: vec![], n_episodes: 0 };
+        let (goals, _) = analyse(&g, &Keys::default(), &none, &Options::default());
+        let goal = |name: &str| goals.iter().find(|x| g.names.goals.name(x.goal) == name).unwrap();
+        let (o1, o2) = (goal("O1"), goal("O2"));
+        assert_eq!((g.names.goals.name(o1.parent), o1.parents_differ), ("G1", true));
+        assert_eq!((g.names.goals.name(o2.parent), o2.parents_differ), ("G2", false));
+        assert!(!goal("G1").parents_differ && !goal("G2").parents_differ);
+        assert_eq!((goal("G1").n_objectives, goal("G2").n_objectives), (1, 1));
+        let mut tally = crate::summary::GoalsTally::default();
+        tally.add(&goals, &[]);
+        assert_eq!(tally.summary(&Options::default()).checks.parents_differ, 1);
     }
 
     #[test]

@@ -79,6 +79,8 @@ struct View {
     /// Per measure with any: series whose assessment is not the baseline, and series
     /// dated out of session order.
     series_checks: Vec<(String, String, String)>,
+    /// Goals whose ratings name more than one parent, where there are any.
+    goals_parents_differ: Option<String>,
     clients: String,
     episodes: String,
     headline: Vec<RateView>,
@@ -372,6 +374,12 @@ fn view_of(input: &ReportInput) -> View {
                 (code.clone(), sup.count(c.assessment_not_baseline), sup.count(c.dates_out_of_session_order))
             })
             .collect(),
+        goals_parents_differ: s
+            .goals
+            .as_ref()
+            .map(|g| g.checks.parents_differ)
+            .filter(|&n| n > 0)
+            .map(|n| sup.count(n)),
         clients: sup.count(s.clients),
         episodes: sup.count(s.episodes),
         headline,

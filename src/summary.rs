@@ -340,6 +340,15 @@ pub struct GoalsSummary {
     pub gas_mean_t_followup: Option<f64>,
     /// Episodes by agreement of goal progress with symptom change.
     pub agreement: BTreeMap<&'static str, u64>,
+    /// Goals and objectives to check (counts of goals: suppressed as such).
+    pub checks: GoalCheckCounts,
+}
+
+/// How many goals and objectives carry each `goal_check` flag of `goals.csv`.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct GoalCheckCounts {
+    /// Goals whose ratings name more than one parent goal.
+    pub parents_differ: u64,
 }
 
 /// Goal figures for `summary.json`, counted client by client as the goal results are
@@ -357,6 +366,7 @@ pub struct GoalsTally {
     t_end: (f64, u64),
     t_followup: (f64, u64),
     agreement: [u64; 4],
+    checks: GoalCheckCounts,
     /// Change of each GBO goal with a change, rounded to whole points: count (the chart).
     pub gbo_change: BTreeMap<i64, u64>,
 }
@@ -378,6 +388,7 @@ impl GoalsTally {
             self.rates[k].0 += u64::from(in_denominator && hit);
         };
         for g in goals {
+            self.checks.parents_differ += u64::from(g.parents_differ);
             match (g.scale, g.parent == NO_KEY) {
                 (GoalScale::Gbo, true) => {
                     let rc = g.reliable_change;
@@ -422,6 +433,7 @@ impl GoalsTally {
             gas_mean_t_end: mean(self.t_end),
             gas_mean_t_followup: mean(self.t_followup),
             agreement: AGREEMENT.iter().copied().zip(self.agreement).collect(),
+            checks: self.checks,
         }
     }
 }

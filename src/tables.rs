@@ -597,7 +597,7 @@ pub fn relapse_survival_csv(out: &mut dyn Write, curves: &[Curve], registry: &Re
 }
 
 /// The columns of `goals.csv`, in order.
-const GOAL_COLUMNS: [&str; 21] = [
+const GOAL_COLUMNS: [&str; 22] = [
     "client_id",
     "episode_id",
     "goal_id",
@@ -619,6 +619,7 @@ const GOAL_COLUMNS: [&str; 21] = [
     "n_objectives",
     "objectives_mean_change",
     "n_objectives_improved",
+    "goal_check",
 ];
 
 /// The columns of `goals_episodes.csv`, in order.
@@ -687,6 +688,7 @@ impl<'w> GoalTables<'w> {
                 V::Int(x.n_objectives as i64),
                 V::OptNum(x.objectives_mean_change),
                 V::Int(x.n_objectives_improved as i64),
+                V::Word(if x.parents_differ { "parents_differ" } else { "" }),
             ];
             self.goals.table_row(&GOAL_COLUMNS, &row)?;
         }

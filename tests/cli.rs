@@ -439,6 +439,35 @@ fn goals_that_are_each_others_parents_are_rejected_with_their_lines() {
     assert_eq!(ep["gbo_goals"], "1");
 }
 
+/// An objective whose ratings name two parent goals is kept under the first and marked,
+/// in goals.csv, summary.json and the report's data-quality section.
+#[test]
+fn an_objective_whose_ratings_name_two_parents_is_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let goals = dir.path().join("goals.csv");
+    fs::write(
+        &goals,
+        "client_id,episode_id,goal_id,parent_goal_id,date,phase,scale,rating\n\
+         A,1,G1,,2024-01-08,assessment,GBO,2\n\
+         A,1,G2,,2024-01-08,assessment,GBO,3\n\
+         A,1,O1,G1,2024-01-08,assessment,GBO,1\n\
+         A,1,O1,G2,2024-01-22,end,GBO,6\n",
+    )
+    .unwrap();
+    let out = analyze(&fixture("small_clinic.csv"), &["--goals", goals.to_str().unwrap()]);
+    let goals = read_csv(&out.path().join("goals.csv"));
+    let checks: Vec<(&str, &str, &str)> =
+        goals.iter().map(|g| (g["goal_id"].as_str(), g["parent_goal_id"].as_str(), g["goal_check"].as_str())).collect();
+    assert_eq!(checks, [("G1", "", ""), ("G2", "", ""), ("O1", "G1", "parents_differ")]);
+    let g1 = goals.iter().find(|g| g["goal_id"] == "G1").unwrap();
+    assert_eq!(g1["n_objectives"], "1");
+    let s = read_json(&out.path().join("summary.json"));
+    assert_eq!(s["goals"]["checks"]["parents_differ"], 1);
+    assert_eq!(s["rows_rejected"], 0, "the ratings are used");
+    let report = fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(report.contains("Goals whose ratings name more than one parent goal: 1."), "the report says so");
+}
+
 #[test]
 fn validate_writes_only_the_data_quality_files() {
     let out = tempfile::tempdir().unwrap();
