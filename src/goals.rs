@@ -59,6 +59,8 @@ pub struct GoalResult {
     /// The goal's ratings name more than one parent (`parent` is the first named): the
     /// export's goal tree is ambiguous here, marked in `goals.csv` (`goal_check`).
     pub parents_differ: bool,
+    /// A GAS goal's ratings give different weights (`weight` is the last one given).
+    pub weights_differ: bool,
 }
 
 /// Goal figures of one episode.
@@ -146,7 +148,6 @@ pub fn analyse_by_client(
 
 fn one_goal(g: &GoalColumns, rows: std::ops::Range<usize>, opts: &Options) -> GoalResult {
     let f = rows.start;
-    let last_row = rows.end - 1;
     let mut treatment = rows.clone().filter(|&r| g.phase[r] != Phase::FollowUp);
     let followup = rows.clone().rfind(|&r| g.phase[r] == Phase::FollowUp);
     let at = |r: usize| (g.date[r], g.rating[r]);
@@ -174,6 +175,13 @@ fn one_goal(g: &GoalColumns, rows: std::ops::Range<usize>, opts: &Options) -> Go
     let mut named = rows.clone().map(|r| g.parent[r]).filter(|&p| p != NO_KEY);
     let parent = named.next().unwrap_or(NO_KEY);
     let parents_differ = named.any(|p| p != parent);
+    // So is the weight: the last one its ratings give (an export may give it only where
+    // the goal was set), 1 where none does.
+    let (mut weight, mut weights_differ) = (None, false);
+    for w in rows.clone().map(|r| g.weight[r]).filter(|w| !w.is_nan()) {
+        weights_differ |= weight.is_some_and(|v| v != w);
+        weight = Some(w);
+    }
     GoalResult {
         client: g.client[f],
         episode: g.episode[f],
@@ -191,11 +199,12 @@ fn one_goal(g: &GoalColumns, rows: std::ops::Range<usize>, opts: &Options) -> Go
             GoalScale::Gbo => change_since_end.map(|c| -c < rc),
             GoalScale::Gas => None,
         },
-        weight: g.weight[last_row],
+        weight: weight.unwrap_or(1.0),
         n_objectives: 0,
         objectives_mean_change: None,
         n_objectives_improved: 0,
         parents_differ,
+        weights_differ: weights_differ && g.scale[f] == GoalScale::Gas,
     }
 }
 
@@ -266,6 +275,7 @@ fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
                             objectives_mean_change: None,
                             n_objectives_improved: 0,
                             parents_differ: false,
+                            weights_differ: false,
                         };
                         goals.push(orphan_parent);
                         if mapped {
@@ -518,6 +528,34 @@ mod tests {
         let mut tally = crate::summary::GoalsTally::default();
         tally.add(&goals, &[]);
         assert_eq!(tally.summary(&Options::default()).checks.parents_differ, 1);
+    }
+
+    #[test]
+    fn a_goal_weight_is_the_last_one_its_ratings_give() {
+        let nan = f64::NAN;
+        let g = ratings(&[
+            // A1: weight 3 given where the goal was set only; A2: 2, then 1 (marked); A3:
+            // never given (1). GBO goal B1 with different weights is not marked.
+            ("c", "A1", None, 0, A, Gas, -1.0, 3.0),
+            ("c", "A1", None, 50, T, Gas, 1.0, nan),
+            ("c", "A2", None, 0, A, Gas, -1.0, 2.0),
+            ("c", "A2", None, 50, T, Gas, 0.0, 1.0),
+            ("c", "A3", None, 50, T, Gas, -1.0, nan),
+            ("c", "B1", None, 0, A, Gbo, 2.0, 1.0),
+            ("c", "B1", None, 50, T, Gbo, 3.0, 2.0),
+        ]);
+        let none = Episodes { items: vec![], rules: vec![], n_episodes: 0 };
+        let (goals, eps) = analyse(&g, &Keys::default(), &none, &Options::default());
+        let goal = |name: &str| goals.iter().find(|x| g.names.goals.name(x.goal) == name).unwrap();
+        let got: Vec<(f64, bool)> = ["A1", "A2", "A3", "B1"].map(|n| (goal(n).weight, goal(n).weights_differ)).into();
+        assert_eq!(got, [(3.0, false), (1.0, true), (1.0, false), (2.0, false)]);
+        // T at the end from weights 3, 1, 1 and ratings +1, 0, −1: the field notes' 54.41
+        // has weights 3, 2, 1; here 50 + 10 · 2 / √(0.7 · 11 + 0.3 · 25) = 55.13.
+        assert!((eps[0].gas_t_end.unwrap() - 55.13).abs() < 0.005, "{:?}", eps[0].gas_t_end);
+        let mut tally = crate::summary::GoalsTally::default();
+        tally.add(&goals, &eps);
+        let checks = tally.summary(&Options::default()).checks;
+        assert_eq!((checks.parents_differ, checks.weights_differ), (0, 1));
     }
 
     #[test]

@@ -1777,7 +1777,8 @@ mod tests {
     }
 
     /// Every goal row as the analysis would see it: names, not ids.
-    fn goal_table(rows: &crate::goal_rows::GoalRows) -> Vec<(String, String, String, String, i32, f64, f64)> {
+    /// Weights as bits: a rating without one holds NaN, which `==` never equals.
+    fn goal_table(rows: &crate::goal_rows::GoalRows) -> Vec<(String, String, String, String, i32, f64, u64)> {
         let n = &rows.names;
         let mut out = Vec::new();
         rows.for_each_run(|g| {
@@ -1790,7 +1791,7 @@ mod tests {
                     parent.to_string(),
                     g.date[i],
                     g.rating[i],
-                    g.weight[i],
+                    g.weight[i].to_bits(),
                 ));
             }
         })

@@ -449,6 +449,7 @@ pub struct GoalColumns {
     pub phase: Vec<Phase>,
     pub scale: Vec<GoalScale>,
     pub rating: Vec<f64>,
+    /// NaN where the rating gives no weight (the goal's weight is the last one given).
     pub weight: Vec<f64>,
 }
 

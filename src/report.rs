@@ -79,8 +79,8 @@ struct View {
     /// Per measure with any: series whose assessment is not the baseline, and series
     /// dated out of session order.
     series_checks: Vec<(String, String, String)>,
-    /// Goals whose ratings name more than one parent, where there are any.
-    goals_parents_differ: Option<String>,
+    /// Each goal check with any goals: what it is, and how many.
+    goal_checks: Vec<(&'static str, String)>,
     clients: String,
     episodes: String,
     headline: Vec<RateView>,
@@ -374,12 +374,18 @@ fn view_of(input: &ReportInput) -> View {
                 (code.clone(), sup.count(c.assessment_not_baseline), sup.count(c.dates_out_of_session_order))
             })
             .collect(),
-        goals_parents_differ: s
+        goal_checks: s
             .goals
-            .as_ref()
-            .map(|g| g.checks.parents_differ)
-            .filter(|&n| n > 0)
-            .map(|n| sup.count(n)),
+            .iter()
+            .flat_map(|g| {
+                [
+                    ("Ratings name more than one parent goal", g.checks.parents_differ),
+                    ("GAS ratings give different weights", g.checks.weights_differ),
+                ]
+            })
+            .filter(|(_, n)| *n > 0)
+            .map(|(what, n)| (what, sup.count(n)))
+            .collect(),
         clients: sup.count(s.clients),
         episodes: sup.count(s.episodes),
         headline,

@@ -349,6 +349,8 @@ pub struct GoalsSummary {
 pub struct GoalCheckCounts {
     /// Goals whose ratings name more than one parent goal.
     pub parents_differ: u64,
+    /// GAS goals whose ratings give different weights.
+    pub weights_differ: u64,
 }
 
 /// Goal figures for `summary.json`, counted client by client as the goal results are
@@ -389,6 +391,7 @@ impl GoalsTally {
         };
         for g in goals {
             self.checks.parents_differ += u64::from(g.parents_differ);
+            self.checks.weights_differ += u64::from(g.weights_differ);
             match (g.scale, g.parent == NO_KEY) {
                 (GoalScale::Gbo, true) => {
                     let rc = g.reliable_change;

@@ -688,7 +688,12 @@ impl<'w> GoalTables<'w> {
                 V::Int(x.n_objectives as i64),
                 V::OptNum(x.objectives_mean_change),
                 V::Int(x.n_objectives_improved as i64),
-                V::Word(if x.parents_differ { "parents_differ" } else { "" }),
+                V::Word(match (x.parents_differ, x.weights_differ) {
+                    (false, false) => "",
+                    (true, false) => "parents_differ",
+                    (false, true) => "weights_differ",
+                    (true, true) => "parents_differ;weights_differ",
+                }),
             ];
             self.goals.table_row(&GOAL_COLUMNS, &row)?;
         }

@@ -304,7 +304,7 @@ impl crate::model::GoalRatings {
         rows.phase.push(r.phase);
         rows.scale.push(r.scale);
         rows.rating.push(r.rating);
-        rows.weight.push(r.weight);
+        rows.weight.push(r.weight.unwrap_or(f64::NAN));
     }
 }
 
@@ -333,7 +333,9 @@ pub struct CheckedGoal<'a> {
     pub phase: Phase,
     pub scale: GoalScale,
     pub rating: f64,
-    pub weight: f64,
+    /// `None` where the rating gives no weight: the goal's weight is the last one its
+    /// ratings give ([`crate::goals`]).
+    pub weight: Option<f64>,
 }
 
 /// Checks one goal rating: GBO 0–10; GAS a whole number from −2 to +2; weight > 0.
@@ -396,9 +398,9 @@ pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, 
         return Err(fault("rating", "rating_out_of_range", format!("rating {} is invalid: {rule}", shown(rating))));
     }
     let weight = match raw.weight.and_then(Number::present) {
-        None => 1.0,
+        None => None,
         Some(w) => match w.value() {
-            Some(x) if x > 0.0 => x,
+            Some(x) if x > 0.0 => Some(x),
             _ => return Err(fault("weight", "bad_weight", format!("weight {} is not a number above 0", w.quoted()))),
         },
     };
@@ -603,7 +605,7 @@ mod tests {
             same(RawMeasurement { score: Some(*n), ..row() }, RawMeasurement { score: t, ..row() });
             same(RawMeasurement { session: Some(*n), ..row() }, RawMeasurement { session: t, ..row() });
         }
-        fn goal(rating: Number, weight: Number) -> Result<(f64, f64), (&'static str, String)> {
+        fn goal(rating: Number, weight: Number) -> Result<(f64, Option<f64>), (&'static str, String)> {
             let raw = RawGoal { scale: Some("GAS"), rating: Some(rating), weight: Some(weight), ..goal_row() };
             check_goal(&raw, today()).map(|g| (g.rating, g.weight)).map_err(|f| (f.code, f.message))
         }
@@ -630,7 +632,7 @@ mod tests {
     fn goal_rows_follow_their_scale() {
         let ok = RawGoal { scale: Some("gas"), rating: Some(Number::Text("-2")), ..goal_row() };
         let g = check_goal(&ok, today()).unwrap();
-        assert_eq!((g.scale, g.rating, g.weight), (GoalScale::Gas, -2.0, 1.0));
+        assert_eq!((g.scale, g.rating, g.weight), (GoalScale::Gas, -2.0, None));
         let code = |raw: RawGoal| check_goal(&raw, today()).unwrap_err().code;
         assert_eq!(code(RawGoal { rating: Some(Number::Text("0.5")), ..ok }), "rating_out_of_range");
         assert_eq!(code(RawGoal { scale: Some("GBO"), rating: Some(Number::Text("11")), ..ok }), "rating_out_of_range");
