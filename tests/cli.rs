@@ -35,6 +35,14 @@ fn analyze(measurements: &Path, extra: &[&str]) -> tempfile::TempDir {
     analyze_on("2025-06-01", measurements, &args)
 }
 
+/// [`analyze`] of the small clinic with `goals` (CSV text) as its goals table.
+fn analyze_small_clinic_with_goals(goals: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("goals.csv");
+    fs::write(&path, goals).unwrap();
+    analyze(&fixture("small_clinic.csv"), &["--goals", path.to_str().unwrap()])
+}
+
 fn analyze_on(today: &str, measurements: &Path, extra: &[&str]) -> tempfile::TempDir {
     let out = tempfile::tempdir().unwrap();
     cargo_bin_cmd!("sustain")
@@ -415,18 +423,13 @@ fn goals_are_validated_and_counted() {
 /// dropped out of the episode's goal counts without a word.
 #[test]
 fn goals_that_are_each_others_parents_are_rejected_with_their_lines() {
-    let dir = tempfile::tempdir().unwrap();
-    let goals = dir.path().join("goals.csv");
-    fs::write(
-        &goals,
+    let out = analyze_small_clinic_with_goals(
         "client_id,episode_id,goal_id,parent_goal_id,date,phase,scale,rating\n\
          A,1,G1,,2024-01-08,assessment,GBO,2\n\
          A,1,G2,G3,2024-01-08,assessment,GBO,3\n\
          A,1,G3,G2,2024-01-08,assessment,GBO,4\n\
          A,1,G1,,2024-01-22,end,GBO,7\n",
-    )
-    .unwrap();
-    let out = analyze(&fixture("small_clinic.csv"), &["--goals", goals.to_str().unwrap()]);
+    );
     let rejected = read_csv(&out.path().join("rejected.csv"));
     let got: Vec<(&str, &str, &str)> =
         rejected.iter().map(|r| (r["line"].as_str(), r["column"].as_str(), r["code"].as_str())).collect();
@@ -443,18 +446,13 @@ fn goals_that_are_each_others_parents_are_rejected_with_their_lines() {
 /// in goals.csv, summary.json and the report's data-quality section.
 #[test]
 fn an_objective_whose_ratings_name_two_parents_is_marked() {
-    let dir = tempfile::tempdir().unwrap();
-    let goals = dir.path().join("goals.csv");
-    fs::write(
-        &goals,
+    let out = analyze_small_clinic_with_goals(
         "client_id,episode_id,goal_id,parent_goal_id,date,phase,scale,rating\n\
          A,1,G1,,2024-01-08,assessment,GBO,2\n\
          A,1,G2,,2024-01-08,assessment,GBO,3\n\
          A,1,O1,G1,2024-01-08,assessment,GBO,1\n\
          A,1,O1,G2,2024-01-22,end,GBO,6\n",
-    )
-    .unwrap();
-    let out = analyze(&fixture("small_clinic.csv"), &["--goals", goals.to_str().unwrap()]);
+    );
     let goals = read_csv(&out.path().join("goals.csv"));
     let checks: Vec<(&str, &str, &str)> =
         goals.iter().map(|g| (g["goal_id"].as_str(), g["parent_goal_id"].as_str(), g["goal_check"].as_str())).collect();
