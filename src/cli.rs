@@ -314,7 +314,8 @@ pub enum ListFormat {
 /// `code`, and any of `name`, `min`, `max`, `better` ("lower"/"higher"), `cutoff` (fixed) or
 /// `cutoff_method` ("a", "b", "c" with `functional_mean`, `functional_sd`),
 /// `reliable_change` (points) or `reliability` (with optional `sd`), `remission_below`,
-/// `aliases`, `source`.
+/// `aliases`, `snomed` (a SNOMED CT concept id) and `loinc` (a LOINC code), both checked
+/// by their check digits and accepted in the `measure` column, `source`.
 #[derive(Debug, Args)]
 pub struct MeasuresArgs {
     /// A TOML file that overrides or adds instruments.

@@ -34,5 +34,6 @@ pub mod sudden_gains;
 pub mod summary;
 pub mod survival;
 pub mod tables;
+pub mod terminology;
 pub mod trajectories;
 pub mod validate;

@@ -74,6 +74,12 @@ pub struct Measure {
     pub remission_below: Option<f64>,
     /// Extra spellings accepted in the `measure` column (matched after normalising).
     pub aliases: Vec<String>,
+    /// The SNOMED CT concept of the instrument's score, as NHS England's MHSDS codes it;
+    /// accepted in the `measure` column like an alias.
+    pub snomed: Option<String>,
+    /// The LOINC code of the instrument's total score (as in a FHIR Observation);
+    /// accepted in the `measure` column like an alias.
+    pub loinc: Option<String>,
     /// Where the range, cut-off and reliable-change values come from.
     pub source: String,
     /// Values widely quoted but not verified against a primary source.
@@ -107,6 +113,8 @@ fn builtin(
         reliable_change: rc.map(|value| ReliableChange::Fixed { value }),
         remission_below: None,
         aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        snomed: None,
+        loinc: None,
         source: source.into(),
         unverified: unverified.iter().map(|a| a.to_string()).collect(),
     }
@@ -127,7 +135,7 @@ pub fn builtin_measures() -> Vec<Measure> {
         &[],
     );
     phq9.remission_below = Some(5.0);
-    vec![
+    let mut measures = vec![
         phq9,
         builtin(
             "GAD7",
@@ -250,8 +258,28 @@ pub fn builtin_measures() -> Vec<Measure> {
             "-2..+2 per goal, 0 = expected outcome; summarised by the Kiresuk-Sherman T-score (1968)",
             &[],
         ),
-    ]
+    ];
+    for m in &mut measures {
+        if let Some(&(_, snomed, loinc)) = STANDARD_CODES.iter().find(|(code, ..)| *code == m.code) {
+            m.snomed = snomed.map(String::from);
+            m.loinc = loinc.map(String::from);
+        }
+    }
+    measures
 }
+
+/// The built-in instruments' standard codes: SNOMED CT from NHS England's MHSDS reference
+/// tables (`NHSDigital/mental-health-monthly-statistics`, `04_mhsds_ref_tables.py`), LOINC
+/// totals from loinc.org. Instruments whose codes were not verified have none.
+const STANDARD_CODES: [(&str, Option<&str>, Option<&str>); 7] = [
+    ("PHQ9", Some("720433000"), Some("44261-6")),
+    ("GAD7", Some("445455005"), Some("70274-6")),
+    ("CORE10", Some("718583008"), None),
+    ("ORS", Some("716613004"), None),
+    ("WEMWBS", Some("718426000"), None),
+    ("SWEMWBS", Some("718466001"), None),
+    ("GBO", Some("959951000000108"), None),
+];
 
 /// A user override or addition as written in the TOML file. Absent fields keep the
 /// built-in value (or are left unset for a new instrument).
@@ -278,6 +306,10 @@ pub struct MeasureSpec {
     pub remission_below: Option<f64>,
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// A SNOMED CT concept identifier, checked by its check digit.
+    pub snomed: Option<String>,
+    /// A LOINC code (`44261-6`), checked by its check digit.
+    pub loinc: Option<String>,
     pub source: Option<String>,
 }
 
@@ -307,7 +339,7 @@ impl Registry {
         let mut lookup = std::collections::HashMap::with_hasher(foldhash::fast::FixedState::default());
         for (i, m) in measures.iter().enumerate() {
             lookup.insert(normalise_code(&m.code), i);
-            for a in &m.aliases {
+            for a in m.aliases.iter().chain(&m.snomed).chain(&m.loinc) {
                 lookup.insert(normalise_code(a), i);
             }
         }
@@ -323,15 +355,18 @@ impl Registry {
                 return Err("a [[measure]] has an empty `code`".into());
             }
             let existing = self.lookup.get(&code).copied();
-            for alias in &spec.aliases {
-                let key = normalise_code(alias);
+            let spellings = (spec.aliases.iter().map(|a| ("alias", a)))
+                .chain(spec.snomed.iter().map(|c| ("SNOMED CT code", c)))
+                .chain(spec.loinc.iter().map(|c| ("LOINC code", c)));
+            for (what, spelling) in spellings {
+                let key = normalise_code(spelling);
                 if key.is_empty() {
-                    return Err(format!("measure {code}: the alias {alias:?} has no letters or digits"));
+                    return Err(format!("measure {code}: the {what} {spelling:?} has no letters or digits"));
                 }
-                // An alias of another instrument would quietly take its rows.
+                // A spelling of another instrument would quietly take its rows.
                 if let Some(other) = self.lookup.get(&key).copied().filter(|&j| Some(j) != existing) {
                     let other = &self.measures[other].code;
-                    return Err(format!("measure {code}: the alias {alias:?} already names measure {other}"));
+                    return Err(format!("measure {code}: the {what} {spelling:?} already names measure {other}"));
                 }
             }
             let mut m = match existing {
@@ -348,6 +383,8 @@ impl Registry {
                     reliable_change: None,
                     remission_below: None,
                     aliases: vec![],
+                    snomed: None,
+                    loinc: None,
                     source: "user measure file".into(),
                     unverified: vec![],
                 },
@@ -511,6 +548,15 @@ fn apply_spec(m: &mut Measure, spec: MeasureSpec) -> Result<(), String> {
         m.remission_below = Some(v);
     }
     m.aliases.extend(spec.aliases);
+    // A mistyped code would match no row, and the rows would be rejected as an unknown measure.
+    if let Some(c) = spec.snomed {
+        crate::terminology::check_sctid(&c).map_err(|e| format!("measure {code}: {e}"))?;
+        m.snomed = Some(c);
+    }
+    if let Some(c) = spec.loinc {
+        crate::terminology::check_loinc(&c).map_err(|e| format!("measure {code}: {e}"))?;
+        m.loinc = Some(c);
+    }
     if let Some(s) = spec.source {
         m.source = s;
         m.unverified.clear();
@@ -548,6 +594,52 @@ mod tests {
         assert_eq!(r.find("BDI-II"), r.find("BDI2"));
         assert_eq!(r.find("OQ-45.2"), r.find("OQ45"));
         assert_eq!(r.find("XYZ"), None);
+    }
+
+    #[test]
+    fn standard_codes_name_their_instruments_and_pass_their_checks() {
+        let r = Registry::builtin();
+        let find = |raw: &str| r.find(raw).map(|i| r.get(i).code.as_str());
+        assert_eq!(find("720433000"), Some("PHQ9"));
+        assert_eq!(find("44261-6"), Some("PHQ9"));
+        assert_eq!(find("445455005"), Some("GAD7"));
+        assert_eq!(find("70274-6"), Some("GAD7"));
+        assert_eq!(find("718583008"), Some("CORE10"));
+        assert_eq!(find("716613004"), Some("ORS"));
+        assert_eq!(find("959951000000108"), Some("GBO"));
+        // A mistyped code names nothing.
+        assert_eq!(find("720433001"), None);
+        for m in r.measures() {
+            if let Some(c) = &m.snomed {
+                assert_eq!(crate::terminology::check_sctid(c), Ok(()), "{}", m.code);
+            }
+            if let Some(c) = &m.loinc {
+                assert_eq!(crate::terminology::check_loinc(c), Ok(()), "{}", m.code);
+            }
+        }
+        assert_eq!(STANDARD_CODES.iter().filter(|(code, ..)| r.find(code).is_some()).count(), STANDARD_CODES.len());
+    }
+
+    #[test]
+    fn a_user_file_gives_codes_checked_by_their_check_digits() {
+        let with =
+            |body: &str| Registry::builtin().with_overrides(&format!("[[measure]]\ncode='XX'\nbetter='lower'\n{body}"));
+        // A code another instrument holds would take its rows.
+        let r = with("snomed='718583008'").unwrap_err();
+        assert!(r.contains("SNOMED CT code \"718583008\" already names measure CORE10"), "{r}");
+        let r = with("snomed='720433001'").unwrap_err();
+        assert!(r.contains("measure XX: SNOMED CT code 720433001 fails its check digit"), "{r}");
+        let r = with("loinc='44261-5'").unwrap_err();
+        assert!(r.contains("LOINC code 44261-5 fails its check digit"), "{r}");
+        let r = with("snomed='404684003'\nloinc='107332-9'").unwrap();
+        let xx = r.find("XX");
+        assert_eq!((r.find("404684003"), r.find("107332-9")), (xx, xx));
+        assert_eq!(r.get(xx.unwrap()).loinc.as_deref(), Some("107332-9"));
+        // A built-in instrument's code may be replaced (here by the child version's, CORS);
+        // the old one then names nothing.
+        let r = Registry::builtin().with_overrides("[[measure]]\ncode='ORS'\nsnomed='718458005'").unwrap();
+        assert_eq!(r.find("718458005"), r.find("ORS"));
+        assert_eq!(r.find("716613004"), None);
     }
 
     #[test]

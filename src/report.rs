@@ -54,6 +54,8 @@ struct MeasureView {
 struct MethodView {
     code: String,
     name: String,
+    /// The standard codes, e.g. `SNOMED CT 720433000` and `LOINC 44261-6`.
+    codes: Vec<String>,
     better: &'static str,
     range: String,
     cutoff: String,
@@ -181,6 +183,9 @@ fn method_view(m: &Measure, rule: Option<&ResolvedRule>) -> MethodView {
     MethodView {
         code: m.code.clone(),
         name: m.name.clone(),
+        codes: (m.snomed.iter().map(|c| format!("SNOMED CT {c}")))
+            .chain(m.loinc.iter().map(|c| format!("LOINC {c}")))
+            .collect(),
         better: match m.direction {
             Direction::Lower => "lower",
             Direction::Higher => "higher",
@@ -452,7 +457,7 @@ pub fn registry_table(reg: &Registry) -> String {
     for m in reg.measures() {
         let v = method_view(m, None);
         out.push_str(&format!(
-            "{code}  {name}\n    range {range}, {better} is better\n    cut-off: {cutoff}\n    reliable change: {rc}\n    aliases: {aliases}\n    source: {source}\n{unverified}\n",
+            "{code}  {name}\n    range {range}, {better} is better\n    cut-off: {cutoff}\n    reliable change: {rc}\n    aliases: {aliases}\n    codes: {codes}\n    source: {source}\n{unverified}\n",
             code = v.code,
             name = v.name,
             range = v.range,
@@ -460,6 +465,7 @@ pub fn registry_table(reg: &Registry) -> String {
             cutoff = v.cutoff,
             rc = v.reliable_change,
             aliases = if m.aliases.is_empty() { "-".to_string() } else { m.aliases.join(", ") },
+            codes = if v.codes.is_empty() { "-".to_string() } else { v.codes.join(" · ") },
             source = v.source,
             unverified = if v.unverified.is_empty() { String::new() } else { format!("    not verified against a primary source: {}\n", v.unverified) },
         ));

@@ -54,6 +54,9 @@ impl TableCounts {
 #[derive(Debug, Clone, Serialize)]
 pub struct MeasureSummary {
     pub name: String,
+    /// The instrument's standard codes ([`crate::registry::Measure::snomed`], `loinc`).
+    pub snomed: Option<String>,
+    pub loinc: Option<String>,
     pub episodes: u64,
     pub paired: u64,
     pub unpaired: u64,
@@ -668,6 +671,8 @@ pub fn summarise(
             m.code.clone(),
             MeasureSummary {
                 name: m.name.clone(),
+                snomed: m.snomed.clone(),
+                loinc: m.loinc.clone(),
                 episodes: items.len() as u64,
                 paired: n_paired,
                 unpaired: items.len() as u64 - n_paired,

@@ -615,6 +615,53 @@ fn measures_lists_the_registry_with_sources() {
 }
 
 #[test]
+fn standard_codes_in_the_measure_column_give_the_results_of_its_names() {
+    // The small clinic with each instrument named by a SNOMED CT or LOINC code instead.
+    let text = fs::read_to_string(fixture("small_clinic.csv")).unwrap();
+    let (mut phq, mut coded) = (0, String::new());
+    for line in text.lines() {
+        let (rest, score) = line.rsplit_once(',').unwrap();
+        let (front, measure) = rest.rsplit_once(',').unwrap();
+        let code = match measure {
+            "PHQ-9" | "PHQ9" | "phq9" => {
+                phq += 1;
+                if phq % 2 == 0 {
+                    "720433000"
+                } else {
+                    "44261-6"
+                }
+            }
+            "GAD-7" => "70274-6",
+            "CORE-10" => "718583008",
+            "ORS" => "716613004",
+            other => other,
+        };
+        coded.push_str(&format!("{front},{code},{score}\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coded.csv");
+    fs::write(&path, coded).unwrap();
+    let (named, coded) = (analyze(&fixture("small_clinic.csv"), &[]), analyze(&path, &[]));
+    for table in ["episodes.csv", "sudden_gains.csv", "rejected.csv"] {
+        let read = |dir: &tempfile::TempDir| fs::read_to_string(dir.path().join(table)).unwrap();
+        assert_eq!(read(&coded), read(&named), "{table}");
+    }
+    let summary = read_json(&coded.path().join("summary.json"));
+    assert_eq!(summary["measures"]["PHQ9"]["snomed"], "720433000");
+    assert_eq!(summary["measures"]["PHQ9"]["loinc"], "44261-6");
+    assert_eq!(summary["measures"]["CORE10"]["loinc"], serde_json::Value::Null);
+    let html = fs::read_to_string(coded.path().join("report.html")).unwrap();
+    assert!(html.contains("SNOMED CT 720433000<br>LOINC 44261-6"), "the Methods table names the codes");
+    let md = fs::read_to_string(coded.path().join("report.md")).unwrap();
+    assert!(md.contains("(Patient Health Questionnaire-9; SNOMED CT 720433000 · LOINC 44261-6)"), "{md}");
+    cargo_bin_cmd!("sustain")
+        .args(["measures"])
+        .assert()
+        .success()
+        .stdout(contains("codes: SNOMED CT 445455005 · LOINC 70274-6"));
+}
+
+#[test]
 fn help_explains_every_option() {
     cargo_bin_cmd!("sustain")
         .args(["analyze", "--help"])
