@@ -22,6 +22,7 @@ pub mod figures;
 pub mod followup;
 pub mod goal_rows;
 pub mod goals;
+pub mod growth;
 pub mod ingest;
 pub mod model;
 pub mod outcomes;

@@ -264,6 +264,19 @@ fn view_of(input: &ReportInput) -> View {
             let a = &t.not_on_track;
             rows.push(("not-on-track flag: sensitivity for a poor outcome".into(), pct(a.sensitivity)));
             rows.push(("not-on-track flag: specificity".into(), pct(a.specificity)));
+            // A model of fewer series than the suppression threshold describes those few.
+            if let Some(g) = t.growth_model.as_ref().filter(|g| g.series >= sup.0) {
+                let (lo, hi) = (g.slope - 1.959964 * g.se_slope, g.slope + 1.959964 * g.se_slope);
+                rows.push((
+                    format!("growth model ({} series): change per session", g.series),
+                    format!("{:.2} points (95 % CI {lo:.2} to {hi:.2})", g.slope),
+                ));
+                rows.push(("growth model: score at baseline".into(), format!("{:.1}", g.intercept)));
+                rows.push((
+                    "growth model: SD between clients of the change per session".into(),
+                    format!("{:.2} points", g.sd_slope),
+                ));
+            }
             Facts { title: code.clone(), rows }
         })
         .collect();

@@ -218,6 +218,9 @@ pub struct TrajectoryMeasure {
     pub with_discomfort_zone: BTreeMap<&'static str, Rate>,
     pub without_dip: BTreeMap<&'static str, Rate>,
     pub not_on_track: crate::trajectories::FlagAccuracy,
+    /// The measure's growth model over its paired series (absent where the data do not
+    /// identify one).
+    pub growth_model: Option<crate::growth::GrowthFit>,
 }
 
 /// Shapes and dips of the paired series counted by measure as their trajectories are
@@ -325,6 +328,7 @@ pub fn trajectory_summary(
                 with_discomfort_zone: t.with_discomfort_zone.rates(),
                 without_dip: t.without_dip.rates(),
                 not_on_track: expected.accuracy.get(&(i as u16)).cloned().unwrap_or_default(),
+                growth_model: expected.growth.get(&(i as u16)).cloned(),
             },
         );
     }
@@ -824,11 +828,13 @@ const NOT_PEOPLE: &[&str] = &[
     "rule",
     "df",
     "sustain_version",
+    "evaluations",
 ];
 
 /// Applies small-number suppression to a serialised summary: every count of people or
 /// episodes below `threshold` becomes "*", and so does every rate whose numerator or
-/// denominator is below it. `threshold` 0 leaves everything as it is.
+/// denominator is below it, and every growth model fitted to fewer series (its estimates
+/// describe those few people). `threshold` 0 leaves everything as it is.
 pub fn suppress_json(v: &mut serde_json::Value, threshold: u64) {
     use serde_json::Value;
     if threshold == 0 {
@@ -840,6 +846,9 @@ pub fn suppress_json(v: &mut serde_json::Value, threshold: u64) {
             let has_parts = map.contains_key("numerator") && map.contains_key("denominator");
             if has_parts && (small(&map["numerator"]) || small(&map["denominator"])) {
                 map.insert("rate".into(), Value::from("*"));
+            }
+            if let Some(model) = map.get_mut("growth_model").filter(|m| small(&m["series"])) {
+                *model = Value::from("*");
             }
             for (k, child) in map.iter_mut() {
                 if NOT_PEOPLE.contains(&k.as_str()) {
@@ -892,5 +901,14 @@ mod suppression_tests {
         let mut raw = v.clone();
         suppress_json(&mut raw, 0);
         assert_eq!(raw, v);
+    }
+
+    #[test]
+    fn a_growth_model_of_few_series_is_withheld_whole() {
+        let model = |series: u64| serde_json::json!({"series": series, "scores": 40, "slope": -0.6, "evaluations": 3});
+        let mut v = serde_json::json!({"PHQ9": {"growth_model": model(4)}, "GAD7": {"growth_model": model(5)}});
+        suppress_json(&mut v, 5);
+        assert_eq!(v["PHQ9"]["growth_model"], "*");
+        assert_eq!(v["GAD7"]["growth_model"], model(5), "the optimiser's evaluations are not people");
     }
 }

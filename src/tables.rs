@@ -724,7 +724,7 @@ impl<'w> GoalTables<'w> {
 }
 
 /// The columns of `trajectories.csv`, in order.
-const TRAJECTORY_COLUMNS: [&str; 24] = [
+const TRAJECTORY_COLUMNS: [&str; 26] = [
     "client_id",
     "episode_id",
     "measure",
@@ -749,6 +749,8 @@ const TRAJECTORY_COLUMNS: [&str; 24] = [
     "etr_band",
     "not_on_track",
     "not_on_track_session",
+    "shrunken_baseline",
+    "shrunken_slope_per_session",
 ];
 
 /// `trajectories.csv` (one row per episode × measure), written series by series as the
@@ -802,6 +804,8 @@ impl<'w> TrajectoryTable<'w> {
                 V::OptInt(t.band.map(|b| b as i64 + 1)),
                 opt_bool(t.not_on_track),
                 int(t.not_on_track_session),
+                V::OptNum(t.shrunken_baseline),
+                V::OptNum(t.shrunken_slope_per_session),
             ],
         )
     }

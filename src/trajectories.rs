@@ -7,6 +7,7 @@
 
 use crate::dates::Day;
 use crate::episodes::{EpisodeMeasure, Episodes, SeriesRows};
+use crate::growth::{GrowthData, GrowthFit};
 use crate::model::{Phase, NO_SESSION};
 use crate::outcomes::{ReliableCategory, ResolvedRule};
 use crate::registry::Direction;
@@ -105,6 +106,10 @@ pub struct Trajectory {
     pub band: Option<usize>,
     pub not_on_track: Option<bool>,
     pub not_on_track_session: Option<i32>,
+    /// The series' own line under its measure's growth model ([`crate::growth`]): the
+    /// score at baseline and the change per session, shrunken toward the average.
+    pub shrunken_baseline: Option<f64>,
+    pub shrunken_slope_per_session: Option<f64>,
 }
 
 /// One score of a series: (session or position, day, score).
@@ -426,6 +431,8 @@ pub struct FlagAccuracy {
 pub struct ExpectedResponse {
     pub etr: Vec<EtrPoint>,
     pub accuracy: BTreeMap<u16, FlagAccuracy>,
+    /// By measure, its growth model (where the data identify one).
+    pub growth: BTreeMap<u16, GrowthFit>,
 }
 
 /// The treatment scores of a series as points: session numbers where every row has one,
@@ -438,6 +445,12 @@ fn points(series: &SeriesRows, it: &EpisodeMeasure, buf: &mut Vec<Point>) {
         rows.enumerate()
             .map(|(k, r)| (if by_rank { k as i32 } else { series.session[r] }, series.date[r], series.score[r])),
     );
+}
+
+/// A series' points as (sessions since baseline, score), the growth model's data.
+fn sessions_since_baseline(points: &[Point], out: &mut Vec<(i32, f64)>) {
+    out.clear();
+    out.extend(points.iter().map(|p| (p.0 - points[0].0, p.2)));
 }
 
 /// Computes every trajectory and the expected-response curves, in two walks over the
@@ -453,6 +466,10 @@ pub fn analyse(
 ) -> ExpectedResponse {
     let mut out = ExpectedResponse::default();
     let mut buf = Vec::new();
+    let mut xy = Vec::new();
+    // By measure, the paired series for its growth model. Scores are centred on the mean
+    // paired baseline.
+    let mut growth: BTreeMap<u16, GrowthData> = BTreeMap::new();
     // (measure, band) → by session since baseline → the scores there, as counts.
     let mut cells: BTreeMap<(u16, usize), BySession<Cell>> = BTreeMap::new();
     let bands = band_edges(eps, opts.bands);
@@ -462,8 +479,12 @@ pub fn analyse(
         Some(edges[1..edges.len() - 1].partition_point(|&e| e < it.baseline))
     };
     for it in eps.items.iter().filter(|it| it.paired()) {
-        let Some(band) = band_of(it) else { continue };
         points(rows, it, &mut buf);
+        sessions_since_baseline(&buf, &mut xy);
+        let rule = eps.rules[it.measure as usize].as_ref();
+        let center = rule.and_then(|r| r.sample_mean).unwrap_or(0.0);
+        growth.entry(it.measure).or_insert_with(|| GrowthData::new(center)).add(&xy);
+        let Some(band) = band_of(it) else { continue };
         let by_session = cells.entry((it.measure, band)).or_default();
         let s0 = buf[0].0;
         for p in &buf[1..] {
@@ -500,6 +521,7 @@ pub fn analyse(
             });
         }
     }
+    out.growth = growth.iter().filter_map(|(&m, data)| Some((m, data.fit(true)?))).collect();
     // Not on track: the first score before the final one that is worse than the chosen
     // percentile of the other episodes in the same band at the same session.
     for (idx, it) in eps.items.iter().enumerate() {
@@ -507,6 +529,11 @@ pub fn analyse(
         points(rows, it, &mut buf);
         let mut t = if it.paired() { describe(&buf, rule, it, opts) } else { Trajectory::default() };
         t.band = band_of(it);
+        if let Some(fit) = out.growth.get(&it.measure).filter(|_| it.paired()) {
+            sessions_since_baseline(&buf, &mut xy);
+            let (baseline, slope) = fit.series_line(&xy);
+            (t.shrunken_baseline, t.shrunken_slope_per_session) = (Some(baseline), Some(slope));
+        }
         if let Some(band) = t.band.filter(|_| it.paired()) {
             let lower = rule.direction == Direction::Lower;
             let by_session = &cells[&(it.measure, band)];

@@ -662,6 +662,53 @@ fn standard_codes_in_the_measure_column_give_the_results_of_its_names() {
 }
 
 #[test]
+fn the_growth_model_of_sleepstudy_equals_lme4() {
+    // lme4's sleepstudy in the contract's layout: a subject is a client, a day a session.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("client_id,date,session,measure,score\n");
+    for r in read_csv(&fixture("lme4_sleepstudy.csv")) {
+        let day: u32 = r["Days"].parse().unwrap();
+        text.push_str(&format!("S{},2024-01-{:02},{day},RT,{}\n", r["Subject"], day + 1, r["Reaction"]));
+    }
+    let (data, measures) = (dir.path().join("sleep.csv"), dir.path().join("rt.toml"));
+    fs::write(&data, text).unwrap();
+    fs::write(&measures, "[[measure]]\ncode = 'RT'\nbetter = 'lower'\nmin = 0\nmax = 10000\n").unwrap();
+    let out = analyze(&data, &["--measures", measures.to_str().unwrap()]);
+    let model = &read_json(&out.path().join("summary.json"))["trajectories"]["by_measure"]["RT"]["growth_model"];
+    let exact = read_csv(&fixture("ref_lme4_sleepstudy_summary.csv"))
+        .into_iter()
+        .find(|r| r["fit"] == "sleepstudy_REML_closed_form")
+        .unwrap();
+    for (ours, theirs, rel) in [
+        ("intercept", "fixef_intercept", 1e-12),
+        ("slope", "fixef_slope", 1e-12),
+        ("se_intercept", "se_intercept", 1e-8),
+        ("se_slope", "se_slope", 1e-8),
+        ("sd_intercept", "sd_intercept", 1e-8),
+        ("sd_slope", "sd_slope", 1e-8),
+        ("correlation", "corr_intercept_slope", 1e-7),
+        ("sigma", "sigma", 1e-8),
+        ("log_likelihood", "logLik", 1e-12),
+        ("criterion", "REMLcrit", 1e-12),
+        ("aic", "AIC", 1e-12),
+        ("bic", "BIC", 1e-12),
+    ] {
+        let (x, y) = (model[ours].as_f64().unwrap(), exact[theirs].parse::<f64>().unwrap());
+        assert!((x - y).abs() <= rel * y.abs(), "{ours}: {x} against lme4's {y}");
+    }
+    assert_eq!((model["series"].as_u64(), model["scores"].as_u64()), (Some(18), Some(180)));
+    // Each subject's own line, shrunken toward the average: subject 335 gets faster
+    // (its own OLS slope is −2.88 ms a day); the model pulls it toward the mean of 10.5.
+    let rows = read_csv(&out.path().join("trajectories.csv"));
+    let s335 = rows.iter().find(|r| r["client_id"] == "S335").unwrap();
+    let (ols, shrunken): (f64, f64) =
+        (s335["slope_per_session"].parse().unwrap(), s335["shrunken_slope_per_session"].parse().unwrap());
+    assert!((ols + 2.8810).abs() < 1e-4 && ols < shrunken && shrunken < 10.47, "{ols} → {shrunken}");
+    let html = fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(html.contains("growth model (18 series): change per session"), "the report states the model");
+}
+
+#[test]
 fn help_explains_every_option() {
     cargo_bin_cmd!("sustain")
         .args(["analyze", "--help"])
@@ -1258,10 +1305,15 @@ fn a_session_numbered_a_billion_neither_exhausts_memory_nor_changes_other_result
     let gains = |d: &tempfile::TempDir| read_csv(&d.path().join("sudden_gains.csv"));
     assert_eq!(gains(&a), gains(&b));
     assert_eq!(gains(&a).len(), 1, "A's drop from 18 to 8 at session 2");
-    // (C's baseline moves the edges of the intake-severity bands, and so A's band.)
+    // (C's baseline moves the edges of the intake-severity bands, and so A's band; C's
+    // series joins the growth model, which moves every series' shrunken line.)
     let trajectories = |d: &tempfile::TempDir| {
         let mut rows = read_csv(&d.path().join("trajectories.csv"))[..2].to_vec();
-        rows.iter_mut().for_each(|r| _ = r.remove("etr_band"));
+        for r in &mut rows {
+            for column in ["etr_band", "shrunken_baseline", "shrunken_slope_per_session"] {
+                r.remove(column);
+            }
+        }
         rows
     };
     assert_eq!(trajectories(&a), trajectories(&b));

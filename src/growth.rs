@@ -1,0 +1,554 @@
+//! The growth model: a linear mixed-effects model of each measure's scores on sessions
+//! since baseline, with a random intercept and a random slope per series,
+//! `score ~ 1 + session + (1 + session | series)`, fitted by REML as lme4's `lmer` fits it.
+//! It gives the practice's average rate of change, how much clients differ in it, and
+//! each series' shrunken (empirical-Bayes) slope, which a short, noisy series borrows
+//! from the others.
+//!
+//! The profiled criterion is lme4's (Bates, Mächler, Bolker & Walker 2015): with the
+//! random effects' covariance σ² T Tᵀ, T lower triangular with entries θ, a series i
+//! with design Gᵢ = ZᵢᵀZᵢ and gᵢ = Zᵢᵀyᵢ has Aᵢ = TᵀGᵢT + I, and
+//!
+//! ```text
+//! REML(θ) = Σ log|Aᵢ| + log|M| + (n − 2)(1 + log(2π r² / (n − 2)))
+//! ML(θ)   = Σ log|Aᵢ| + n (1 + log(2π r² / n))
+//! M = Σ (Gᵢ − Gᵢ Kᵢ Gᵢ),  v = Σ (gᵢ − Gᵢ Kᵢ gᵢ),  Kᵢ = T Aᵢ⁻¹ Tᵀ
+//! r² = Σ yᵢᵀyᵢ − Σ gᵢᵀ Kᵢ gᵢ − vᵀ M⁻¹ v,  β̂ = M⁻¹ v
+//! ```
+//!
+//! Every term depends on a series only through Gᵢ (its count of sessions, their sum and
+//! their sum of squares), gᵢ, gᵢgᵢᵀ and yᵢᵀyᵢ. Series with the same sessions share Gᵢ,
+//! so they are added up into one *pattern*: the criterion is then evaluated over the few
+//! distinct patterns, not over a million series, and exactly (no approximation).
+
+use std::collections::BTreeMap;
+
+/// A symmetric 2 × 2 matrix `[a, b; b, c]`, stored as `[a, b, c]`.
+type Sym = [f64; 3];
+/// A 2 × 2 matrix, row by row.
+type Mat = [[f64; 2]; 2];
+
+fn det(s: &Sym) -> f64 {
+    s[0] * s[2] - s[1] * s[1]
+}
+
+fn inverse(s: &Sym) -> Sym {
+    let d = det(s);
+    [s[2] / d, -s[1] / d, s[0] / d]
+}
+
+fn sym_times(s: &Sym, v: [f64; 2]) -> [f64; 2] {
+    [s[0] * v[0] + s[1] * v[1], s[1] * v[0] + s[2] * v[1]]
+}
+
+fn full(s: &Sym) -> Mat {
+    [[s[0], s[1]], [s[1], s[2]]]
+}
+
+fn mul(a: &Mat, b: &Mat) -> Mat {
+    let mut m = [[0.0; 2]; 2];
+    for (i, row) in m.iter_mut().enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = a[i][0] * b[0][j] + a[i][1] * b[1][j];
+        }
+    }
+    m
+}
+
+fn transpose(a: &Mat) -> Mat {
+    [[a[0][0], a[1][0]], [a[0][1], a[1][1]]]
+}
+
+/// The symmetric part of a matrix known to be symmetric (up to rounding).
+fn sym_of(m: &Mat) -> Sym {
+    [m[0][0], 0.5 * (m[0][1] + m[1][0]), m[1][1]]
+}
+
+/// The relative covariance factor T for θ.
+fn factor(theta: &[f64; 3]) -> Mat {
+    [[theta[0], 0.0], [theta[1], theta[2]]]
+}
+
+/// Series that share their sessions (so their Gᵢ), added up.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Pattern {
+    series: f64,
+    /// Σ gᵢ over the pattern's series.
+    g: [f64; 2],
+    /// Σ gᵢgᵢᵀ.
+    gg: Sym,
+    /// Σ yᵢᵀyᵢ.
+    yy: f64,
+}
+
+/// The data of one measure's model, series by series. Scores are taken less `center`
+/// (the intercept is given back on the scores' own scale), which keeps the sums of
+/// squares small where scores sit far from zero.
+#[derive(Debug, Clone)]
+pub struct GrowthData {
+    center: f64,
+    /// By (scores, Σ session, Σ session²): sessions are whole numbers, so equal keys are
+    /// exactly equal designs. (A session may be as large as 2³¹, so its square is summed
+    /// in 128 bits.)
+    patterns: BTreeMap<(u32, i64, i128), Pattern>,
+    series: u64,
+    scores: u64,
+}
+
+/// One series' design and response sums, as the model sees it.
+struct SeriesSums {
+    key: (u32, i64, i128),
+    g: [f64; 2],
+    yy: f64,
+}
+
+impl SeriesSums {
+    fn of(points: &[(i32, f64)], center: f64) -> SeriesSums {
+        let (mut s1, mut s2, mut g, mut yy) = (0i64, 0i128, [0.0; 2], 0.0);
+        for &(x, y) in points {
+            let (x, y) = (i64::from(x), y - center);
+            s1 += x;
+            s2 += i128::from(x * x);
+            g[0] += y;
+            g[1] += x as f64 * y;
+            yy += y * y;
+        }
+        SeriesSums { key: (points.len() as u32, s1, s2), g, yy }
+    }
+
+    fn design(&self) -> Sym {
+        let (n, s1, s2) = self.key;
+        [f64::from(n), s1 as f64, s2 as f64]
+    }
+}
+
+impl GrowthData {
+    pub fn new(center: f64) -> GrowthData {
+        GrowthData { center, patterns: BTreeMap::new(), series: 0, scores: 0 }
+    }
+
+    /// Adds a series: (sessions since baseline, score) in any order.
+    pub fn add(&mut self, points: &[(i32, f64)]) {
+        if points.is_empty() {
+            return;
+        }
+        let s = SeriesSums::of(points, self.center);
+        let p = self.patterns.entry(s.key).or_default();
+        p.series += 1.0;
+        p.g[0] += s.g[0];
+        p.g[1] += s.g[1];
+        p.gg[0] += s.g[0] * s.g[0];
+        p.gg[1] += s.g[0] * s.g[1];
+        p.gg[2] += s.g[1] * s.g[1];
+        p.yy += s.yy;
+        self.series += 1;
+        self.scores += points.len() as u64;
+    }
+
+    /// How many series and scores were added.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.series, self.scores)
+    }
+
+    /// The criterion's parts at θ: (Σ log|Aᵢ|, M, v, Σ yᵀy − Σ gᵀKg).
+    fn parts(&self, theta: &[f64; 3]) -> (f64, Sym, [f64; 2], f64) {
+        let t = factor(theta);
+        let (mut logdet, mut m, mut v, mut w) = (0.0, [0.0; 3], [0.0; 2], 0.0);
+        for (&(n, s1, s2), p) in &self.patterns {
+            let design = [f64::from(n), s1 as f64, s2 as f64];
+            let g = full(&design);
+            let mut a = sym_of(&mul(&mul(&transpose(&t), &g), &t));
+            a[0] += 1.0;
+            a[2] += 1.0;
+            logdet += p.series * det(&a).ln();
+            let k = sym_of(&mul(&mul(&t, &full(&inverse(&a))), &transpose(&t)));
+            let gkg = sym_of(&mul(&mul(&g, &full(&k)), &g));
+            for (mi, (gi, gkgi)) in m.iter_mut().zip(design.iter().zip(gkg)) {
+                *mi += p.series * (gi - gkgi);
+            }
+            let gkh = sym_times(&design, sym_times(&k, p.g));
+            v[0] += p.g[0] - gkh[0];
+            v[1] += p.g[1] - gkh[1];
+            // tr(K H) for symmetric K and H.
+            w += p.yy - (k[0] * p.gg[0] + 2.0 * k[1] * p.gg[1] + k[2] * p.gg[2]);
+        }
+        (logdet, m, v, w)
+    }
+
+    /// The profiled criterion at θ: REML or ML deviance (+∞ where it is not defined).
+    fn criterion(&self, theta: &[f64; 3], reml: bool) -> f64 {
+        let (logdet, m, v, w) = self.parts(theta);
+        let beta = sym_times(&inverse(&m), v);
+        let r2 = w - (beta[0] * v[0] + beta[1] * v[1]);
+        let n = self.scores as f64;
+        let dof = if reml { n - 2.0 } else { n };
+        let d = logdet + dof * (1.0 + (2.0 * std::f64::consts::PI * r2 / dof).ln());
+        let d = if reml { d + det(&m).ln() } else { d };
+        if d.is_finite() && det(&m) > 0.0 && r2 > 0.0 {
+            d
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// Fits the model by REML (`reml`) or maximum likelihood. `None` when the data cannot
+    /// identify it: fewer than three series, or no more scores than twice the series
+    /// (lme4 refuses such a model too), or sessions that never vary.
+    pub fn fit(&self, reml: bool) -> Option<GrowthFit> {
+        let n = self.scores as f64;
+        if self.series < 3 || self.scores <= 2 * self.series {
+            return None;
+        }
+        let (theta, evaluations) = minimise(|t| self.criterion(t, reml), [1.0, 0.0, 1.0]);
+        let d = self.criterion(&theta, reml);
+        if !d.is_finite() {
+            return None;
+        }
+        let (_, m, v, w) = self.parts(&theta);
+        let m_inv = inverse(&m);
+        let beta = sym_times(&m_inv, v);
+        let r2 = w - (beta[0] * v[0] + beta[1] * v[1]);
+        let sigma2 = r2 / if reml { n - 2.0 } else { n };
+        let t = factor(&theta);
+        let cov = sym_of(&mul(&t, &transpose(&t))).map(|c| c * sigma2);
+        let (sd_intercept, sd_slope) = (cov[0].sqrt(), cov[2].sqrt());
+        // Parameters: two fixed effects, three covariance terms and σ.
+        let k = 6.0;
+        Some(GrowthFit {
+            reml,
+            series: self.series,
+            scores: self.scores,
+            intercept: beta[0] + self.center,
+            slope: beta[1],
+            se_intercept: (sigma2 * m_inv[0]).sqrt(),
+            se_slope: (sigma2 * m_inv[2]).sqrt(),
+            sd_intercept,
+            sd_slope,
+            correlation: (sd_intercept > 0.0 && sd_slope > 0.0).then(|| cov[1] / (sd_intercept * sd_slope)),
+            sigma: sigma2.sqrt(),
+            log_likelihood: -d / 2.0,
+            criterion: d,
+            aic: d + 2.0 * k,
+            bic: d + k * n.ln(),
+            theta,
+            evaluations,
+            center: self.center,
+            beta_centered: beta,
+        })
+    }
+}
+
+/// A fitted growth model of one measure.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GrowthFit {
+    /// REML (the default, as lme4's) or maximum likelihood.
+    pub reml: bool,
+    pub series: u64,
+    pub scores: u64,
+    /// The average score at baseline, and its change per session.
+    pub intercept: f64,
+    pub slope: f64,
+    pub se_intercept: f64,
+    pub se_slope: f64,
+    /// How much series differ in their baseline and in their slope (SDs of the random
+    /// effects), and the correlation of the two (`None` when an SD is 0).
+    pub sd_intercept: f64,
+    pub sd_slope: f64,
+    pub correlation: Option<f64>,
+    /// The SD of scores around their series' own line.
+    pub sigma: f64,
+    pub log_likelihood: f64,
+    /// The REML criterion (REML fits) or the deviance (ML fits), −2 log-likelihood.
+    pub criterion: f64,
+    pub aic: f64,
+    pub bic: f64,
+    /// The relative covariance factor's entries at the optimum.
+    pub theta: [f64; 3],
+    /// Evaluations of the criterion the optimiser made.
+    pub evaluations: u32,
+    #[serde(skip)]
+    center: f64,
+    #[serde(skip)]
+    beta_centered: [f64; 2],
+}
+
+impl GrowthFit {
+    /// A series' own line under the model, (intercept, slope): the fixed effects plus its
+    /// conditional modes (BLUPs) bᵢ = Kᵢ (gᵢ − Gᵢ β̂), which pull a short or noisy
+    /// series toward the average.
+    pub fn series_line(&self, points: &[(i32, f64)]) -> (f64, f64) {
+        let s = SeriesSums::of(points, self.center);
+        let design = s.design();
+        let t = factor(&self.theta);
+        let mut a = sym_of(&mul(&mul(&transpose(&t), &full(&design)), &t));
+        a[0] += 1.0;
+        a[2] += 1.0;
+        let k = sym_of(&mul(&mul(&t, &full(&inverse(&a))), &transpose(&t)));
+        let fitted = sym_times(&design, self.beta_centered);
+        let b = sym_times(&k, [s.g[0] - fitted[0], s.g[1] - fitted[1]]);
+        (self.intercept + b[0], self.slope + b[1])
+    }
+}
+
+/// Minimises `f` over ℝ³ by Nelder and Mead's simplex (standard coefficients), restarted
+/// from its best point until a restart no longer improves it: the criterion is smooth,
+/// and restarts take the simplex from the coarse steps of the search down to the precision
+/// of the optimum. Returns the point and how many evaluations were made.
+fn minimise(f: impl Fn(&[f64; 3]) -> f64, start: [f64; 3]) -> ([f64; 3], u32) {
+    let mut evaluations = 0u32;
+    let mut eval = |x: &[f64; 3]| {
+        evaluations += 1;
+        f(x)
+    };
+    let (mut best, mut best_f) = (start, eval(&start));
+    let mut step = 0.5;
+    for _restart in 0..50 {
+        let mut simplex: Vec<([f64; 3], f64)> = vec![(best, best_f)];
+        for i in 0..3 {
+            let mut x = best;
+            x[i] += if x[i].abs() > 1e-3 { step * x[i].abs() } else { step };
+            simplex.push((x, eval(&x)));
+        }
+        for _ in 0..2000 {
+            simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+            let (lo, hi) = (simplex[0].1, simplex[3].1);
+            if (hi - lo).abs() <= 1e-10 * (1.0 + lo.abs()) {
+                break;
+            }
+            let centroid = |k: usize| (simplex[0].0[k] + simplex[1].0[k] + simplex[2].0[k]) / 3.0;
+            let c = [centroid(0), centroid(1), centroid(2)];
+            let worst = simplex[3].0;
+            let towards = |t: f64| [0, 1, 2].map(|k| c[k] + t * (worst[k] - c[k]));
+            let reflected = towards(-1.0);
+            let fr = eval(&reflected);
+            if fr < simplex[0].1 {
+                let expanded = towards(-2.0);
+                let fe = eval(&expanded);
+                simplex[3] = if fe < fr { (expanded, fe) } else { (reflected, fr) };
+            } else if fr < simplex[2].1 {
+                simplex[3] = (reflected, fr);
+            } else {
+                let contracted = if fr < simplex[3].1 { towards(-0.5) } else { towards(0.5) };
+                let fc = eval(&contracted);
+                if fc < fr.min(simplex[3].1) {
+                    simplex[3] = (contracted, fc);
+                } else {
+                    // Shrink toward the best point.
+                    let b = simplex[0].0;
+                    for s in simplex.iter_mut().skip(1) {
+                        s.0 = [0, 1, 2].map(|k| b[k] + 0.5 * (s.0[k] - b[k]));
+                        s.1 = eval(&s.0);
+                    }
+                }
+            }
+        }
+        simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let improved = best_f - simplex[0].1 > 1e-13 * (1.0 + best_f.abs());
+        (best, best_f) = (simplex[0].0, simplex[0].1);
+        if !improved && step < 1e-2 {
+            break;
+        }
+        step = (step * 0.1).max(1e-6);
+    }
+    let (mut best, mut best_f) = (best, best_f);
+    // The simplex stops where the criterion is flat to its rounding, which leaves θ good
+    // to about 1e-6 only. Newton steps on central-difference derivatives find where the
+    // gradient vanishes, which rounding disturbs much less (steps of 1e-5: smaller ones
+    // drown in rounding, larger ones in the third derivative; on sleepstudy θ then agrees
+    // with the exact solution to about 1e-9).
+    for _ in 0..8 {
+        let h = best.map(|t| 1e-5 * (1.0 + t.abs()));
+        let at = |i: usize, di: f64, j: usize, dj: f64| {
+            let mut x = best;
+            x[i] += di;
+            x[j] += dj;
+            x
+        };
+        let mut grad = [0.0; 3];
+        let mut hess = [[0.0; 3]; 3];
+        for i in 0..3 {
+            let (up, down) = (eval(&at(i, h[i], i, 0.0)), eval(&at(i, -h[i], i, 0.0)));
+            grad[i] = (up - down) / (2.0 * h[i]);
+            hess[i][i] = (up - 2.0 * best_f + down) / (h[i] * h[i]);
+            for j in 0..i {
+                let mut corner = |si: f64, sj: f64| eval(&at(i, si * h[i], j, sj * h[j]));
+                let v = (corner(1.0, 1.0) - corner(1.0, -1.0) - corner(-1.0, 1.0) + corner(-1.0, -1.0))
+                    / (4.0 * h[i] * h[j]);
+                (hess[i][j], hess[j][i]) = (v, v);
+            }
+        }
+        let Some(step) = solve3(&hess, &grad) else { break };
+        let next = [0, 1, 2].map(|k| best[k] - step[k]);
+        let f_next = eval(&next);
+        // Near the optimum the criterion is flat to its rounding: a step that does not
+        // raise it beyond that is taken.
+        if f_next > best_f + 1e-12 * (1.0 + best_f.abs()) {
+            break;
+        }
+        let size = step.iter().zip(&best).map(|(s, t)| s.abs() / (1.0 + t.abs())).fold(0.0, f64::max);
+        (best, best_f) = (next, f_next.min(best_f));
+        if size < 1e-9 {
+            break;
+        }
+    }
+    // T and −T (and a flipped second column) give the same covariance: report θ with
+    // non-negative diagonal, as lme4 does.
+    if best[0] < 0.0 {
+        best[0] = -best[0];
+        best[1] = -best[1];
+    }
+    best[2] = best[2].abs();
+    (best, evaluations)
+}
+
+/// Solves the 3 × 3 system `a x = b` by Cramer's rule; `None` unless `a` is positive
+/// definite (a Newton step is only taken toward a minimum).
+fn solve3(a: &[[f64; 3]; 3], b: &[f64; 3]) -> Option<[f64; 3]> {
+    let det3 = |m: &[[f64; 3]; 3]| {
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    };
+    let minor2 = a[0][0] * a[1][1] - a[0][1] * a[1][0];
+    let d = det3(a);
+    if !(a[0][0] > 0.0 && minor2 > 0.0 && d > 0.0) {
+        return None;
+    }
+    Some([0, 1, 2].map(|k| {
+        let mut m = *a;
+        for (row, &bi) in m.iter_mut().zip(b) {
+            row[k] = bi;
+        }
+        det3(&m) / d
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// lme4's sleepstudy: 18 subjects, reaction times on days 0–9.
+    fn sleepstudy() -> Vec<Vec<(i32, f64)>> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lme4_sleepstudy.csv");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut by_subject: BTreeMap<String, Vec<(i32, f64)>> = BTreeMap::new();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            by_subject
+                .entry(f[2].trim_matches('"').to_string())
+                .or_default()
+                .push((f[1].parse().unwrap(), f[0].parse().unwrap()));
+        }
+        by_subject.into_values().collect()
+    }
+
+    fn close(what: &str, ours: f64, theirs: f64, rel: f64) {
+        assert!((ours - theirs).abs() <= rel * theirs.abs(), "{what}: {ours} against {theirs}");
+    }
+
+    /// The exact (closed-form) rows of the lme4 reference: the design is balanced, so the
+    /// optimum is known without an optimiser (tests/fixtures/ref_lme4_sleepstudy_summary.csv).
+    #[test]
+    fn sleepstudy_fits_equal_the_exact_lme4_values() {
+        let mut data = GrowthData::new(300.0);
+        for s in sleepstudy() {
+            data.add(&s);
+        }
+        assert_eq!(data.counts(), (18, 180));
+        assert_eq!(data.patterns.len(), 1, "every subject has days 0–9");
+        let reml = data.fit(true).unwrap();
+        close("intercept", reml.intercept, 251.405104848485, 1e-12);
+        close("slope", reml.slope, 10.467285959596, 1e-12);
+        close("se intercept", reml.se_intercept, 6.82455653206905, 1e-8);
+        close("se slope", reml.se_slope, 1.54578889629473, 1e-8);
+        close("sd intercept", reml.sd_intercept, 24.7404514644038, 1e-8);
+        close("sd slope", reml.sd_slope, 5.92213310373192, 1e-8);
+        close("correlation", reml.correlation.unwrap(), 0.0655513196549747, 1e-7);
+        close("sigma", reml.sigma, 25.5918156267252, 1e-8);
+        close("logLik", reml.log_likelihood, -871.814135979245, 1e-12);
+        close("REMLcrit", reml.criterion, 1743.62827195849, 1e-12);
+        close("AIC", reml.aic, 1755.62827195849, 1e-12);
+        close("BIC", reml.bic, 1774.78601306383, 1e-12);
+        let ml = data.fit(false).unwrap();
+        close("ML se intercept", ml.se_intercept, 6.63227680702449, 1e-8);
+        close("ML se slope", ml.se_slope, 1.50223678231343, 1e-8);
+        close("ML sd intercept", ml.sd_intercept, 23.7805669991932, 1e-8);
+        close("ML sd slope", ml.sd_slope, 5.71683454250771, 1e-8);
+        close("ML correlation", ml.correlation.unwrap(), 0.0813200753619843, 1e-7);
+        close("ML sigma", ml.sigma, 25.5918156267252, 1e-8);
+        close("ML logLik", ml.log_likelihood, -875.969672231599, 1e-12);
+        close("ML deviance", ml.criterion, 1751.9393444632, 1e-12);
+        close("ML AIC", ml.aic, 1763.9393444632, 1e-12);
+        close("ML BIC", ml.bic, 1783.09708556854, 1e-12);
+    }
+
+    /// In a balanced design a subject's BLUP is Σ̂ V̂⁻¹ (bᵢ − β̂), with bᵢ its own OLS line
+    /// and V̂ = Σ̂ + σ̂² (XᵀX)⁻¹: an independent formula for the same numbers.
+    #[test]
+    fn series_lines_equal_the_balanced_design_formula() {
+        let subjects = sleepstudy();
+        let mut data = GrowthData::new(0.0);
+        for s in &subjects {
+            data.add(s);
+        }
+        let fit = data.fit(true).unwrap();
+        let sigma2 = fit.sigma * fit.sigma;
+        let c = fit.correlation.unwrap() * fit.sd_intercept * fit.sd_slope;
+        let cov = [fit.sd_intercept.powi(2), c, fit.sd_slope.powi(2)];
+        let xtx = [10.0, 45.0, 285.0];
+        let xtx_inv = inverse(&xtx);
+        let v = [0, 1, 2].map(|k| cov[k] + sigma2 * xtx_inv[k]);
+        let shrink = mul(&full(&cov), &full(&inverse(&v)));
+        for s in &subjects {
+            let sy: f64 = s.iter().map(|p| p.1).sum();
+            let sxy: f64 = s.iter().map(|p| f64::from(p.0) * p.1).sum();
+            let ols = sym_times(&xtx_inv, [sy, sxy]);
+            let d = [ols[0] - fit.intercept, ols[1] - fit.slope];
+            let expected = (
+                fit.intercept + shrink[0][0] * d[0] + shrink[0][1] * d[1],
+                fit.slope + shrink[1][0] * d[0] + shrink[1][1] * d[1],
+            );
+            let ours = fit.series_line(s);
+            close("intercept", ours.0, expected.0, 1e-9);
+            close("slope", ours.1, expected.1, 1e-9);
+        }
+    }
+
+    #[test]
+    fn unbalanced_series_are_grouped_by_their_sessions_and_refused_when_too_few() {
+        let mut data = GrowthData::new(10.0);
+        data.add(&[(0, 20.0), (1, 18.0)]);
+        data.add(&[(1, 15.0), (0, 19.0)]);
+        data.add(&[(0, 16.0), (2, 12.0)]);
+        assert_eq!(data.patterns.len(), 2, "the same sessions in another order are one design");
+        assert_eq!(data.counts(), (3, 6));
+        assert!(data.fit(true).is_none(), "6 scores are not more than twice 3 series");
+        data.add(&[(0, 17.0), (3, 11.0)]);
+        data.add(&[(0, 22.0), (1, 21.0), (2, 17.0), (4, 14.0)]);
+        data.add(&[(0, 12.0), (3, 9.0), (5, 8.0)]);
+        let fit = data.fit(true).expect("15 scores of 6 series");
+        assert!(fit.slope < 0.0 && fit.sigma > 0.0, "{fit:?}");
+    }
+
+    /// Centering the scores only moves the intercept: the same fit for any centre.
+    #[test]
+    fn the_centre_does_not_change_the_fit() {
+        let fits: Vec<GrowthFit> = [0.0, 250.0, -1000.0]
+            .iter()
+            .map(|&c| {
+                let mut data = GrowthData::new(c);
+                for s in sleepstudy() {
+                    data.add(&s[1..]);
+                }
+                data.fit(true).unwrap()
+            })
+            .collect();
+        for f in &fits[1..] {
+            close("intercept", f.intercept, fits[0].intercept, 1e-10);
+            close("slope", f.slope, fits[0].slope, 1e-10);
+            // Scores far from the centre cost digits to cancellation in r² (which is why
+            // they are centred), and the optimum moves within them.
+            close("sd slope", f.sd_slope, fits[0].sd_slope, 1e-6);
+            close("criterion", f.criterion, fits[0].criterion, 1e-11);
+        }
+    }
+}
