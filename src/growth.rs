@@ -41,6 +41,7 @@ fn sym_times(s: &Sym, v: [f64; 2]) -> [f64; 2] {
     [s[0] * v[0] + s[1] * v[1], s[1] * v[0] + s[2] * v[1]]
 }
 
+#[cfg(test)]
 fn full(s: &Sym) -> Mat {
     [[s[0], s[1]], [s[1], s[2]]]
 }
@@ -68,6 +69,63 @@ fn sym_of(m: &Mat) -> Sym {
 fn factor(theta: &[f64; 3]) -> Mat {
     [[theta[0], 0.0], [theta[1], theta[2]]]
 }
+
+/// Aᵢ's determinant and Kᵢ = T Aᵢ⁻¹ Tᵀ for a design G, with Aᵢ = TᵀGT + I, written
+/// out for the lower-triangular T = [θ₀, 0; θ₁, θ₂]: this runs for every pattern at
+/// every evaluation of the criterion.
+#[inline]
+fn det_and_k(theta: &[f64; 3], g: &Sym) -> (f64, Sym) {
+    let [a, b, c] = *theta;
+    let a00 = a * a * g[0] + 2.0 * a * b * g[1] + b * b * g[2] + 1.0;
+    let a01 = c * (a * g[1] + b * g[2]);
+    let a11 = c * c * g[2] + 1.0;
+    let det = a00 * a11 - a01 * a01;
+    let (i00, i01, i11) = (a11 / det, -a01 / det, a00 / det);
+    (det, [a * a * i00, a * (b * i00 + c * i01), b * b * i00 + 2.0 * b * c * i01 + c * c * i11])
+}
+
+/// The criterion's sums over a run of patterns: (Σ log|Aᵢ|, M, v, Σ yᵀy − Σ gᵀKg).
+type Parts = (f64, Sym, [f64; 2], f64);
+
+fn parts_of(theta: &[f64; 3], patterns: &[(Sym, Pattern)]) -> Parts {
+    let (mut logdet, mut m, mut v, mut w) = (0.0, [0.0; 3], [0.0; 2], 0.0);
+    // |Aᵢ| ≥ 1 (Aᵢ is I plus a positive semi-definite matrix), so the determinants of
+    // single-series patterns are multiplied up and their logarithm taken now and then:
+    // where most patterns hold one series, the logarithms were half the cost.
+    let mut product = 1.0;
+    for (g, p) in patterns {
+        let (det, k) = det_and_k(theta, g);
+        if p.series == 1.0 {
+            product *= det;
+            if product > 1e250 {
+                logdet += product.ln();
+                product = 1.0;
+            }
+        } else {
+            logdet += p.series * det.ln();
+        }
+        // G K G, G K h and tr(K H), for symmetric G, K and H.
+        let r = [
+            g[0] * k[0] + g[1] * k[1],
+            g[0] * k[1] + g[1] * k[2],
+            g[1] * k[0] + g[2] * k[1],
+            g[1] * k[1] + g[2] * k[2],
+        ];
+        m[0] += p.series * (g[0] - (r[0] * g[0] + r[1] * g[1]));
+        m[1] += p.series * (g[1] - (r[0] * g[1] + r[1] * g[2]));
+        m[2] += p.series * (g[2] - (r[2] * g[1] + r[3] * g[2]));
+        let kh = sym_times(&k, p.g);
+        let gkh = sym_times(g, kh);
+        v[0] += p.g[0] - gkh[0];
+        v[1] += p.g[1] - gkh[1];
+        w += p.yy - (k[0] * p.gg[0] + 2.0 * k[1] * p.gg[1] + k[2] * p.gg[2]);
+    }
+    (logdet + product.ln(), m, v, w)
+}
+
+/// Patterns per parallel part of an evaluation; below two parts' worth an evaluation
+/// runs on one thread.
+const PATTERNS_PER_PART: usize = 16_384;
 
 /// Series that share their sessions (so their Gᵢ), added up.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -150,45 +208,86 @@ impl GrowthData {
         (self.series, self.scores)
     }
 
-    /// The criterion's parts at θ: (Σ log|Aᵢ|, M, v, Σ yᵀy − Σ gᵀKg).
-    fn parts(&self, theta: &[f64; 3]) -> (f64, Sym, [f64; 2], f64) {
-        let t = factor(theta);
-        let (mut logdet, mut m, mut v, mut w) = (0.0, [0.0; 3], [0.0; 2], 0.0);
-        for (&(n, s1, s2), p) in &self.patterns {
-            let design = [f64::from(n), s1 as f64, s2 as f64];
-            let g = full(&design);
-            let mut a = sym_of(&mul(&mul(&transpose(&t), &g), &t));
-            a[0] += 1.0;
-            a[2] += 1.0;
-            logdet += p.series * det(&a).ln();
-            let k = sym_of(&mul(&mul(&t, &full(&inverse(&a))), &transpose(&t)));
-            let gkg = sym_of(&mul(&mul(&g, &full(&k)), &g));
-            for (mi, (gi, gkgi)) in m.iter_mut().zip(design.iter().zip(gkg)) {
-                *mi += p.series * (gi - gkgi);
-            }
-            let gkh = sym_times(&design, sym_times(&k, p.g));
-            v[0] += p.g[0] - gkh[0];
-            v[1] += p.g[1] - gkh[1];
-            // tr(K H) for symmetric K and H.
-            w += p.yy - (k[0] * p.gg[0] + 2.0 * k[1] * p.gg[1] + k[2] * p.gg[2]);
-        }
-        (logdet, m, v, w)
+    /// The patterns in key order, each with its design Gᵢ.
+    fn flat(&self) -> Vec<(Sym, Pattern)> {
+        let design = |&(n, s1, s2): &(u32, i64, i128)| [f64::from(n), s1 as f64, s2 as f64];
+        self.patterns.iter().map(|(key, p)| (design(key), p.clone())).collect()
     }
 
-    /// The profiled criterion at θ: REML or ML deviance (+∞ where it is not defined).
-    fn criterion(&self, theta: &[f64; 3], reml: bool) -> f64 {
-        let (logdet, m, v, w) = self.parts(theta);
-        let beta = sym_times(&inverse(&m), v);
-        let r2 = w - (beta[0] * v[0] + beta[1] * v[1]);
-        let n = self.scores as f64;
-        let dof = if reml { n - 2.0 } else { n };
-        let d = logdet + dof * (1.0 + (2.0 * std::f64::consts::PI * r2 / dof).ln());
-        let d = if reml { d + det(&m).ln() } else { d };
-        if d.is_finite() && det(&m) > 0.0 && r2 > 0.0 {
-            d
-        } else {
-            f64::INFINITY
+    /// Every `step`-th pattern (in key order) as data of their own: a sample of the
+    /// designs, to start the search near the optimum when patterns are many.
+    fn every(&self, step: usize) -> GrowthData {
+        let mut sample = GrowthData::new(self.center);
+        for (key, p) in self.patterns.iter().step_by(step) {
+            sample.series += p.series as u64;
+            sample.scores += u64::from(key.0) * p.series as u64;
+            sample.patterns.insert(*key, p.clone());
         }
+        sample
+    }
+}
+
+/// The criterion's parts at θ over the patterns, in parallel parts whose sums are added
+/// in pattern order (so the result does not depend on the threads).
+fn parts(theta: &[f64; 3], patterns: &[(Sym, Pattern)]) -> Parts {
+    if patterns.len() < 2 * PATTERNS_PER_PART {
+        return parts_of(theta, patterns);
+    }
+    use rayon::prelude::*;
+    let each: Vec<Parts> = patterns.par_chunks(PATTERNS_PER_PART).map(|run| parts_of(theta, run)).collect();
+    each.into_iter().fold((0.0, [0.0; 3], [0.0; 2], 0.0), |(l, m, v, w), (l2, m2, v2, w2)| {
+        (l + l2, [m[0] + m2[0], m[1] + m2[1], m[2] + m2[2]], [v[0] + v2[0], v[1] + v2[1]], w + w2)
+    })
+}
+
+/// The profiled criterion at θ from its parts: REML or ML deviance (+∞ where it is not
+/// defined), for `n` scores.
+fn criterion(theta: &[f64; 3], patterns: &[(Sym, Pattern)], n: f64, reml: bool) -> f64 {
+    let (logdet, m, v, w) = parts(theta, patterns);
+    let beta = sym_times(&inverse(&m), v);
+    let r2 = w - (beta[0] * v[0] + beta[1] * v[1]);
+    let dof = if reml { n - 2.0 } else { n };
+    let d = logdet + dof * (1.0 + (2.0 * std::f64::consts::PI * r2 / dof).ln());
+    let d = if reml { d + det(&m).ln() } else { d };
+    if d.is_finite() && det(&m) > 0.0 && r2 > 0.0 {
+        d
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// Above this many patterns the search starts from the optimum of a sample of them.
+const SAMPLE_PATTERNS: usize = 20_000;
+
+impl GrowthData {
+    /// θ at the optimum of the criterion, and how many evaluations it took. With many
+    /// patterns (sessions numbered by an appointment counter give every series its own),
+    /// each evaluation over all of them is costly: the simplex runs on a sample of the
+    /// patterns, and the full data are only used to polish (and, where the polish cannot
+    /// finish, to search again from the sample's optimum with a small simplex).
+    fn optimum(&self, reml: bool) -> Option<([f64; 3], u32)> {
+        self.optimum_sampling(reml, SAMPLE_PATTERNS)
+    }
+
+    /// [`GrowthData::optimum`], sampling above `most` patterns.
+    fn optimum_sampling(&self, reml: bool, most: usize) -> Option<([f64; 3], u32)> {
+        let (patterns, n) = (self.flat(), self.scores as f64);
+        let f = |t: &[f64; 3]| criterion(t, &patterns, n, reml);
+        let start = [1.0, 0.0, 1.0];
+        if patterns.len() <= most {
+            let (x, fx, e1) = nelder_mead(&f, start, 0.5);
+            let (x, _, _, e2) = polish(&f, x, fx);
+            return Some((x, e1 + e2));
+        }
+        let sample = self.every(patterns.len().div_ceil(most));
+        let (near, _) = sample.optimum_sampling(reml, most)?;
+        let (x, _, done, e1) = polish(&f, near, f(&near));
+        if done {
+            return Some((x, e1 + 1));
+        }
+        let (x, fx, e2) = nelder_mead(&f, x, 0.05);
+        let (x, _, _, e3) = polish(&f, x, fx);
+        Some((x, e1 + e2 + e3 + 1))
     }
 
     /// Fits the model by REML (`reml`) or maximum likelihood. `None` when the data cannot
@@ -199,12 +298,13 @@ impl GrowthData {
         if self.series < 3 || self.scores <= 2 * self.series {
             return None;
         }
-        let (theta, evaluations) = minimise(|t| self.criterion(t, reml), [1.0, 0.0, 1.0]);
-        let d = self.criterion(&theta, reml);
+        let (theta, evaluations) = self.optimum(reml)?;
+        let patterns = self.flat();
+        let d = criterion(&theta, &patterns, n, reml);
         if !d.is_finite() {
             return None;
         }
-        let (_, m, v, w) = self.parts(&theta);
+        let (_, m, v, w) = parts(&theta, &patterns);
         let m_inv = inverse(&m);
         let beta = sym_times(&m_inv, v);
         let r2 = w - (beta[0] * v[0] + beta[1] * v[1]);
@@ -279,29 +379,25 @@ impl GrowthFit {
     pub fn series_line(&self, points: &[(i32, f64)]) -> (f64, f64) {
         let s = SeriesSums::of(points, self.center);
         let design = s.design();
-        let t = factor(&self.theta);
-        let mut a = sym_of(&mul(&mul(&transpose(&t), &full(&design)), &t));
-        a[0] += 1.0;
-        a[2] += 1.0;
-        let k = sym_of(&mul(&mul(&t, &full(&inverse(&a))), &transpose(&t)));
+        let (_, k) = det_and_k(&self.theta, &design);
         let fitted = sym_times(&design, self.beta_centered);
         let b = sym_times(&k, [s.g[0] - fitted[0], s.g[1] - fitted[1]]);
         (self.intercept + b[0], self.slope + b[1])
     }
 }
 
-/// Minimises `f` over ℝ³ by Nelder and Mead's simplex (standard coefficients), restarted
-/// from its best point until a restart no longer improves it: the criterion is smooth,
-/// and restarts take the simplex from the coarse steps of the search down to the precision
-/// of the optimum. Returns the point and how many evaluations were made.
-fn minimise(f: impl Fn(&[f64; 3]) -> f64, start: [f64; 3]) -> ([f64; 3], u32) {
+/// Minimises `f` over ℝ³ by Nelder and Mead's simplex (standard coefficients), from
+/// `start` with steps of `step` (relative where a coordinate is not near 0), restarted
+/// from its best point with smaller steps until a restart no longer improves it.
+/// Returns the point, its value and how many evaluations were made.
+fn nelder_mead(f: &impl Fn(&[f64; 3]) -> f64, start: [f64; 3], step: f64) -> ([f64; 3], f64, u32) {
     let mut evaluations = 0u32;
     let mut eval = |x: &[f64; 3]| {
         evaluations += 1;
         f(x)
     };
     let (mut best, mut best_f) = (start, eval(&start));
-    let mut step = 0.5;
+    let mut step = step;
     for _restart in 0..50 {
         let mut simplex: Vec<([f64; 3], f64)> = vec![(best, best_f)];
         for i in 0..3 {
@@ -350,12 +446,24 @@ fn minimise(f: impl Fn(&[f64; 3]) -> f64, start: [f64; 3]) -> ([f64; 3], u32) {
         }
         step = (step * 0.1).max(1e-6);
     }
-    let (mut best, mut best_f) = (best, best_f);
-    // The simplex stops where the criterion is flat to its rounding, which leaves θ good
-    // to about 1e-6 only. Newton steps on central-difference derivatives find where the
-    // gradient vanishes, which rounding disturbs much less (steps of 1e-5: smaller ones
-    // drown in rounding, larger ones in the third derivative; on sleepstudy θ then agrees
-    // with the exact solution to about 1e-9).
+    (best, best_f, evaluations)
+}
+
+/// Newton steps on central-difference derivatives from `best` (where `f` is `best_f`).
+/// The simplex stops where the criterion is flat to its rounding, which leaves θ good to
+/// about 1e-6 only; the polish finds where the gradient vanishes, which rounding disturbs
+/// much less (steps of 1e-5: smaller ones drown in rounding, larger ones in the third
+/// derivative; on sleepstudy θ then agrees with the exact solution to about 1e-9).
+/// Returns the point (θ with a non-negative diagonal, as lme4 reports it: T and −T, or T
+/// with its second column negated, give the same covariance), its value, whether the
+/// steps came down to 1e-9, and the evaluations made.
+fn polish(f: &impl Fn(&[f64; 3]) -> f64, mut best: [f64; 3], mut best_f: f64) -> ([f64; 3], f64, bool, u32) {
+    let mut evaluations = 0u32;
+    let mut eval = |x: &[f64; 3]| {
+        evaluations += 1;
+        f(x)
+    };
+    let mut done = false;
     for _ in 0..8 {
         let h = best.map(|t| 1e-5 * (1.0 + t.abs()));
         let at = |i: usize, di: f64, j: usize, dj: f64| {
@@ -388,17 +496,16 @@ fn minimise(f: impl Fn(&[f64; 3]) -> f64, start: [f64; 3]) -> ([f64; 3], u32) {
         let size = step.iter().zip(&best).map(|(s, t)| s.abs() / (1.0 + t.abs())).fold(0.0, f64::max);
         (best, best_f) = (next, f_next.min(best_f));
         if size < 1e-9 {
+            done = true;
             break;
         }
     }
-    // T and −T (and a flipped second column) give the same covariance: report θ with
-    // non-negative diagonal, as lme4 does.
     if best[0] < 0.0 {
         best[0] = -best[0];
         best[1] = -best[1];
     }
     best[2] = best[2].abs();
-    (best, evaluations)
+    (best, best_f, done, evaluations)
 }
 
 /// Solves the 3 × 3 system `a x = b` by Cramer's rule; `None` unless `a` is positive
@@ -527,6 +634,63 @@ mod tests {
         data.add(&[(0, 12.0), (3, 9.0), (5, 8.0)]);
         let fit = data.fit(true).expect("15 scores of 6 series");
         assert!(fit.slope < 0.0 && fit.sigma > 0.0, "{fit:?}");
+    }
+
+    /// Series of 2 to 7 scores at pseudo-random sessions (most series their own pattern),
+    /// with a true slope of −0.5 a session that varies between series.
+    fn scattered(series: usize) -> GrowthData {
+        let mut data = GrowthData::new(15.0);
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % m
+        };
+        for _ in 0..series {
+            let (len, start, slope) =
+                (2 + next(6) as usize, 15.0 + next(100) as f64 / 10.0, -0.5 + (next(60) as f64 - 30.0) / 100.0);
+            let mut x = 0;
+            let points: Vec<(i32, f64)> = (0..len)
+                .map(|_| {
+                    let p = (x, start + slope * f64::from(x) + (next(40) as f64 - 20.0) / 10.0);
+                    x += 1 + next(40) as i32;
+                    p
+                })
+                .collect();
+            data.add(&points);
+        }
+        data
+    }
+
+    #[test]
+    fn a_search_started_from_a_sample_of_the_patterns_finds_the_same_optimum() {
+        let data = scattered(3000);
+        assert!(data.patterns.len() > 1000, "{} patterns", data.patterns.len());
+        let n = data.scores as f64;
+        let (all, _) = data.optimum_sampling(true, usize::MAX).unwrap();
+        let (sampled, _) = data.optimum_sampling(true, 200).unwrap();
+        let patterns = data.flat();
+        let (f_all, f_sampled) = (criterion(&all, &patterns, n, true), criterion(&sampled, &patterns, n, true));
+        close("criterion", f_sampled, f_all, 1e-13);
+        for k in 0..3 {
+            assert!((all[k] - sampled[k]).abs() < 1e-7 * (1.0 + all[k].abs()), "θ{k}: {all:?} against {sampled:?}");
+        }
+    }
+
+    #[test]
+    fn parts_summed_in_parallel_equal_one_pass() {
+        let data = scattered(3 * PATTERNS_PER_PART);
+        let patterns = data.flat();
+        assert!(patterns.len() >= 2 * PATTERNS_PER_PART, "{} patterns: the parallel path", patterns.len());
+        let theta = [1.3, -0.2, 0.4];
+        let (one, split) = (parts_of(&theta, &patterns), parts(&theta, &patterns));
+        close("log-determinants", split.0, one.0, 1e-13);
+        for k in 0..3 {
+            close("M", split.1[k], one.1[k], 1e-13);
+        }
+        close("w", split.3, one.3, 1e-13);
+        assert_eq!(parts(&theta, &patterns), split, "the same sums on every run");
     }
 
     /// Centering the scores only moves the intercept: the same fit for any centre.
