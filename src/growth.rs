@@ -281,6 +281,9 @@ impl GrowthData {
         }
         let sample = self.every(patterns.len().div_ceil(most));
         let (near, _) = sample.optimum_sampling(reml, most)?;
+        if !f(&near).is_finite() {
+            return None;
+        }
         let (x, _, done, e1) = polish(&f, near, f(&near));
         if done {
             return Some((x, e1 + 1));
@@ -386,14 +389,19 @@ impl GrowthFit {
     }
 }
 
+/// Evaluations one simplex search may make. A well-posed fit takes 250–500; a criterion
+/// that is flat to its rounding (scores without any spread) would keep the simplex
+/// chasing rounding noise.
+const MAX_EVALUATIONS: u32 = 2000;
+
 /// Minimises `f` over ℝ³ by Nelder and Mead's simplex (standard coefficients), from
 /// `start` with steps of `step` (relative where a coordinate is not near 0), restarted
 /// from its best point with smaller steps until a restart no longer improves it.
 /// Returns the point, its value and how many evaluations were made.
 fn nelder_mead(f: &impl Fn(&[f64; 3]) -> f64, start: [f64; 3], step: f64) -> ([f64; 3], f64, u32) {
-    let mut evaluations = 0u32;
-    let mut eval = |x: &[f64; 3]| {
-        evaluations += 1;
+    let evaluations = std::cell::Cell::new(0u32);
+    let eval = |x: &[f64; 3]| {
+        evaluations.set(evaluations.get() + 1);
         f(x)
     };
     let (mut best, mut best_f) = (start, eval(&start));
@@ -405,10 +413,11 @@ fn nelder_mead(f: &impl Fn(&[f64; 3]) -> f64, start: [f64; 3], step: f64) -> ([f
             x[i] += if x[i].abs() > 1e-3 { step * x[i].abs() } else { step };
             simplex.push((x, eval(&x)));
         }
-        for _ in 0..2000 {
+        while evaluations.get() < MAX_EVALUATIONS {
             simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
             let (lo, hi) = (simplex[0].1, simplex[3].1);
-            if (hi - lo).abs() <= 1e-10 * (1.0 + lo.abs()) {
+            // (Where the criterion is undefined at every vertex there is nothing to follow.)
+            if !lo.is_finite() || (hi - lo).abs() <= 1e-10 * (1.0 + lo.abs()) {
                 break;
             }
             let centroid = |k: usize| (simplex[0].0[k] + simplex[1].0[k] + simplex[2].0[k]) / 3.0;
@@ -441,12 +450,12 @@ fn nelder_mead(f: &impl Fn(&[f64; 3]) -> f64, start: [f64; 3], step: f64) -> ([f
         simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
         let improved = best_f - simplex[0].1 > 1e-13 * (1.0 + best_f.abs());
         (best, best_f) = (simplex[0].0, simplex[0].1);
-        if !improved && step < 1e-2 {
+        if (!improved && step < 1e-2) || evaluations.get() >= MAX_EVALUATIONS {
             break;
         }
         step = (step * 0.1).max(1e-6);
     }
-    (best, best_f, evaluations)
+    (best, best_f, evaluations.get())
 }
 
 /// Newton steps on central-difference derivatives from `best` (where `f` is `best_f`).
@@ -691,6 +700,21 @@ mod tests {
         }
         close("w", split.3, one.3, 1e-13);
         assert_eq!(parts(&theta, &patterns), split, "the same sums on every run");
+    }
+
+    #[test]
+    fn scores_without_any_spread_end_the_search_without_a_slope() {
+        // r² is 0 up to rounding for every θ: a degenerate model (lme4 warns of a
+        // singular fit), which must neither hang the search nor invent a change.
+        let mut data = GrowthData::new(0.0);
+        for _ in 0..5 {
+            data.add(&[(0, 10.0), (1, 10.0), (2, 10.0)]);
+        }
+        let (_, evaluations) = data.optimum(true).unwrap();
+        assert!(evaluations < 5000, "{evaluations} evaluations");
+        if let Some(fit) = data.fit(true) {
+            assert!(fit.slope.abs() < 1e-9 && (fit.intercept - 10.0).abs() < 1e-9, "{fit:?}");
+        }
     }
 
     /// Centering the scores only moves the intercept: the same fit for any centre.
