@@ -945,6 +945,17 @@ fn client_pages(
                         ("outcome".into(), text(c.outcome.map(|o| o.as_str()))),
                         ("trajectory".into(), text(t.shape.map(|s| s.as_str()))),
                         (
+                            "change per session".into(),
+                            match (t.slope_per_session, t.shrunken_slope_per_session) {
+                                (Some(own), Some(model)) => format!(
+                                    "{:.2} points from the client's own scores, {:.2} under the practice's growth model",
+                                    own, model
+                                ),
+                                (Some(own), None) => format!("{own:.2} points"),
+                                _ => "–".into(),
+                            },
+                        ),
+                        (
                             "temporary worsening".into(),
                             t.dip.as_ref().map_or("none".into(), |d| {
                                 format!(

@@ -1279,6 +1279,19 @@ fn a_client_page_shows_the_clients_own_trajectories() {
         let shown: Vec<String> =
             facts("temporary worsening").iter().map(|f| f.split(" (").next().unwrap().to_string()).collect();
         assert_eq!(shown, dips, "{client}");
+        // The change per session: the series' own OLS slope and its shrunken one.
+        let two = |x: &str| x.parse::<f64>().map_or("–".to_string(), |v| format!("{v:.2}"));
+        let slopes: Vec<String> = rows
+            .iter()
+            .map(|r| match (two(&r["slope_per_session"]).as_str(), two(&r["shrunken_slope_per_session"]).as_str()) {
+                ("–", _) => "–".into(),
+                (own, "–") => format!("{own} points"),
+                (own, model) => format!(
+                    "{own} points from the client&#x27;s own scores, {model} under the practice&#x27;s growth model"
+                ),
+            })
+            .collect();
+        assert_eq!(facts("change per session"), slopes, "{client}");
         assert!(page.contains("<svg"), "{client}: figures drawn");
     }
 }
