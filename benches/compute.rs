@@ -1,7 +1,7 @@
 //! Criterion benches of the hot computations on fixed synthetic caseloads (the demo
 //! generator, seed 1): row validation, the shared sort with duplicate detection, the sort
-//! with episode outcomes and the series' rows laid out (`prepare`), sudden gains, follow-up, caseload aggregates (units, funnels, trends) and
-//! trajectories. The whole binary is timed by `benches/run.sh`.
+//! with episode outcomes and the series' rows laid out (`prepare`), sudden gains, follow-up, caseload aggregates (units, funnels, trends),
+//! trajectories and the growth model's fit. The whole binary is timed by `benches/run.sh`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
@@ -90,6 +90,22 @@ fn benches(c: &mut Criterion) {
                     black_box(t);
                 }))
             })
+        });
+        // The PHQ-9 growth model over the paired series (as `trajectories::analyse` adds
+        // them: sessions since baseline, before follow-up).
+        let phq = reg.find("PHQ9").unwrap() as u16;
+        let mut growth = sustain::growth::GrowthData::new(15.0);
+        let mut points = Vec::new();
+        for it in eps.items.iter().filter(|it| it.measure == phq && it.paired()) {
+            points.clear();
+            let treatment = it.rows.clone().filter(|&r| rows.phase[r] != sustain::model::Phase::FollowUp);
+            points.extend(treatment.map(|r| (rows.session[r], rows.score[r])));
+            let s0 = points[0].0;
+            points.iter_mut().for_each(|p| p.0 -= s0);
+            growth.add(&points);
+        }
+        group.bench_with_input(BenchmarkId::new("growth_fit", clients), &growth, |b, g| {
+            b.iter(|| black_box(g.fit(true)))
         });
     }
     group.finish();
