@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Validate(args) => validate(&args),
         Command::Measures(args) => list_measures(&args),
         Command::Demo(args) => crate::demo::run(&args),
+        Command::ImportFhir(args) => import_fhir(&args),
     }
 }
 
@@ -1060,6 +1061,70 @@ pub fn validate(args: &InputArgs) -> Result<()> {
 }
 
 /// `sustain measures`.
+/// `sustain import-fhir`: the Observations' measurements into `measurements.csv` in the
+/// output folder, and every resource that holds none into `import_rejected.csv`.
+pub fn import_fhir(args: &crate::cli::ImportFhirArgs) -> Result<()> {
+    let registry = load_registry(args.measures.as_deref())?;
+    let key = std::fs::read(&args.key_file)
+        .map_err(|e| Error::Usage(format!("cannot read the key file {}: {e}", args.key_file.display())))?;
+    let keys = crate::fhir::Pseudonyms::new(key.trim_ascii()).ok_or_else(|| {
+        Error::Usage(format!(
+            "the key file {} holds fewer than {} bytes; make one with `openssl rand -hex 32 > FILE` and keep it",
+            args.key_file.display(),
+            crate::fhir::MIN_KEY_BYTES
+        ))
+    })?;
+    for table in ["measurements.csv", "measurements.parquet"] {
+        if args.out.join(table).exists() {
+            return Err(Error::Usage(format!(
+                "{} already holds {table}; import into a folder of its own, so that no table is replaced. Nothing was written",
+                args.out.display()
+            )));
+        }
+    }
+    let (mut rows, mut rejected) = (Vec::new(), Vec::new());
+    for path in &args.files {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Usage(format!(
+                "cannot read {}: {e}\nit must be FHIR JSON in UTF-8: NDJSON (one resource per line), a Bundle or one resource",
+                path.display()
+            ))
+        })?;
+        for (record, resource) in crate::fhir::resources(&text) {
+            match resource.and_then(|v| crate::fhir::observation(&v, &registry, &keys)) {
+                Ok(row) => rows.push(row),
+                Err(reason) => rejected.push((path.display().to_string(), record, reason)),
+            }
+        }
+    }
+    let (n_used, n_rejected) = (rows.len(), rejected.len());
+    let measurements = OutputFile::render("measurements.csv", move |w| {
+        let mut out = tables::CsvOut::new(w);
+        out.write_record(["client_id", "therapist_id", "date", "measure", "score"])?;
+        for r in &rows {
+            out.write_record([&r.client_id, &r.therapist_id, &r.date, &r.measure, &tables::num(r.score)])?;
+        }
+        out.finish()
+    });
+    let rejected_file = OutputFile::render("import_rejected.csv", move |w| {
+        let mut out = tables::CsvOut::new(w);
+        out.write_record(["file", "record", "reason"])?;
+        for (file, record, reason) in &rejected {
+            out.write_record([file.as_str(), &record.to_string(), reason])?;
+        }
+        out.finish()
+    });
+    write_all(&args.out, vec![measurements, rejected_file])?;
+    if !args.quiet {
+        eprintln!(
+            "sustain: {} resources read: {n_used} measurements written to {}, {n_rejected} rejected (import_rejected.csv)",
+            n_used + n_rejected,
+            args.out.join("measurements.csv").display()
+        );
+    }
+    Ok(())
+}
+
 pub fn list_measures(args: &MeasuresArgs) -> Result<()> {
     let reg = load_registry(args.measures.as_deref())?;
     match args.format {

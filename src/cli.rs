@@ -29,6 +29,43 @@ pub enum Command {
     Measures(MeasuresArgs),
     /// Write realistic synthetic data in the contract's layout.
     Demo(DemoArgs),
+    /// Turn FHIR Observations of questionnaire totals into a measurements table.
+    ///
+    /// Reads NDJSON (a bulk export: one resource per line), a Bundle, or one resource.
+    /// Each Observation with status final, amended or corrected, a patient reference, an
+    /// instrument code the registry knows (LOINC or SNOMED CT, or any alias), a day and a
+    /// value becomes a row of OUT/measurements.csv; every other resource is listed in
+    /// OUT/import_rejected.csv with its line (or Bundle entry) and reason. Patient and
+    /// practitioner references become keys by HMAC-SHA256 with the key in --key-file, so
+    /// the same key gives the same pseudonyms in every import; nothing else of the record
+    /// is copied. Then run `sustain analyze OUT`.
+    ImportFhir(ImportFhirArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportFhirArgs {
+    /// FHIR JSON files: NDJSON, a Bundle, or one resource.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// A file holding the practice's secret key (at least 16 bytes; surrounding white
+    /// space is ignored), for example made by `openssl rand -hex 32`. Keep it: the same
+    /// key gives the same pseudonyms next time, and without it they cannot be traced back.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: PathBuf,
+
+    /// The folder to write measurements.csv and import_rejected.csv into. It must not
+    /// hold a measurements table already.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// A TOML file that overrides or adds instruments (their codes included).
+    #[arg(long, value_name = "FILE")]
+    pub measures: Option<PathBuf>,
+
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ pub mod dates;
 pub mod demo;
 pub mod episodes;
 pub mod error;
+pub mod fhir;
 pub mod figures;
 pub mod followup;
 pub mod goal_rows;

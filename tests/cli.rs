@@ -709,6 +709,61 @@ fn the_growth_model_of_sleepstudy_equals_lme4() {
 }
 
 #[test]
+fn fhir_observations_import_into_a_table_that_analyze_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let obs = |patient: u32, date: &str, code: &str, value: u32, status: &str| {
+        format!(
+            r#"{{"resourceType":"Observation","status":"{status}","code":{{"coding":[{{"system":"http://loinc.org","code":"{code}"}}]}},"subject":{{"reference":"Patient/{patient}","display":"A Name"}},"performer":[{{"reference":"Practitioner/7"}}],"effectiveDateTime":"{date}T10:00:00+00:00","valueQuantity":{{"value":{value},"unit":"{{score}}"}}}}"#
+        )
+    };
+    let mut lines = vec![r#"{"resourceType":"Patient","id":"1","name":[{"family":"Example"}]}"#.to_string()];
+    // Patient 1 goes from 18 to 6 on the PHQ-9 (recovered), patient 2 from 15 to 14;
+    // the GAD-7 by its SNOMED CT code; one preliminary result.
+    for (week, (a, b)) in [(18, 15), (12, 15), (6, 14)].into_iter().enumerate() {
+        let date = format!("2024-01-{:02}", 1 + 7 * week);
+        lines.push(obs(1, &date, "44261-6", a, "final"));
+        lines.push(obs(2, &date, "44261-6", b, "amended"));
+    }
+    lines.push(obs(1, "2024-01-01", "445455005", 12, "final").replace("http://loinc.org", "http://snomed.info/sct"));
+    lines.push(obs(2, "2024-01-22", "44261-6", 3, "preliminary"));
+    let input = dir.path().join("export.ndjson");
+    fs::write(&input, lines.join("\n")).unwrap();
+    let key = dir.path().join("key");
+    fs::write(&key, "9f2c4e1a7b3d5f60c8e2a4b6d8f0a1c3\n").unwrap();
+    let out = dir.path().join("clinic");
+    let import = |out: &Path, key: &Path| {
+        let mut cmd = cargo_bin_cmd!("sustain");
+        cmd.args(["import-fhir", "--quiet"]).arg(&input).arg("--key-file").arg(key).arg("--out").arg(out);
+        cmd
+    };
+    import(&out, &key).assert().success();
+    let rows = read_csv(&out.join("measurements.csv"));
+    assert_eq!(rows.len(), 7, "six PHQ-9 scores and one GAD-7");
+    let text = fs::read_to_string(out.join("measurements.csv")).unwrap();
+    assert!(!text.contains("Patient") && !text.contains("Name") && !text.contains("Practitioner"), "{text}");
+    let rejected: Vec<(String, String)> = read_csv(&out.join("import_rejected.csv"))
+        .into_iter()
+        .map(|r| (r["record"].clone(), r["reason"].clone()))
+        .collect();
+    assert_eq!(rejected, [("1".into(), "not_an_observation".into()), ("9".into(), "status_not_final".into())]);
+    // The same key gives the same pseudonyms; the table analyses like any other.
+    let again = dir.path().join("again");
+    import(&again, &key).assert().success();
+    assert_eq!(fs::read_to_string(again.join("measurements.csv")).unwrap(), text);
+    let result = analyze(&out.join("measurements.csv"), &[]);
+    let episodes = read_csv(&result.path().join("episodes.csv"));
+    let first = &rows[0]["client_id"];
+    let e = episodes.iter().find(|e| &e["client_id"] == first && e["measure"] == "PHQ9").unwrap();
+    assert_eq!((e["baseline"].as_str(), e["final"].as_str(), e["outcome"].as_str()), ("18", "6", "recovered"));
+    assert_eq!(e["therapist_id"], rows[0]["therapist_id"]);
+    // An import never replaces a table, and a short key is refused.
+    import(&out, &key).assert().code(2).stderr(contains("already holds measurements.csv"));
+    fs::write(&key, "short").unwrap();
+    import(&dir.path().join("third"), &key).assert().code(2).stderr(contains("fewer than 16 bytes"));
+    assert!(!dir.path().join("third").exists(), "nothing written");
+}
+
+#[test]
 fn help_explains_every_option() {
     cargo_bin_cmd!("sustain")
         .args(["analyze", "--help"])
