@@ -561,8 +561,8 @@ mod tests {
         assert!((ours - theirs).abs() <= rel * theirs.abs(), "{what}: {ours} against {theirs}");
     }
 
-    /// The exact (closed-form) rows of the lme4 reference: the design is balanced, so the
-    /// optimum is known without an optimiser (tests/fixtures/ref_lme4_sleepstudy_summary.csv).
+    /// The exact (closed-form) rows of the lme4 reference, by REML and ML: the design is
+    /// balanced, so the optimum is known without an optimiser.
     #[test]
     fn sleepstudy_fits_equal_the_exact_lme4_values() {
         let mut data = GrowthData::new(300.0);
@@ -571,30 +571,36 @@ mod tests {
         }
         assert_eq!(data.counts(), (18, 180));
         assert_eq!(data.patterns.len(), 1, "every subject has days 0–9");
-        let reml = data.fit(true).unwrap();
-        close("intercept", reml.intercept, 251.405104848485, 1e-12);
-        close("slope", reml.slope, 10.467285959596, 1e-12);
-        close("se intercept", reml.se_intercept, 6.82455653206905, 1e-8);
-        close("se slope", reml.se_slope, 1.54578889629473, 1e-8);
-        close("sd intercept", reml.sd_intercept, 24.7404514644038, 1e-8);
-        close("sd slope", reml.sd_slope, 5.92213310373192, 1e-8);
-        close("correlation", reml.correlation.unwrap(), 0.0655513196549747, 1e-7);
-        close("sigma", reml.sigma, 25.5918156267252, 1e-8);
-        close("logLik", reml.log_likelihood, -871.814135979245, 1e-12);
-        close("REMLcrit", reml.criterion, 1743.62827195849, 1e-12);
-        close("AIC", reml.aic, 1755.62827195849, 1e-12);
-        close("BIC", reml.bic, 1774.78601306383, 1e-12);
-        let ml = data.fit(false).unwrap();
-        close("ML se intercept", ml.se_intercept, 6.63227680702449, 1e-8);
-        close("ML se slope", ml.se_slope, 1.50223678231343, 1e-8);
-        close("ML sd intercept", ml.sd_intercept, 23.7805669991932, 1e-8);
-        close("ML sd slope", ml.sd_slope, 5.71683454250771, 1e-8);
-        close("ML correlation", ml.correlation.unwrap(), 0.0813200753619843, 1e-7);
-        close("ML sigma", ml.sigma, 25.5918156267252, 1e-8);
-        close("ML logLik", ml.log_likelihood, -875.969672231599, 1e-12);
-        close("ML deviance", ml.criterion, 1751.9393444632, 1e-12);
-        close("ML AIC", ml.aic, 1763.9393444632, 1e-12);
-        close("ML BIC", ml.bic, 1783.09708556854, 1e-12);
+        let mut reference = csv::Reader::from_path(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ref_lme4_sleepstudy_summary.csv"),
+        )
+        .unwrap();
+        let headers = reference.headers().unwrap().clone();
+        let rows: Vec<csv::StringRecord> = reference.records().map(Result::unwrap).collect();
+        for (reml, exact) in [(true, "sleepstudy_REML_closed_form"), (false, "sleepstudy_ML_closed_form")] {
+            let row = rows.iter().find(|r| &r[0] == exact).unwrap();
+            let theirs = |column: &str| row[headers.iter().position(|h| h == column).unwrap()].parse::<f64>().unwrap();
+            let fit = serde_json::to_value(data.fit(reml).unwrap()).unwrap();
+            let criterion = if reml { "REMLcrit" } else { "deviance_ML" };
+            // Fixed effects and likelihoods to rounding; the variance terms to the
+            // precision of the optimum (lme4's tight optimiser reaches 2e-9 to 1.1e-6).
+            for (ours, column, rel) in [
+                ("intercept", "fixef_intercept", 1e-12),
+                ("slope", "fixef_slope", 1e-12),
+                ("se_intercept", "se_intercept", 1e-8),
+                ("se_slope", "se_slope", 1e-8),
+                ("sd_intercept", "sd_intercept", 1e-8),
+                ("sd_slope", "sd_slope", 1e-8),
+                ("correlation", "corr_intercept_slope", 1e-7),
+                ("sigma", "sigma", 1e-8),
+                ("log_likelihood", "logLik", 1e-12),
+                ("criterion", criterion, 1e-12),
+                ("aic", "AIC", 1e-12),
+                ("bic", "BIC", 1e-12),
+            ] {
+                close(&format!("{exact} {ours}"), fit[ours].as_f64().unwrap(), theirs(column), rel);
+            }
+        }
     }
 
     /// In a balanced design a subject's BLUP is Σ̂ V̂⁻¹ (bᵢ − β̂), with bᵢ its own OLS line
