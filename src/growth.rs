@@ -25,8 +25,6 @@ use std::collections::BTreeMap;
 
 /// A symmetric 2 × 2 matrix `[a, b; b, c]`, stored as `[a, b, c]`.
 type Sym = [f64; 3];
-/// A 2 × 2 matrix, row by row.
-type Mat = [[f64; 2]; 2];
 
 fn det(s: &Sym) -> f64 {
     s[0] * s[2] - s[1] * s[1]
@@ -41,33 +39,10 @@ fn sym_times(s: &Sym, v: [f64; 2]) -> [f64; 2] {
     [s[0] * v[0] + s[1] * v[1], s[1] * v[0] + s[2] * v[1]]
 }
 
-#[cfg(test)]
-fn full(s: &Sym) -> Mat {
-    [[s[0], s[1]], [s[1], s[2]]]
-}
-
-fn mul(a: &Mat, b: &Mat) -> Mat {
-    let mut m = [[0.0; 2]; 2];
-    for (i, row) in m.iter_mut().enumerate() {
-        for (j, v) in row.iter_mut().enumerate() {
-            *v = a[i][0] * b[0][j] + a[i][1] * b[1][j];
-        }
-    }
-    m
-}
-
-fn transpose(a: &Mat) -> Mat {
-    [[a[0][0], a[1][0]], [a[0][1], a[1][1]]]
-}
-
-/// The symmetric part of a matrix known to be symmetric (up to rounding).
-fn sym_of(m: &Mat) -> Sym {
-    [m[0][0], 0.5 * (m[0][1] + m[1][0]), m[1][1]]
-}
-
-/// The relative covariance factor T for θ.
-fn factor(theta: &[f64; 3]) -> Mat {
-    [[theta[0], 0.0], [theta[1], theta[2]]]
+/// T Tᵀ for the relative covariance factor T = [θ₀, 0; θ₁, θ₂].
+fn factor_squared(theta: &[f64; 3]) -> Sym {
+    let [a, b, c] = *theta;
+    [a * a, a * b, b * b + c * c]
 }
 
 /// Aᵢ's determinant and Kᵢ = T Aᵢ⁻¹ Tᵀ for a design G, with Aᵢ = TᵀGT + I, written
@@ -265,14 +240,15 @@ impl GrowthData {
     /// each evaluation over all of them is costly: the simplex runs on a sample of the
     /// patterns, and the full data are only used to polish (and, where the polish cannot
     /// finish, to search again from the sample's optimum with a small simplex).
-    fn optimum(&self, reml: bool) -> Option<([f64; 3], u32)> {
-        self.optimum_sampling(reml, SAMPLE_PATTERNS)
+    fn optimum(&self, patterns: &[(Sym, Pattern)], reml: bool) -> Option<([f64; 3], u32)> {
+        self.optimum_sampling(patterns, reml, SAMPLE_PATTERNS)
     }
 
-    /// [`GrowthData::optimum`], sampling above `most` patterns.
-    fn optimum_sampling(&self, reml: bool, most: usize) -> Option<([f64; 3], u32)> {
-        let (patterns, n) = (self.flat(), self.scores as f64);
-        let f = |t: &[f64; 3]| criterion(t, &patterns, n, reml);
+    /// [`GrowthData::optimum`] over `patterns` (this data's, [`GrowthData::flat`]),
+    /// sampling above `most` of them.
+    fn optimum_sampling(&self, patterns: &[(Sym, Pattern)], reml: bool, most: usize) -> Option<([f64; 3], u32)> {
+        let n = self.scores as f64;
+        let f = |t: &[f64; 3]| criterion(t, patterns, n, reml);
         let start = [1.0, 0.0, 1.0];
         if patterns.len() <= most {
             let (x, fx, e1) = nelder_mead(&f, start, 0.5);
@@ -280,7 +256,7 @@ impl GrowthData {
             return Some((x, e1 + e2));
         }
         let sample = self.every(patterns.len().div_ceil(most));
-        let (near, _) = sample.optimum_sampling(reml, most)?;
+        let (near, _) = sample.optimum_sampling(&sample.flat(), reml, most)?;
         if !f(&near).is_finite() {
             return None;
         }
@@ -301,8 +277,8 @@ impl GrowthData {
         if self.series < 3 || self.scores <= 2 * self.series {
             return None;
         }
-        let (theta, evaluations) = self.optimum(reml)?;
         let patterns = self.flat();
+        let (theta, evaluations) = self.optimum(&patterns, reml)?;
         let d = criterion(&theta, &patterns, n, reml);
         if !d.is_finite() {
             return None;
@@ -312,8 +288,7 @@ impl GrowthData {
         let beta = sym_times(&m_inv, v);
         let r2 = w - (beta[0] * v[0] + beta[1] * v[1]);
         let sigma2 = r2 / if reml { n - 2.0 } else { n };
-        let t = factor(&theta);
-        let cov = sym_of(&mul(&t, &transpose(&t))).map(|c| c * sigma2);
+        let cov = factor_squared(&theta).map(|c| c * sigma2);
         let (sd_intercept, sd_slope) = (cov[0].sqrt(), cov[2].sqrt());
         // Parameters: two fixed effects, three covariance terms and σ.
         let k = 6.0;
@@ -619,7 +594,12 @@ mod tests {
         let xtx = [10.0, 45.0, 285.0];
         let xtx_inv = inverse(&xtx);
         let v = [0, 1, 2].map(|k| cov[k] + sigma2 * xtx_inv[k]);
-        let shrink = mul(&full(&cov), &full(&inverse(&v)));
+        // Σ̂ V̂⁻¹, row by row.
+        let vi = inverse(&v);
+        let shrink = [
+            [cov[0] * vi[0] + cov[1] * vi[1], cov[0] * vi[1] + cov[1] * vi[2]],
+            [cov[1] * vi[0] + cov[2] * vi[1], cov[1] * vi[1] + cov[2] * vi[2]],
+        ];
         for s in &subjects {
             let sy: f64 = s.iter().map(|p| p.1).sum();
             let sxy: f64 = s.iter().map(|p| f64::from(p.0) * p.1).sum();
@@ -683,8 +663,8 @@ mod tests {
         let data = scattered(3000);
         assert!(data.patterns.len() > 1000, "{} patterns", data.patterns.len());
         let n = data.scores as f64;
-        let (all, _) = data.optimum_sampling(true, usize::MAX).unwrap();
-        let (sampled, _) = data.optimum_sampling(true, 200).unwrap();
+        let (all, _) = data.optimum_sampling(&data.flat(), true, usize::MAX).unwrap();
+        let (sampled, _) = data.optimum_sampling(&data.flat(), true, 200).unwrap();
         let patterns = data.flat();
         let (f_all, f_sampled) = (criterion(&all, &patterns, n, true), criterion(&sampled, &patterns, n, true));
         close("criterion", f_sampled, f_all, 1e-13);
@@ -716,7 +696,7 @@ mod tests {
         for _ in 0..5 {
             data.add(&[(0, 10.0), (1, 10.0), (2, 10.0)]);
         }
-        let (_, evaluations) = data.optimum(true).unwrap();
+        let (_, evaluations) = data.optimum(&data.flat(), true).unwrap();
         assert!(evaluations < 5000, "{evaluations} evaluations");
         if let Some(fit) = data.fit(true) {
             assert!(fit.slope.abs() < 1e-9 && (fit.intercept - 10.0).abs() < 1e-9, "{fit:?}");
