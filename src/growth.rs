@@ -23,6 +23,11 @@
 
 use std::collections::BTreeMap;
 
+/// lme4's `isSingular` tolerance on the diagonal of the relative covariance factor.
+const SINGULAR_TOLERANCE: f64 = 1e-4;
+/// A residual sum of squares at this fraction of the (centred) total is rounding.
+const DEGENERATE_RESIDUAL: f64 = 1e-10;
+
 /// A symmetric 2 × 2 matrix `[a, b; b, c]`, stored as `[a, b, c]`.
 type Sym = [f64; 3];
 
@@ -292,6 +297,11 @@ impl GrowthData {
         let (sd_intercept, sd_slope) = (cov[0].sqrt(), cov[2].sqrt());
         // Parameters: two fixed effects, three covariance terms and σ.
         let k = 6.0;
+        // lme4's isSingular: a variance on its boundary, a diagonal entry of T below 1e-4
+        // (the entries are relative to σ). Scores that all lie on their series' lines
+        // leave r² at rounding, where T means nothing: a degenerate fit, flagged alike.
+        let singular =
+            theta[0].abs() < SINGULAR_TOLERANCE || theta[2].abs() < SINGULAR_TOLERANCE || r2 <= DEGENERATE_RESIDUAL * w;
         Some(GrowthFit {
             reml,
             series: self.series,
@@ -309,6 +319,7 @@ impl GrowthData {
             aic: d + 2.0 * k,
             bic: d + k * n.ln(),
             theta,
+            singular,
             evaluations,
             center: self.center,
             beta_centered: beta,
@@ -342,6 +353,10 @@ pub struct GrowthFit {
     pub bic: f64,
     /// The relative covariance factor's entries at the optimum.
     pub theta: [f64; 3],
+    /// A boundary (singular) fit: a between-series SD estimated at zero, or no residual
+    /// variation at all. The SDs, the correlation and the shrunken lines then describe
+    /// a simpler model than the one asked for (lme4 warns alike).
+    pub singular: bool,
     /// Evaluations of the criterion the optimiser made.
     pub evaluations: u32,
     #[serde(skip)]
@@ -700,7 +715,30 @@ mod tests {
         assert!(evaluations < 5000, "{evaluations} evaluations");
         if let Some(fit) = data.fit(true) {
             assert!(fit.slope.abs() < 1e-9 && (fit.intercept - 10.0).abs() < 1e-9, "{fit:?}");
+            assert!(fit.singular, "a fit without residual variation is flagged: {fit:?}");
         }
+    }
+
+    /// Copies of one series carry no between-series variation: both SDs go to their
+    /// boundary at 0, which lme4's isSingular reports; sleepstudy's fit is regular.
+    #[test]
+    fn a_variance_at_its_boundary_is_a_singular_fit() {
+        let mut data = GrowthData::new(10.0);
+        for _ in 0..6 {
+            data.add(&[(0, 14.0), (1, 11.0), (2, 12.0), (3, 8.0)]);
+        }
+        let fit = data.fit(true).unwrap();
+        assert!(fit.singular, "{fit:?}");
+        assert!(fit.sd_intercept < 1e-3 && fit.sd_slope < 1e-3, "{fit:?}");
+        // The fixed line is then the pooled least-squares line: Sxy = −8.5, Sxx = 5, so
+        // slope −1.7 and intercept 11.25 + 1.7 × 1.5 = 13.8.
+        close("slope", fit.slope, -1.7, 1e-6);
+        close("intercept", fit.intercept, 13.8, 1e-6);
+        let mut data = GrowthData::new(300.0);
+        for s in sleepstudy() {
+            data.add(&s);
+        }
+        assert!(!data.fit(true).unwrap().singular);
     }
 
     /// Centering the scores only moves the intercept: the same fit for any centre.

@@ -276,6 +276,14 @@ fn view_of(input: &ReportInput) -> View {
                     "growth model: SD between clients of the change per session".into(),
                     format!("{:.2} points", g.sd_slope),
                 ));
+                if g.singular {
+                    rows.push((
+                        "growth model: singular fit".into(),
+                        "a between-client SD is estimated at 0 (or no score varies about its line): \
+                         read the SDs and the shrunken slopes as those of a simpler model"
+                            .into(),
+                    ));
+                }
             }
             Facts { title: code.clone(), rows }
         })

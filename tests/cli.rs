@@ -697,6 +697,7 @@ fn the_growth_model_of_sleepstudy_equals_lme4() {
         assert!((x - y).abs() <= rel * y.abs(), "{ours}: {x} against lme4's {y}");
     }
     assert_eq!((model["series"].as_u64(), model["scores"].as_u64()), (Some(18), Some(180)));
+    assert_eq!(model["singular"], false, "sleepstudy's subjects differ in intercept and slope");
     // Each subject's own line, shrunken toward the average: subject 335 gets faster
     // (its own OLS slope is −2.88 ms a day); the model pulls it toward the mean of 10.5.
     let rows = read_csv(&out.path().join("trajectories.csv"));
@@ -706,6 +707,28 @@ fn the_growth_model_of_sleepstudy_equals_lme4() {
     assert!((ols + 2.8810).abs() < 1e-4 && ols < shrunken && shrunken < 10.47, "{ols} → {shrunken}");
     let html = fs::read_to_string(out.path().join("report.html")).unwrap();
     assert!(html.contains("growth model (18 series): change per session"), "the report states the model");
+}
+
+#[test]
+fn a_growth_model_without_differences_between_clients_is_reported_as_singular() {
+    // Six clients with the very same scores: nothing varies between series, so both
+    // between-client SDs sit at 0, the boundary lme4's isSingular reports.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("client_id,date,session,measure,score\n");
+    for c in 1..=6 {
+        for (session, score) in [(0, 14), (1, 11), (2, 12), (3, 8)] {
+            text.push_str(&format!("C{c},2024-01-{:02},{session},RT,{score}\n", session + 1));
+        }
+    }
+    let (data, measures) = (dir.path().join("same.csv"), dir.path().join("rt.toml"));
+    fs::write(&data, text).unwrap();
+    fs::write(&measures, "[[measure]]\ncode = 'RT'\nbetter = 'lower'\nmin = 0\nmax = 30\n").unwrap();
+    let out = analyze(&data, &["--measures", measures.to_str().unwrap()]);
+    let model = &read_json(&out.path().join("summary.json"))["trajectories"]["by_measure"]["RT"]["growth_model"];
+    assert_eq!(model["singular"], true, "{model}");
+    assert!((model["slope"].as_f64().unwrap() + 1.7).abs() < 1e-6, "the pooled least-squares slope: {model}");
+    let html = fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(html.contains("growth model: singular fit"), "the report says so");
 }
 
 #[test]
