@@ -22,6 +22,9 @@ pub enum Error {
     #[error("cannot read {path}: column `{column}` holds timestamps in time zone {zone}, whose calendar day depends on a zone database sustain does not carry\nwrite it as dates (or as text YYYY-MM-DD) in the practice's own time zone; then run again. Nothing was written")]
     ZonedDates { path: PathBuf, column: String, zone: String },
 
+    #[error("cannot read {path}: row {row} of column `{column}` is {value} in time zone {zone}, a time of day; which calendar day that was for the practice depends on the practice's own time zone\nwrite the column as dates (or as text YYYY-MM-DD) in the practice's own time zone; then run again. Nothing was written")]
+    ZonedTimes { path: PathBuf, column: String, row: u64, value: String, zone: String },
+
     #[error("{path} has one column, whose name holds {separator}: the file looks separated by {separator}, not commas\nsave or export it as comma-separated CSV (UTF-8); then run again. Nothing was written")]
     NotCommaSeparated { path: PathBuf, separator: &'static str },
 

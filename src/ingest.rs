@@ -136,8 +136,9 @@ impl ColumnValues {
             DataType::Float64 => Ok(ColumnValues::Float(col.f64()?.clone())),
             DataType::Date if is_date() => days(col.clone()),
             // A timestamp of the day a measure was taken stands for that day. (With a time
-            // zone the day depends on a zone database sustain does not carry: such a `date`
-            // column refuses the file when it is opened, `check_parquet_types`.)
+            // zone the day depends on the zone: a fixed offset's midnights were turned into
+            // days before this, `zoned_days`; other zones refuse the file when it is opened,
+            // `check_parquet_types`.)
             DataType::Datetime(_, None) if is_date() => days(col.cast(&DataType::Date)?),
             // Elsewhere (only screened), the instant without its zone: polars formats a
             // zoned timestamp only with the zone database.
@@ -446,6 +447,71 @@ fn open_part(path: &Path, format: Format) -> Result<(Vec<String>, Source)> {
     })
 }
 
+/// The offset from UTC, in seconds, of a time zone that is a fixed offset (`UTC`,
+/// `+01:00`); `None` for a zone whose offset changes (`Europe/London`), which would need
+/// a zone database.
+fn fixed_offset(zone: &str) -> Option<i64> {
+    if ["UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "Zulu", "Etc/Zulu", "Universal", "Etc/Universal"].contains(&zone) {
+        return Some(0);
+    }
+    let (sign, rest) = match zone.as_bytes().first()? {
+        b'+' => (1, &zone[1..]),
+        b'-' => (-1, &zone[1..]),
+        _ => return None,
+    };
+    let (h, m) = match rest.len() {
+        2 => (rest, "00"),
+        4 => rest.split_at(2),
+        5 if rest.as_bytes()[2] == b':' => (&rest[..2], &rest[3..]),
+        _ => return None,
+    };
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit()).then(|| t.parse::<i64>().ok()).flatten();
+    let (h, m) = (digits(h)?, digits(m)?);
+    (h <= 23 && m <= 59).then_some(sign * (h * 3600 + m * 60))
+}
+
+/// A `date` column of timestamps in a fixed-offset zone as the days they begin, when each
+/// is at midnight in its zone (dates written as timestamps: pandas with `utc=True`, Spark,
+/// databases): `None` for any other column. A time of day is an instant whose calendar day
+/// depends on where the practice is: its row (0-based), its text and the zone, to refuse.
+fn zoned_days(col: &Column) -> Option<std::result::Result<Column, (usize, String, String)>> {
+    let DataType::Datetime(unit, Some(zone)) = col.dtype() else { return None };
+    if normalise_header(col.name()) != "date" {
+        return None;
+    }
+    // Other zones refused the file when it was opened.
+    let offset = fixed_offset(zone)?;
+    let per_second: i64 = match unit {
+        TimeUnit::Nanoseconds => 1_000_000_000,
+        TimeUnit::Microseconds => 1_000_000,
+        TimeUnit::Milliseconds => 1_000,
+    };
+    let per_day = 86_400 * per_second;
+    let stamps = col.datetime().ok()?.physical();
+    let mut local = stamps.iter().map(|v| v.map(|v| v.saturating_add(offset * per_second)));
+    if let Some(row) = local.position(|v| v.is_some_and(|v| v.rem_euclid(per_day) != 0)) {
+        let v = stamps.get(row).unwrap_or_default().saturating_add(offset * per_second);
+        let (day, seconds) = (v.div_euclid(per_day), v.rem_euclid(per_day) / per_second);
+        let text = format!(
+            "{} {:02}:{:02}:{:02}",
+            crate::dates::format_day(day.clamp(i32::MIN.into(), i32::MAX.into()) as i32),
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60
+        );
+        return Some(Err((row, text, zone.to_string())));
+    }
+    // Days beyond i32 are beyond any calendar validation reads: out of the typed range,
+    // written as text and refused row by row.
+    let days: Int32Chunked = stamps
+        .iter()
+        .map(|v| {
+            v.map(|v| (v.saturating_add(offset * per_second) / per_day).clamp(i32::MIN.into(), i32::MAX.into()) as i32)
+        })
+        .collect();
+    Some(Ok(days.with_name(col.name().clone()).into_date().into_column()))
+}
+
 /// Refuses a Parquet file with a column of a type sustain cannot read as text, numbers
 /// or dates (and so could neither validate nor screen for identifiers), or with zoned
 /// timestamps in `date`, naming the column, before any row is read: polars would refuse
@@ -458,7 +524,9 @@ fn check_parquet_types(path: &Path, schema: &ArrowSchema) -> Result<()> {
         }
         // Zoned timestamps elsewhere are only screened, as instants without their zone.
         if let (ArrowDataType::Timestamp(_, Some(zone)), "date") = (&field.dtype, normalise_header(&column).as_str()) {
-            return Err(Error::ZonedDates { path: path.to_path_buf(), column, zone: zone.to_string() });
+            if fixed_offset(zone).is_none() {
+                return Err(Error::ZonedDates { path: path.to_path_buf(), column, zone: zone.to_string() });
+            }
         }
     }
     Ok(())
@@ -677,9 +745,17 @@ impl TableReader {
             use rayon::prelude::*;
             df.columns()
                 .par_iter()
-                .map(ColumnValues::of)
-                .collect::<PolarsResult<_>>()
-                .map_err(|e| unreadable(path, e))?
+                .map(|col| {
+                    let days = zoned_days(col).transpose().map_err(|(row, value, zone)| Error::ZonedTimes {
+                        path: path.to_path_buf(),
+                        column: col.name().to_string(),
+                        row: self.records - part_start + row as u64 + 1,
+                        value,
+                        zone,
+                    })?;
+                    ColumnValues::of(days.as_ref().unwrap_or(col)).map_err(|e| unreadable(path, e))
+                })
+                .collect::<Result<_>>()?
         };
         // The nine contract columns of either table.
         let (mut columns, mut extra) = (vec![None; 9], Vec::new());
@@ -1550,6 +1626,12 @@ mod tests {
         assert!(named, "{refused}");
         let elsewhere = text_of(stamp("logged", zone));
         assert!(elsewhere.starts_with("2024-02-01 14:30"), "only screened, read as it is: {elsewhere}");
+        // UTC and fixed offsets need no zone database: the file opens.
+        let fixed = zdir.path().join("fixed.parquet");
+        let mut df = df!("client_id" => ["c1"], "measure" => ["PHQ-9"], "score" => [20.0]).unwrap();
+        df.with_column(stamp("date", TimeZone::opt_try_new(Some("UTC")).unwrap())).unwrap();
+        ParquetWriter::new(File::create(&fixed).unwrap()).finish(&mut df).unwrap();
+        assert!(TableReader::open(&fixed, Table::Measurements).is_ok());
 
         // Through a file: a date column is validated as the same dates in text; a future
         // day is rejected with its text, a missing one as missing.
@@ -1797,6 +1879,44 @@ mod tests {
         })
         .unwrap();
         out
+    }
+
+    #[test]
+    fn fixed_offsets_are_read_without_a_zone_database() {
+        for (zone, seconds) in
+            [("UTC", Some(0)), ("Etc/UTC", Some(0)), ("+01:00", Some(3600)), ("-0530", Some(-19_800))]
+        {
+            assert_eq!(fixed_offset(zone), seconds, "{zone}");
+        }
+        assert_eq!(fixed_offset("+09"), Some(32_400));
+        for zone in ["Europe/London", "America/New_York", "+1:00", "+24:00", "+01:60", "", "UTC+1"] {
+            assert_eq!(fixed_offset(zone), None, "{zone}");
+        }
+    }
+
+    #[test]
+    fn zoned_midnights_are_their_days_and_a_time_of_day_is_refused_with_its_row() {
+        let day = 19_754i64; // 2024-02-01
+        let column = |name: &str, zone: &str, stamps: &[i64]| {
+            Column::from(
+                Series::new(name.into(), stamps)
+                    .into_datetime(TimeUnit::Milliseconds, TimeZone::opt_try_new(Some(zone)).unwrap()),
+            )
+        };
+        let ms = |seconds: i64| seconds * 1000;
+        // Midnight in UTC, and midnight at +01:00 (23:00 UTC the evening before).
+        for (zone, instant) in [("UTC", ms(day * 86_400)), ("+01:00", ms(day * 86_400 - 3600))] {
+            let days = zoned_days(&column("Date", zone, &[instant])).unwrap().unwrap();
+            assert_eq!(days.dtype(), &DataType::Date);
+            assert_eq!(days.date().unwrap().physical().get(0), Some(day as i32), "{zone}");
+        }
+        // 23:00 UTC is a time of day; the second row is the one named.
+        let times = column("date", "UTC", &[ms(day * 86_400), ms(day * 86_400 + 23 * 3600)]);
+        let (row, text, zone) = zoned_days(&times).unwrap().unwrap_err();
+        assert_eq!((row, text.as_str(), zone.as_str()), (1, "2024-02-01 23:00:00", "UTC"));
+        // Columns other than `date`, and other zones, are left alone here.
+        assert!(zoned_days(&column("logged", "UTC", &[0])).is_none());
+        assert!(zoned_days(&column("date", "Europe/London", &[0])).is_none());
     }
 
     #[test]

@@ -263,8 +263,9 @@ fn assert_input_refused(input: &std::path::Path, message_parts: &[&str]) {
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no partial output is left behind");
 }
 
-/// Parquet dates: a date column is read; a zoned timestamp column is refused with advice,
-/// and so is a column of a type with no text to check (a list), by name.
+/// Parquet dates: a date column is read; a zoned timestamp column is refused with advice
+/// unless its zone is a fixed offset and its times are midnights, and so is a column of a
+/// type with no text to check (a list), by name.
 #[test]
 fn parquet_date_columns_are_read_and_zoned_timestamps_refused() {
     use polars::prelude::*;
@@ -287,6 +288,17 @@ fn parquet_date_columns_are_read_and_zoned_timestamps_refused() {
         .into_datetime(TimeUnit::Milliseconds, zone);
     let zoned = write("zoned.parquet", Column::from(stamps));
     assert_input_refused(&zoned, &["zoned.parquet", "column `date`", "time zone Europe/London", "as dates"]);
+    // UTC needs no zone database: its midnights are those days (pandas' `utc=True`).
+    let utc = |stamps: [i64; 2]| {
+        let zone = TimeZone::opt_try_new(Some("UTC")).unwrap();
+        Column::from(Series::new("date".into(), stamps).into_datetime(TimeUnit::Milliseconds, zone))
+    };
+    let out = analyze(&write("utc.parquet", utc([19723 * 86_400_000, 19783 * 86_400_000])), &[]);
+    let e = episode(&read_csv(&out.path().join("episodes.csv")), "c1", "PHQ9").clone();
+    assert_eq!((e["first_date"].as_str(), e["last_date"].as_str()), ("2024-01-01", "2024-03-01"));
+    // An instant with a time of day is a day only where the practice is: refused, by row.
+    let evening = write("evening.parquet", utc([19723 * 86_400_000, 19782 * 86_400_000 + 23 * 3_600_000]));
+    assert_input_refused(&evening, &["evening.parquet", "row 2 of column `date`", "2024-02-29 23:00:00", "UTC"]);
     let lists = Series::new("date".into(), [Series::new("".into(), [19723i32]), Series::new("".into(), [19783i32])]);
     let listed = write("listed.parquet", Column::from(lists));
     assert_input_refused(&listed, &["listed.parquet", "column `date` holds lists", "Nothing was written"]);
