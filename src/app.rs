@@ -957,6 +957,13 @@ fn client_pages(
                             },
                         ),
                         (
+                            "against the typical client".into(),
+                            match (t.change_vs_typical, t.slope_rci) {
+                                (Some(c), Some(rci)) => format!("{} (HLM index {rci:.2})", c.replace('_', " ")),
+                                _ => "– (fewer than 3 scores, or no model)".into(),
+                            },
+                        ),
+                        (
                             "temporary worsening".into(),
                             t.dip.as_ref().map_or("none".into(), |d| {
                                 format!(

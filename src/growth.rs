@@ -377,6 +377,20 @@ impl GrowthFit {
         let b = sym_times(&k, [s.g[0] - fitted[0], s.g[1] - fitted[1]]);
         (self.intercept + b[0], self.slope + b[1])
     }
+
+    /// clinicalsignificance's HLM reliable-change index of a series: the conditional mode
+    /// of its slope deviation from the average slope, over its conditional SD. Given the
+    /// data (β at its estimate, as lme4's `condVar`), the random effects have covariance
+    /// σ² Kᵢ. `None` where that SD is 0 (the slopes' variance at its boundary).
+    pub fn slope_rci(&self, points: &[(i32, f64)]) -> Option<f64> {
+        let s = SeriesSums::of(points, self.center);
+        let design = s.design();
+        let (_, k) = det_and_k(&self.theta, &design);
+        let fitted = sym_times(&design, self.beta_centered);
+        let b = sym_times(&k, [s.g[0] - fitted[0], s.g[1] - fitted[1]]);
+        let sd = self.sigma * k[2].sqrt();
+        (sd > 0.0 && sd.is_finite()).then(|| b[1] / sd)
+    }
 }
 
 /// Evaluations one simplex search may make. A well-posed fit takes 250–500; a criterion
@@ -628,6 +642,38 @@ mod tests {
             close("intercept", ours.0, expected.0, 1e-9);
             close("slope", ours.1, expected.1, 1e-9);
         }
+    }
+
+    /// The slope RCI's denominator against the textbook posterior of a series' random
+    /// effects with β known, Var(b | y) = (Σ⁻¹ + ZᵀZ / σ²)⁻¹, and its numerator against
+    /// the BLUP of `series_line`.
+    #[test]
+    fn the_slope_rci_is_the_slope_blup_over_its_conditional_sd() {
+        let subjects = sleepstudy();
+        let mut data = GrowthData::new(300.0);
+        for s in &subjects {
+            data.add(s);
+        }
+        let fit = data.fit(true).unwrap();
+        let sigma2 = fit.sigma * fit.sigma;
+        let c = fit.correlation.unwrap() * fit.sd_intercept * fit.sd_slope;
+        let sigma_inv = inverse(&[fit.sd_intercept.powi(2), c, fit.sd_slope.powi(2)]);
+        let ztz = [10.0, 45.0, 285.0];
+        let posterior = inverse(&[0, 1, 2].map(|k| sigma_inv[k] + ztz[k] / sigma2));
+        let mut signs = (0, 0);
+        for s in &subjects {
+            let blup = fit.series_line(s).1 - fit.slope;
+            let rci = fit.slope_rci(s).unwrap();
+            close("slope RCI", rci, blup / posterior[2].sqrt(), 1e-9);
+            if rci > crate::outcomes::Z_975 {
+                signs.0 += 1;
+            } else if rci < -crate::outcomes::Z_975 {
+                signs.1 += 1;
+            }
+        }
+        // Reaction times rise with sleep deprivation (higher is worse): a few subjects'
+        // slopes lie reliably above and below the average one.
+        assert!(signs.0 > 0 && signs.1 > 0, "{signs:?}");
     }
 
     #[test]

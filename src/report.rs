@@ -276,6 +276,22 @@ fn view_of(input: &ReportInput) -> View {
                     "growth model: SD between clients of the change per session".into(),
                     format!("{:.2} points", g.sd_slope),
                 ));
+                let v = &t.change_vs_typical;
+                if let Some(h) = v.growth_model.as_ref().filter(|h| h.series >= sup.0) {
+                    let n = |k: &str| sup.count(v.series.get(k).copied().unwrap_or(0));
+                    rows.push((
+                        format!(
+                            "change per session against the typical client ({} series of 3 or more scores)",
+                            h.series
+                        ),
+                        format!(
+                            "reliably more improvement {}, as typical {}, reliably less improvement {}",
+                            n("more_improvement"),
+                            n("as_typical"),
+                            n("less_improvement")
+                        ),
+                    ));
+                }
                 if g.singular {
                     rows.push((
                         "growth model: singular fit".into(),

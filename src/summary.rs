@@ -221,6 +221,19 @@ pub struct TrajectoryMeasure {
     /// The measure's growth model over its paired series (absent where the data do not
     /// identify one).
     pub growth_model: Option<crate::growth::GrowthFit>,
+    /// Series whose change per session is reliably more or less than the typical
+    /// series' (clinicalsignificance's HLM method), with the model that says so.
+    pub change_vs_typical: VsTypical,
+}
+
+/// The HLM reliable-change categories of one measure's series of 3 or more scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct VsTypical {
+    /// The growth model over the series of 3 or more scores (absent where the data do
+    /// not identify one; then no series is classified).
+    pub growth_model: Option<crate::growth::GrowthFit>,
+    /// Series by category ([`crate::trajectories::VS_TYPICAL`]).
+    pub series: BTreeMap<&'static str, u64>,
 }
 
 /// Shapes and dips of the paired series counted by measure as their trajectories are
@@ -237,6 +250,7 @@ struct ShapeTally {
     dips: BTreeMap<&'static str, u64>,
     with_discomfort_zone: OutcomeTally,
     without_dip: OutcomeTally,
+    vs_typical: BTreeMap<&'static str, u64>,
 }
 
 impl ShapeTally {
@@ -251,6 +265,7 @@ impl ShapeTally {
                 .collect(),
             with_discomfort_zone: OutcomeTally::default(),
             without_dip: OutcomeTally::default(),
+            vs_typical: crate::trajectories::VS_TYPICAL.iter().map(|k| (*k, 0)).collect(),
         }
     }
 }
@@ -293,6 +308,9 @@ impl TrajectoryTally {
         if let Some(s) = t.shape {
             *m.shapes.entry(s.as_str()).or_default() += 1;
         }
+        if let Some(c) = t.change_vs_typical {
+            *m.vs_typical.entry(c).or_default() += 1;
+        }
         match &t.dip {
             Some(d) => {
                 *m.dips.entry(d.kind).or_default() += 1;
@@ -329,6 +347,10 @@ pub fn trajectory_summary(
                 without_dip: t.without_dip.rates(),
                 not_on_track: expected.accuracy.get(&(i as u16)).cloned().unwrap_or_default(),
                 growth_model: expected.growth.get(&(i as u16)).cloned(),
+                change_vs_typical: VsTypical {
+                    growth_model: expected.hlm.get(&(i as u16)).cloned(),
+                    series: t.vs_typical.clone(),
+                },
             },
         );
     }

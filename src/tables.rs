@@ -724,7 +724,7 @@ impl<'w> GoalTables<'w> {
 }
 
 /// The columns of `trajectories.csv`, in order.
-const TRAJECTORY_COLUMNS: [&str; 26] = [
+const TRAJECTORY_COLUMNS: [&str; 28] = [
     "client_id",
     "episode_id",
     "measure",
@@ -751,6 +751,8 @@ const TRAJECTORY_COLUMNS: [&str; 26] = [
     "not_on_track_session",
     "shrunken_baseline",
     "shrunken_slope_per_session",
+    "slope_rci",
+    "change_vs_typical",
 ];
 
 /// `trajectories.csv` (one row per episode × measure), written series by series as the
@@ -806,6 +808,8 @@ impl<'w> TrajectoryTable<'w> {
                 int(t.not_on_track_session),
                 V::OptNum(t.shrunken_baseline),
                 V::OptNum(t.shrunken_slope_per_session),
+                V::OptNum(t.slope_rci),
+                V::Word(t.change_vs_typical.unwrap_or("")),
             ],
         )
     }

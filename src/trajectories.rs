@@ -110,6 +110,32 @@ pub struct Trajectory {
     /// score at baseline and the change per session, shrunken toward the average.
     pub shrunken_baseline: Option<f64>,
     pub shrunken_slope_per_session: Option<f64>,
+    /// clinicalsignificance's HLM reliable-change index (series of 3 or more scores):
+    /// the series' slope deviation from the typical slope over its conditional SD, and
+    /// what it says, [`VS_TYPICAL`].
+    pub slope_rci: Option<f64>,
+    pub change_vs_typical: Option<&'static str>,
+}
+
+/// The categories of [`Trajectory::change_vs_typical`]: reliably more improvement per
+/// session than the measure's typical series, reliably less, or neither.
+pub const VS_TYPICAL: [&str; 3] = ["more_improvement", "as_typical", "less_improvement"];
+
+/// Series with fewer scores have no HLM reliable-change index (clinicalsignificance's
+/// rule: participants with at least 3 measurements).
+pub const HLM_MIN_SCORES: usize = 3;
+
+/// The category of a slope RCI: strict comparisons with the two-sided 5 % critical value,
+/// `qnorm(0.975)`, as clinicalsignificance's `.calc_improvement`.
+pub fn vs_typical(rci: f64, direction: Direction) -> &'static str {
+    let better = if direction == Direction::Lower { -rci } else { rci };
+    if better > crate::outcomes::Z_975 {
+        VS_TYPICAL[0]
+    } else if better < -crate::outcomes::Z_975 {
+        VS_TYPICAL[2]
+    } else {
+        VS_TYPICAL[1]
+    }
 }
 
 /// One score of a series: (session or position, day, score).
@@ -433,6 +459,9 @@ pub struct ExpectedResponse {
     pub accuracy: BTreeMap<u16, FlagAccuracy>,
     /// By measure, its growth model (where the data identify one).
     pub growth: BTreeMap<u16, GrowthFit>,
+    /// By measure, the same model over the series of [`HLM_MIN_SCORES`] or more scores,
+    /// whose slope RCIs it gives.
+    pub hlm: BTreeMap<u16, GrowthFit>,
 }
 
 /// The treatment scores of a series as points: session numbers where every row has one,
@@ -470,6 +499,7 @@ pub fn analyse(
     // By measure, the paired series for its growth model. Scores are centred on the mean
     // paired baseline.
     let mut growth: BTreeMap<u16, GrowthData> = BTreeMap::new();
+    let mut hlm: BTreeMap<u16, GrowthData> = BTreeMap::new();
     // (measure, band) → by session since baseline → the scores there, as counts.
     let mut cells: BTreeMap<(u16, usize), BySession<Cell>> = BTreeMap::new();
     let bands = band_edges(eps, opts.bands);
@@ -484,6 +514,9 @@ pub fn analyse(
         let rule = eps.rules[it.measure as usize].as_ref();
         let center = rule.and_then(|r| r.sample_mean).unwrap_or(0.0);
         growth.entry(it.measure).or_insert_with(|| GrowthData::new(center)).add(&xy);
+        if xy.len() >= HLM_MIN_SCORES {
+            hlm.entry(it.measure).or_insert_with(|| GrowthData::new(center)).add(&xy);
+        }
         let Some(band) = band_of(it) else { continue };
         let by_session = cells.entry((it.measure, band)).or_default();
         let s0 = buf[0].0;
@@ -522,6 +555,7 @@ pub fn analyse(
         }
     }
     out.growth = growth.iter().filter_map(|(&m, data)| Some((m, data.fit(true)?))).collect();
+    out.hlm = hlm.iter().filter_map(|(&m, data)| Some((m, data.fit(true)?))).collect();
     // Not on track: the first score before the final one that is worse than the chosen
     // percentile of the other episodes in the same band at the same session.
     for (idx, it) in eps.items.iter().enumerate() {
@@ -533,6 +567,11 @@ pub fn analyse(
             sessions_since_baseline(&buf, &mut xy);
             let (baseline, slope) = fit.series_line(&xy);
             (t.shrunken_baseline, t.shrunken_slope_per_session) = (Some(baseline), Some(slope));
+        }
+        if let Some(fit) = out.hlm.get(&it.measure).filter(|_| it.paired() && buf.len() >= HLM_MIN_SCORES) {
+            sessions_since_baseline(&buf, &mut xy);
+            t.slope_rci = fit.slope_rci(&xy);
+            t.change_vs_typical = t.slope_rci.map(|r| vs_typical(r, rule.direction));
         }
         if let Some(band) = t.band.filter(|_| it.paired()) {
             let lower = rule.direction == Direction::Lower;

@@ -717,6 +717,16 @@ fn the_growth_model_of_sleepstudy_equals_lme4() {
     let (ols, shrunken): (f64, f64) =
         (s335["slope_per_session"].parse().unwrap(), s335["shrunken_slope_per_session"].parse().unwrap());
     assert!((ols + 2.8810).abs() < 1e-4 && ols < shrunken && shrunken < 10.47, "{ols} → {shrunken}");
+    // Its slope lies far below the typical one (RT: lower is better), reliably so by
+    // clinicalsignificance's HLM index; the summary counts the series by category.
+    let rci: f64 = s335["slope_rci"].parse().unwrap();
+    assert!(rci < -z_975() && s335["change_vs_typical"] == "more_improvement", "{rci}");
+    let counted = &read_json(&out.path().join("summary.json"))["trajectories"]["by_measure"]["RT"]["change_vs_typical"];
+    for category in ["more_improvement", "as_typical", "less_improvement"] {
+        let n = rows.iter().filter(|r| r["change_vs_typical"] == category).count() as u64;
+        assert_eq!(counted["series"][category].as_u64(), Some(n), "{category}");
+    }
+    assert_eq!(counted["growth_model"]["series"], 18, "every subject has 10 scores");
     let html = fs::read_to_string(out.path().join("report.html")).unwrap();
     assert!(html.contains("growth model (18 series): change per session"), "the report states the model");
 }
@@ -1382,6 +1392,14 @@ fn a_client_page_shows_the_clients_own_trajectories() {
             })
             .collect();
         assert_eq!(facts("change per session"), slopes, "{client}");
+        let against: Vec<String> = rows
+            .iter()
+            .map(|r| match r["change_vs_typical"].as_str() {
+                "" => "– (fewer than 3 scores, or no model)".into(),
+                c => format!("{} (HLM index {})", c.replace('_', " "), two(&r["slope_rci"])),
+            })
+            .collect();
+        assert_eq!(facts("against the typical client"), against, "{client}");
         assert!(page.contains("<svg"), "{client}: figures drawn");
     }
 }
@@ -1525,4 +1543,9 @@ fn series_whose_numbers_disagree_with_their_phases_or_dates_are_marked() {
     assert_eq!([&c["assessment_not_baseline"], &c["dates_out_of_session_order"]], [1, 2]);
     let report = fs::read_to_string(out.path().join("report.html")).unwrap();
     assert!(report.contains("Series to check"));
+}
+
+/// The two-sided 5 % critical value, qnorm(0.975).
+fn z_975() -> f64 {
+    1.959_963_984_540_054
 }
