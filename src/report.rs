@@ -280,12 +280,9 @@ fn view_of(input: &ReportInput) -> View {
                 if let Some(h) = v.growth_model.as_ref().filter(|h| h.series >= sup.0) {
                     let n = |k: &str| sup.count(v.series.get(k).copied().unwrap_or(0));
                     rows.push((
+                        format!("growth model: change against the typical client ({} series, ≥ 3 scores)", h.series),
                         format!(
-                            "change per session against the typical client ({} series of 3 or more scores)",
-                            h.series
-                        ),
-                        format!(
-                            "reliably more improvement {}, as typical {}, reliably less improvement {}",
+                            "reliably more improvement {} · as typical {} · reliably less {}",
                             n("more_improvement"),
                             n("as_typical"),
                             n("less_improvement")
