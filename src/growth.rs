@@ -183,6 +183,19 @@ impl GrowthData {
         self.scores += points.len() as u64;
     }
 
+    /// The data of the series with at least `min` scores alone. A series' pattern key
+    /// holds its count of scores, so these are whole patterns, with the very sums that
+    /// adding those series alone would give.
+    pub fn with_min_scores(&self, min: usize) -> GrowthData {
+        let mut part = GrowthData::new(self.center);
+        for (key, p) in self.patterns.range((min as u32, i64::MIN, i128::MIN)..) {
+            part.patterns.insert(*key, p.clone());
+            part.series += p.series as u64;
+            part.scores += u64::from(key.0) * p.series as u64;
+        }
+        part
+    }
+
     /// How many series and scores were added.
     pub fn counts(&self) -> (u64, u64) {
         (self.series, self.scores)
@@ -278,12 +291,40 @@ impl GrowthData {
     /// identify it: fewer than three series, or no more scores than twice the series
     /// (lme4 refuses such a model too), or sessions that never vary.
     pub fn fit(&self, reml: bool) -> Option<GrowthFit> {
+        self.fit_by(reml, |patterns| self.optimum(patterns, reml))
+    }
+
+    /// [`GrowthData::fit`] with the search started at `near`, the optimum of related data
+    /// (a measure's whole model for its longer series): Newton steps from there, and a
+    /// small simplex first where they cannot finish, as after a sample's optimum.
+    pub fn fit_near(&self, reml: bool, near: [f64; 3]) -> Option<GrowthFit> {
+        self.fit_by(reml, |patterns| {
+            let n = self.scores as f64;
+            let f = |t: &[f64; 3]| criterion(t, patterns, n, reml);
+            if !f(&near).is_finite() {
+                return self.optimum(patterns, reml);
+            }
+            let (x, _, done, e1) = polish(&f, near, f(&near));
+            if done {
+                return Some((x, e1 + 1));
+            }
+            let (x, fx, e2) = nelder_mead(&f, x, 0.05);
+            let (x, _, _, e3) = polish(&f, x, fx);
+            Some((x, e1 + e2 + e3 + 1))
+        })
+    }
+
+    fn fit_by(
+        &self,
+        reml: bool,
+        optimum: impl FnOnce(&[(Sym, Pattern)]) -> Option<([f64; 3], u32)>,
+    ) -> Option<GrowthFit> {
         let n = self.scores as f64;
         if self.series < 3 || self.scores <= 2 * self.series {
             return None;
         }
         let patterns = self.flat();
-        let (theta, evaluations) = self.optimum(&patterns, reml)?;
+        let (theta, evaluations) = optimum(&patterns)?;
         let d = criterion(&theta, &patterns, n, reml);
         if !d.is_finite() {
             return None;
@@ -674,6 +715,36 @@ mod tests {
         // Reaction times rise with sleep deprivation (higher is worse): a few subjects'
         // slopes lie reliably above and below the average one.
         assert!(signs.0 > 0 && signs.1 > 0, "{signs:?}");
+    }
+
+    #[test]
+    fn the_series_of_three_or_more_scores_taken_out_equal_those_added_alone() {
+        let series: Vec<Vec<(i32, f64)>> = (0..60)
+            .map(|i| (0..2 + i % 4).map(|s| (s * (1 + i % 3), 20.0 - f64::from(s) * 0.7 + f64::from(i % 7))).collect())
+            .collect();
+        let (mut all, mut longer) = (GrowthData::new(12.0), GrowthData::new(12.0));
+        for s in &series {
+            all.add(s);
+            if s.len() >= 3 {
+                longer.add(s);
+            }
+        }
+        let part = all.with_min_scores(3);
+        assert_eq!(part.counts(), longer.counts());
+        assert!(part.counts().0 < all.counts().0, "some series have 2 scores");
+        assert_eq!(part.fit(true), longer.fit(true), "the same sums, bit for bit");
+    }
+
+    #[test]
+    fn a_search_started_near_the_whole_models_optimum_finds_the_longer_series_optimum() {
+        let all = scattered(3000);
+        let longer = all.with_min_scores(3);
+        let (cold, warm) = (longer.fit(true).unwrap(), longer.fit_near(true, all.fit(true).unwrap().theta).unwrap());
+        close("criterion", warm.criterion, cold.criterion, 1e-13);
+        for k in 0..3 {
+            assert!((warm.theta[k] - cold.theta[k]).abs() < 1e-7 * (1.0 + cold.theta[k].abs()), "{warm:?} {cold:?}");
+        }
+        assert!(warm.evaluations < cold.evaluations, "{} against {}", warm.evaluations, cold.evaluations);
     }
 
     #[test]

@@ -499,7 +499,6 @@ pub fn analyse(
     // By measure, the paired series for its growth model. Scores are centred on the mean
     // paired baseline.
     let mut growth: BTreeMap<u16, GrowthData> = BTreeMap::new();
-    let mut hlm: BTreeMap<u16, GrowthData> = BTreeMap::new();
     // (measure, band) → by session since baseline → the scores there, as counts.
     let mut cells: BTreeMap<(u16, usize), BySession<Cell>> = BTreeMap::new();
     let bands = band_edges(eps, opts.bands);
@@ -514,9 +513,6 @@ pub fn analyse(
         let rule = eps.rules[it.measure as usize].as_ref();
         let center = rule.and_then(|r| r.sample_mean).unwrap_or(0.0);
         growth.entry(it.measure).or_insert_with(|| GrowthData::new(center)).add(&xy);
-        if xy.len() >= HLM_MIN_SCORES {
-            hlm.entry(it.measure).or_insert_with(|| GrowthData::new(center)).add(&xy);
-        }
         let Some(band) = band_of(it) else { continue };
         let by_session = cells.entry((it.measure, band)).or_default();
         let s0 = buf[0].0;
@@ -555,7 +551,19 @@ pub fn analyse(
         }
     }
     out.growth = growth.iter().filter_map(|(&m, data)| Some((m, data.fit(true)?))).collect();
-    out.hlm = hlm.iter().filter_map(|(&m, data)| Some((m, data.fit(true)?))).collect();
+    // The series of 3 or more scores are whole patterns of the same data, and their
+    // optimum lies near the whole model's: the search starts there.
+    out.hlm = growth
+        .iter()
+        .filter_map(|(&m, data)| {
+            let longer = data.with_min_scores(HLM_MIN_SCORES);
+            let fit = match out.growth.get(&m) {
+                Some(whole) => longer.fit_near(true, whole.theta),
+                None => longer.fit(true),
+            };
+            Some((m, fit?))
+        })
+        .collect();
     // Not on track: the first score before the final one that is worse than the chosen
     // percentile of the other episodes in the same band at the same session.
     for (idx, it) in eps.items.iter().enumerate() {
