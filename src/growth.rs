@@ -341,8 +341,8 @@ impl GrowthData {
         // lme4's isSingular: a variance on its boundary, a diagonal entry of T below 1e-4
         // (the entries are relative to σ). Scores that all lie on their series' lines
         // leave r² at rounding, where T means nothing: a degenerate fit, flagged alike.
-        let singular =
-            theta[0].abs() < SINGULAR_TOLERANCE || theta[2].abs() < SINGULAR_TOLERANCE || r2 <= DEGENERATE_RESIDUAL * w;
+        let degenerate = r2 <= DEGENERATE_RESIDUAL * w;
+        let singular = theta[0].abs() < SINGULAR_TOLERANCE || theta[2].abs() < SINGULAR_TOLERANCE || degenerate;
         Some(GrowthFit {
             reml,
             series: self.series,
@@ -361,6 +361,7 @@ impl GrowthData {
             bic: d + k * n.ln(),
             theta,
             singular,
+            own_slope_variance: theta[2].abs() >= SINGULAR_TOLERANCE && !degenerate,
             evaluations,
             center: self.center,
             beta_centered: beta,
@@ -400,6 +401,10 @@ pub struct GrowthFit {
     pub singular: bool,
     /// Evaluations of the criterion the optimiser made.
     pub evaluations: u32,
+    /// The slopes vary beyond what the intercepts carry (T's slope diagonal off its
+    /// boundary) and the residual is not degenerate: the slope RCI means something.
+    #[serde(skip)]
+    own_slope_variance: bool,
     #[serde(skip)]
     center: f64,
     #[serde(skip)]
@@ -422,8 +427,19 @@ impl GrowthFit {
     /// clinicalsignificance's HLM reliable-change index of a series: the conditional mode
     /// of its slope deviation from the average slope, over its conditional SD. Given the
     /// data (β at its estimate, as lme4's `condVar`), the random effects have covariance
-    /// σ² Kᵢ. `None` where that SD is 0 (the slopes' variance at its boundary).
+    /// σ² Kᵢ. Not given where the slopes have no variance of their own (T's slope diagonal
+    /// at its boundary, or no residual variation): the slope deviation is then a multiple
+    /// of the intercept's, its mode and SD both near 0, and their ratio would measure the
+    /// intercept.
+    pub fn gives_slope_rci(&self) -> bool {
+        self.own_slope_variance
+    }
+
+    /// The series' slope RCI (see [`GrowthFit::gives_slope_rci`]).
     pub fn slope_rci(&self, points: &[(i32, f64)]) -> Option<f64> {
+        if !self.own_slope_variance {
+            return None;
+        }
         let s = SeriesSums::of(points, self.center);
         let design = s.design();
         let (_, k) = det_and_k(&self.theta, &design);
@@ -847,6 +863,7 @@ mod tests {
         let fit = data.fit(true).unwrap();
         assert!(fit.singular, "{fit:?}");
         assert!(fit.sd_intercept < 1e-3 && fit.sd_slope < 1e-3, "{fit:?}");
+        assert_eq!(fit.slope_rci(&[(0, 14.0), (1, 11.0), (2, 12.0), (3, 8.0)]), None, "no slope variance of its own");
         // The fixed line is then the pooled least-squares line: Sxy = −8.5, Sxx = 5, so
         // slope −1.7 and intercept 11.25 + 1.7 × 1.5 = 13.8.
         close("slope", fit.slope, -1.7, 1e-6);

@@ -279,15 +279,19 @@ fn view_of(input: &ReportInput) -> View {
                 let v = &t.change_vs_typical;
                 if let Some(h) = v.growth_model.as_ref().filter(|h| h.series >= sup.0) {
                     let n = |k: &str| sup.count(v.series.get(k).copied().unwrap_or(0));
-                    rows.push((
-                        format!("growth model: change against the typical client ({} series, ≥ 3 scores)", h.series),
+                    let label =
+                        format!("growth model: change against the typical client ({} series, ≥ 3 scores)", h.series);
+                    let value = if v.index_given {
                         format!(
                             "reliably more improvement {} · as typical {} · reliably less {}",
                             n("more_improvement"),
                             n("as_typical"),
                             n("less_improvement")
-                        ),
-                    ));
+                        )
+                    } else {
+                        "not given: the slopes vary no more than the baselines carry (a singular model)".into()
+                    };
+                    rows.push((label, value));
                 }
                 if g.singular {
                     rows.push((

@@ -232,6 +232,9 @@ pub struct VsTypical {
     /// The growth model over the series of 3 or more scores (absent where the data do
     /// not identify one; then no series is classified).
     pub growth_model: Option<crate::growth::GrowthFit>,
+    /// Whether the model gives the index: not where the slopes vary no more than the
+    /// intercepts carry (a singular model), see [`crate::growth::GrowthFit::gives_slope_rci`].
+    pub index_given: bool,
     /// Series by category ([`crate::trajectories::VS_TYPICAL`]).
     pub series: BTreeMap<&'static str, u64>,
 }
@@ -349,6 +352,7 @@ pub fn trajectory_summary(
                 growth_model: expected.growth.get(&(i as u16)).cloned(),
                 change_vs_typical: VsTypical {
                     growth_model: expected.hlm.get(&(i as u16)).cloned(),
+                    index_given: expected.hlm.get(&(i as u16)).is_some_and(|h| h.gives_slope_rci()),
                     series: t.vs_typical.clone(),
                 },
             },

@@ -751,6 +751,12 @@ fn a_growth_model_without_differences_between_clients_is_reported_as_singular() 
     assert!((model["slope"].as_f64().unwrap() + 1.7).abs() < 1e-6, "the pooled least-squares slope: {model}");
     let html = fs::read_to_string(out.path().join("report.html")).unwrap();
     assert!(html.contains("growth model: singular fit"), "the report says so");
+    // Slopes without variance of their own give no HLM index: the ratio of two zeros.
+    let typical = &read_json(&out.path().join("summary.json"))["trajectories"]["by_measure"]["RT"]["change_vs_typical"];
+    assert_eq!(typical["index_given"], false, "{typical}");
+    let rows = read_csv(&out.path().join("trajectories.csv"));
+    assert!(rows.iter().all(|r| r["slope_rci"].is_empty() && r["change_vs_typical"].is_empty()));
+    assert!(html.contains("not given: the slopes vary no more than the baselines carry"));
 }
 
 #[test]
