@@ -960,7 +960,7 @@ fn client_pages(
                             "against the typical client".into(),
                             match (t.change_vs_typical, t.slope_rci) {
                                 (Some(c), Some(rci)) => format!("{} (HLM index {rci:.2})", c.replace('_', " ")),
-                                _ => "– (fewer than 3 scores, or no model)".into(),
+                                _ => "– (fewer than 3 scores, or no index for this measure)".into(),
                             },
                         ),
                         (

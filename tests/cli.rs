@@ -1401,7 +1401,7 @@ fn a_client_page_shows_the_clients_own_trajectories() {
         let against: Vec<String> = rows
             .iter()
             .map(|r| match r["change_vs_typical"].as_str() {
-                "" => "– (fewer than 3 scores, or no model)".into(),
+                "" => "– (fewer than 3 scores, or no index for this measure)".into(),
                 c => format!("{} (HLM index {})", c.replace('_', " "), two(&r["slope_rci"])),
             })
             .collect();
