@@ -754,10 +754,16 @@ fn run_analyses(
                     },
                     || {
                         progress.part("caseload", || {
-                            let (units, refs, periods) =
+                            let (units, refs, periods, effects) =
                                 crate::caseload::analyse(keys, eps, &durability, caseload_options);
-                            let summary =
-                                crate::summary::caseload_summary(&units, &refs, &periods, caseload_options, reg);
+                            let summary = crate::summary::caseload_summary(
+                                &units,
+                                &refs,
+                                &periods,
+                                &effects,
+                                caseload_options,
+                                reg,
+                            );
                             (units, refs, periods, summary)
                         })
                     },

@@ -345,6 +345,18 @@ pub struct Unit {
     pub funnel95: Option<(f64, f64)>,
     pub funnel998: Option<(f64, f64)>,
     pub funnel_flag: Option<&'static str>,
+    /// The unit's effect on improvement under the case-mix-adjusted mixed model
+    /// ([`crate::unit_effects`]): points above (+) or below (−) what its clients'
+    /// baselines predict, shrunk toward 0.
+    pub improvement_effect: Option<f64>,
+}
+
+/// The therapist (or site) effects model of one measure.
+#[derive(Debug, Clone, Serialize)]
+pub struct EffectsModel {
+    pub measure: u16,
+    pub kind: &'static str,
+    pub model: crate::unit_effects::UnitEffects,
 }
 
 /// One month (or quarter) of episodes ending.
@@ -425,6 +437,7 @@ impl Tally {
             funnel95: None,
             funnel998: None,
             funnel_flag: None,
+            improvement_effect: None,
         };
         Tally { unit, sessions: Vec::new(), pairs: Vec::new(), expected: 0.0 }
     }
@@ -479,11 +492,12 @@ pub fn analyse(
     eps: &crate::episodes::Episodes,
     flags: &[crate::followup::Durability],
     opts: &Options,
-) -> (Vec<Unit>, Vec<FunnelReference>, Vec<Period>) {
+) -> (Vec<Unit>, Vec<FunnelReference>, Vec<Period>, Vec<EffectsModel>) {
     use crate::model::NO_KEY;
     use crate::outcomes::Outcome;
     let mut units = Vec::new();
     let mut refs = Vec::new();
+    let mut effects = Vec::new();
     let measures: Vec<u16> = {
         let mut v: Vec<u16> = eps.items.iter().map(|it| it.measure).collect();
         v.sort_unstable();
@@ -523,8 +537,30 @@ pub fn analyse(
             if groups.is_empty() {
                 continue;
             }
+            // Therapist (site) effects on improvement, the baselines centred on their mean.
+            let (sum, count) = groups.iter().flat_map(|t| &t.pairs).fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + 1.0));
+            let centre = if count > 0.0 { sum / count } else { 0.0 };
+            let sums: Vec<crate::unit_effects::UnitSums> = groups
+                .iter()
+                .map(|t| {
+                    crate::unit_effects::UnitSums::of(
+                        t.pairs.iter().map(|&(b, f)| (b - centre, if lower { b - f } else { f - b })),
+                    )
+                })
+                .collect();
+            let with_pairs: Vec<crate::unit_effects::UnitSums> =
+                groups.iter().zip(&sums).filter(|(t, _)| !t.pairs.is_empty()).map(|(_, s)| *s).collect();
+            let fitted = crate::unit_effects::fit(&with_pairs);
             let first = units.len();
-            units.extend(groups.into_iter().map(|t| t.into_unit(lower, model.is_some())));
+            units.extend(groups.into_iter().zip(&sums).map(|(t, s)| {
+                let paired = !t.pairs.is_empty();
+                let mut u = t.into_unit(lower, model.is_some());
+                u.improvement_effect = fitted.as_ref().filter(|_| paired).map(|e| e.effect(s));
+                u
+            }));
+            if let Some(model) = fitted {
+                effects.push(EffectsModel { measure, kind, model });
+            }
             // Funnel, adjustment and shrinkage over this kind's units.
             let group = &mut units[first..];
             let counts: Vec<(u64, u64)> =
@@ -565,7 +601,7 @@ pub fn analyse(
         }
     }
     let periods = trends(eps, &measures, opts);
-    (units, refs, periods)
+    (units, refs, periods, effects)
 }
 
 /// The month (or quarter) of a day as a number that sorts like its label: months or

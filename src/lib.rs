@@ -38,4 +38,5 @@ pub mod survival;
 pub mod tables;
 pub mod terminology;
 pub mod trajectories;
+pub mod unit_effects;
 pub mod validate;

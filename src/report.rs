@@ -368,7 +368,7 @@ fn view_of(input: &ReportInput) -> View {
             rows: rates(&sup, &g.rates),
         })
         .collect();
-    let caseload = s
+    let mut caseload: Vec<Facts> = s
         .caseload
         .iter()
         .map(|c| Facts {
@@ -391,6 +391,33 @@ fn view_of(input: &ReportInput) -> View {
                 .collect(),
         })
         .collect();
+    // The effects models, where any is large enough to show.
+    let effects = s.caseload.iter().map(|c| Facts {
+        title: "Differences between therapists and sites, baselines allowed for (mixed model)".into(),
+        rows: c
+            .unit_effects
+            .iter()
+            .filter(|e| e.model.episodes >= sup.0)
+            .map(|e| {
+                let m = &e.model;
+                let label =
+                    format!("{}s on {} ({} {}s, {} paired episodes)", e.unit, e.measure, m.units, e.unit, m.episodes);
+                let value = if m.singular {
+                    format!("no difference beyond chance ({})", p_value(m.p_value))
+                } else {
+                    format!(
+                        "{:.1} % of the variation in improvement; SD {:.2} points between {}s; {}",
+                        100.0 * m.icc,
+                        m.sd_between_units,
+                        e.unit,
+                        p_value(m.p_value)
+                    )
+                };
+                (label, value)
+            })
+            .collect(),
+    });
+    caseload.extend(effects.filter(|f| !f.rows.is_empty()));
     View {
         figures,
         trajectories,
@@ -509,6 +536,15 @@ pub fn registry_table(reg: &Registry) -> String {
         ));
     }
     out
+}
+
+/// A p-value as a reader expects it: "p = 0.004", and "p < 0.001" below that.
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".into()
+    } else {
+        format!("p = {p:.3}")
+    }
 }
 
 #[cfg(test)]

@@ -123,6 +123,18 @@ pub struct CaseloadSummary {
     pub outside_limits: Vec<FlaggedUnit>,
     /// Months (or quarters) whose reliable-recovery rate is outside its p-chart limits.
     pub trend_statements: Vec<String>,
+    /// By kind of unit and measure, how much of the variation in improvement lies
+    /// between units once baselines are allowed for (a mixed model, `unit_effects`).
+    pub unit_effects: Vec<EffectsSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EffectsSummary {
+    pub measure: String,
+    pub unit: &'static str,
+    /// Withheld ("*" in JSON) when the model has fewer paired episodes than the
+    /// suppression threshold.
+    pub model: crate::unit_effects::UnitEffects,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -148,6 +160,7 @@ pub fn caseload_summary(
     units: &[crate::caseload::Unit],
     refs: &[crate::caseload::FunnelReference],
     periods: &[crate::caseload::Period],
+    effects: &[crate::caseload::EffectsModel],
     options: &crate::caseload::Options,
     registry: &Registry,
 ) -> CaseloadSummary {
@@ -199,6 +212,10 @@ pub fn caseload_summary(
             .collect(),
         outside_limits,
         trend_statements,
+        unit_effects: effects
+            .iter()
+            .map(|e| EffectsSummary { measure: code(e.measure), unit: e.kind, model: e.model.clone() })
+            .collect(),
     }
 }
 
@@ -855,12 +872,15 @@ const NOT_PEOPLE: &[&str] = &[
     "df",
     "sustain_version",
     "evaluations",
+    // How many therapists or sites a unit-effects model has: not a count of clients.
+    "units",
 ];
 
 /// Applies small-number suppression to a serialised summary: every count of people or
 /// episodes below `threshold` becomes "*", and so does every rate whose numerator or
 /// denominator is below it, and every growth model fitted to fewer series (its estimates
-/// describe those few people). `threshold` 0 leaves everything as it is.
+/// describe those few people), and every unit-effects model of fewer episodes. `threshold`
+/// 0 leaves everything as it is.
 pub fn suppress_json(v: &mut serde_json::Value, threshold: u64) {
     use serde_json::Value;
     if threshold == 0 {
@@ -874,6 +894,10 @@ pub fn suppress_json(v: &mut serde_json::Value, threshold: u64) {
                 map.insert("rate".into(), Value::from("*"));
             }
             if let Some(model) = map.get_mut("growth_model").filter(|m| small(&m["series"])) {
+                *model = Value::from("*");
+            }
+            // A unit-effects model of few episodes describes those few people.
+            if let Some(model) = map.get_mut("model").filter(|m| small(&m["episodes"])) {
                 *model = Value::from("*");
             }
             for (k, child) in map.iter_mut() {

@@ -903,6 +903,7 @@ pub fn units_csv(
             "expected_reliable_recovery",
             "adjusted_reliable_recovery",
             "shrunken_reliable_recovery",
+            "improvement_effect",
         ]
         .map(String::from),
     );
@@ -943,6 +944,7 @@ pub fn units_csv(
         row.push(hide(opt_num(u.expected_recovery)));
         row.push(hide(opt_num(u.adjusted_recovery)));
         row.push(hide(opt_num(u.shrunken_recovery)));
+        row.push(if s.hides(u.paired, u.paired) { "*".into() } else { opt_num(u.improvement_effect) });
         w.write_record(&row)?;
     }
     w.finish()

@@ -760,6 +760,45 @@ fn a_growth_model_without_differences_between_clients_is_reported_as_singular() 
 }
 
 #[test]
+fn therapist_effects_of_a_balanced_caseload_are_the_anova_solution() {
+    // Four therapists, each with clients at PHQ-9 baselines 10, 14 and 18: a balanced
+    // design, where the mixed model's REML estimates are the ANOVA ones (unit test of
+    // unit_effects): σ² = 62.5/84 and τ² = (MSB − σ²)/3 with MSB = 16.305556.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("client_id,therapist_id,date,session,measure,score\n");
+    let improvements = [[3, 6, 8], [1, 2, 6], [6, 9, 10], [2, 5, 5]];
+    for (t, ys) in improvements.iter().enumerate() {
+        for (c, (baseline, y)) in [10, 14, 18].iter().zip(ys).enumerate() {
+            let client = format!("C{t}{c}");
+            text.push_str(&format!("{client},T{t},2024-01-01,0,PHQ-9,{baseline}\n"));
+            text.push_str(&format!("{client},T{t},2024-03-01,8,PHQ-9,{}\n", baseline - y));
+        }
+    }
+    let data = dir.path().join("balanced.csv");
+    fs::write(&data, text).unwrap();
+    let out = analyze(&data, &[]);
+    let summary = read_json(&out.path().join("summary.json"));
+    let model =
+        &summary["caseload"]["unit_effects"].as_array().unwrap().iter().find(|e| e["unit"] == "therapist").unwrap()
+            ["model"];
+    let sigma2: f64 = 62.5 / 84.0;
+    let tau2 = (16.305_555_555_555_557 - sigma2) / 3.0;
+    let icc = model["icc"].as_f64().unwrap();
+    assert!((icc - tau2 / (tau2 + sigma2)).abs() < 1e-8, "{model}");
+    assert_eq!((model["units"].as_u64(), model["episodes"].as_u64()), (Some(4), Some(12)));
+    // Each therapist's effect: nτ²/(nτ² + σ²) of its mean improvement's distance from 5.25.
+    let shrink = 3.0 * tau2 / (3.0 * tau2 + sigma2);
+    for row in read_csv(&out.path().join("therapists.csv")) {
+        let t: usize = row["therapist_id"][1..].parse().unwrap();
+        let mean = improvements[t].iter().sum::<i32>() as f64 / 3.0;
+        let effect: f64 = row["improvement_effect"].parse().unwrap();
+        assert!((effect - shrink * (mean - 5.25)).abs() < 1e-7, "T{t}: {effect}");
+    }
+    let html = fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(html.contains("therapists on PHQ9 (4 therapists, 12 paired episodes)"), "the report states the model");
+}
+
+#[test]
 fn fhir_observations_import_into_a_table_that_analyze_reads() {
     let dir = tempfile::tempdir().unwrap();
     let obs = |patient: u32, date: &str, code: &str, value: u32, status: &str| {
@@ -1118,6 +1157,8 @@ fn no_aggregate_table_shows_a_count_below_the_threshold() {
                         "options",
                         "rule",
                         "df",
+                        // How many therapists or sites a model has: not people.
+                        "units",
                     ]
                     .contains(&k.as_str())
                     {
