@@ -538,12 +538,13 @@ pub fn registry_table(reg: &Registry) -> String {
     out
 }
 
-/// A p-value as a reader expects it: "p = 0.004", and "p < 0.001" below that.
+/// A p-value as a reader expects it: "p = 0.004", and "p < 0.001" below that (with
+/// no-break spaces, so that a line never breaks inside it).
 fn p_value(p: f64) -> String {
     if p < 0.001 {
-        "p < 0.001".into()
+        "p\u{a0}<\u{a0}0.001".into()
     } else {
-        format!("p = {p:.3}")
+        format!("p\u{a0}=\u{a0}{p:.3}")
     }
 }
 
