@@ -233,6 +233,12 @@ mod tests {
         assert!((ours - theirs).abs() <= rel * theirs.abs().max(1e-300), "{what}: {ours} against {theirs}");
     }
 
+    /// Units whose clients' baselines are 10, 14 and 18 (centred on 14), with these
+    /// improvements.
+    fn at_baselines_10_14_18(ys: &[[f64; 3]]) -> Vec<UnitSums> {
+        ys.iter().map(|y| UnitSums::of([-4.0, 0.0, 4.0].into_iter().zip(y.iter().copied()))).collect()
+    }
+
     /// Four units with the same baselines (10, 14, 18): a balanced design, where REML has
     /// the ANOVA solution. Pooled within-unit slope Sxy/Sxx = 17/32 = 0.53125; residual
     /// mean square 62.5/84 = 0.744048 on 12 − 4 − 1 = 7 df; unit means 17/3, 3, 25/3, 4,
