@@ -246,10 +246,7 @@ mod tests {
     #[test]
     fn a_balanced_design_gives_the_anova_solution() {
         let ys = [[3.0, 6.0, 8.0], [1.0, 2.0, 6.0], [6.0, 9.0, 10.0], [2.0, 5.0, 5.0]];
-        let units: Vec<UnitSums> = ys
-            .iter()
-            .map(|y| UnitSums::of([10.0, 14.0, 18.0].iter().map(|x| x - 14.0).zip(y.iter().copied())))
-            .collect();
+        let units = at_baselines_10_14_18(&ys);
         let e = fit(&units).unwrap();
         close("slope", e.per_baseline_point, 0.53125, 1e-10);
         close("mean improvement", e.improvement_at_mean_baseline, 5.25, 1e-10);
@@ -274,10 +271,7 @@ mod tests {
     #[test]
     fn units_alike_beyond_chance_give_a_singular_fit() {
         let ys = [[3.0, 6.0, 8.0], [8.0, 3.0, 6.0], [6.0, 8.0, 3.0], [5.0, 6.0, 6.0]];
-        let units: Vec<UnitSums> = ys
-            .iter()
-            .map(|y| UnitSums::of([10.0, 14.0, 18.0].iter().map(|x| x - 14.0).zip(y.iter().copied())))
-            .collect();
+        let units = at_baselines_10_14_18(&ys);
         let e = fit(&units).unwrap();
         assert!(e.singular && e.icc == 0.0 && e.p_value == 1.0, "{e:?}");
         assert_eq!(e.effect(&units[0]), 0.0);
