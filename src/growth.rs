@@ -416,12 +416,17 @@ impl GrowthFit {
     /// conditional modes (BLUPs) bᵢ = Kᵢ (gᵢ − Gᵢ β̂), which pull a short or noisy
     /// series toward the average.
     pub fn series_line(&self, points: &[(i32, f64)]) -> (f64, f64) {
+        let (b, _) = self.conditional_modes(points);
+        (self.intercept + b[0], self.slope + b[1])
+    }
+
+    /// A series' conditional modes bᵢ and its Kᵢ (σ² Kᵢ is their conditional covariance).
+    fn conditional_modes(&self, points: &[(i32, f64)]) -> ([f64; 2], Sym) {
         let s = SeriesSums::of(points, self.center);
         let design = s.design();
         let (_, k) = det_and_k(&self.theta, &design);
         let fitted = sym_times(&design, self.beta_centered);
-        let b = sym_times(&k, [s.g[0] - fitted[0], s.g[1] - fitted[1]]);
-        (self.intercept + b[0], self.slope + b[1])
+        (sym_times(&k, [s.g[0] - fitted[0], s.g[1] - fitted[1]]), k)
     }
 
     /// clinicalsignificance's HLM reliable-change index of a series: the conditional mode
@@ -440,11 +445,7 @@ impl GrowthFit {
         if !self.own_slope_variance {
             return None;
         }
-        let s = SeriesSums::of(points, self.center);
-        let design = s.design();
-        let (_, k) = det_and_k(&self.theta, &design);
-        let fitted = sym_times(&design, self.beta_centered);
-        let b = sym_times(&k, [s.g[0] - fitted[0], s.g[1] - fitted[1]]);
+        let (b, k) = self.conditional_modes(points);
         let sd = self.sigma * k[2].sqrt();
         (sd > 0.0 && sd.is_finite()).then(|| b[1] / sd)
     }
