@@ -350,7 +350,8 @@ pub enum ListFormat {
 /// Lists the registry. A measure file has one `[[measure]]` table per instrument:
 /// `code`, and any of `name`, `min`, `max`, `better` ("lower"/"higher"), `cutoff` (fixed) or
 /// `cutoff_method` ("a", "b", "c" with `functional_mean`, `functional_sd`),
-/// `reliable_change` (points) or `reliability` (with optional `sd`), `remission_below`,
+/// `reliable_change` (points) or `reliability` (with optional `sd`, `rci_method` "jt",
+/// "gln", "hll", "en" or "nk", and `reliability_post` for "nk"), `remission_below`,
 /// `aliases`, `snomed` (a SNOMED CT concept id) and `loinc` (a LOINC code), both checked
 /// by their check digits and accepted in the `measure` column, `source`.
 #[derive(Debug, Args)]

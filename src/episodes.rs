@@ -409,10 +409,12 @@ fn build_episodes(rows: &SeriesRows, plan: &[SeriesPlan], n_episodes: usize, reg
     }
     debug_assert_eq!(from, rows.len(), "the plan covers every row");
 
-    // Rules that depend on the sample use the baselines of paired series.
+    // Rules that depend on the sample use the baseline and final scores of paired series.
     let mut baselines: Vec<Vec<f64>> = vec![Vec::new(); registry.measures().len()];
+    let mut finals: Vec<Vec<f64>> = vec![Vec::new(); registry.measures().len()];
     for it in items.iter().filter(|it| it.paired()) {
         baselines[it.measure as usize].push(it.baseline);
+        finals[it.measure as usize].extend(it.final_score);
     }
     let rules: Vec<Option<ResolvedRule>> = registry
         .measures()
@@ -420,7 +422,7 @@ fn build_episodes(rows: &SeriesRows, plan: &[SeriesPlan], n_episodes: usize, reg
         .enumerate()
         .map(|(i, meas)| {
             let used = items.iter().any(|it| it.measure as usize == i);
-            used.then(|| resolve_rule(meas, &baselines[i]))
+            used.then(|| resolve_rule(meas, &baselines[i], &finals[i]))
         })
         .collect();
     for it in &mut items {
@@ -662,8 +664,8 @@ mod tests {
     #[test]
     fn talking_therapies_combined_rule() {
         let reg = Registry::builtin();
-        let phq = resolve_rule(reg.get(reg.find("PHQ9").unwrap()), &[]);
-        let gad = resolve_rule(reg.get(reg.find("GAD7").unwrap()), &[]);
+        let phq = resolve_rule(reg.get(reg.find("PHQ9").unwrap()), &[], &[]);
+        let gad = resolve_rule(reg.get(reg.find("GAD7").unwrap()), &[], &[]);
         // PHQ-9 below caseness at start, GAD-7 a case; both end below caseness; GAD-7 reliably improved.
         let tt = combine_talking_therapies(&phq.classify(8.0, Some(5.0)), &gad.classify(12.0, Some(6.0))).unwrap();
         assert_eq!(

@@ -151,14 +151,22 @@ fn jacobson(i: &Inputs, m: u16) -> Option<Figure> {
         dashed: false,
     }];
     let mut bands = Vec::new();
-    if let Some(r) = rule.rc_threshold.or(rule.s_diff.map(|s| s * crate::outcomes::Z_975)) {
+    // The band is the same width everywhere; only a regression-based index tilts it.
+    if let (Some((l0, u0)), Some((l1, u1))) = (rule.no_change_band(lo), rule.no_change_band(hi)) {
+        let half = crate::tables::num(((u0 - l0) / 2.0 * 100.0).round() / 100.0);
+        let method = match rule.rci {
+            Some(index) if index.method != crate::registry::RciMethod::Jt => {
+                format!("{} ", index.method.abbreviation())
+            }
+            _ => String::new(),
+        };
         bands.push(Band {
-            name: Some(format!("within reliable change (±{})", crate::tables::num((r * 100.0).round() / 100.0))),
+            name: Some(format!("within reliable change ({method}±{half})")),
             color: charts::SKY,
             opacity: 0.25,
             x: vec![lo, hi],
-            lower: vec![lo - r, hi - r],
-            upper: vec![lo + r, hi + r],
+            lower: vec![l0, l1],
+            upper: vec![u0, u1],
         });
     }
     if let Some(c) = rule.cutoff {
@@ -583,14 +591,14 @@ pub fn client_trajectory(
         (0.0, treat.iter().chain(&fu).map(|p| p.1).fold(1.0, f64::max))
     };
     let mut bands = Vec::new();
-    if let Some(r) = rule.rc_threshold.or(rule.s_diff.map(|s| s * crate::outcomes::Z_975)) {
+    if let Some((lower, upper)) = rule.no_change_band(it.baseline) {
         bands.push(Band {
             name: Some("no reliable change from baseline".into()),
             color: charts::SKY,
             opacity: 0.25,
             x: vec![0.0, x_max],
-            lower: vec![it.baseline - r; 2],
-            upper: vec![it.baseline + r; 2],
+            lower: vec![lower; 2],
+            upper: vec![upper; 2],
         });
     }
     let mut lines =

@@ -122,7 +122,7 @@ pub fn follow_up(
                 window: if before_end { None } else { window_of(days, opts) },
                 before_end,
                 change_from_baseline: score - it.baseline,
-                reliable_vs_baseline: rule.reliable(it.baseline, score).0,
+                reliable_vs_baseline: rule.reliable_from_baseline(it.baseline, score).0,
                 caseness: rule.case_at_end(score),
                 change_from_end: fin.map(|f| score - f),
                 reliable_vs_end: fin.and_then(|f| rule.reliable(f, score).0),

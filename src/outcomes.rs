@@ -6,7 +6,7 @@
 //! sample-based cut-offs and RCI denominators from the paired baselines), and
 //! `classify` applies them to one baseline/final pair. Both are pure.
 
-use crate::registry::{Cutoff, Direction, JtCutoff, Measure, ReliableChange};
+use crate::registry::{Cutoff, Direction, JtCutoff, Measure, RciMethod, ReliableChange};
 use serde::Serialize;
 
 /// The two-sided 5 % normal critical value, `qnorm(0.975)`, as used by the
@@ -78,13 +78,20 @@ pub struct ResolvedRule {
     pub caseness_rule: CasenessRule,
     /// Fixed reliable-change threshold in points, where the rule is a fixed one.
     pub rc_threshold: Option<f64>,
-    /// The RCI denominator S_diff = SD·√(2(1 − r)), where the rule is a reliability.
+    /// The Jacobson–Truax RCI denominator S_diff = SD·√(2(1 − r)), where the rule is a
+    /// reliability (whatever its `rci_method`: it judges the change between any two scores,
+    /// and sudden gains' criterion 1 is built on it).
     pub s_diff: Option<f64>,
+    /// The index that judges a later score against the baseline, where the rule is a
+    /// reliability.
+    pub rci: Option<RciIndex>,
     pub remission_below: Option<f64>,
     /// Sample statistics the rule was computed from (paired baselines), for the record.
     pub sample_n: usize,
     pub sample_mean: Option<f64>,
     pub sample_sd: Option<f64>,
+    /// The mean of the paired series' final scores (the Hsu–Linn–Lord index uses it).
+    pub sample_final_mean: Option<f64>,
     /// Why a part of the rule could not be computed, if so.
     pub problems: Vec<String>,
 }
@@ -103,9 +110,81 @@ pub fn mean_sd(xs: &[f64]) -> (Option<f64>, Option<f64>) {
     (Some(mean), Some((ss / (n - 1.0)).sqrt()))
 }
 
-/// Resolves a measure's rule, given the baseline scores of its paired episodes.
-pub fn resolve_rule(m: &Measure, paired_baselines: &[f64]) -> ResolvedRule {
+/// A reliable change index as the clinicalsignificance package computes it (`calc_rci.R`):
+/// the later score against the score expected from the baseline if nothing changed, over
+/// the method's standard error. For Jacobson–Truax the expected score is the baseline
+/// itself; the others regress the baseline toward the sample's mean by the reliability.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RciIndex {
+    pub method: RciMethod,
+    pub reliability: f64,
+    /// The mean of the paired baselines (present for all but Jacobson–Truax, which does
+    /// not use it).
+    pub pre_mean: Option<f64>,
+    /// The mean of the paired final scores (present for Hsu–Linn–Lord, which uses it).
+    pub post_mean: Option<f64>,
+    /// The index's standard error: S_diff, SE_pred, SE_m, or Nunnally–Kotsch's.
+    pub denominator: f64,
+}
+
+impl RciIndex {
+    /// The index for a later score `to` against the baseline `from`, term by term as the
+    /// package writes it (so that a score at the edge falls on the same side).
+    pub fn value(&self, from: f64, to: f64) -> f64 {
+        // `new` made sure the means a method uses are present.
+        let (m_pre, m_post) = (self.pre_mean.unwrap_or_default(), self.post_mean.unwrap_or_default());
+        let (r, den) = (self.reliability, self.denominator);
+        match self.method {
+            RciMethod::Jt => (to - from) / den,
+            RciMethod::Gln => ((to - m_pre) - r * (from - m_pre)) / den,
+            RciMethod::Hll => ((to - m_post) - r * (from - m_pre)) / den,
+            RciMethod::En | RciMethod::Nk => (to - (r * (from - m_pre) + m_pre)) / den,
+        }
+    }
+
+    /// The later score the index expects from `from` if nothing changed (its zero).
+    pub fn expected(&self, from: f64) -> f64 {
+        let (m_pre, m_post) = (self.pre_mean.unwrap_or_default(), self.post_mean.unwrap_or_default());
+        let r = self.reliability;
+        match self.method {
+            RciMethod::Jt => from,
+            RciMethod::Gln | RciMethod::En | RciMethod::Nk => r * (from - m_pre) + m_pre,
+            RciMethod::Hll => m_post + r * (from - m_pre),
+        }
+    }
+
+    /// The index of a measure's reliability rule: `sd` is the SD for the standard errors
+    /// (given, or of the paired baselines), `s_diff` Jacobson–Truax's. `None` when the
+    /// method needs a sample mean there is none of.
+    fn new(
+        method: RciMethod,
+        r: f64,
+        r_post: f64,
+        (sd, s_diff): (f64, f64),
+        pre_mean: Option<f64>,
+        post_mean: Option<f64>,
+    ) -> Option<RciIndex> {
+        let se_m = sd * (1.0 - r).sqrt();
+        let se_pred = sd * (1.0 - r.powi(2)).sqrt();
+        let denominator = match method {
+            RciMethod::Jt => s_diff,
+            RciMethod::Gln | RciMethod::Hll => se_pred,
+            RciMethod::En => se_m,
+            RciMethod::Nk => (r.powi(2) * sd.powi(2) * (1.0 - r) + sd.powi(2) * (1.0 - r_post)).sqrt(),
+        };
+        let (pre_mean, post_mean) = match method {
+            RciMethod::Jt => (None, None),
+            RciMethod::Hll => (Some(pre_mean?), Some(post_mean?)),
+            RciMethod::Gln | RciMethod::En | RciMethod::Nk => (Some(pre_mean?), None),
+        };
+        Some(RciIndex { method, reliability: r, pre_mean, post_mean, denominator })
+    }
+}
+
+/// Resolves a measure's rule, given the baseline and final scores of its paired episodes.
+pub fn resolve_rule(m: &Measure, paired_baselines: &[f64], paired_finals: &[f64]) -> ResolvedRule {
     let (mean, sd) = mean_sd(paired_baselines);
+    let final_mean = mean_sd(paired_finals).0;
     let mut problems = Vec::new();
     let d = m.direction.sign();
     let (cutoff, caseness_rule) = match &m.cutoff {
@@ -125,16 +204,28 @@ pub fn resolve_rule(m: &Measure, paired_baselines: &[f64]) -> ResolvedRule {
             (value, CasenessRule::Strict)
         }
     };
-    let (rc_threshold, s_diff) = match &m.reliable_change {
-        None => (None, None),
-        Some(ReliableChange::Fixed { value }) => (Some(*value), None),
-        Some(ReliableChange::Reliability { reliability, sd: given }) => match given.or(sd) {
-            Some(s) if s > 0.0 => (None, Some(s * (2.0 * (1.0 - reliability)).sqrt())),
-            _ => {
-                problems.push("reliable change needs an SD: at least two paired baselines that differ, or `sd`".into());
-                (None, None)
+    let (rc_threshold, s_diff, rci) = match &m.reliable_change {
+        None => (None, None, None),
+        Some(ReliableChange::Fixed { value }) => (Some(*value), None, None),
+        Some(ReliableChange::Reliability { reliability: r, sd: given, method, reliability_post }) => {
+            match given.or(sd) {
+                Some(s) if s > 0.0 => {
+                    let s_diff = s * (2.0 * (1.0 - r)).sqrt();
+                    let rci = RciIndex::new(*method, *r, reliability_post.unwrap_or(*r), (s, s_diff), mean, final_mean);
+                    if rci.is_none() {
+                        problems.push(format!("the {} index needs paired episodes (their mean scores)", method.name()));
+                    }
+                    // Without its index the rule is not applied at all (not Jacobson–Truax's
+                    // in its place).
+                    (None, rci.map(|_| s_diff), rci)
+                }
+                _ => {
+                    problems
+                        .push("reliable change needs an SD: at least two paired baselines that differ, or `sd`".into());
+                    (None, None, None)
+                }
             }
-        },
+        }
     };
     ResolvedRule {
         direction: m.direction,
@@ -142,10 +233,12 @@ pub fn resolve_rule(m: &Measure, paired_baselines: &[f64]) -> ResolvedRule {
         caseness_rule,
         rc_threshold,
         s_diff,
+        rci,
         remission_below: m.remission_below,
         sample_n: paired_baselines.len(),
         sample_mean: mean,
         sample_sd: sd,
+        sample_final_mean: final_mean,
         problems,
     }
 }
@@ -190,7 +283,43 @@ impl ResolvedRule {
         })
     }
 
-    /// Reliable change between two scores, and the RCI where the rule is RCI-based.
+    /// Reliable change of a later score from the baseline, and the RCI where the rule is
+    /// RCI-based: by the measure's index (`rci_method`).
+    pub fn reliable_from_baseline(&self, baseline: f64, later: f64) -> (Option<ReliableCategory>, Option<f64>) {
+        match &self.rci {
+            Some(index) if index.method != RciMethod::Jt => {
+                let rci = index.value(baseline, later);
+                (Some(self.category(rci)), Some(rci))
+            }
+            _ => self.reliable(baseline, later),
+        }
+    }
+
+    /// The scores a later score must lie outside to differ reliably from `baseline`
+    /// (open at both ends), as [`ResolvedRule::reliable_from_baseline`] judges it.
+    pub fn no_change_band(&self, baseline: f64) -> Option<(f64, f64)> {
+        if let Some(r) = self.rc_threshold {
+            return Some((baseline - r, baseline + r));
+        }
+        let index = self.rci?;
+        let (centre, half) = (index.expected(baseline), Z_975 * index.denominator);
+        Some((centre - half, centre + half))
+    }
+
+    fn category(&self, rci: f64) -> ReliableCategory {
+        let d = self.direction.sign();
+        if d * rci > Z_975 {
+            ReliableCategory::Improved
+        } else if d * rci < -Z_975 {
+            ReliableCategory::Deteriorated
+        } else {
+            ReliableCategory::NoChange
+        }
+    }
+
+    /// Reliable change between any two scores (the difference rule: a fixed threshold or
+    /// the Jacobson–Truax RCI, whatever the measure's `rci_method`, as the regression-based
+    /// indices are defined only from a baseline), and the RCI where the rule is RCI-based.
     pub fn reliable(&self, from: f64, to: f64) -> (Option<ReliableCategory>, Option<f64>) {
         let d = self.direction.sign();
         if let Some(r) = self.rc_threshold {
@@ -206,14 +335,7 @@ impl ResolvedRule {
         }
         if let Some(s) = self.s_diff {
             let rci = (to - from) / s;
-            let cat = if d * rci > Z_975 {
-                ReliableCategory::Improved
-            } else if d * rci < -Z_975 {
-                ReliableCategory::Deteriorated
-            } else {
-                ReliableCategory::NoChange
-            };
-            return (Some(cat), Some(rci));
+            return (Some(self.category(rci)), Some(rci));
         }
         (None, None)
     }
@@ -224,7 +346,7 @@ impl ResolvedRule {
         let Some(fin) = final_score else {
             return Classification { caseness_start, ..Default::default() };
         };
-        let (reliable_change, rci) = self.reliable(baseline, fin);
+        let (reliable_change, rci) = self.reliable_from_baseline(baseline, fin);
         let caseness_end = self.case_at_end(fin);
         let improved = reliable_change == Some(ReliableCategory::Improved);
         let outcome = match (caseness_start, reliable_change) {
@@ -267,7 +389,7 @@ mod tests {
 
     fn rule(code: &str) -> ResolvedRule {
         let r = Registry::builtin();
-        resolve_rule(r.get(r.find(code).unwrap()), &[])
+        resolve_rule(r.get(r.find(code).unwrap()), &[], &[])
     }
 
     #[test]
@@ -339,7 +461,7 @@ mod tests {
         let m = reg.get(reg.find("GDS").unwrap());
         // Baselines with mean 10 and squared deviations 25 + 4 + 0 + 4 + 25 = 58: SD = √(58 / 4).
         let base = [5.0, 8.0, 10.0, 12.0, 15.0];
-        let r = resolve_rule(m, &base);
+        let r = resolve_rule(m, &base, &[]);
         let sd = 14.5f64.sqrt();
         assert!((r.s_diff.unwrap() - sd * (0.4f64).sqrt()).abs() < 1e-12);
         let c = (sd * 30.0 + 7.0 * 10.0) / (sd + 7.0);
@@ -347,14 +469,83 @@ mod tests {
         // Cut-off a: mean - 2 SD; b (Jacobson & Truax): functional mean + 2 functional SD.
         let mut ma = m.clone();
         ma.cutoff = Some(Cutoff::JacobsonTruax { method: JtCutoff::A, functional_mean: None, functional_sd: None });
-        assert!((resolve_rule(&ma, &base).cutoff.unwrap() - (10.0 - 2.0 * sd)).abs() < 1e-12);
+        assert!((resolve_rule(&ma, &base, &[]).cutoff.unwrap() - (10.0 - 2.0 * sd)).abs() < 1e-12);
         ma.cutoff =
             Some(Cutoff::JacobsonTruax { method: JtCutoff::B, functional_mean: Some(30.0), functional_sd: Some(7.0) });
-        assert_eq!(resolve_rule(&ma, &base).cutoff, Some(44.0));
+        assert_eq!(resolve_rule(&ma, &base, &[]).cutoff, Some(44.0));
         // |RCI| must exceed the critical value strictly.
         let s = r.s_diff.unwrap();
         assert_eq!(r.reliable(10.0, 10.0 - Z_975 * s).0, Some(ReliableCategory::NoChange));
         assert_eq!(r.reliable(10.0, 10.0 - Z_975 * s - 1e-9).0, Some(ReliableCategory::Improved));
+    }
+
+    /// A lower-is-better measure with r = .8 and `rci_method` `method`, resolved on paired
+    /// baselines 15, 20, 25 (mean 20, SD 5) and finals 10, 12, 14 (mean 12).
+    fn index_rule(method: &str, extra: &str) -> ResolvedRule {
+        let toml = format!(
+            "[[measure]]\ncode='GDS'\nbetter='lower'\nmin=0\nmax=100\nreliability=0.8\nrci_method='{method}'\n{extra}"
+        );
+        let reg = Registry::builtin().with_overrides(&toml).unwrap();
+        resolve_rule(reg.get(reg.find("GDS").unwrap()), &[15.0, 20.0, 25.0], &[10.0, 12.0, 14.0])
+    }
+
+    #[test]
+    fn each_rci_method_by_hand() {
+        // SD 5, r = .8: SE_m = 5·√.2, SE_pred = 5·√(1 − .64) = 3, S_diff = 5·√.4.
+        // Baseline 24, final 14: the regression-based expected final is 20 + .8·(24 − 20) = 23.2.
+        let cases = [
+            ("jt", "", -10.0 / (5.0 * 0.4f64.sqrt())),
+            ("gln", "", (-6.0 - 3.2) / 3.0),
+            ("hll", "", (2.0 - 3.2) / 3.0),
+            ("en", "", -9.2 / (5.0 * 0.2f64.sqrt())),
+            // Nunnally–Kotsch with a later reliability of .9: √(.64·25·.2 + 25·.1) = √5.7.
+            ("nk", "reliability_post=0.9", -9.2 / 5.7f64.sqrt()),
+        ];
+        for (method, extra, want) in cases {
+            let r = index_rule(method, extra);
+            assert!(r.problems.is_empty(), "{method}: {:?}", r.problems);
+            let (cat, rci) = r.reliable_from_baseline(24.0, 14.0);
+            assert!((rci.unwrap() - want).abs() < 1e-12, "{method}: {rci:?} against {want}");
+            let c = r.classify(24.0, Some(14.0));
+            assert_eq!((c.rci, c.reliable_change), (rci, cat), "{method}");
+            // Every index but HLL's (−0.4) is beyond −1.96 here.
+            let improved = if method == "hll" { ReliableCategory::NoChange } else { ReliableCategory::Improved };
+            assert_eq!(cat, Some(improved), "{method}");
+            // S_diff is Jacobson–Truax's whatever the method: it judges two later scores.
+            assert!((r.s_diff.unwrap() - 5.0 * 0.4f64.sqrt()).abs() < 1e-12);
+        }
+        assert_eq!(index_rule("hll", "").sample_final_mean, Some(12.0));
+    }
+
+    #[test]
+    fn a_regression_index_judges_from_the_baseline_and_the_difference_rule_between_later_scores() {
+        // 24 → 18: Edwards–Nunnally (18 − 23.2) / (5·√.2) = −2.33 is reliable; the raw
+        // difference −6 / (5·√.4) = −1.90 is not.
+        let r = index_rule("en", "");
+        assert_eq!(r.reliable_from_baseline(24.0, 18.0).0, Some(ReliableCategory::Improved));
+        assert_eq!(r.reliable(24.0, 18.0).0, Some(ReliableCategory::NoChange));
+        assert_eq!(r.classify(24.0, Some(18.0)).outcome, Some(Outcome::Improved));
+        // GLN: the band of no reliable change from 24 is centred on 23.2, ±1.96·3.
+        let (lo, hi) = index_rule("gln", "").no_change_band(24.0).unwrap();
+        assert!((lo - (23.2 - Z_975 * 3.0)).abs() < 1e-12 && (hi - (23.2 + Z_975 * 3.0)).abs() < 1e-12);
+        // HLL's centre moves with the mean final score: 12 + .8·(24 − 20) = 15.2.
+        let (lo, hi) = index_rule("hll", "").no_change_band(24.0).unwrap();
+        assert!(((lo + hi) / 2.0 - 15.2).abs() < 1e-12);
+        // Jacobson–Truax's band is the baseline ± 1.96·S_diff, as before the methods.
+        let (lo, hi) = index_rule("jt", "").no_change_band(24.0).unwrap();
+        assert!((hi - 24.0 - Z_975 * 5.0 * 0.4f64.sqrt()).abs() < 1e-12 && ((lo + hi) / 2.0 - 24.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_regression_index_without_paired_means_gives_no_rule() {
+        // An SD is given but no episode is paired: HLL has no mean final score, and the
+        // rule is not replaced by Jacobson–Truax's.
+        let toml = "[[measure]]\ncode='GDS'\nbetter='lower'\nreliability=0.8\nsd=5\nrci_method='hll'";
+        let reg = Registry::builtin().with_overrides(toml).unwrap();
+        let r = resolve_rule(reg.get(reg.find("GDS").unwrap()), &[], &[]);
+        assert_eq!((r.s_diff, r.rci), (None, None));
+        assert_eq!(r.problems.len(), 1);
+        assert_eq!(r.reliable_from_baseline(24.0, 10.0), (None, None));
     }
 
     #[test]
@@ -370,7 +561,7 @@ mod tests {
     fn without_an_sd_the_reliability_rule_reports_a_problem() {
         let toml = "[[measure]]\ncode='GDS'\nbetter='lower'\nreliability=0.8";
         let reg = Registry::builtin().with_overrides(toml).unwrap();
-        let r = resolve_rule(reg.get(reg.find("GDS").unwrap()), &[3.0]);
+        let r = resolve_rule(reg.get(reg.find("GDS").unwrap()), &[3.0], &[1.0]);
         assert_eq!(r.s_diff, None);
         assert_eq!(r.problems.len(), 1);
         assert_eq!(r.classify(3.0, Some(1.0)).reliable_change, None);

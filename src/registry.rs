@@ -55,9 +55,74 @@ pub enum Cutoff {
 pub enum ReliableChange {
     /// A change of at least `value` points in the better (worse) direction is reliable.
     Fixed { value: f64 },
-    /// Jacobson–Truax RCI from a reliability coefficient; `sd` absent means the SD of the
-    /// baseline scores of the paired episodes in the data.
-    Reliability { reliability: f64, sd: Option<f64> },
+    /// A reliable change index from a reliability coefficient; `sd` absent means the SD of
+    /// the baseline scores of the paired episodes in the data. `reliability_post` is the
+    /// Nunnally–Kotsch index's reliability at the later occasion (absent: `reliability`).
+    Reliability { reliability: f64, sd: Option<f64>, method: RciMethod, reliability_post: Option<f64> },
+}
+
+/// Which reliable change index a reliability gives (the clinicalsignificance package's
+/// `rci_method`). Jacobson–Truax compares the raw difference with its standard error; the
+/// others compare the later score with the one expected from the baseline by regression
+/// toward the sample's mean (docs/METHODS.md §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RciMethod {
+    /// Jacobson & Truax (1991).
+    #[default]
+    Jt,
+    /// Gulliksen, Lord & Novick (Hsu 1989).
+    Gln,
+    /// Hsu, Linn & Lord (Hsu 1989).
+    Hll,
+    /// Edwards & Nunnally, in Speer's (1992) form.
+    En,
+    /// Nunnally & Kotsch (1983).
+    Nk,
+}
+
+impl RciMethod {
+    /// The method named in a measure file (`jt`, `gln`, `hll`, `en`, `nk`).
+    pub fn parse(name: &str) -> Result<RciMethod, String> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "jt" => Ok(RciMethod::Jt),
+            "gln" => Ok(RciMethod::Gln),
+            "hll" => Ok(RciMethod::Hll),
+            "en" => Ok(RciMethod::En),
+            "nk" => Ok(RciMethod::Nk),
+            // Not an index on the same footing: HA brings its own cut-offs and categories,
+            // and HLM is a model of whole series, which sustain reports beside every rule.
+            "ha" => Err("`rci_method` \"ha\" (Hageman & Arrindell) is not supported: it changes the cut-offs and \
+                         the categories as well as the index"
+                .into()),
+            "hlm" => Err("`rci_method` \"hlm\" is not a per-episode rule: the growth model's index is in \
+                          trajectories.csv (`slope_rci`) for every measure"
+                .into()),
+            other => Err(format!("`rci_method` {other:?} is not one of jt, gln, hll, en, nk")),
+        }
+    }
+
+    /// The method's usual abbreviation (JT, GLN, …).
+    pub fn abbreviation(self) -> &'static str {
+        match self {
+            RciMethod::Jt => "JT",
+            RciMethod::Gln => "GLN",
+            RciMethod::Hll => "HLL",
+            RciMethod::En => "EN",
+            RciMethod::Nk => "NK",
+        }
+    }
+
+    /// The method's name in words.
+    pub fn name(self) -> &'static str {
+        match self {
+            RciMethod::Jt => "Jacobson–Truax",
+            RciMethod::Gln => "Gulliksen–Lord–Novick",
+            RciMethod::Hll => "Hsu–Linn–Lord",
+            RciMethod::En => "Edwards–Nunnally",
+            RciMethod::Nk => "Nunnally–Kotsch",
+        }
+    }
 }
 
 /// One instrument.
@@ -299,10 +364,15 @@ pub struct MeasureSpec {
     pub functional_sd: Option<f64>,
     /// A fixed reliable-change threshold in points.
     pub reliable_change: Option<f64>,
-    /// A reliability coefficient: reliable change by the Jacobson–Truax RCI.
+    /// A reliability coefficient: reliable change by an RCI (Jacobson–Truax unless
+    /// `rci_method` names another).
     pub reliability: Option<f64>,
     /// The SD for the RCI; absent means the SD of baseline scores in the data.
     pub sd: Option<f64>,
+    /// `jt` (the default), `gln`, `hll`, `en` or `nk`; needs `reliability`.
+    pub rci_method: Option<String>,
+    /// The reliability at the later occasion, for `rci_method = "nk"` (absent: `reliability`).
+    pub reliability_post: Option<f64>,
     pub remission_below: Option<f64>,
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -539,10 +609,29 @@ fn apply_spec(m: &mut Measure, spec: MeasureSpec) -> Result<(), String> {
             if matches!(spec.sd, Some(sd) if sd <= 0.0) {
                 return Err(format!("measure {code}: `sd` must be above 0"));
             }
-            m.reliable_change = Some(ReliableChange::Reliability { reliability: r, sd: spec.sd })
+            let method = spec.rci_method.as_deref().map_or(Ok(RciMethod::Jt), RciMethod::parse);
+            let method = method.map_err(|e| format!("measure {code}: {e}"))?;
+            match spec.reliability_post {
+                Some(_) if method != RciMethod::Nk => {
+                    return Err(format!("measure {code}: `reliability_post` is used only by `rci_method = \"nk\"`"))
+                }
+                Some(rp) if !(0.0..1.0).contains(&rp) => {
+                    return Err(format!("measure {code}: `reliability_post` must be in [0, 1)"))
+                }
+                _ => {}
+            }
+            m.reliable_change = Some(ReliableChange::Reliability {
+                reliability: r,
+                sd: spec.sd,
+                method,
+                reliability_post: spec.reliability_post,
+            })
         }
         (None, Some(_)) => return Err(format!("measure {code}: `reliability` must be in [0, 1)")),
         (None, None) => {}
+    }
+    if spec.reliability.is_none() && (spec.rci_method.is_some() || spec.reliability_post.is_some()) {
+        return Err(format!("measure {code}: `rci_method` and `reliability_post` need `reliability`"));
     }
     if let Some(v) = spec.remission_below {
         m.remission_below = Some(v);
@@ -677,7 +766,15 @@ mod tests {
         assert_eq!(gad.reliable_change, Some(ReliableChange::Fixed { value: 5.0 }));
         assert_eq!(gad.cutoff, Some(Cutoff::Fixed { value: 8.0 }), "untouched fields stay");
         let gds = r.get(r.find("Global Distress").unwrap());
-        assert_eq!(gds.reliable_change, Some(ReliableChange::Reliability { reliability: 0.8, sd: None }));
+        assert_eq!(
+            gds.reliable_change,
+            Some(ReliableChange::Reliability {
+                reliability: 0.8,
+                sd: None,
+                method: RciMethod::Jt,
+                reliability_post: None
+            })
+        );
         assert!(matches!(gds.cutoff, Some(Cutoff::JacobsonTruax { method: JtCutoff::C, .. })));
     }
 
@@ -713,5 +810,34 @@ mod tests {
                   [[measure]]\ncode='PHQ9'\naliases=['PHQ-9', 'phq nine']";
         let r = Registry::builtin().with_overrides(ok).unwrap();
         assert_eq!(r.find("phq nine"), r.find("PHQ9"));
+    }
+
+    #[test]
+    fn rci_methods_are_read_and_checked() {
+        let with = |fields: &str| {
+            Registry::builtin().with_overrides(&format!("[[measure]]\ncode='GDS'\nbetter='lower'\n{fields}"))
+        };
+        let gds = with("reliability=0.8\nrci_method='NK'\nreliability_post=0.9").unwrap();
+        assert_eq!(
+            gds.get(gds.find("GDS").unwrap()).reliable_change,
+            Some(ReliableChange::Reliability {
+                reliability: 0.8,
+                sd: None,
+                method: RciMethod::Nk,
+                reliability_post: Some(0.9)
+            })
+        );
+        for (fields, says) in [
+            ("reliability=0.8\nrci_method='ha'", "Hageman"),
+            ("reliability=0.8\nrci_method='hlm'", "slope_rci"),
+            ("reliability=0.8\nrci_method='xyz'", "not one of jt, gln, hll, en, nk"),
+            ("reliable_change=5\nrci_method='gln'", "need `reliability`"),
+            ("rci_method='gln'", "need `reliability`"),
+            ("reliability=0.8\nrci_method='gln'\nreliability_post=0.9", "only by `rci_method = \"nk\"`"),
+            ("reliability=0.8\nrci_method='nk'\nreliability_post=1", "`reliability_post` must be in [0, 1)"),
+        ] {
+            let e = with(fields).unwrap_err();
+            assert!(e.contains(says), "{fields}: {e}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! `Summary` through a view model and a minijinja template with HTML auto-escaping.
 
 use crate::outcomes::ResolvedRule;
-use crate::registry::{Cutoff, Direction, JtCutoff, Measure, Registry, ReliableChange};
+use crate::registry::{Cutoff, Direction, JtCutoff, Measure, RciMethod, Registry, ReliableChange};
 use crate::summary::{Rate, Summary};
 use serde::Serialize;
 
@@ -167,10 +167,18 @@ pub fn reliable_change_text(m: &Measure, rule: Option<&ResolvedRule>) -> String 
     match &m.reliable_change {
         None => "none".into(),
         Some(ReliableChange::Fixed { value }) => format!("change of ≥ {value} points"),
-        Some(ReliableChange::Reliability { reliability, sd }) => {
+        Some(ReliableChange::Reliability { reliability, sd, method, reliability_post }) => {
             let sd_text = sd.map_or("SD of paired baselines".to_string(), |s| format!("SD {s}"));
-            let s_diff = rule.and_then(|r| r.s_diff).map(|s| format!(", S_diff = {}", round3(s))).unwrap_or_default();
-            format!("|RCI| > 1.96 (r = {reliability}, {sd_text}{s_diff})")
+            let post = reliability_post.map(|r| format!(", later r = {r}")).unwrap_or_default();
+            let error = match method {
+                RciMethod::Jt => "S_diff",
+                RciMethod::Gln | RciMethod::Hll => "SE_pred",
+                RciMethod::En => "SE_m",
+                RciMethod::Nk => "SE",
+            };
+            let se = rule.and_then(|r| r.rci).map(|i| format!(", {error} = {}", round3(i.denominator)));
+            let index = if *method == RciMethod::Jt { String::new() } else { format!("{} ", method.name()) };
+            format!("{index}|RCI| > 1.96 (r = {reliability}{post}, {sd_text}{})", se.unwrap_or_default())
         }
     }
 }

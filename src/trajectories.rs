@@ -161,10 +161,12 @@ pub fn find_dip(points: &[Point], rule: &ResolvedRule, final_change: Option<Reli
     let d = rule.direction.sign();
     let baseline = points[0].2;
     let worse_than = |a: f64, b: f64| rule.reliable(b, a).0 == Some(ReliableCategory::Deteriorated);
+    let worse_than_baseline =
+        |a: f64| rule.reliable_from_baseline(baseline, a).0 == Some(ReliableCategory::Deteriorated);
     let mut best = baseline;
     let mut start = None;
     for (i, p) in points.iter().enumerate().take(points.len() - 1).skip(1) {
-        if worse_than(p.2, baseline) || worse_than(p.2, best) {
+        if worse_than_baseline(p.2) || worse_than(p.2, best) {
             start = Some(i);
             break;
         }
@@ -205,7 +207,8 @@ pub fn describe(points: &[Point], rule: &ResolvedRule, it: &EpisodeMeasure, opts
     let floor = points.iter().map(|p| p.2).fold(f64::INFINITY, f64::min).min(0.0);
     t.log_slope = ols_slope(points.iter().map(|p| (f64::from(p.0), (p.2 - floor + 1.0).ln())));
     t.early_change = points[1..].iter().rev().find(|p| p.0 - s0 <= opts.early_session).map(|p| p.2 - y0);
-    let improved = points[1..].iter().find(|p| rule.reliable(y0, p.2).0 == Some(ReliableCategory::Improved));
+    let improved =
+        points[1..].iter().find(|p| rule.reliable_from_baseline(y0, p.2).0 == Some(ReliableCategory::Improved));
     t.sessions_to_reliable_improvement = improved.map(|p| p.0 - s0);
     t.days_to_reliable_improvement = improved.map(|p| p.1 - d0);
     if rule.case_at_start(y0) == Some(true) {
@@ -216,8 +219,9 @@ pub fn describe(points: &[Point], rule: &ResolvedRule, it: &EpisodeMeasure, opts
     let final_change = it.classification.reliable_change;
     t.dip = find_dip(points, rule, final_change);
     t.shape = final_change.map(|fc| {
-        let reached_before_final =
-            points[1..points.len() - 1].iter().any(|p| rule.reliable(y0, p.2).0 == Some(ReliableCategory::Improved));
+        let reached_before_final = points[1..points.len() - 1]
+            .iter()
+            .any(|p| rule.reliable_from_baseline(y0, p.2).0 == Some(ReliableCategory::Improved));
         match fc {
             ReliableCategory::Deteriorated => Shape::Deterioration,
             ReliableCategory::Improved if t.dip.as_ref().is_some_and(|d| d.kind == "discomfort_zone") => {
@@ -642,7 +646,7 @@ mod tests {
 
     fn phq() -> ResolvedRule {
         let r = Registry::builtin();
-        crate::outcomes::resolve_rule(r.get(r.find("PHQ9").unwrap()), &[])
+        crate::outcomes::resolve_rule(r.get(r.find("PHQ9").unwrap()), &[], &[])
     }
 
     fn series(scores: &[f64]) -> Vec<Point> {

@@ -193,6 +193,36 @@ fn jacobson_1989_gds_cutoff_a_equals_clinicalsignificance() {
     assert_eq!(lines, ["55", "57", "59", "61"]);
 }
 
+/// The regression-based indices (`rci_method`) on the same 26 pairs (pre mean 69.1538,
+/// SD 6.10208; post mean 59.3077), with the values computed apart from sustain by the
+/// formulas of clinicalsignificance's `calc_rci.R` (Python, in the commit that added this).
+#[test]
+fn jacobson_1989_gds_by_each_regression_index() {
+    let cases = [
+        ("gln", "", (16, 0), -4.760881597444737),
+        ("hll", "", (7, 8), -2.0715927868846014),
+        ("en", "", (17, 0), -6.387392930828531),
+        ("nk", "reliability_post = 0.9\n", (17, 0), -5.982341592011214),
+    ];
+    for (method, extra, (improved, deteriorated), subject_2) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let measures = dir.path().join("gds.toml");
+        let toml = fs::read_to_string(fixture("gds_cutoff_a.toml")).unwrap();
+        fs::write(&measures, format!("{toml}rci_method = \"{method}\"\n{extra}")).unwrap();
+        let out = analyze(&fixture("jacobson_1989_gds_measurements.csv"), &["--measures", measures.to_str().unwrap()]);
+        let eps = read_csv(&out.path().join("episodes.csv"));
+        let rci: f64 = episode(&eps, "2", "GDS")["rci"].parse().unwrap();
+        assert!((rci - subject_2).abs() < 1e-9, "{method}: {rci}");
+        let s = read_json(&out.path().join("summary.json"));
+        assert_eq!(rate(&s, "GDS", "reliable_improvement"), (improved, 26), "{method}");
+        assert_eq!(rate(&s, "GDS", "reliable_deterioration"), (deteriorated, 26), "{method}");
+        assert_eq!(s["measures"]["GDS"]["rule"]["rci"]["method"], method);
+        let report = fs::read_to_string(out.path().join("report.html")).unwrap();
+        let name = ["Gulliksen–Lord–Novick", "Hsu–Linn–Lord", "Edwards–Nunnally", "Nunnally–Kotsch"];
+        assert!(name.iter().any(|n| report.contains(n)), "{method}: the report names the index");
+    }
+}
+
 #[test]
 fn jacobson_1989_gds_cutoff_c_equals_clinicalsignificance() {
     let out = analyze(
