@@ -195,7 +195,8 @@ fn jacobson_1989_gds_cutoff_a_equals_clinicalsignificance() {
 
 /// The regression-based indices (`rci_method`) on the same 26 pairs (pre mean 69.1538,
 /// SD 6.10208; post mean 59.3077), with the values computed apart from sustain by the
-/// formulas of clinicalsignificance's `calc_rci.R` (Python, in the commit that added this).
+/// formulas of clinicalsignificance's `calc_rci.R` (in Python, as `tests/crosscheck/rci_methods.py`
+/// writes them).
 #[test]
 fn jacobson_1989_gds_by_each_regression_index() {
     let cases = [
