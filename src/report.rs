@@ -229,7 +229,15 @@ fn view_of(input: &ReportInput) -> View {
         .collect();
     let (headline_title, headline) = match (&s.talking_therapies, s.measures.iter().next()) {
         (Some(tt), _) => (
-            format!("NHS Talking Therapies combined PHQ-9 + GAD-7 ({} paired episodes)", sup.count(tt.paired)),
+            format!(
+                "NHS Talking Therapies combined PHQ-9 + GAD-7 ({} paired episodes{})",
+                sup.count(tt.paired),
+                match tt.rules_from_measure_file.as_slice() {
+                    [] => String::new(),
+                    codes =>
+                        format!("; {} judged by the measure file's rule, not the NHS thresholds", codes.join(", ")),
+                }
+            ),
             rates(&sup, &tt.rates),
         ),
         (None, Some((code, ms))) => {

@@ -87,6 +87,10 @@ pub struct TalkingTherapiesSummary {
     pub paired: u64,
     pub at_caseness: u64,
     pub rates: BTreeMap<&'static str, Rate>,
+    /// PHQ-9 and GAD-7 (by code) where the measure file changed the cut-off or the
+    /// reliable-change rule: the combined figures then follow that rule, not NHS Talking
+    /// Therapies' own (PHQ-9 ≥ 10 and 6 points, GAD-7 ≥ 8 and 4 points).
+    pub rules_from_measure_file: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -750,10 +754,17 @@ pub fn summarise(
         rates.insert("reliable_recovery", Rate::count(&all, |t| t.caseness, |t| t.reliable_recovery));
         rates.insert("reliable_improvement", Rate::count(&all, |_| true, |t| t.reliable_improvement));
         rates.insert("reliable_deterioration", Rate::count(&all, |_| true, |t| t.reliable_deterioration));
+        let builtin = Registry::builtin();
+        let changed = |code: &str| {
+            let (Some(now), Some(nhs)) = (registry.find(code), builtin.find(code)) else { return false };
+            let (now, nhs) = (registry.get(now), builtin.get(nhs));
+            now.cutoff != nhs.cutoff || now.reliable_change != nhs.reliable_change
+        };
         TalkingTherapiesSummary {
             paired: tt.len() as u64,
             at_caseness: tt.iter().filter(|t| t.caseness).count() as u64,
             rates,
+            rules_from_measure_file: ["PHQ9", "GAD7"].into_iter().filter(|c| changed(c)).map(String::from).collect(),
         }
     });
 

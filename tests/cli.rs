@@ -136,6 +136,7 @@ fn small_clinic_outcomes_match_hand_computed_values() {
     assert_eq!(rate(&s, "PHQ9", "remission"), (0, 3));
     assert_eq!(s["measures"]["CORE10"]["unpaired"], 1);
     assert_eq!(s["talking_therapies"]["paired"], 1);
+    assert_eq!(s["talking_therapies"]["rules_from_measure_file"], serde_json::json!([]));
     assert_eq!(
         (s["rows_read"].as_u64(), s["rows_used"].as_u64(), s["rows_rejected"].as_u64()),
         (Some(16), Some(16), Some(0))
@@ -222,6 +223,24 @@ fn jacobson_1989_gds_by_each_regression_index() {
         let name = ["Gulliksen–Lord–Novick", "Hsu–Linn–Lord", "Edwards–Nunnally", "Nunnally–Kotsch"];
         assert!(name.iter().any(|n| report.contains(n)), "{method}: the report names the index");
     }
+}
+
+/// A measure file that changes PHQ-9's rule changes the combined Talking Therapies
+/// figures too; the summary and the report's headline say so, as they are then not the
+/// service's published definition.
+#[test]
+fn a_changed_phq9_rule_is_named_beside_the_talking_therapies_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let measures = dir.path().join("m.toml");
+    fs::write(&measures, "[[measure]]\ncode = 'PHQ9'\nreliable_change = 5\n").unwrap();
+    let out = analyze(&fixture("small_clinic.csv"), &["--measures", measures.to_str().unwrap()]);
+    let s = read_json(&out.path().join("summary.json"));
+    assert_eq!(s["talking_therapies"]["rules_from_measure_file"], serde_json::json!(["PHQ9"]));
+    let report = fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(
+        report.contains("PHQ9 judged by the measure file&#x27;s rule, not the NHS thresholds"),
+        "the headline says so"
+    );
 }
 
 #[test]
