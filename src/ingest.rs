@@ -249,8 +249,9 @@ impl Block {
 const CSV_BLOCK_BYTES: usize = 48 << 20;
 /// Rows per Parquet block (whole row groups are read, so a block may be larger). A quarter
 /// of a million: a decoded block (string views and their buffers, two blocks in flight)
-/// costs far more memory than its text would; at a million rows the 10 M benchmark's
-/// Parquet run peaked 330 MiB above the CSV run, at a quarter in the same time.
+/// costs far more memory than its text would. With a million rows a block, the 10 M
+/// benchmark's Parquet run peaked at 1.05 GiB; with a quarter million, at 0.7 GiB (the
+/// CSV run's peak) and in the same time.
 const PARQUET_BLOCK_ROWS: usize = 1 << 18;
 
 /// Where a table's records come from: one file, or the part files of a folder (read in

@@ -287,11 +287,11 @@ impl ResolvedRule {
     /// RCI-based: by the measure's index (`rci_method`).
     pub fn reliable_from_baseline(&self, baseline: f64, later: f64) -> (Option<ReliableCategory>, Option<f64>) {
         match &self.rci {
-            Some(index) if index.method != RciMethod::Jt => {
+            Some(index) => {
                 let rci = index.value(baseline, later);
                 (Some(self.category(rci)), Some(rci))
             }
-            _ => self.reliable(baseline, later),
+            None => self.reliable(baseline, later),
         }
     }
 
