@@ -7,7 +7,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use std::hint::black_box;
 use sustain::dates::parse_iso_date;
 use sustain::demo::generate;
-use sustain::episodes::{prepare, sort_rows};
+use sustain::episodes::{prepare, sort_rows, EndRule};
 use sustain::model::Measurements;
 use sustain::registry::Registry;
 use sustain::validate::{check_measurement, DateValue, Number, RawMeasurement};
@@ -19,7 +19,7 @@ fn demo_rows(clients: u64) -> Vec<Vec<String>> {
 }
 
 fn raw(f: &[String]) -> RawMeasurement<'_> {
-    let get = |i: usize| Some(f[i].as_str()).filter(|s| !s.is_empty());
+    let get = |i: usize| f.get(i).map(String::as_str).filter(|s| !s.is_empty());
     RawMeasurement {
         client_id: get(0),
         episode_id: get(1),
@@ -30,6 +30,7 @@ fn raw(f: &[String]) -> RawMeasurement<'_> {
         phase: get(6),
         measure: get(7),
         score: get(8).map(Number::Text),
+        episode_end: get(9).map(DateValue::Text),
     }
 }
 
@@ -37,7 +38,7 @@ fn validate_all(rows: &[Vec<String>], reg: &Registry, today: i32) -> Measurement
     let mut m = Measurements::default();
     let mut measures = reg.finder();
     for f in rows {
-        if let Ok(r) = check_measurement(&raw(f), &mut measures, today) {
+        if let Ok(r) = check_measurement(&raw(f), &mut measures, sustain::validate::DateRules::iso(today)) {
             m.push(&r);
         }
     }
@@ -58,9 +59,9 @@ fn benches(c: &mut Criterion) {
         let m = validate_all(&rows, &reg, today);
         group.bench_with_input(BenchmarkId::new("sort_rows", clients), &m, |b, m| b.iter(|| black_box(sort_rows(m))));
         group.bench_with_input(BenchmarkId::new("prepare", clients), &m, |b, m| {
-            b.iter_batched(|| m.clone(), |m| black_box(prepare(m, &reg)), BatchSize::LargeInput)
+            b.iter_batched(|| m.clone(), |m| black_box(prepare(m, &reg, &EndRule::default())), BatchSize::LargeInput)
         });
-        let p = prepare(m, &reg);
+        let p = prepare(m, &reg, &EndRule::default());
         let (rows, eps) = (&p.rows, &p.episodes);
         let sg = sustain::sudden_gains::Options::default();
         group.bench_with_input(BenchmarkId::new("sudden_gains", clients), rows, |b, rows| {

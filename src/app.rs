@@ -2,7 +2,7 @@
 //! write. Each subcommand is one function here.
 
 use crate::cli::{AnalyzeArgs, Cli, Command, InputArgs, ListFormat, MeasuresArgs};
-use crate::dates::{parse_iso_date, today_utc, Day};
+use crate::dates::{parse_iso_date, today_utc, DateOrder, Day};
 use crate::episodes::{Episodes, SeriesRows};
 use crate::error::{Error, Result};
 use crate::goal_rows::GoalRows;
@@ -157,7 +157,12 @@ pub struct RunConfig {
     pub measurements: PathBuf,
     pub goals: Option<PathBuf>,
     pub registry: Registry,
-    pub today: Day,
+    /// How dates are read: `--today`, `--date-format`.
+    pub dates: crate::validate::DateRules,
+    /// The CSV tables' encoding (`--encoding`).
+    pub encoding: ingest::Encoding,
+    /// How episodes are judged ended or open (`--as-of`, `--inactive-days`).
+    pub ending: crate::episodes::EndRule,
     pub out: PathBuf,
     /// Goal ratings held in memory at once (`--memory-rows`).
     pub memory_rows: usize,
@@ -210,7 +215,9 @@ pub fn resolve(args: &InputArgs) -> Result<RunConfig> {
         measurements,
         goals,
         registry: load_registry(args.measures.as_deref())?,
-        today,
+        dates: crate::validate::DateRules { today, order: args.date_format.into() },
+        encoding: args.encoding.into(),
+        ending: crate::episodes::EndRule::default(),
         out: args.out.clone(),
         memory_rows: args.memory_rows.max(1),
     })
@@ -295,7 +302,7 @@ fn warn_no_criterion(sg: Option<&crate::summary::SuddenGainsSummary>, progress: 
 }
 
 pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded> {
-    let mut raw = TableReader::open(&cfg.measurements, Table::Measurements)?;
+    let mut raw = TableReader::open_encoded(&cfg.measurements, Table::Measurements, cfg.encoding)?;
     warn_ignored(&raw, quiet);
     // The goals are read beside the measurements (reading either keeps about 1.7 of two
     // cores busy, the two together nearly both), and beside the sort that follows; one
@@ -311,7 +318,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     let read_measurements = move || -> Result<_> {
         // The file is read block by block: only one block's text is in memory at a time.
         let (m, rejections) = progress.part("reading and validating the measurements", || {
-            ingest::measurements(&mut raw, &cfg.registry, cfg.today)
+            ingest::measurements(&mut raw, &cfg.registry, cfg.dates)
         })?;
         let (counts, source) = (counts(&raw), raw.files().clone());
         drop(raw);
@@ -321,8 +328,9 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
         }
         // Validation's rejections, in record order, tell each row's record.
         let record_of = crate::model::RecordOf::new(rejections.iter().map(|r| r.record));
-        let series =
-            progress.part("sorting rows into series, episode outcomes", || into_series(m, &cfg.registry, &record_of));
+        let series = progress.part("sorting rows into series, episode outcomes", || {
+            into_series(m, &cfg.registry, &cfg.ending, &record_of)
+        });
         Ok((series, rejections, counts, source))
     };
     let read_goals = |yielding: Option<&crate::priority::Yielding>| {
@@ -331,9 +339,9 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
                 progress.stage("reading, validating and screening goal rows");
             }
             progress.part("reading and validating the goals", || -> Result<_> {
-                let mut raw = TableReader::open(path, Table::Goals)?;
+                let mut raw = TableReader::open_encoded(path, Table::Goals, cfg.encoding)?;
                 warn_ignored(&raw, quiet);
-                let (g, rej) = ingest::goals(&mut raw, cfg.today, cfg.memory_rows, yielding)?;
+                let (g, rej) = ingest::goals(&mut raw, cfg.dates, cfg.memory_rows, yielding)?;
                 Ok((g, rej, counts(&raw), raw.files().clone()))
             })
         })
@@ -355,7 +363,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
         (read_measurements(), None)
     };
     // The measurements' refusal first, as when the goals were read after them.
-    let ((keys, episodes, rows, left_out), mut rejections, measurement_counts, source) = measurements?;
+    let ((keys, mut episodes, rows, left_out), mut rejections, measurement_counts, source) = measurements?;
     let goals = if side_by_side { goals } else { read_goals(None) };
     let mut inputs = BTreeMap::new();
     let mut sources = BTreeMap::new();
@@ -367,6 +375,8 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
         None => None,
         Some(read) => {
             let (g, rej, goal_counts, source) = read?;
+            // The goals table's discharge days end episodes too.
+            crate::episodes::apply_end_dates(&mut episodes, &keys, &g.episode_end, &cfg.registry);
             sources.insert(Table::Goals, source);
             inputs.insert("goals", goal_counts.with_rejected(rej.len()));
             rejections.extend(rej);
@@ -395,9 +405,10 @@ fn return_freed_memory() {
 fn into_series(
     m: Measurements,
     registry: &Registry,
+    ending: &crate::episodes::EndRule,
     record_of: &crate::model::RecordOf,
 ) -> (Keys, Episodes, SeriesRows, Vec<Rejection>) {
-    let prepared = crate::episodes::prepare(m, registry);
+    let prepared = crate::episodes::prepare(m, registry, ending);
     let record = |row: usize| record_of.record(row);
     let mut left_out = Vec::with_capacity(prepared.duplicates.len() + prepared.orphans.len());
     for (row, why) in &prepared.duplicates {
@@ -496,10 +507,25 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
                 .into(),
         ));
     }
-    let cfg = resolve(&args.input)?;
+    let mut cfg = resolve(&args.input)?;
+    cfg.ending = crate::episodes::EndRule {
+        as_of: parse_day("--as-of", &args.live.as_of)?,
+        inactive_days: args.live.inactive_days,
+    };
     let progress = Progress::new(quiet);
     let loaded = load(&cfg, &progress, quiet)?;
-    let summary = analysis(&loaded, &cfg, args, &filter, &progress, &cfg.out)?;
+    check_loaded(&loaded, &cfg, args, &filter)?;
+    if !quiet && loaded.episodes.items.iter().all(|it| !it.ended()) {
+        let x = loaded.episodes.extract;
+        progress.warn(&format!(
+            "no episode has ended on the extract date {}, so every outcome rate is empty; if these data are a \
+             finished study, give --as-of a date more than {} days after the last score (or mark the last \
+             scores phase `end`)",
+            crate::dates::format_day(x.as_of),
+            x.inactive_days
+        ));
+    }
+    let summary = analysis(&loaded, &cfg, args, &filter, &progress, &cfg.out, false)?;
     if let Some(by) = &args.by {
         // One report per unit for supervision, each in its own folder.
         let (kind, interner) =
@@ -515,10 +541,162 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
             } else {
                 f.therapists = vec![name.to_string()];
             }
-            analysis(&loaded, &cfg, args, &f, &progress, &cfg.out.join(format!("by_{kind}")).join(folder))?;
+            analysis(&loaded, &cfg, args, &f, &progress, &cfg.out.join(format!("by_{kind}")).join(folder), true)?;
         }
     }
     progress.done(&closing_line(&summary, &cfg.out));
+    Ok(())
+}
+
+/// Refuses, before anything is written, a run that cannot mean anything: an extract date
+/// before the data's last date, a table most of whose rows were rejected for one reason,
+/// no usable measurement, or a filter that matches nothing.
+fn check_loaded(loaded: &Loaded, cfg: &RunConfig, args: &AnalyzeArgs, filter: &crate::episodes::Filter) -> Result<()> {
+    let x = loaded.episodes.extract;
+    if !x.from_data && x.as_of < x.latest {
+        return Err(Error::Usage(format!(
+            "--as-of {} is before the latest date in the measurements ({}): the extract date is the day the \
+             export was taken, so no score can come after it; give a date on or after {}. Nothing was written",
+            crate::dates::format_day(x.as_of),
+            crate::dates::format_day(x.latest),
+            crate::dates::format_day(x.latest)
+        )));
+    }
+    check_rejections(loaded, cfg)?;
+    if loaded.episodes.items.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: no row could be used, so there is nothing to analyse; `sustain validate` lists every row's \
+             reason. Nothing was written",
+            cfg.measurements.display()
+        )));
+    }
+    check_filter(loaded, filter)?;
+    if args.by.is_some() && !args.client.is_empty() {
+        // Each --client must exist somewhere; its page is written in its unit's pack.
+        client_series(&loaded.keys, &loaded.episodes, &args.client, true)?;
+    }
+    Ok(())
+}
+
+/// The rule that stops a run whose table lost most of its rows to one reason: the
+/// figures would describe the few rows left, and the cause is nearly always one setting
+/// (the date order, the measure names, the encoding).
+const MOST_REJECTED: &str = "sustain stops when more than half of a table's rows are rejected for one reason";
+
+fn check_rejections(loaded: &Loaded, cfg: &RunConfig) -> Result<()> {
+    for (table, name) in [(Table::Measurements, "measurements"), (Table::Goals, "goals")] {
+        let Some(counts) = loaded.inputs.get(name) else { continue };
+        let mut by_code: BTreeMap<&str, (u64, &Rejection)> = BTreeMap::new();
+        for r in loaded.rejections.iter().filter(|r| r.table == table) {
+            by_code.entry(r.code).or_insert((0, r)).0 += 1;
+        }
+        let Some((code, (k, first))) = by_code.into_iter().max_by_key(|(_, (k, _))| *k) else { continue };
+        if 2 * k <= counts.rows_read {
+            continue;
+        }
+        let files = &loaded.sources[&table];
+        let (part, line) = files.lines(&[first.record])?[0];
+        let same = |r: &&Rejection| r.table == table && r.code == code;
+        let fix = match code {
+            "unparseable_date" => {
+                // The order in which most of the rejected dates read (day/month and
+                // month/day agree on dates up to the 12th: the later days decide).
+                let values: Vec<&str> = loaded
+                    .rejections
+                    .iter()
+                    .filter(same)
+                    .filter_map(|r| crate::validate::quoted_value(&r.message))
+                    .collect();
+                let fits = |o: &DateOrder| values.iter().filter(|v| o.parse(v).is_ok()).count();
+                let others: Vec<DateOrder> = DateOrder::ALL.into_iter().filter(|o| *o != cfg.dates.order).collect();
+                let best = others.iter().map(fits).max().unwrap_or(0);
+                let orders: Vec<&str> =
+                    others.iter().filter(|o| best > 0 && fits(o) == best).map(|o| o.as_str()).collect();
+                match orders.as_slice() {
+                    [] => format!(
+                        "write the dates as {}, or give their order with --date-format",
+                        cfg.dates.order.pattern()
+                    ),
+                    [order] => format!("the dates read in another order: run again with --date-format {order}"),
+                    _ => format!(
+                        "the dates read either day first or month first: run again with --date-format {}",
+                        orders.join(" or ")
+                    ),
+                }
+            }
+            "future_date" => format!(
+                "the dates are after today ({}): check the date column, or give the day the export was taken \
+                 with --today",
+                crate::dates::format_day(cfg.dates.today)
+            ),
+            "unknown_measure" => "name the instruments as `sustain measures` lists them (PHQ-9, GAD-7, CORE-10, \
+                                  ...), or add them with --measures FILE"
+                .into(),
+            "score_out_of_range" => "check that the scores are totals on the instrument's own scale (not item \
+                                     means or T-scores), or give the instrument's range in a --measures file"
+                .into(),
+            "not_utf8" => "the file is not UTF-8 text; if a Windows program saved it, run again with \
+                           --encoding windows-1252, or save it as CSV UTF-8"
+                .into(),
+            "too_many_fields" => "its lines have more values than its header: check the separator (a comma) and \
+                                  that values holding commas are quoted"
+                .into(),
+            _ => format!("correct the `{}` column (`sustain validate` lists every row's reason)", first.column),
+        };
+        return Err(Error::Usage(format!(
+            "{}: {k} of {} rows were rejected as {code} (line {line}: {}); {fix}. Nothing was written\n({MOST_REJECTED}.)",
+            files.parts[part].0.display(),
+            counts.rows_read,
+            first.message,
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a filter that keeps no episode, naming a few of the values that exist.
+fn check_filter(loaded: &Loaded, filter: &crate::episodes::Filter) -> Result<()> {
+    let keys = &loaded.keys;
+    let some = |i: &crate::model::Interner| {
+        let mut names: Vec<&str> = (0..i.len() as u32).map(|id| i.name(id)).collect();
+        names.sort_unstable();
+        let shown: Vec<&str> = names.iter().copied().take(5).collect();
+        let more = if names.len() > 5 { format!(", … ({} in all)", names.len()) } else { String::new() };
+        if names.is_empty() {
+            "none: the data name no such keys".to_string()
+        } else {
+            format!("{}{more}", shown.join(", "))
+        }
+    };
+    for (flag, wanted, interner) in
+        [("--therapist", &filter.therapists, &keys.therapists), ("--site", &filter.sites, &keys.sites)]
+    {
+        let unknown: Vec<&str> = wanted
+            .iter()
+            .map(String::as_str)
+            .filter(|w| !(0..interner.len() as u32).any(|id| interner.name(id) == *w))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error::Usage(format!(
+                "{flag} {}: no such key in the data (keys are matched exactly); the data have: {}. Nothing was written",
+                unknown.join(","),
+                some(interner)
+            )));
+        }
+    }
+    if !filter.is_empty() {
+        let mut kept = loaded.episodes.clone();
+        filter.apply(keys, &mut kept);
+        if kept.items.is_empty() {
+            let dates = loaded.episodes.items.iter().map(|it| it.last_date);
+            let (lo, hi) = (dates.clone().min().unwrap_or(0), dates.max().unwrap_or(0));
+            return Err(Error::Usage(format!(
+                "the filters (--therapist, --site, --from, --to) together keep no episode; episodes' final scores \
+                 run from {} to {}. Nothing was written",
+                crate::dates::format_day(lo),
+                crate::dates::format_day(hi)
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -559,6 +737,7 @@ fn analysis(
     filter: &crate::episodes::Filter,
     progress: &Progress,
     out: &Path,
+    in_pack: bool,
 ) -> Result<Summary> {
     // Episodes were built on every row while loading; a filter keeps some (the rules stay
     // as resolved on all data).
@@ -570,6 +749,7 @@ fn analysis(
         std::borrow::Cow::Owned(kept)
     };
     let settings = Settings {
+        current: crate::current::Options { no_score_days: args.live.no_score_days },
         trajectories: args.trajectories.options(),
         sudden_gains: args.sudden_gains.options(),
         follow_up: args.follow_up.options(),
@@ -584,7 +764,7 @@ fn analysis(
         goals: crate::goals::Options { gbo_reliable_change: args.gbo_reliable_change, gas_rho: args.gas_rho },
     };
     // The series of each `--client`, found before the long work so that a wrong id fails fast.
-    let client_series = client_series(&loaded.keys, &episodes, &args.client)?;
+    let client_series = client_series(&loaded.keys, &episodes, &args.client, !in_pack)?;
     let for_clients: BTreeSet<usize> = client_series.iter().flat_map(|(_, items)| items.iter().copied()).collect();
     let staging = Staging::new(out)?;
     progress.stage("trajectories, sudden gains, follow-up, caseload and goals (in parallel)");
@@ -603,11 +783,13 @@ fn analysis(
         suppression: supp,
     });
     progress.stage("writing results");
+    let attention = attention_rows(&loaded.keys, &episodes, &r.current, &settings.current, reg);
     let report = crate::report::render_html(&crate::report::ReportInput {
         summary: &r.summary,
         registry: &cfg.registry,
         suppress_below: args.suppress_below,
         figures: &figures,
+        attention: &attention,
     });
     let client_pages = client_pages(
         loaded,
@@ -621,7 +803,11 @@ fn analysis(
             gains: &r.gains,
         },
     );
+    let current_opts = settings.current;
     let mut files: Vec<OutputFile> = vec![
+        OutputFile::render("current.csv", |w| {
+            tables::current_csv(w, &loaded.keys, &episodes, &r.current, &current_opts, reg)
+        }),
         OutputFile::render("relapse_survival.csv", |w| tables::relapse_survival_csv(w, &r.curves, reg)),
         OutputFile::render("expected_response.csv", |w| tables::expected_response_csv(w, &r.etr, reg)),
         OutputFile::render("therapists.csv", |w| {
@@ -642,6 +828,7 @@ fn analysis(
                 registry: &cfg.registry,
                 suppress_below: args.suppress_below,
                 figures: &[],
+                attention: &attention,
             })
             .into_bytes(),
         ),
@@ -662,8 +849,74 @@ fn analysis(
     Ok(r.summary)
 }
 
+/// The open episodes that need attention, as the report lists them: one row per episode
+/// (its measures' scores side by side, its reasons most serious first), by therapist,
+/// then by the most serious reason, then client.
+fn attention_rows(
+    keys: &Keys,
+    eps: &Episodes,
+    current: &[crate::current::Current],
+    opts: &crate::current::Options,
+    registry: &Registry,
+) -> Vec<crate::report::AttentionRow> {
+    use crate::current::Attention;
+    let name = |i: &crate::model::Interner, id: u32| {
+        if id == crate::model::NO_KEY {
+            "(none)".to_string()
+        } else {
+            i.name(id).to_string()
+        }
+    };
+    let mut rows = Vec::new();
+    // An episode's series are consecutive in series order.
+    for group in current.chunk_by(|a, b| {
+        let (x, y) = (&eps.items[a.item], &eps.items[b.item]);
+        (x.client, x.episode) == (y.client, y.episode)
+    }) {
+        let mut reasons: Vec<(Attention, String)> = group
+            .iter()
+            .filter_map(|c| c.attention.map(|a| (c, a)))
+            .map(|(c, a)| {
+                let code = &registry.get(eps.items[c.item].measure as usize).code;
+                let words = match a {
+                    Attention::NoScore => format!("no score for {} days", c.days_since_last),
+                    _ => format!("{code} {}", a.words(opts)),
+                };
+                (a, words)
+            })
+            .collect();
+        if reasons.is_empty() {
+            continue;
+        }
+        reasons.sort();
+        reasons.dedup_by(|a, b| a.1 == b.1);
+        let it = &eps.items[group[0].item];
+        let scores: Vec<String> = group
+            .iter()
+            .map(|c| {
+                let x = &eps.items[c.item];
+                // No-break spaces: one measure's scores stay on one line.
+                format!("{}\u{a0}{}\u{a0}→\u{a0}{}", registry.get(x.measure as usize).code, x.baseline, c.latest)
+            })
+            .collect();
+        let row = crate::report::AttentionRow {
+            therapist: name(&keys.therapists, it.therapist),
+            client: name(&keys.clients, it.client),
+            episode: name(&keys.episodes, it.episode),
+            scores: scores.join("; "),
+            sessions: group.iter().map(|c| eps.items[c.item].n_scores).max().unwrap_or(0),
+            latest_date: crate::dates::format_day(group.iter().map(|c| eps.items[c.item].last_date).max().unwrap_or(0)),
+            reason: reasons.iter().map(|r| r.1.as_str()).collect::<Vec<_>>().join("; "),
+        };
+        rows.push((reasons[0].0, row));
+    }
+    rows.sort_by(|(a, x), (b, y)| (&x.therapist, a, &x.client).cmp(&(&y.therapist, b, &y.client)));
+    rows.into_iter().map(|(_, row)| row).collect()
+}
+
 /// Options of the analyses, resolved from the flags.
 struct Settings {
+    current: crate::current::Options,
     trajectories: crate::trajectories::Options,
     sudden_gains: crate::sudden_gains::Options,
     follow_up: crate::followup::Options,
@@ -674,6 +927,8 @@ struct Settings {
 /// What the analyses hand on to the charts, the report and the tables written last.
 struct Results {
     summary: Summary,
+    /// Every open series on the extract date ([`crate::current`]).
+    current: Vec<crate::current::Current>,
     etr: Vec<crate::trajectories::EtrPoint>,
     /// The trajectories of the `--client` series (the others are written to
     /// `trajectories.csv` and dropped as they are made).
@@ -826,6 +1081,8 @@ fn run_analyses(
                 // (but those of the `--client` series, for their pages).
                 let mut tally = crate::summary::TrajectoryTally::default();
                 let (mut kept, mut expected) = (BTreeMap::new(), None);
+                // What the current caseload needs of each open series.
+                let mut open = BTreeMap::new();
                 staging.write_together(&["trajectories.csv"], |w| {
                     let [out] = w else { return Err(std::io::Error::other("one file")) };
                     let mut table = tables::TrajectoryTable::new(&mut **out)?;
@@ -836,6 +1093,10 @@ fn run_analyses(
                         if for_clients.contains(&i) {
                             kept.insert(i, t.clone());
                         }
+                        if !it.ended() {
+                            let (band, latest_session, not_on_track) = (t.band, t.latest_session, t.off_track_now);
+                            open.insert(i, crate::current::OpenSeries { band, latest_session, not_on_track });
+                        }
                         if result.is_ok() {
                             result = table.add(keys, it, t, reg);
                         }
@@ -845,7 +1106,7 @@ fn run_analyses(
                 })?;
                 let expected = expected.expect("the table was written, so the series were walked");
                 let summary = crate::summary::trajectory_summary(eps, &tally, &expected, tr_options, reg);
-                Ok((expected.etr, kept, summary))
+                Ok((expected.etr, kept, open, summary))
             }));
         });
         s.spawn(|_| {
@@ -861,7 +1122,16 @@ fn run_analyses(
     });
     let done = "every task of the scope has finished";
     rejected.expect(done)?;
-    let ((etr, client_trajectories, tr_summary), (gains, sg_summary)) = (tr.expect(done)?, sg.expect(done)?);
+    let ((etr, client_trajectories, open, tr_summary), (gains, sg_summary)) = (tr.expect(done)?, sg.expect(done)?);
+    // The current caseload, from what the trajectories and sudden gains found.
+    let losses: Vec<usize> = {
+        let mut v: Vec<usize> =
+            gains.found.iter().filter(|f| f.kind == crate::sudden_gains::Kind::Loss).map(|f| f.item).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let current = crate::current::current(eps, &open, &etr, &losses, &settings.current);
     let (durability, curves, sustained, caseload) = fu.expect(done)?;
     let (units, funnel_refs, periods, caseload_summary) = caseload;
     let mut summary = base.expect(done);
@@ -869,6 +1139,7 @@ fn run_analyses(
     summary.sudden_gains = Some(sg_summary);
     summary.sustained = Some(sustained);
     summary.caseload = Some(caseload_summary);
+    summary.current = Some(crate::current::summarise(&current, &settings.current));
     let mut goal_figure = None;
     if let Some((written, goals_summary, figure)) = goal_results {
         written?;
@@ -877,6 +1148,7 @@ fn run_analyses(
     }
     Ok(Results {
         summary,
+        current,
         etr,
         client_trajectories,
         gains,
@@ -890,22 +1162,29 @@ fn run_analyses(
 }
 
 /// The series (indices into `episodes.items`) of each `--client`, in the order given.
-fn client_series<'a>(keys: &Keys, episodes: &Episodes, clients: &'a [String]) -> Result<Vec<(&'a str, Vec<usize>)>> {
+/// A client missing from `episodes` is an error unless `required` is false (a unit's pack
+/// under `--by`, which shows only its own clients' pages).
+fn client_series<'a>(
+    keys: &Keys,
+    episodes: &Episodes,
+    clients: &'a [String],
+    required: bool,
+) -> Result<Vec<(&'a str, Vec<usize>)>> {
     let mut seen = BTreeSet::new();
-    clients
-        .iter()
-        .filter(|client| seen.insert(client.as_str()))
-        .map(|client| {
-            let items: Vec<usize> =
-                (0..episodes.items.len()).filter(|&i| keys.clients.name(episodes.items[i].client) == client).collect();
-            if items.is_empty() {
-                return Err(Error::Usage(format!(
-                    "--client {client}: no episode of that client in the data (after filters)"
-                )));
-            }
-            Ok((client.as_str(), items))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for client in clients.iter().filter(|client| seen.insert(client.as_str())) {
+        let items: Vec<usize> =
+            (0..episodes.items.len()).filter(|&i| keys.clients.name(episodes.items[i].client) == client).collect();
+        if items.is_empty() && required {
+            return Err(Error::Usage(format!(
+                "--client {client}: no episode of that client in the data (after filters). Nothing was written"
+            )));
+        }
+        if !items.is_empty() {
+            out.push((client.as_str(), items));
+        }
+    }
+    Ok(out)
 }
 
 /// What the client pages show of the analyses.

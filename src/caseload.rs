@@ -325,7 +325,10 @@ pub struct Unit {
     pub kind: &'static str,
     pub unit: String,
     pub measure: u16,
+    /// Ended episodes: every count and rate below is of these.
     pub episodes: u64,
+    /// Episodes open on the extract date (in treatment), in no figure.
+    pub in_treatment: u64,
     pub paired: u64,
     pub at_caseness: u64,
     pub recovery: Count,
@@ -420,6 +423,7 @@ impl Tally {
             unit: name.to_string(),
             measure,
             episodes: 0,
+            in_treatment: 0,
             paired: 0,
             at_caseness: 0,
             recovery: Count::default(),
@@ -450,9 +454,14 @@ impl Tally {
     ) {
         use crate::outcomes::{Outcome, ReliableCategory};
         let (u, c) = (&mut self.unit, &it.classification);
+        if !it.ended() {
+            u.in_treatment += 1;
+            return;
+        }
         u.episodes += 1;
-        // Dropout: ended before a second treatment session (one score after baseline at most).
-        u.dropout.add(it.n_scores < 3);
+        // Dropout: an ended episode that did not finish a course of treatment (fewer than
+        // two scores before follow-up: NHS Talking Therapies' "ended, not finished").
+        u.dropout.add(it.n_scores < 2);
         self.sessions.push(f64::from(it.n_scores.saturating_sub(1)));
         if !it.paired() {
             return;
@@ -512,7 +521,7 @@ pub fn analyse(
         let cases: Vec<(f64, bool)> = items
             .iter()
             .map(|&i| &eps.items[i])
-            .filter(|it| it.paired() && it.classification.caseness_start == Some(true))
+            .filter(|it| it.finished() && it.classification.caseness_start == Some(true))
             .map(|it| (it.baseline, it.classification.outcome == Some(Outcome::Recovered)))
             .collect();
         let model = logistic(&cases);
@@ -651,7 +660,7 @@ fn trends(eps: &crate::episodes::Episodes, measures: &[u16], opts: &Options) -> 
         let items: Vec<&crate::episodes::EpisodeMeasure> =
             eps.items.iter().filter(|it| it.measure == measure).collect();
         let mut by: BTreeMap<i32, (Count, Count)> = BTreeMap::new();
-        for it in items.iter().filter(|it| it.paired()) {
+        for it in items.iter().filter(|it| it.finished()) {
             let e = by.entry(period_of(it.last_date, opts.period)).or_default();
             if it.classification.caseness_start == Some(true) {
                 e.0.add(it.classification.outcome == Some(Outcome::Recovered));
@@ -667,7 +676,14 @@ fn trends(eps: &crate::episodes::Episodes, measures: &[u16], opts: &Options) -> 
         let spans: Vec<(i32, i32)> = items
             .iter()
             .map(|it| {
-                let end = if it.paired() { it.last_date } else { it.first_date };
+                // An open episode is open to the extract date.
+                let end = if !it.ended() {
+                    it.last_date.max(eps.extract.as_of)
+                } else if it.paired() {
+                    it.last_date
+                } else {
+                    it.first_date
+                };
                 (period_of(it.first_date, opts.period), period_of(end, opts.period))
             })
             .collect();

@@ -97,6 +97,19 @@ pub struct InputArgs {
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub today: Option<String>,
 
+    /// The order of day, month and year in the tables' dates: ymd is ISO 8601
+    /// (2024-01-31, the contract), dmy day first (31/01/2024, UK), mdy month first
+    /// (01/31/2024, US). Day and month may have one digit; the year needs four; `/`, `-`
+    /// or `.` separate them. A time after the date is ignored.
+    #[arg(long, value_enum, value_name = "ORDER", default_value_t = DateFormat::Ymd)]
+    pub date_format: DateFormat,
+
+    /// The character encoding of CSV tables: utf-8 (the contract), or windows-1252 for
+    /// an export saved by an older Windows program. A line that is not UTF-8 in a UTF-8
+    /// file is rejected on its own (not_utf8); a file most of whose lines are stops the run.
+    #[arg(long, value_enum, value_name = "ENCODING", default_value_t = TextEncoding::Utf8)]
+    pub encoding: TextEncoding,
+
     /// Goal ratings held in memory at once. A longer goals table goes through temporary
     /// files (in TMPDIR, deleted at the end; about 85 bytes a rating at the peak) and is
     /// analysed a run of whole clients at a time; and with more than about four times N
@@ -110,10 +123,70 @@ pub struct InputArgs {
     pub quiet: bool,
 }
 
+/// `--encoding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextEncoding {
+    #[value(name = "utf-8")]
+    Utf8,
+    #[value(name = "windows-1252")]
+    Windows1252,
+}
+
+impl From<TextEncoding> for crate::ingest::Encoding {
+    fn from(e: TextEncoding) -> Self {
+        match e {
+            TextEncoding::Utf8 => crate::ingest::Encoding::Utf8,
+            TextEncoding::Windows1252 => crate::ingest::Encoding::Windows1252,
+        }
+    }
+}
+
+/// `--date-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DateFormat {
+    Ymd,
+    Dmy,
+    Mdy,
+}
+
+impl From<DateFormat> for crate::dates::DateOrder {
+    fn from(f: DateFormat) -> Self {
+        match f {
+            DateFormat::Ymd => crate::dates::DateOrder::Ymd,
+            DateFormat::Dmy => crate::dates::DateOrder::Dmy,
+            DateFormat::Mdy => crate::dates::DateOrder::Mdy,
+        }
+    }
+}
+
+/// Ended and open episodes on a live export.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Ended and open episodes")]
+pub struct LiveArgs {
+    /// The extract date: the day the export was taken. Episodes are judged ended or open
+    /// (in treatment) on it, and only ended ones count in outcome figures
+    /// [default: the latest date in the measurements].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<String>,
+
+    /// An episode with no end date, end-phase score or follow-up has ended when its last
+    /// score is more than this many days before the extract date; until then it is open.
+    #[arg(long, value_name = "DAYS", default_value_t = 90, value_parser = clap::value_parser!(i32).range(1..))]
+    pub inactive_days: i32,
+
+    /// In current.csv, an open episode whose last score is more than this many days
+    /// before the extract date needs attention (no_score_for_N_days).
+    #[arg(long, value_name = "DAYS", default_value_t = 28, value_parser = clap::value_parser!(i32).range(1..))]
+    pub no_score_days: i32,
+}
+
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub input: InputArgs,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
 
     /// Small-number suppression in every aggregate output (summary.json, therapists.csv,
     /// sites.csv, trends.csv, the report): counts of people or episodes below N are shown as

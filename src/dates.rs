@@ -44,6 +44,74 @@ pub fn parse_iso_date(text: &str) -> Result<Day, DateError> {
     Ok(days_from_civil(y, m, d))
 }
 
+/// The order of day, month and year in a date column's text (`--date-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DateOrder {
+    /// ISO 8601, `YYYY-MM-DD` (the contract).
+    #[default]
+    Ymd,
+    /// Day first, `DD/MM/YYYY` (UK and most of Europe).
+    Dmy,
+    /// Month first, `MM/DD/YYYY` (US).
+    Mdy,
+}
+
+impl DateOrder {
+    pub const ALL: [DateOrder; 3] = [DateOrder::Ymd, DateOrder::Dmy, DateOrder::Mdy];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DateOrder::Ymd => "ymd",
+            DateOrder::Dmy => "dmy",
+            DateOrder::Mdy => "mdy",
+        }
+    }
+
+    /// How a date of this order is written, for messages.
+    pub fn pattern(self) -> &'static str {
+        match self {
+            DateOrder::Ymd => "YYYY-MM-DD",
+            DateOrder::Dmy => "DD/MM/YYYY",
+            DateOrder::Mdy => "MM/DD/YYYY",
+        }
+    }
+
+    /// Parses a date written in this order.
+    pub fn parse(self, text: &str) -> Result<Day, DateError> {
+        match self {
+            DateOrder::Ymd => parse_iso_date(text),
+            DateOrder::Dmy => parse_day_first(text, false),
+            DateOrder::Mdy => parse_day_first(text, true),
+        }
+    }
+}
+
+/// Parses `DD/MM/YYYY` (or `MM/DD/YYYY` with `month_first`): day and month of one or two
+/// digits, a four-digit year, separated by `/`, `-` or `.` (the same one twice), and
+/// optionally a time after a space or `T`, which is ignored. Two-digit years are refused:
+/// which century they mean is a guess.
+fn parse_day_first(text: &str, month_first: bool) -> Result<Day, DateError> {
+    let s = crate::validate::trim(text);
+    let date = s.split([' ', 'T']).next().unwrap_or("");
+    let sep = date.bytes().find(|b| matches!(b, b'/' | b'-' | b'.')).ok_or(DateError::Format)?;
+    let parts: Vec<&str> = date.split(sep as char).collect();
+    let number = |p: &str, widths: std::ops::RangeInclusive<usize>| -> Result<i32, DateError> {
+        if widths.contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()) {
+            Ok(p.parse().expect("digits"))
+        } else {
+            Err(DateError::Format)
+        }
+    };
+    let [a, b, y] = parts.as_slice() else { return Err(DateError::Format) };
+    let (a, b, y) = (number(a, 1..=2)?, number(b, 1..=2)?, number(y, 4..=4)?);
+    let (d, m) = if month_first { (b, a) } else { (a, b) };
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return Err(DateError::Impossible);
+    }
+    Ok(days_from_civil(y, m, d))
+}
+
 fn is_leap(y: i32) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
@@ -142,6 +210,23 @@ mod tests {
         for s in ["", "2024/01/05", "05-01-2024", "2024-1-5", "20240105", "2024-01-05x", "yesterday"] {
             assert_eq!(parse_iso_date(s), Err(DateError::Format), "{s}");
         }
+    }
+
+    #[test]
+    fn day_first_and_month_first_dates() {
+        let jan31 = parse_iso_date("2024-01-31");
+        assert_eq!(DateOrder::Dmy.parse("31/01/2024"), jan31);
+        assert_eq!(DateOrder::Dmy.parse("31.1.2024"), jan31);
+        assert_eq!(DateOrder::Dmy.parse(" 31-01-2024 10:15 "), jan31);
+        assert_eq!(DateOrder::Mdy.parse("1/31/2024"), jan31);
+        assert_eq!(DateOrder::Dmy.parse("02/03/2024"), parse_iso_date("2024-03-02"));
+        assert_eq!(DateOrder::Mdy.parse("02/03/2024"), parse_iso_date("2024-02-03"));
+        assert_eq!(DateOrder::Mdy.parse("31/01/2024"), Err(DateError::Impossible));
+        assert_eq!(DateOrder::Dmy.parse("29/02/2023"), Err(DateError::Impossible));
+        for s in ["2024-01-31", "31/01/24", "31/01-2024", "31//2024", "a1/01/2024", "131/01/2024", ""] {
+            assert_eq!(DateOrder::Dmy.parse(s), Err(DateError::Format), "{s}");
+        }
+        assert_eq!(DateOrder::Ymd.parse("2024-01-31"), jan31);
     }
 
     #[test]

@@ -175,10 +175,15 @@ pub struct DemoData {
     pub n_measurements: u64,
 }
 
-const MEASUREMENTS_HEADER: &str = "client_id,episode_id,therapist_id,site_id,date,session,phase,measure,score\n";
+const MEASUREMENTS_HEADER: &str =
+    "client_id,episode_id,therapist_id,site_id,date,session,phase,measure,score,episode_end\n";
 const GOALS_HEADER: &str = "client_id,episode_id,goal_id,parent_goal_id,date,phase,scale,rating,weight\n";
-const TRUTH_HEADER: &str =
-    "client_id,episode_id,therapist_id,shape,dropout,dip_peak_session,planted_relapse,relapse_followup_months\n";
+const TRUTH_HEADER: &str = "client_id,episode_id,therapist_id,shape,dropout,dip_peak_session,planted_relapse,\
+                            relapse_followup_months,open_at_extract\n";
+
+/// The day the demo export was taken: nothing later is in it, and the clients whose
+/// treatment runs past it are still in treatment (open episodes).
+pub const EXTRACT_DATE: (i32, i32, i32) = (2025, 6, 30);
 
 /// Clients per batch when writing: the data are made and written a batch at a time, so
 /// that the 100 M-row benchmark set takes no more memory than a small one.
@@ -215,7 +220,10 @@ pub fn generate_batches(
     let (mut m, mut g, mut t) = (String::new(), String::new(), String::new());
     let mut n_rows = 0u64;
     let first_start = days_from_civil(2023, 1, 2);
-    let last_start = days_from_civil(2025, 3, 31);
+    let (y, m_, d) = EXTRACT_DATE;
+    let extract = days_from_civil(y, m_, d);
+    // Clients keep arriving until the week before the extract date.
+    let last_start = extract - 7;
     for c in 0..n_clients {
         let client = format!("C{:05}", c + 1);
         let ther = rng.int(0, THERAPISTS as i64 - 1) as usize;
@@ -224,6 +232,10 @@ pub fn generate_batches(
         let n_episodes = if rng.chance(0.08) { 2 } else { 1 };
         let mut start: Day = first_start + rng.int(0, i64::from(last_start - first_start)) as Day;
         for e in 0..n_episodes {
+            // A second course that would begin after the extract date is not in the export.
+            if start > last_start {
+                break;
+            }
             let episode = format!("E{}", e + 1);
             let shape = draw_shape(&mut rng, therapist_effect(ther));
             let dropout = rng.chance(0.14);
@@ -255,8 +267,21 @@ pub fn generate_batches(
             let mut last_date = start;
             let mut final_severity = intake;
             let end_phase = rng.chance(0.5);
-            for k in 0..=n_sessions {
-                let date = start + 7 * k as Day + rng.int(-1, 1) as Day * i32::from(k > 0);
+            // Courses running past the extract date are cut there: still in treatment.
+            let dates: Vec<Day> =
+                (0..=n_sessions).map(|k| start + 7 * k as Day + rng.int(-1, 1) as Day * i32::from(k > 0)).collect();
+            let open = dates.last().is_some_and(|&d| d > extract);
+            // One site's system records the discharge day of each finished course (a
+            // dropout's referral is closed four weeks after the last contact).
+            let discharge = (site == "S1" && !open)
+                .then(|| dates[n_sessions] + if dropout { 28 } else { 0 })
+                .filter(|&d| d <= extract)
+                .map(format_day)
+                .unwrap_or_default();
+            for (k, &date) in dates.iter().enumerate() {
+                if date > extract {
+                    break;
+                }
                 last_date = date;
                 let sev = severity_at(k);
                 final_severity = sev;
@@ -273,7 +298,7 @@ pub fn generate_batches(
                     let s = score(inst, sev, rng.normal());
                     let _ = writeln!(
                         m,
-                        "{client},{episode},{therapist},{site},{},{k},{phase},{},{s}",
+                        "{client},{episode},{therapist},{site},{},{k},{phase},{},{s},{discharge}",
                         format_day(date),
                         inst.code
                     );
@@ -285,9 +310,10 @@ pub fn generate_batches(
             let relapse_at = (!dropout && recovered_like && rng.chance(0.35)).then(|| rng.int(0, 2) as usize);
             let mut relapsed = false;
             let mut relapse_months = String::new();
-            if !dropout {
+            if !dropout && !open {
                 for (i, (months, days, p)) in [(3, 91, 0.75), (6, 182, 0.6), (12, 365, 0.45)].into_iter().enumerate() {
-                    if !rng.chance(p) {
+                    let date = last_date + days + rng.int(-10, 10) as Day;
+                    if !rng.chance(p) || date > extract {
                         continue;
                     }
                     if relapse_at == Some(i) {
@@ -299,12 +325,11 @@ pub fn generate_batches(
                     } else {
                         (final_severity + rng.between(-1.5, 2.5)).max(0.0)
                     };
-                    let date = last_date + days + rng.int(-10, 10) as Day;
                     for inst in &instruments {
                         let s = score(inst, sev, rng.normal());
                         let _ = writeln!(
                             m,
-                            "{client},{episode},{therapist},{site},{},,follow_up,{},{s}",
+                            "{client},{episode},{therapist},{site},{},,follow_up,{},{s},{discharge}",
                             format_day(date),
                             inst.code
                         );
@@ -314,11 +339,12 @@ pub fn generate_batches(
             }
             let _ = writeln!(
                 t,
-                "{client},{episode},{therapist},{},{dropout},{},{relapsed},{relapse_months}",
+                "{client},{episode},{therapist},{},{dropout},{},{relapsed},{relapse_months},{open}",
                 shape.as_str(),
                 if shape == Shape::DipThenImprovement { dip_peak.to_string() } else { String::new() }
             );
-            write_goals(&mut g, &mut rng, &client, &episode, start, last_date, n_sessions, shape, relapsed);
+            let course = Course { start, end: last_date, n_sessions, shape, relapsed, extract };
+            write_goals(&mut g, &mut rng, &client, &episode, &course);
             start = last_date + rng.int(120, 300) as Day;
         }
         if (c + 1) % batch == 0 || c + 1 == n_clients {
@@ -329,18 +355,20 @@ pub fn generate_batches(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_goals(
-    g: &mut String,
-    rng: &mut Rng,
-    client: &str,
-    episode: &str,
+/// What the goal ratings of one episode follow.
+struct Course {
     start: Day,
+    /// The last session's date (up to the extract date).
     end: Day,
     n_sessions: usize,
     shape: Shape,
     relapsed: bool,
-) {
+    /// No rating after this day is written.
+    extract: Day,
+}
+
+fn write_goals(g: &mut String, rng: &mut Rng, client: &str, episode: &str, course: &Course) {
+    let &Course { start, end, n_sessions, shape, relapsed, extract } = course;
     let progress = match shape {
         Shape::EarlyResponse | Shape::GradualResponse | Shape::DipThenImprovement => rng.between(0.5, 1.0),
         Shape::NoResponse => rng.between(-0.1, 0.35),
@@ -358,6 +386,10 @@ fn write_goals(
             dates.push((fu, "follow_up", if relapsed { 0.3 } else { 1.0 }));
         }
     }
+    dates.retain(|d| d.0 <= extract);
+    // A course cut short by the extract date may have had no session after the first:
+    // one rating a day.
+    dates.dedup_by_key(|d| d.0);
     for goal in 1..=rng.int(1, 3) {
         let gid = format!("G{goal}");
         let first = rng.int(0, 4) as f64;
@@ -536,7 +568,12 @@ fn write_demo(args: &DemoArgs, batch: u64) -> Result<()> {
         let [truth] = truth else { return Err(std::io::Error::other("one truth file")) };
         let (mw, gw) = tables.split_at_mut(n_parts);
         // ORS scores are decimals, the others whole numbers; dates are Parquet dates.
-        let m_types = [("date", DataType::Date), ("session", DataType::Int64), ("score", DataType::Float64)];
+        let m_types = [
+            ("date", DataType::Date),
+            ("session", DataType::Int64),
+            ("score", DataType::Float64),
+            ("episode_end", DataType::Date),
+        ];
         let mut m = TableSink::new(args.format, ("measurements", MEASUREMENTS_HEADER), &m_types, mw)?;
         let g_types = [("date", DataType::Date), ("rating", DataType::Int64), ("weight", DataType::Int64)];
         let mut g = TableSink::new(args.format, ("goals", GOALS_HEADER), &g_types, gw)?;
@@ -602,7 +639,8 @@ mod tests {
             let ext = if format == DataFormat::Csv { "csv" } else { "parquet" };
             let path = out.join(format!("measurements.{ext}"));
             let mut reader = crate::ingest::TableReader::open(&path, crate::model::Table::Measurements).unwrap();
-            let (m, rejected) = crate::ingest::measurements(&mut reader, &registry, today).unwrap();
+            let (m, rejected) =
+                crate::ingest::measurements(&mut reader, &registry, crate::validate::DateRules::iso(today)).unwrap();
             assert!(rejected.is_empty());
             (
                 m.client,

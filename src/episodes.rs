@@ -41,8 +41,9 @@ impl SeriesRows {
         fn laid_out<T: Copy + Send + Sync>(values: Vec<T>, order: &[u32]) -> Vec<T> {
             order.par_iter().with_min_len(1 << 16).map(|&r| values[r as usize]).collect()
         }
-        let Measurements { client, episode, therapist, site, date, session, phase, measure, score, keys } = m;
-        drop((client, episode, therapist, site));
+        let Measurements { client, episode, therapist, site, date, session, phase, measure, score, keys, episode_end } =
+            m;
+        drop((client, episode, therapist, site, episode_end));
         let mut last_session = vec![None; n_measures];
         for ((&p, &s), &x) in phase.iter().zip(&session).zip(&measure) {
             if p != Phase::FollowUp {
@@ -83,9 +84,12 @@ pub struct Prepared {
 }
 
 /// Sorts the rows into series, drops duplicates and follow-up-only series, builds the
-/// episodes (on every row: a run's filter applies afterwards) and lays out their rows.
-/// Consumes the rows: only their keys are handed back.
-pub fn prepare(m: Measurements, registry: &Registry) -> Prepared {
+/// episodes (on every row: a run's filter applies afterwards), judges each ended or open
+/// by `ending`, and lays out their rows. Consumes the rows: only their keys are handed
+/// back.
+pub fn prepare(m: Measurements, registry: &Registry, ending: &EndRule) -> Prepared {
+    let extract = Extract::of(&m, ending);
+    let end_dates = end_dates(&m);
     let mut sorted = sort_rows(&m);
     let orphans = take_orphan_follow_ups(&m, &mut sorted);
     // Each series' keys and its episode's carers are taken through the order (the
@@ -94,8 +98,151 @@ pub fn prepare(m: Measurements, registry: &Registry) -> Prepared {
     let (plan, n_episodes) = plan_series(&m, &sorted.order);
     let (rows, keys) = SeriesRows::gather(m, &sorted.order, registry.measures().len());
     drop(sorted.order);
-    let episodes = build_episodes(&rows, &plan, n_episodes, registry);
+    let episodes = build_episodes(&rows, &plan, n_episodes, registry, &Ending { extract, end_dates });
     Prepared { keys, episodes, rows, duplicates: sorted.duplicates, orphans }
+}
+
+/// How a run decides whether an episode has ended (`--as-of`, `--inactive-days`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndRule {
+    /// The extract date; `None`: the latest date in the measurements.
+    pub as_of: Option<Day>,
+    /// An episode whose last score is more than this many days before the extract date
+    /// has ended.
+    pub inactive_days: i32,
+}
+
+impl Default for EndRule {
+    fn default() -> EndRule {
+        EndRule { as_of: None, inactive_days: 90 }
+    }
+}
+
+/// The extract date a run judged episodes by, and the inactivity rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Extract {
+    #[serde(serialize_with = "crate::summary::serialize_day")]
+    pub as_of: Day,
+    /// Whether it is the latest date in the measurements (no `--as-of`).
+    pub from_data: bool,
+    /// The latest date in the measurements.
+    #[serde(serialize_with = "crate::summary::serialize_day")]
+    pub latest: Day,
+    pub inactive_days: i32,
+}
+
+impl Extract {
+    fn of(m: &Measurements, rule: &EndRule) -> Extract {
+        let latest = m.date.iter().copied().max().unwrap_or(0);
+        Extract {
+            as_of: rule.as_of.unwrap_or(latest),
+            from_data: rule.as_of.is_none(),
+            latest,
+            inactive_days: rule.inactive_days,
+        }
+    }
+}
+
+/// Why an episode counts as ended, in the order the rules are tried (`episodes.csv`
+/// `ended_by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EndedBy {
+    /// Its `episode_end` is on or before the extract date.
+    EndDate,
+    /// It has a score in the `end` phase.
+    EndRow,
+    /// It has a follow-up score.
+    FollowUp,
+    /// Its last score is more than the inactivity limit before the extract date.
+    Inactive,
+}
+
+impl EndedBy {
+    pub const ALL: [EndedBy; 4] = [EndedBy::EndDate, EndedBy::EndRow, EndedBy::FollowUp, EndedBy::Inactive];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndedBy::EndDate => "end_date",
+            EndedBy::EndRow => "end_row",
+            EndedBy::FollowUp => "follow_up",
+            EndedBy::Inactive => "inactive",
+        }
+    }
+}
+
+/// An episode on the extract date: ended (and why), or open (in treatment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Status {
+    #[default]
+    Open,
+    Ended(EndedBy),
+}
+
+impl Status {
+    /// The first rule that ends the episode, or open (the contract's order).
+    pub fn judge(end_date: Option<Day>, end_row: bool, follow_up: bool, last_date: Day, x: &Extract) -> Status {
+        if end_date.is_some_and(|d| d <= x.as_of) {
+            Status::Ended(EndedBy::EndDate)
+        } else if end_row {
+            Status::Ended(EndedBy::EndRow)
+        } else if follow_up {
+            Status::Ended(EndedBy::FollowUp)
+        } else if i64::from(x.as_of) - i64::from(last_date) > i64::from(x.inactive_days) {
+            Status::Ended(EndedBy::Inactive)
+        } else {
+            Status::Open
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Ended(_) => "ended",
+        }
+    }
+
+    pub fn ended_by(self) -> Option<EndedBy> {
+        match self {
+            Status::Open => None,
+            Status::Ended(by) => Some(by),
+        }
+    }
+}
+
+/// The latest `episode_end` of each (client, episode) that has one.
+fn end_dates(m: &Measurements) -> std::collections::HashMap<(u32, u32), Day, foldhash::fast::FixedState> {
+    let mut out = std::collections::HashMap::with_hasher(foldhash::fast::FixedState::default());
+    for &(row, day) in &m.episode_end {
+        let e = out.entry((m.client[row as usize], m.episode[row as usize])).or_insert(day);
+        *e = (*e).max(day);
+    }
+    out
+}
+
+/// What judging episodes ended or open takes.
+struct Ending {
+    extract: Extract,
+    end_dates: std::collections::HashMap<(u32, u32), Day, foldhash::fast::FixedState>,
+}
+
+/// Judges each episode (its items are consecutive) ended or open, from all its rows.
+fn judge_episodes(items: &mut [EpisodeMeasure], rows: &SeriesRows, ending: &Ending) {
+    let mut i = 0;
+    while i < items.len() {
+        let key = (items[i].client, items[i].episode);
+        let j = i + items[i..].iter().take_while(|it| (it.client, it.episode) == key).count();
+        let (mut end_row, mut follow_up, mut last) = (false, false, Day::MIN);
+        for it in &items[i..j] {
+            end_row |= rows.phase[it.rows.clone()].contains(&Phase::End);
+            follow_up |= it.n_followup > 0;
+            last = last.max(rows.date[it.rows.clone()].iter().copied().max().unwrap_or(Day::MIN));
+        }
+        let status = Status::judge(ending.end_dates.get(&key).copied(), end_row, follow_up, last, &ending.extract);
+        for it in &mut items[i..j] {
+            it.status = status;
+        }
+        i = j;
+    }
 }
 
 /// The rows of the shared sort, duplicates removed.
@@ -253,6 +400,8 @@ pub struct EpisodeMeasure {
     pub classification: Classification,
     pub talking_therapies: Option<TalkingTherapies>,
     pub checks: SeriesChecks,
+    /// Ended or open on the extract date (the same for every measure of the episode).
+    pub status: Status,
     /// This series' rows: a range of [`SeriesRows`] (and of the sort order they were laid
     /// out by).
     pub rows: Range<usize>,
@@ -304,15 +453,28 @@ impl EpisodeMeasure {
     pub fn paired(&self) -> bool {
         self.final_score.is_some()
     }
+
+    /// Ended on the extract date: only ended episodes count in outcome figures.
+    pub fn ended(&self) -> bool {
+        self.status != Status::Open
+    }
+
+    /// Ended and paired: NHS Talking Therapies' "finished a course of treatment", the
+    /// episodes every outcome rate is over.
+    pub fn finished(&self) -> bool {
+        self.ended() && self.paired()
+    }
 }
 
 /// All episode results of a run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Episodes {
     pub items: Vec<EpisodeMeasure>,
     /// The rule each measure was judged by (indexed like the registry).
     pub rules: Vec<Option<ResolvedRule>>,
     pub n_episodes: usize,
+    /// The extract date the episodes were judged ended or open by.
+    pub extract: Extract,
 }
 
 /// The most frequent key among `(key, date, record)` rows; ties go to the key seen
@@ -397,7 +559,13 @@ fn plan_series(m: &Measurements, order: &[u32]) -> (Vec<SeriesPlan>, usize) {
 }
 
 /// Builds every episode × measure from the rows in series order and their plan.
-fn build_episodes(rows: &SeriesRows, plan: &[SeriesPlan], n_episodes: usize, registry: &Registry) -> Episodes {
+fn build_episodes(
+    rows: &SeriesRows,
+    plan: &[SeriesPlan],
+    n_episodes: usize,
+    registry: &Registry,
+    ending: &Ending,
+) -> Episodes {
     let mut items = Vec::new();
     let mut from = 0;
     for series in plan {
@@ -408,11 +576,19 @@ fn build_episodes(rows: &SeriesRows, plan: &[SeriesPlan], n_episodes: usize, reg
         from = to;
     }
     debug_assert_eq!(from, rows.len(), "the plan covers every row");
+    judge_episodes(&mut items, rows, ending);
+    let rules = settle(&mut items, registry);
+    Episodes { items, rules, n_episodes, extract: ending.extract }
+}
 
-    // Rules that depend on the sample use the baseline and final scores of paired series.
+/// Resolves each measure's rule (sample-based ones from the finished series) and
+/// classifies every series by it, with the combined Talking Therapies outcome.
+fn settle(items: &mut [EpisodeMeasure], registry: &Registry) -> Vec<Option<ResolvedRule>> {
+    // Rules that depend on the sample use the baseline and final scores of finished
+    // series (a score mid-treatment is no final).
     let mut baselines: Vec<Vec<f64>> = vec![Vec::new(); registry.measures().len()];
     let mut finals: Vec<Vec<f64>> = vec![Vec::new(); registry.measures().len()];
-    for it in items.iter().filter(|it| it.paired()) {
+    for it in items.iter().filter(|it| it.finished()) {
         baselines[it.measure as usize].push(it.baseline);
         finals[it.measure as usize].extend(it.final_score);
     }
@@ -425,12 +601,42 @@ fn build_episodes(rows: &SeriesRows, plan: &[SeriesPlan], n_episodes: usize, reg
             used.then(|| resolve_rule(meas, &baselines[i], &finals[i]))
         })
         .collect();
-    for it in &mut items {
+    for it in items.iter_mut() {
         let rule = rules[it.measure as usize].as_ref().expect("rule resolved for every measure in use");
         it.classification = rule.classify(it.baseline, it.final_score);
     }
-    attach_talking_therapies(&mut items, registry);
-    Episodes { items, rules, n_episodes }
+    attach_talking_therapies(items, registry);
+    rules
+}
+
+/// Ends the episodes whose discharge day another table gives (the goals table's
+/// `episode_end`, by client and episode names) on or before the extract date: `end_date`
+/// is the first rule, so it names the end of an episode ended otherwise too. Settles the
+/// rules again if an open episode ended. Returns how many open episodes it ended.
+pub fn apply_end_dates(
+    eps: &mut Episodes,
+    keys: &Keys,
+    end_dates: &crate::model::EndDates,
+    registry: &Registry,
+) -> usize {
+    if end_dates.is_empty() {
+        return 0;
+    }
+    let (mut opened, mut last) = (0, None);
+    for it in eps.items.iter_mut() {
+        let key = (keys.clients.name(it.client).to_string(), keys.episodes.name(it.episode).to_string());
+        if end_dates.get(&key).is_some_and(|&d| d <= eps.extract.as_of) {
+            if it.status == Status::Open && last != Some((it.client, it.episode)) {
+                opened += 1;
+            }
+            last = Some((it.client, it.episode));
+            it.status = Status::Ended(EndedBy::EndDate);
+        }
+    }
+    if opened > 0 {
+        eps.rules = settle(&mut eps.items, registry);
+    }
+    opened
 }
 
 /// Baseline, final and counts of one series (`rows`, in series order); `None` when it has
@@ -475,6 +681,7 @@ fn summarise_series(r: &SeriesRows, series: &SeriesPlan, rows: Range<usize>) -> 
         classification: Classification::default(),
         talking_therapies: None,
         checks,
+        status: Status::Open,
         rows,
     })
 }
@@ -504,6 +711,11 @@ fn attach_talking_therapies(items: &mut [EpisodeMeasure], registry: &Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An extract date long after every test date: every episode has ended.
+    pub(crate) fn all_ended() -> EndRule {
+        EndRule { as_of: Some(1_000_000), inactive_days: 90 }
+    }
     use crate::outcomes::Outcome;
 
     #[allow(clippy::too_many_arguments)]
@@ -544,7 +756,7 @@ mod tests {
         push(&mut m, &reg, "a", "t1", 1, 7, Phase::Treatment, "PHQ9", 15.0);
         let sorted = sort_rows(&m);
         assert_eq!(sorted.order, vec![2, 4, 0, 3, 1]);
-        let eps = prepare(m.clone(), &reg).episodes;
+        let eps = prepare(m.clone(), &reg, &all_ended()).episodes;
         assert_eq!(eps.items.len(), 1);
         let it = &eps.items[0];
         assert_eq!((it.baseline, it.final_score, it.n_scores, it.n_followup), (18.0, Some(7.0), 4, 1));
@@ -552,7 +764,7 @@ mod tests {
         // t1 has 3 rows, t2 has 2.
         assert_eq!(m.keys.therapists.name(it.therapist), "t1");
         // The series' rows are laid out in that order.
-        let p = prepare(m, &reg);
+        let p = prepare(m, &reg, &all_ended());
         assert_eq!(p.episodes.items[0].rows, 0..5);
         assert_eq!(p.rows.score, vec![18.0, 15.0, 12.0, 7.0, 20.0]);
         assert_eq!(p.rows.session, vec![0, 1, 2, NO_SESSION, NO_SESSION]);
@@ -570,7 +782,7 @@ mod tests {
         push(&mut m, &reg, "a", "t", 5, 35, Phase::Treatment, "PHQ9", 9.0);
         push(&mut m, &reg, "a", "t", 5, 35, Phase::Treatment, "PHQ9", 10.0);
         push(&mut m, &reg, "a", "t", 9, 300, Phase::FollowUp, "PHQ9", 8.0);
-        let p = prepare(m, &reg);
+        let p = prepare(m, &reg, &all_ended());
         assert_eq!(p.duplicates.len(), 2);
         assert_eq!(p.rows.len(), 3);
         assert_eq!(p.rows.last_session[reg.find("PHQ9").unwrap()], Some(5));
@@ -584,7 +796,7 @@ mod tests {
         push(&mut m, &reg, "a", "t", 1, 7, Phase::Treatment, "PHQ9", 15.0);
         push(&mut m, &reg, "a", "t", 2, 14, Phase::Treatment, "PHQ9", 9.0);
         push(&mut m, &reg, "a", "t", NO_SESSION, 0, Phase::Assessment, "PHQ9", 18.0);
-        let eps = prepare(m.clone(), &reg).episodes;
+        let eps = prepare(m.clone(), &reg, &all_ended()).episodes;
         assert_eq!((eps.items[0].baseline, eps.items[0].final_score), (18.0, Some(9.0)));
     }
 
@@ -609,7 +821,7 @@ mod tests {
         // d: an unnumbered score dated before the numbered ones sorts after them.
         push(&mut m, &reg, "d", "t", 1, 7, Phase::Treatment, "PHQ9", 15.0);
         push(&mut m, &reg, "d", "t", NO_SESSION, 3, Phase::Treatment, "PHQ9", 12.0);
-        let eps = prepare(m, &reg).episodes;
+        let eps = prepare(m, &reg, &all_ended()).episodes;
         let flags: Vec<(bool, bool)> = eps
             .items
             .iter()
@@ -624,11 +836,12 @@ mod tests {
     }
 
     /// 100 M rows hold about 9 M series: 8 bytes more per series is 70 MB of the 4 GB
-    /// budget (the order checks first took a byte more than the padding had).
+    /// budget. The order checks fit the padding of 120 bytes; the episode's status took
+    /// the next 8 (a byte more than the padding had left).
     #[test]
     #[cfg(target_pointer_width = "64")]
-    fn a_series_takes_120_bytes() {
-        assert_eq!(std::mem::size_of::<EpisodeMeasure>(), 120);
+    fn a_series_takes_128_bytes() {
+        assert_eq!(std::mem::size_of::<EpisodeMeasure>(), 128);
     }
 
     #[test]
@@ -654,7 +867,7 @@ mod tests {
         let reg = Registry::builtin();
         let mut m = Measurements::default();
         push(&mut m, &reg, "a", "t1", 0, 0, Phase::Assessment, "GAD7", 12.0);
-        let eps = prepare(m.clone(), &reg).episodes;
+        let eps = prepare(m.clone(), &reg, &all_ended()).episodes;
         let it = &eps.items[0];
         assert!(!it.paired());
         assert_eq!(it.classification.outcome, None);

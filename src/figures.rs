@@ -44,7 +44,7 @@ fn figure(id: &str, section: &'static str, svg: Result<String, String>, caption:
 /// The measure with most paired episodes: the report's main measure.
 pub fn main_measure(eps: &Episodes) -> Option<u16> {
     let mut n: BTreeMap<u16, usize> = BTreeMap::new();
-    for it in eps.items.iter().filter(|it| it.paired()) {
+    for it in eps.items.iter().filter(|it| it.finished()) {
         *n.entry(it.measure).or_default() += 1;
     }
     n.into_iter().max_by_key(|(m, c)| (*c, std::cmp::Reverse(*m))).map(|(m, _)| m)
@@ -88,7 +88,7 @@ fn code(i: &Inputs, m: u16) -> String {
 fn outcomes_by_measure(i: &Inputs) -> Option<Figure> {
     let mut by: BTreeMap<u16, BTreeMap<Outcome, f64>> = BTreeMap::new();
     let mut n: BTreeMap<u16, u64> = BTreeMap::new();
-    for it in i.eps.items.iter().filter(|it| it.paired()) {
+    for it in i.eps.items.iter().filter(|it| it.finished()) {
         if let Some(o) = it.classification.outcome {
             *by.entry(it.measure).or_default().entry(o).or_default() += 1.0;
             *n.entry(it.measure).or_default() += 1;
@@ -110,14 +110,14 @@ fn outcomes_by_measure(i: &Inputs) -> Option<Figure> {
         "outcomes-by-measure",
         "outcomes",
         charts::bars(&BarChart {
-            title: "Outcome of paired episodes, by measure".into(),
-            x_label: "Measure (paired episodes)".into(),
-            y_label: "Share of paired episodes".into(),
+            title: "Outcome of finished episodes, by measure".into(),
+            x_label: "Measure (finished episodes)".into(),
+            y_label: "Share of finished episodes".into(),
             categories,
             series,
             y_percent: true,
         }),
-        format!("Jacobson–Truax outcome categories as a share of each measure's paired episodes ({total} episode × measure pairs). Not at caseness = below the clinical cut-off at baseline."),
+        format!("Jacobson–Truax outcome categories as a share of each measure's finished episodes (ended, with paired scores; {total} episode × measure pairs; episodes still in treatment are not counted). Not at caseness = below the clinical cut-off at baseline."),
     )
 }
 
@@ -126,7 +126,7 @@ fn jacobson(i: &Inputs, m: u16) -> Option<Figure> {
     let meas = i.registry.get(m as usize);
     let mut cells: BTreeMap<(i64, i64), u32> = BTreeMap::new();
     let mut n = 0;
-    for it in i.eps.items.iter().filter(|it| it.measure == m && it.paired()) {
+    for it in i.eps.items.iter().filter(|it| it.measure == m && it.finished()) {
         let f = it.final_score?;
         *cells.entry((it.baseline.round() as i64, f.round() as i64)).or_default() += 1;
         n += 1;
@@ -193,7 +193,7 @@ fn jacobson(i: &Inputs, m: u16) -> Option<Figure> {
             y_percent: false,
             x_names: vec![],
         }),
-        format!("The Jacobson plot of {n} paired {} episodes. Points below the diagonal improved; those outside the shaded band changed reliably; the dashed lines are the clinical cut-off. Identical pairs of scores share one point, sized by how many episodes it holds.", meas.code),
+        format!("The Jacobson plot of {n} finished {} episodes. Points below the diagonal improved; those outside the shaded band changed reliably; the dashed lines are the clinical cut-off. Identical pairs of scores share one point, sized by how many episodes it holds.", meas.code),
     )
 }
 
@@ -204,7 +204,7 @@ fn month(day: i32) -> String {
 
 fn outcomes_by_month(i: &Inputs, m: u16) -> Option<Figure> {
     let mut by: BTreeMap<String, BTreeMap<Outcome, f64>> = BTreeMap::new();
-    for it in i.eps.items.iter().filter(|it| it.measure == m && it.paired()) {
+    for it in i.eps.items.iter().filter(|it| it.measure == m && it.finished()) {
         if let Some(o) = it.classification.outcome {
             *by.entry(month(it.last_date)).or_default().entry(o).or_default() += 1.0;
         }
@@ -229,19 +229,22 @@ fn outcomes_by_month(i: &Inputs, m: u16) -> Option<Figure> {
         charts::bars(&BarChart {
             title: format!("{} outcomes by month of the final score", code(i, m)),
             x_label: "Month treatment ended".into(),
-            y_label: "Share of paired episodes".into(),
+            y_label: "Share of finished episodes".into(),
             categories: months.iter().map(|k| k[2..].to_string()).collect(),
             series,
             y_percent: true,
         }),
-        format!("Outcome categories of {n} paired {} episodes by the month of their final score (the last 18 months with at least {} episodes).", code(i, m), i.suppression.threshold),
+        format!("Outcome categories of {n} finished {} episodes by the month of their final score (the last 18 months with at least {} episodes).", code(i, m), i.suppression.threshold),
     )
 }
 
 fn dose_response(i: &Inputs, m: u16) -> Option<Figure> {
     let mut by: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
-    for it in
-        i.eps.items.iter().filter(|it| it.measure == m && it.paired() && it.classification.caseness_start == Some(true))
+    for it in i
+        .eps
+        .items
+        .iter()
+        .filter(|it| it.measure == m && it.finished() && it.classification.caseness_start == Some(true))
     {
         let e = by.entry((it.n_scores - 1).min(20)).or_default();
         e.1 += 1;
@@ -272,7 +275,7 @@ fn dose_response(i: &Inputs, m: u16) -> Option<Figure> {
             y_percent: true,
             x_names: vec![],
         }),
-        format!("Share of {total} paired {} episodes at caseness that ended reliably recovered, by how many sessions were scored after baseline. Points with fewer than {} episodes are left out. This is descriptive: clients who recover may also leave earlier.", code(i, m), i.suppression.threshold),
+        format!("Share of {total} finished {} episodes at caseness that ended reliably recovered, by how many sessions were scored after baseline. Points with fewer than {} episodes are left out. This is descriptive: clients who recover may also leave earlier.", code(i, m), i.suppression.threshold),
     )
 }
 
@@ -504,7 +507,7 @@ fn trend(i: &Inputs, m: u16) -> Option<Figure> {
             y_percent: true,
             x_names: ps.iter().map(|p| p.period.get(2..).unwrap_or(&p.period).to_string()).collect(),
         }),
-        format!("Monthly reliable-recovery rate of {n} paired {} episodes at caseness, by the month treatment ended, with control limits that widen for months with fewer episodes. Months with fewer than {t} episodes or fewer than {t} recoveries are suppressed and left out, which leaves out some months with few recoveries: the dashed overall rate includes them, and trends.csv lists every month.", code(i, m), t = i.suppression.threshold),
+        format!("Monthly reliable-recovery rate of {n} finished {} episodes at caseness, by the month treatment ended, with control limits that widen for months with fewer episodes. Months with fewer than {t} episodes or fewer than {t} recoveries are suppressed and left out, which leaves out some months with few recoveries: the dashed overall rate includes them, and trends.csv lists every month.", code(i, m), t = i.suppression.threshold),
     )
 }
 

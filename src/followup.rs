@@ -151,7 +151,8 @@ pub fn follow_up(
 pub fn durability(it: &EpisodeMeasure, fus: &[FollowUpScore]) -> Durability {
     let valid: Vec<&FollowUpScore> = fus.iter().filter(|f| !f.before_end).collect();
     let mut d = Durability { n_followup: valid.len() as u32, ..Default::default() };
-    if valid.is_empty() || !it.paired() {
+    // Follow-up judges ended courses only (an episode with a follow-up score has ended).
+    if valid.is_empty() || !it.finished() {
         return d;
     }
     let c = &it.classification;
@@ -313,7 +314,7 @@ mod tests {
             m.measure.push(reg.find("PHQ9").unwrap() as u16);
             m.score.push(*x);
         }
-        let p = prepare(m, &reg);
+        let p = prepare(m, &reg, &crate::episodes::EndRule { as_of: Some(1_000_000), inactive_days: 90 });
         let mut scores = Vec::new();
         let mut flags = follow_up(&p.rows, &p.episodes, &Options::default(), |s| scores.extend_from_slice(s));
         (scores, flags.remove(0))

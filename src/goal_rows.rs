@@ -26,6 +26,8 @@ pub const DEFAULT_BUDGET: usize = 8_000_000;
 /// The goal table in analysis order.
 pub struct GoalRows {
     pub names: GoalNames,
+    /// The goal table's `episode_end` days, by (client, episode) names.
+    pub episode_end: crate::model::EndDates,
     store: Store,
 }
 
@@ -115,7 +117,7 @@ impl Builder {
         if self.spill.is_none() {
             let rows = std::mem::take(&mut g.rows);
             let sorted = into_order(rows, |i| i as u32, &g.names, record_of, rejected);
-            return Ok(GoalRows { names: g.names, store: Store::Memory(sorted) });
+            return Ok(GoalRows { names: g.names, episode_end: Default::default(), store: Store::Memory(sorted) });
         }
         self.spill_rows(&mut g)?;
         let spill = self.spill.take().expect("spilled").into_inner().map_err(|e| e.into_error())?;
@@ -153,7 +155,7 @@ impl Builder {
             }
             files.push((w.into_inner().map_err(|e| e.into_error())?, sorted.len()));
         }
-        Ok(GoalRows { names: g.names, store: Store::Files(files) })
+        Ok(GoalRows { names: g.names, episode_end: Default::default(), store: Store::Files(files) })
     }
 }
 

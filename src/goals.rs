@@ -79,6 +79,11 @@ pub struct EpisodeGoals {
     pub goal_progress: Option<bool>,
     pub symptoms_improved: Option<bool>,
     pub agreement: Option<&'static str>,
+    /// Ended on the extract date: the status of the symptom episode of the same keys, or
+    /// for goals alone, from the ratings (a follow-up rating, or the last rating more than
+    /// the inactivity limit before the extract date). Only ended episodes count in the
+    /// goal figures.
+    pub ended: bool,
 }
 
 /// Computes every goal, objective and episode (all at once; see [`analyse_by_client`]).
@@ -117,7 +122,7 @@ pub fn analyse_by_client(
 ) -> std::io::Result<()> {
     let names = &g.names;
     let (er, gr) = (names.episodes.sort_ranks(), names.goals.sort_ranks());
-    let mut symptoms = SymptomChange::new(keys, eps);
+    let mut symptoms = SymptomChange::new(keys, eps, &g.episode_end);
     let (mut goals, mut episodes) = (Vec::new(), Vec::new());
     g.for_each_run(|rows| {
         // The rows are in analysis order: each client's together, each goal's together.
@@ -311,32 +316,37 @@ struct SymptomChange<'a> {
     keys: &'a Keys,
     items: &'a [crate::episodes::EpisodeMeasure],
     at: usize,
+    /// The extract date and the goal table's discharge days, for episodes with goals alone.
+    extract: crate::episodes::Extract,
+    end_dates: &'a crate::model::EndDates,
 }
 
 impl<'a> SymptomChange<'a> {
-    fn new(keys: &'a Keys, eps: &'a Episodes) -> SymptomChange<'a> {
-        SymptomChange { keys, items: &eps.items, at: 0 }
+    fn new(keys: &'a Keys, eps: &'a Episodes, end_dates: &'a crate::model::EndDates) -> SymptomChange<'a> {
+        SymptomChange { keys, items: &eps.items, at: 0, extract: eps.extract, end_dates }
     }
 
-    /// Whether at least one paired symptom measure of the episode reliably improved and
-    /// none reliably deteriorated (the multi-measure rule of NHS England's MHSDS); `None`
-    /// without a paired measure. Calls must come in increasing (client, episode) order.
-    fn improved(&mut self, client: &str, episode: &str) -> Option<bool> {
+    /// Whether at least one finished symptom measure of the episode reliably improved and
+    /// none reliably deteriorated (the multi-measure rule of NHS England's MHSDS), `None`
+    /// without one; and whether the symptom episode has ended, `None` without one. Calls
+    /// must come in increasing (client, episode) order.
+    fn improved(&mut self, client: &str, episode: &str) -> (Option<bool>, Option<bool>) {
         let key = |it: &crate::episodes::EpisodeMeasure| {
             (self.keys.clients.name(it.client), self.keys.episodes.name(it.episode))
         };
         while self.items.get(self.at).is_some_and(|it| key(it) < (client, episode)) {
             self.at += 1;
         }
-        let mut change: Option<(bool, bool)> = None;
+        let (mut change, mut ended): (Option<(bool, bool)>, Option<bool>) = (None, None);
         for it in self.items[self.at..].iter().take_while(|it| key(it) == (client, episode)) {
-            if it.paired() {
+            ended = Some(it.ended());
+            if it.finished() {
                 let c = change.get_or_insert((false, false));
                 c.0 |= it.classification.reliable_change == Some(ReliableCategory::Improved);
                 c.1 |= it.classification.reliable_change == Some(ReliableCategory::Deteriorated);
             }
         }
-        change.map(|(improved, deteriorated)| improved && !deteriorated)
+        (change.map(|(improved, deteriorated)| improved && !deteriorated), ended)
     }
 }
 
@@ -370,7 +380,17 @@ fn episode_goals(
             (false, None) => None,
             _ => Some(gbo_improved > 0 || t_end.is_some_and(|t| t >= 50.0)),
         };
-        let symptoms_improved = symptoms.improved(g.clients.name(client), g.episodes.name(episode));
+        let (symptoms_improved, symptom_ended) = symptoms.improved(g.clients.name(client), g.episodes.name(episode));
+        let ended = symptom_ended.unwrap_or_else(|| {
+            // Goals alone: the same rules, from the goal table's own rows.
+            let x = symptoms.extract;
+            let key = (g.clients.name(client).to_string(), g.episodes.name(episode).to_string());
+            let discharged = symptoms.end_dates.get(&key).is_some_and(|&d| d <= x.as_of);
+            let goals = run.iter().map(|&i| &goals[i]);
+            let followed_up = goals.clone().any(|x| x.followup.is_some());
+            let last = goals.filter_map(|x| x.last.or(x.first).map(|r| r.0)).max().unwrap_or(Day::MIN);
+            discharged || followed_up || i64::from(x.as_of) - i64::from(last) > i64::from(x.inactive_days)
+        });
         let agreement = goal_progress.zip(symptoms_improved).map(|pair| match pair {
             (true, true) => "both_improved",
             (true, false) => "goals_only",
@@ -391,6 +411,7 @@ fn episode_goals(
             goal_progress,
             symptoms_improved,
             agreement,
+            ended,
         });
     }
 }
@@ -449,12 +470,7 @@ mod tests {
             ("c", "G1.2", Some("G1"), 50, T, Gbo, 6.0, 1.0),
             ("c", "G2.1", Some("G2"), 0, A, Gbo, 4.0, 1.0),
         ]);
-        let (goals, eps) = analyse(
-            &g,
-            &Keys::default(),
-            &Episodes { items: vec![], rules: vec![], n_episodes: 0 },
-            &Options::default(),
-        );
+        let (goals, eps) = analyse(&g, &Keys::default(), &Episodes::default(), &Options::default());
         let g1 = goals.iter().find(|x| g.names.goals.name(x.goal) == "G1").unwrap();
         assert_eq!((g1.change, g1.reliable_change), (Some(5.0), Some(ReliableCategory::Improved)));
         // 7 → 3 at follow-up: a reliable drop of 4, so the goal did not hold.
@@ -490,7 +506,7 @@ mod tests {
             ];
             rows.extend(names[..pad].iter().map(|x| ("c", x.as_str(), None, 0, A, Gbo, 3.0, 1.0)));
             let g = ratings(&rows);
-            let none = Episodes { items: vec![], rules: vec![], n_episodes: 0 };
+            let none = Episodes::default();
             let (goals, _) = analyse(&g, &Keys::default(), &none, &Options::default());
             let goal = |name: &str| goals.iter().find(|x| g.names.goals.name(x.goal) == name).unwrap();
             let g1 = goal("G1");
@@ -517,7 +533,7 @@ mod tests {
             ("c", "O2", Some("G2"), 50, T, Gbo, 2.0, 1.0),
             ("c", "O2", Some("G2"), 60, T, Gbo, 3.0, 1.0),
         ]);
-        let none = Episodes { items: vec![], rules: vec![], n_episodes: 0 };
+        let none = Episodes::default();
         let (goals, _) = analyse(&g, &Keys::default(), &none, &Options::default());
         let goal = |name: &str| goals.iter().find(|x| g.names.goals.name(x.goal) == name).unwrap();
         let (o1, o2) = (goal("O1"), goal("O2"));
@@ -544,7 +560,7 @@ mod tests {
             ("c", "B1", None, 0, A, Gbo, 2.0, 1.0),
             ("c", "B1", None, 50, T, Gbo, 3.0, 2.0),
         ]);
-        let none = Episodes { items: vec![], rules: vec![], n_episodes: 0 };
+        let none = Episodes::default();
         let (goals, eps) = analyse(&g, &Keys::default(), &none, &Options::default());
         let goal = |name: &str| goals.iter().find(|x| g.names.goals.name(x.goal) == name).unwrap();
         let got: Vec<(f64, bool)> = ["A1", "A2", "A3", "B1"].map(|n| (goal(n).weight, goal(n).weights_differ)).into();
@@ -568,12 +584,7 @@ mod tests {
             ("c", "A2", None, 150, F, Gas, -1.0, 2.0),
             ("c", "A3", None, 150, F, Gas, -1.0, 1.0),
         ]);
-        let (_, eps) = analyse(
-            &g,
-            &Keys::default(),
-            &Episodes { items: vec![], rules: vec![], n_episodes: 0 },
-            &Options::default(),
-        );
+        let (_, eps) = analyse(&g, &Keys::default(), &Episodes::default(), &Options::default());
         assert!((eps[0].gas_t_end.unwrap() - 54.41).abs() < 0.005);
         assert!(eps[0].gas_t_followup.unwrap() < 50.0);
         assert_eq!(eps[0].gas_held, Some(false));

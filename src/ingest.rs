@@ -12,7 +12,7 @@ use crate::csv_records;
 use crate::error::{Error, Result};
 use crate::model::Table;
 use crate::privacy::{header_is_identifier, ColumnScreen, IdentifierKind};
-use crate::validate::{DateValue, Number};
+use crate::validate::{DateRules, DateValue, Number};
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 use polars::prelude::*;
 use std::borrow::Cow;
@@ -32,6 +32,7 @@ pub const MEASUREMENT_COLUMNS: &[(&str, bool)] = &[
     ("phase", false),
     ("measure", true),
     ("score", true),
+    ("episode_end", false),
 ];
 
 /// Contract columns of the goals table: (name, required).
@@ -45,7 +46,11 @@ pub const GOAL_COLUMNS: &[(&str, bool)] = &[
     ("scale", true),
     ("rating", true),
     ("weight", false),
+    ("episode_end", false),
 ];
+
+/// How many contract columns either table has.
+const CONTRACT_WIDTH: usize = 10;
 
 /// The measurements' number columns (session, score), as indices of [`MEASUREMENT_COLUMNS`].
 const MEASUREMENT_NUMBERS: [usize; 2] = [5, 8];
@@ -176,15 +181,47 @@ enum Slot {
 struct MappedText {
     map: Arc<Mmap>,
     range: std::ops::Range<usize>,
+    /// Only for a block with bytes that are not UTF-8: its text with those bytes replaced
+    /// ([`repaired_utf8`]), and their offsets in the block, whose records are rejected.
+    repaired: Option<(String, Vec<usize>)>,
 }
 
 impl MappedText {
     fn as_str(&self) -> &str {
-        // SAFETY: `next_block_of_part` checked these bytes with `str::from_utf8` before it
-        // made the block, and the mapping is read-only (an input changed on disk while it
-        // is read is outside what any reader of a mapped file can promise; see `map_file`).
-        unsafe { std::str::from_utf8_unchecked(&self.map[self.range.clone()]) }
+        match &self.repaired {
+            Some((text, _)) => text,
+            // SAFETY: `next_block_of_part` checked these bytes with `str::from_utf8` before it
+            // made the block without a repaired copy, and the mapping is read-only (an input
+            // changed on disk while it is read is outside what any reader of a mapped file
+            // can promise; see `map_file`).
+            None => unsafe { std::str::from_utf8_unchecked(&self.map[self.range.clone()]) },
+        }
     }
+
+    /// Offsets (in the block) of the bytes that were not UTF-8, in increasing order.
+    fn not_utf8(&self) -> &[usize] {
+        self.repaired.as_ref().map_or(&[], |r| &r.1)
+    }
+}
+
+/// A byte-order mark: at the start of a record other than the header, a sign of files
+/// joined end to end.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `bytes` as text with every byte that is not part of valid UTF-8 replaced by `?`, so
+/// that every offset (and so every record's range) stays where it was, and the offsets of
+/// those bytes. Bytes that are not UTF-8 are all above 0x7F: none is a quote, delimiter or
+/// newline, so the records are the same before and after.
+fn repaired_utf8(bytes: &[u8]) -> (String, Vec<usize>) {
+    let (mut out, mut bad, mut at) = (bytes.to_vec(), Vec::new(), 0);
+    while let Err(e) = std::str::from_utf8(&bytes[at..]) {
+        let start = at + e.valid_up_to();
+        let len = e.error_len().unwrap_or(bytes.len() - start);
+        out[start..start + len].fill(b'?');
+        bad.extend(start..start + len);
+        at = start + len;
+    }
+    (String::from_utf8(out).expect("every byte that was not UTF-8 is replaced"), bad)
 }
 
 impl Drop for MappedText {
@@ -200,6 +237,38 @@ fn release(map: &Mmap, range: std::ops::Range<usize>) {
     // means that a later read of them (the page a block shares with the next) maps them
     // again from the page cache, with the same bytes.
     let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, range.start, range.len()) };
+}
+
+/// A UTF-8 copy of `bytes` (a file in `encoding`) in a temporary file, mapped. Newlines,
+/// quotes and commas are ASCII in both, so records and line numbers are those of the
+/// original file.
+fn decoded_copy(path: &Path, bytes: &[u8], encoding: &'static encoding_rs::Encoding) -> Result<Arc<Mmap>> {
+    use std::io::Write;
+    let failed = |e: std::io::Error| Error::TemporaryFile { what: "the decoded text", source: e };
+    if bytes.is_empty() {
+        return map_file(path);
+    }
+    let file = tempfile::tempfile().map_err(failed)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, &file);
+    let mut decoder = encoding.new_decoder_without_bom_handling();
+    let mut buffer = vec![0u8; 1 << 20];
+    for (i, chunk) in bytes.chunks(1 << 19).enumerate() {
+        let last = (i + 1) * (1 << 19) >= bytes.len();
+        let mut at = 0;
+        loop {
+            let (result, read, written, _) = decoder.decode_to_utf8(&chunk[at..], &mut buffer, last);
+            out.write_all(&buffer[..written]).map_err(failed)?;
+            at += read;
+            if result == encoding_rs::CoderResult::InputEmpty {
+                break;
+            }
+        }
+    }
+    out.flush().map_err(failed)?;
+    drop(out);
+    // SAFETY: the temporary file is this process's own, unlinked, and only read from now on.
+    let map = unsafe { Mmap::map(&file) }.map_err(failed)?;
+    Ok(Arc::new(map))
 }
 
 /// Maps a CSV file into memory. Reading through the mapping instead of into buffers saves
@@ -338,6 +407,17 @@ pub struct TableReader {
     estimated_rows: u64,
     block_bytes: usize,
     block_rows: usize,
+    encoding: Encoding,
+}
+
+/// The character encoding of a CSV table (`--encoding`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Encoding {
+    #[default]
+    Utf8,
+    /// Windows' Western European code page, as older Windows programs save "CSV": read
+    /// through a UTF-8 copy in a temporary file.
+    Windows1252,
 }
 
 enum Source {
@@ -428,12 +508,16 @@ fn normalise_header(h: &str) -> String {
 }
 
 /// Opens one file of a table: reads its header (CSV) or schema (Parquet).
-fn open_part(path: &Path, format: Format) -> Result<(Vec<String>, Source)> {
+fn open_part(path: &Path, format: Format, encoding: Encoding) -> Result<(Vec<String>, Source)> {
     Ok(match format {
         Format::Csv => {
             // The header is the first record; the first block starts past it.
             let map = map_file(path)?;
             check_text(path, &map)?;
+            let map = match encoding {
+                Encoding::Utf8 => map,
+                Encoding::Windows1252 => decoded_copy(path, &map, encoding_rs::WINDOWS_1252)?,
+            };
             let header_end = header_end(&map).unwrap_or(map.len());
             let header = parse_header(&map[..header_end]).map_err(|e| unreadable(path, e))?;
             let names: Vec<String> = header.get_column_names().iter().map(|n| n.to_string()).collect();
@@ -579,14 +663,30 @@ impl TableReader {
     /// table if a required column is missing or a header names a direct identifier. A
     /// folder is read as one table made of its part files (see [`TableFiles`]).
     pub fn open(path: &Path, table: Table) -> Result<TableReader> {
-        Self::open_with(path, table, CSV_BLOCK_BYTES, PARQUET_BLOCK_ROWS)
+        Self::open_encoded(path, table, Encoding::Utf8)
     }
 
+    /// As [`TableReader::open`], for CSV text in `encoding`.
+    pub fn open_encoded(path: &Path, table: Table, encoding: Encoding) -> Result<TableReader> {
+        Self::open_with_encoding(path, table, CSV_BLOCK_BYTES, PARQUET_BLOCK_ROWS, encoding)
+    }
+
+    #[cfg(test)]
     fn open_with(path: &Path, table: Table, block_bytes: usize, block_rows: usize) -> Result<TableReader> {
+        Self::open_with_encoding(path, table, block_bytes, block_rows, Encoding::Utf8)
+    }
+
+    fn open_with_encoding(
+        path: &Path,
+        table: Table,
+        block_bytes: usize,
+        block_rows: usize,
+        encoding: Encoding,
+    ) -> Result<TableReader> {
         let (format, mut to_come) = part_files(path)?;
         to_come.reverse();
         let first = to_come.pop().expect("at least one part");
-        let (names, source) = open_part(&first, format)?;
+        let (names, source) = open_part(&first, format, encoding)?;
         let estimated_rows = estimate_rows(&source, &first, &to_come);
         let files = TableFiles { path: path.to_path_buf(), format, parts: vec![(first.clone(), 0)] };
         let path = first.as_path();
@@ -642,6 +742,7 @@ impl TableReader {
             estimated_rows,
             block_bytes,
             block_rows,
+            encoding,
         })
     }
 
@@ -667,7 +768,7 @@ impl TableReader {
                 return Ok(Some(block));
             }
             let Some(next) = self.to_come.pop() else { return Ok(None) };
-            let (names, source) = open_part(&next, self.format)?;
+            let (names, source) = open_part(&next, self.format, self.encoding)?;
             if names != self.names {
                 let detail = format!(
                     "its columns ({}) are not those of the first part file ({})",
@@ -701,19 +802,10 @@ impl TableReader {
                         },
                         Err(e) => e,
                     })?;
+                // A record with bytes that are not UTF-8 is rejected, not the file.
                 let bytes = &map[range.clone()];
-                std::str::from_utf8(bytes).map_err(|e| {
-                    let bad = e.valid_up_to();
-                    let line = |first_line: u64| first_line + memchr::memchr_iter(b'\n', &bytes[..bad]).count() as u64;
-                    match record_lines(path, Format::Csv, &[first]) {
-                        Ok(lines) => unreadable(
-                            path,
-                            format!("line {} is not UTF-8 text (save the file as UTF-8)", line(lines[0])),
-                        ),
-                        Err(e) => e,
-                    }
-                })?;
-                let text = MappedText { map: map.clone(), range };
+                let repaired = std::str::from_utf8(bytes).is_err().then(|| repaired_utf8(bytes));
+                let text = MappedText { map: map.clone(), range, repaired };
                 let block = Block {
                     n_rows: plan.records as usize,
                     first_record: self.records,
@@ -761,8 +853,8 @@ impl TableReader {
                 })
                 .collect::<Result<_>>()?
         };
-        // The nine contract columns of either table.
-        let (mut columns, mut extra) = (vec![None; 9], Vec::new());
+        // The contract columns of either table.
+        let (mut columns, mut extra) = (vec![None; CONTRACT_WIDTH], Vec::new());
         for (text, slot) in texts.into_iter().zip(self.slots.iter()) {
             match *slot {
                 Slot::Contract(c) => columns[c] = Some(text),
@@ -799,31 +891,48 @@ fn refuse_on(files: &TableFiles, header: &str, screen: &ColumnScreen) -> Result<
     }
 }
 
-/// Why a block's text was refused while its rows were validated.
+/// A record whose text cannot be read as a row: rejected on its own, and the run goes on.
 #[derive(Debug, Clone, Copy)]
 enum TextFault {
-    /// A record with more fields than the header has columns.
+    /// More fields than the header has columns.
     TooManyFields,
-    /// A quoted value with text after its closing quote, in this column.
+    /// A quoted value with text after its closing quote, in this field (0-based).
     BadlyQuoted(usize),
+    /// A byte-order mark at the start of the record (files joined end to end).
+    StrayBom,
+    /// Bytes that are not UTF-8.
+    NotUtf8,
 }
 
-/// The error for a refused record, with its line.
-fn text_fault(files: &TableFiles, names: &[String], record: u64, fault: TextFault) -> Error {
-    let (part, line) = match files.lines(&[record]) {
-        Ok(lines) => lines[0],
-        Err(e) => return e,
-    };
-    let detail = match fault {
-        TextFault::TooManyFields => {
-            format!("line {line} has more values than the header has columns ({}); is a comma missing its quotes?", names.len())
-        }
-        TextFault::BadlyQuoted(column) => format!(
-            "line {line}, column `{}`: a quoted value has text after its closing quote (write a quote inside a quoted value as `\"\"`)",
-            names.get(column).map_or("?", String::as_str)
-        ),
-    };
-    unreadable(&files.parts[part].0, detail)
+impl TextFault {
+    fn rejection(self, table: Table, record: u64, columns: usize) -> crate::model::Rejection {
+        let (code, message) = match self {
+            TextFault::TooManyFields => (
+                "too_many_fields",
+                format!("the line has more values than the header has columns ({columns}); is a comma missing its quotes?"),
+            ),
+            TextFault::BadlyQuoted(i) => (
+                "badly_quoted",
+                format!(
+                    "value {} of the line has text after its closing quote (write a quote inside a quoted value as `\"\"`)",
+                    i + 1
+                ),
+            ),
+            TextFault::StrayBom => (
+                "stray_bom",
+                "the line starts with a byte-order mark (U+FEFF), as where two exported files were joined end to \
+                 end; its first value would carry it"
+                    .into(),
+            ),
+            TextFault::NotUtf8 => (
+                "not_utf8",
+                "the line holds bytes that are not UTF-8 text (typed in another encoding; if the whole file was \
+                 saved by a Windows program, use --encoding windows-1252)"
+                    .into(),
+            ),
+        };
+        crate::model::Rejection { table, record, column: "", code, message, duplicate_of: None }
+    }
 }
 
 /// Validates a table block by block (each block's row ranges in parallel, the columns
@@ -845,7 +954,7 @@ fn validate_blocks<T: Default + Send>(
     // validated: on their own the two keep about 1.6 of the 2 cores busy (reading the
     // file and merging each block are serial), overlapped nearly both (BENCHMARKS.md).
     // At most two blocks are in memory: the one being validated and the one waiting.
-    let refused = std::thread::scope(|scope| -> Result<Option<(u64, TextFault)>> {
+    std::thread::scope(|scope| -> Result<()> {
         let (send, blocks) = std::sync::mpsc::sync_channel::<Result<Block>>(0);
         let reading = &mut *reader;
         scope.spawn(move || loop {
@@ -869,21 +978,12 @@ fn validate_blocks<T: Default + Send>(
                 // Each range's rows go straight onto the table's (not first onto the block's
                 // first range: that copied half of every block once more).
                 spare.extend(merge(&mut all, parts, append));
-                if all.refused.is_none() {
-                    after_block(&mut all.rows)?;
-                }
-                Ok(())
+                after_block(&mut all.rows)
             };
             crate::priority::run(yielding, step)?;
-            if all.refused.is_some() {
-                return Ok(all.refused);
-            }
         }
-        Ok(None)
+        Ok(())
     })?;
-    if let Some((record, fault)) = refused {
-        return Err(text_fault(reader.files(), &reader.names, record, fault));
-    }
     for (header, screen) in reader.ignored.iter().zip(&all.extra) {
         refuse_on(reader.files(), header, screen)?;
     }
@@ -937,11 +1037,11 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
     Ok(out)
 }
 
-/// One row's nine contract values, in the table's column order (`None` = empty value or
+/// One row's contract values, in the table's column order (`None` = empty value or
 /// absent column).
 struct Values<'s> {
     /// Each value as text, but for those in `typed` and `day`.
-    text: [Option<&'s str>; 9],
+    text: [Option<&'s str>; CONTRACT_WIDTH],
     /// The values of the table's two number columns ([`Values::number`]) when a Parquet
     /// column of numbers holds them.
     typed: [Option<Number<'s>>; 2],
@@ -965,7 +1065,7 @@ impl<'s> Values<'s> {
     }
 }
 
-/// The nine contract columns (in the table's order) over the records of `range`, one row
+/// The contract columns (in the table's order) over the records of `range`, one row
 /// at a time: text, but for the values of Parquet columns of numbers in `number_columns`
 /// and of dates in [`DATE_COLUMN`], which are passed as numbers and days. Also screens
 /// each value for direct identifiers (contract columns into `part.screens`, the others
@@ -974,14 +1074,16 @@ fn for_each_row<T>(
     raw: &Block,
     range: RowRange,
     part: &mut Part<T>,
-    number_columns: [usize; 2],
+    (table, number_columns): (Table, [usize; 2]),
     mut f: impl for<'s> FnMut(&mut T, &mut Vec<crate::model::Rejection>, u64, &Values<'s>),
 ) {
-    let Part { rows, rejected, screens, extra, refused } = part;
+    let Part { rows, rejected, screens, extra } = part;
     match (&raw.cells, range) {
-        (Cells::Text { text, slots, .. }, RowRange::Text { bytes, first }) => {
+        (Cells::Text { text: mapped, slots, .. }, RowRange::Text { bytes, first }) => {
             // The range's records end at `bytes.end`.
-            let (text, all) = (text.as_str(), &text.as_str().as_bytes()[..bytes.end]);
+            let (text, all) = (mapped.as_str(), &mapped.as_str().as_bytes()[..bytes.end]);
+            // Offsets of bytes that were not UTF-8 (replaced in the block's copy).
+            let not_utf8 = mapped.not_utf8();
             // Most files hold no quotes: their fields are cut at delimiters found in bulk.
             let quotes = memchr::memchr(csv_records::QUOTE, &all[bytes.start..]).is_some();
             let mut delimiters = csv_records::Delimiters::new(all, bytes.start);
@@ -991,7 +1093,7 @@ fn for_each_row<T>(
                 // Values are borrowed from the text but for quoted ones with quotes inside,
                 // kept apart (a row of `Cow`s cost a tenth of splitting in drops and moves).
                 let mut owned: Vec<(usize, String)> = Vec::new();
-                let mut row: [Option<&str>; 9] = [None; 9];
+                let mut row: [Option<&str>; CONTRACT_WIDTH] = [None; CONTRACT_WIDTH];
                 let mut fault = None;
                 let end = if quotes {
                     let split = csv_records::split_record(all, at, |i, r, quoted| {
@@ -1023,9 +1125,19 @@ fn for_each_row<T>(
                         None => fault = Some(TextFault::TooManyFields),
                     })
                 };
+                if fault.is_none() && all[at..end].starts_with(BOM) {
+                    fault = Some(TextFault::StrayBom);
+                }
+                if !not_utf8.is_empty() {
+                    let first_bad = not_utf8.partition_point(|&b| b < at);
+                    if not_utf8.get(first_bad).is_some_and(|&b| b < end) {
+                        fault = Some(TextFault::NotUtf8);
+                    }
+                }
                 if let Some(fault) = fault {
-                    *refused = Some((record, fault));
-                    return;
+                    rejected.push(fault.rejection(table, record, slots.len()));
+                    (at, record) = (end, record + 1);
+                    continue;
                 }
                 for (c, v) in &owned {
                     row[*c] = Some(v);
@@ -1046,14 +1158,14 @@ fn for_each_row<T>(
             let others: Vec<Option<ColumnValues>> = extra_columns.iter().map(|c| Some(c.slice(&range))).collect();
             // The columns read as text, then the number columns and the date column.
             let typed = |c: &usize| number_columns.contains(c) || *c == DATE_COLUMN;
-            let text_columns: Vec<usize> = (0..9).filter(|c| !typed(c)).collect();
+            let text_columns: Vec<usize> = (0..CONTRACT_WIDTH).filter(|c| !typed(c)).collect();
             let mut cols: Vec<ValueCursor> = text_columns.iter().map(|&c| ValueCursor::new(&sliced[c])).collect();
             let mut numbers = number_columns.map(|c| TypedCursor::new(&sliced[c]));
             let mut dates = DayCursor::new(&sliced[DATE_COLUMN]);
             let mut other_cols: Vec<ValueCursor> = others.iter().map(ValueCursor::new).collect();
             for record in range {
                 let record = raw.first_record + record as u64;
-                let mut values = Values { text: [None; 9], typed: [None; 2], number_columns, day: None };
+                let mut values = Values { text: [None; CONTRACT_WIDTH], typed: [None; 2], number_columns, day: None };
                 match dates.next() {
                     Some(TypedDay::Text(v)) => {
                         values.text[DATE_COLUMN] = Some(v);
@@ -1266,11 +1378,9 @@ struct Part<T> {
     rows: T,
     rejected: Vec<crate::model::Rejection>,
     /// The contract columns' screens, in the table's column order.
-    screens: [ColumnScreen; 9],
+    screens: [ColumnScreen; CONTRACT_WIDTH],
     /// The other columns' screens, in [`TableReader::ignored`] order.
     extra: Vec<ColumnScreen>,
-    /// The first record whose text could not be read, and why.
-    refused: Option<(u64, TextFault)>,
 }
 
 impl<T: Default> Part<T> {
@@ -1282,32 +1392,22 @@ impl<T: Default> Part<T> {
 impl<T> Part<T> {
     /// A part whose rows go into `rows` (emptied columns to reuse).
     fn with(rows: T, extra: usize) -> Part<T> {
-        Part {
-            rows,
-            rejected: Vec::new(),
-            screens: Default::default(),
-            extra: vec![ColumnScreen::default(); extra],
-            refused: None,
-        }
+        Part { rows, rejected: Vec::new(), screens: Default::default(), extra: vec![ColumnScreen::default(); extra] }
     }
 }
 
-/// Merges the parts of consecutive record ranges onto `all`, in order (the first refusal
-/// wins, and the parts after it are left as they are), and returns the parts' rows for
-/// reuse.
+/// Merges the parts of consecutive record ranges onto `all`, in order, and returns the
+/// parts' rows for reuse.
 fn merge<T>(all: &mut Part<T>, parts: Vec<Part<T>>, append: impl Fn(&mut T, &mut T) + Copy) -> Vec<T> {
     let mut emptied = Vec::with_capacity(parts.len());
     for mut part in parts {
-        if all.refused.is_none() {
-            append(&mut all.rows, &mut part.rows);
-            all.rejected.extend(part.rejected);
-            for (s, later) in all.screens.iter_mut().zip(&part.screens) {
-                s.merge(later);
-            }
-            for (s, later) in all.extra.iter_mut().zip(&part.extra) {
-                s.merge(later);
-            }
-            all.refused = part.refused;
+        append(&mut all.rows, &mut part.rows);
+        all.rejected.extend(part.rejected);
+        for (s, later) in all.screens.iter_mut().zip(&part.screens) {
+            s.merge(later);
+        }
+        for (s, later) in all.extra.iter_mut().zip(&part.extra) {
+            s.merge(later);
         }
         emptied.push(part.rows);
     }
@@ -1320,16 +1420,16 @@ fn merge<T>(all: &mut Part<T>, parts: Vec<Part<T>>, append: impl Fn(&mut T, &mut
 pub fn measurements(
     reader: &mut TableReader,
     registry: &crate::registry::Registry,
-    today: crate::dates::Day,
+    dates: DateRules,
 ) -> Result<(crate::model::Measurements, Vec<crate::model::Rejection>)> {
-    let validate = |block: &Block, r, rows| measurements_in(block, registry, today, r, rows);
+    let validate = |block: &Block, r, rows| measurements_in(block, registry, dates, r, rows);
     validate_blocks(reader, MEASUREMENT_COLUMNS, validate, crate::model::Measurements::append, |_| Ok(()), None)
 }
 
 fn measurements_in(
     raw: &Block,
     registry: &crate::registry::Registry,
-    today: crate::dates::Day,
+    dates: DateRules,
     range: RowRange,
     rows: crate::model::Measurements,
 ) -> Part<crate::model::Measurements> {
@@ -1337,7 +1437,7 @@ fn measurements_in(
     use crate::validate::{check_measurement, RawMeasurement};
     let mut part = Part::with(rows, raw.extra_columns());
     let mut measures = registry.finder();
-    for_each_row(raw, range, &mut part, MEASUREMENT_NUMBERS, |m, rejected, record, v| {
+    for_each_row(raw, range, &mut part, (Table::Measurements, MEASUREMENT_NUMBERS), |m, rejected, record, v| {
         let f = &v.text;
         let row = RawMeasurement {
             client_id: f[0],
@@ -1349,8 +1449,9 @@ fn measurements_in(
             phase: f[6],
             measure: f[7],
             score: v.number(1),
+            episode_end: f[9].map(DateValue::Text),
         };
-        match check_measurement(&row, &mut measures, today) {
+        match check_measurement(&row, &mut measures, dates) {
             Ok(r) => m.push(&r),
             Err(f) => rejected.push(Rejection {
                 table: Table::Measurements,
@@ -1372,19 +1473,25 @@ fn measurements_in(
 /// it is stopped); the block reader keeps the usual priority.
 pub fn goals(
     reader: &mut TableReader,
-    today: crate::dates::Day,
+    dates: DateRules,
     budget: usize,
     yielding: Option<&crate::priority::Yielding>,
 ) -> Result<(crate::goal_rows::GoalRows, Vec<crate::model::Rejection>)> {
-    let validate = |block: &Block, r, rows| goals_in(block, today, r, rows);
+    let validate = |block: &Block, r, rows| goals_in(block, dates, r, rows);
     let mut rows = crate::goal_rows::Builder::new(budget);
-    let after_block = |g: &mut crate::model::GoalRatings| rows.after_block(g).map_err(temporary_file);
-    let (g, mut rejected) =
+    let mut end_dates = crate::model::EndDates::new();
+    let after_block = |g: &mut crate::model::GoalRatings| {
+        g.take_end_dates(&mut end_dates);
+        rows.after_block(g).map_err(temporary_file)
+    };
+    let (mut g, mut rejected) =
         validate_blocks(reader, GOAL_COLUMNS, validate, crate::model::GoalRatings::append, after_block, yielding)?;
+    g.take_end_dates(&mut end_dates);
     // So far `rejected` holds validation's rejections, in record order.
     let record_of = crate::model::RecordOf::new(rejected.iter().map(|r| r.record));
     let finish = || rows.finish(g, &record_of, &mut rejected).map_err(temporary_file);
-    let rows = crate::priority::run(yielding, finish)?;
+    let mut rows = crate::priority::run(yielding, finish)?;
+    rows.episode_end = end_dates;
     Ok((rows, rejected))
 }
 
@@ -1394,14 +1501,14 @@ fn temporary_file(source: std::io::Error) -> Error {
 
 fn goals_in(
     raw: &Block,
-    today: crate::dates::Day,
+    dates: DateRules,
     range: RowRange,
     rows: crate::model::GoalRatings,
 ) -> Part<crate::model::GoalRatings> {
     use crate::model::Rejection;
     use crate::validate::{check_goal, RawGoal};
     let mut part = Part::with(rows, raw.extra_columns());
-    for_each_row(raw, range, &mut part, GOAL_NUMBERS, |g, rejected, record, v| {
+    for_each_row(raw, range, &mut part, (Table::Goals, GOAL_NUMBERS), |g, rejected, record, v| {
         let f = &v.text;
         let row = RawGoal {
             client_id: f[0],
@@ -1413,8 +1520,9 @@ fn goals_in(
             scale: f[6],
             rating: v.number(0),
             weight: v.number(1),
+            episode_end: f[9].map(DateValue::Text),
         };
-        match check_goal(&row, today) {
+        match check_goal(&row, dates) {
             Ok(r) => g.push(&r),
             Err(f) => rejected.push(Rejection {
                 table: Table::Goals,
@@ -1471,7 +1579,7 @@ mod tests {
     /// Validates a measurements table with the built-in registry, as of 2025-01-01.
     fn validate_table(reader: &mut TableReader) -> Result<(crate::model::Measurements, Vec<Rejection>)> {
         let today = crate::dates::parse_iso_date("2025-01-01").unwrap();
-        measurements(reader, &crate::registry::Registry::builtin(), today)
+        measurements(reader, &crate::registry::Registry::builtin(), DateRules::iso(today))
     }
 
     fn validated(p: &Path, block_bytes: usize, block_rows: usize) -> (crate::model::Measurements, Vec<Rejection>, u64) {
@@ -1837,20 +1945,72 @@ mod tests {
     }
 
     #[test]
-    fn text_that_cannot_be_read_is_refused_by_line_and_column() {
+    fn a_quote_never_closed_refuses_the_file_by_line_and_column() {
         let head = "client_id,date,measure,score\nc,2024-01-02,PHQ9,3\n\"a\nb\",2024-01-02,PHQ9,3\n";
         for bytes in [16, 1 << 20] {
             let err = refusal(format!("{head}c,\"2024-01-03,PHQ9,4\nc,2024-01-04,PHQ9,5\n").as_bytes(), bytes);
             assert!(err.contains("line 5, column `date`") && err.contains("never closed"), "{err}");
-            let err = refusal(format!("{head}c,2024-01-03,PHQ9,4,x\n").as_bytes(), bytes);
-            assert!(err.contains("line 5 has more values than the header has columns (4)"), "{err}");
-            let err = refusal(format!("{head}c,2024-01-03,\"PHQ9\"x,4\n").as_bytes(), bytes);
-            assert!(err.contains("line 5, column `measure`: a quoted value has text after"), "{err}");
-            let mut text = format!("{head}c,2024-01-03,PHQ9,4\n").into_bytes();
-            text.extend(b"c,2024-01-04,PHQ\xff,4\n");
-            let err = refusal(&text, bytes);
-            assert!(err.contains("line 6 is not UTF-8"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_malformed_record_is_one_rejected_row_and_the_rest_are_read() {
+        // Record 1 (lines 3–4) spans two lines; the bad records, 2 to 6, come after it.
+        let mut text = b"client_id,date,measure,score\nc,2024-01-02,PHQ9,3\n\"a\nb\",2024-01-02,PHQ9,3\n".to_vec();
+        text.extend(b"c,2024-01-03,PHQ9,4,x\n"); // record 2: too many fields
+        text.extend(b"c,2024-01-04,\"PHQ9\"x,4\n"); // 3: text after a closing quote
+        text.extend(b"c,2024-01-05,PHQ\xff,4\n"); // 4: not UTF-8
+        text.extend(b"\xEF\xBB\xBFc,2024-01-06,PHQ9,4\n"); // 5: a byte-order mark
+        text.extend(b"c,2024-01-07,\"PHQ\xe9\",5\n"); // 6: not UTF-8 inside quotes
+        text.extend(b"d,2024-01-08,PHQ9,6\n"); // 7: fine
+        for (bytes, rows) in [(16, 1), (1 << 20, 1), (1 << 20, 3)] {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("m.csv");
+            std::fs::write(&p, &text).unwrap();
+            let (m, rejected, read) = validated(&p, bytes, rows);
+            assert_eq!(read, 8);
+            let codes: Vec<(u64, &str)> = rejected.iter().map(|r| (r.record, r.code)).collect();
+            assert_eq!(
+                codes,
+                [(2, "too_many_fields"), (3, "badly_quoted"), (4, "not_utf8"), (5, "stray_bom"), (6, "not_utf8")],
+                "blocks of {bytes} bytes"
+            );
+            assert_eq!(m.len(), 3, "records 0, 1 and 7 are used");
+            assert_eq!(m.keys.clients.name(m.client[1]), "a\nb");
+            assert_eq!(m.keys.clients.name(m.client[2]), "d");
+            let lines = record_lines(&p, Format::Csv, &[2, 3, 4, 5, 6]).unwrap();
+            assert_eq!(lines, [5, 6, 7, 8, 9]);
+        }
+    }
+
+    #[test]
+    fn a_windows_1252_file_is_read_with_its_encoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.csv");
+        std::fs::write(
+            &p,
+            b"client_id,date,measure,score,note\nc\xe9,2024-01-02,PHQ9,3,caf\xe9\n\"d\n\",2024-01-02,PHQ9,4,\x80\n",
+        )
+        .unwrap();
+        let read = |encoding| {
+            let mut reader = TableReader::open_encoded(&p, Table::Measurements, encoding).unwrap();
+            let (m, rejected) = validate_table(&mut reader).unwrap();
+            let clients: Vec<String> = (0..m.len()).map(|i| m.keys.clients.name(m.client[i]).to_string()).collect();
+            (clients, rejected.iter().map(|r| r.code).collect::<Vec<_>>())
+        };
+        // (Values are trimmed: the quoted "d\n" is the key d.)
+        assert_eq!(read(Encoding::Windows1252), (vec!["c\u{e9}".to_string(), "d".into()], vec![]));
+        // Read as UTF-8, each such line is one rejected row.
+        assert_eq!(read(Encoding::Utf8), (vec![], vec!["not_utf8", "not_utf8"]));
+        assert_eq!(record_lines(&p, Format::Csv, &[1]).unwrap(), [3]);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_replaced_in_place() {
+        let (text, bad) = repaired_utf8(b"ab\xffc\xe9\n\xc3\xa9d\xe2\x82");
+        assert_eq!(text, "ab?c?\n\u{e9}d??");
+        assert_eq!(bad, [2, 4, 9, 10]);
+        assert_eq!(text.len(), 11);
     }
 
     #[test]
@@ -1939,7 +2099,7 @@ mod tests {
             text += &format!("C{c},E1,G1,,2024-01-10,treatment,GBO,3,\nC{c},E1,G2,,2024-01-11,treatment,GBO,12,\n");
         }
         std::fs::write(&p, text).unwrap();
-        let today = crate::dates::parse_iso_date("2025-01-01").unwrap();
+        let today = DateRules::iso(crate::dates::parse_iso_date("2025-01-01").unwrap());
         let read = |budget: usize, yielding: Option<&crate::priority::Yielding>| {
             let mut reader = TableReader::open_with(&p, Table::Goals, 2000, 1).unwrap();
             let (rows, rejected) = goals(&mut reader, today, budget, yielding).unwrap();

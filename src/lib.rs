@@ -14,6 +14,7 @@ pub mod caseload;
 pub mod charts;
 pub mod cli;
 pub mod csv_records;
+pub mod current;
 pub mod dates;
 pub mod demo;
 pub mod episodes;

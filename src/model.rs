@@ -252,6 +252,10 @@ pub struct Measurements {
     pub phase: Vec<Phase>,
     pub measure: Vec<u16>,
     pub score: Vec<f64>,
+    /// Rows with an `episode_end` (row index, day), sparse: most rows have none, and a
+    /// row repeating the previous entry's episode and day is not kept again (an export
+    /// writes the discharge day on every row of an ended episode).
+    pub episode_end: Vec<(u32, Day)>,
     pub keys: Keys,
 }
 
@@ -380,6 +384,8 @@ impl Measurements {
         let (keys, more) = (&mut self.keys, &mut other.keys);
         let (c, e) = (keys.clients.absorb(&more.clients), keys.episodes.absorb(&more.episodes));
         let (t, s) = (keys.therapists.absorb(&more.therapists), keys.sites.absorb(&more.sites));
+        let offset = self.len() as u32;
+        self.episode_end.extend(other.episode_end.drain(..).map(|(row, day)| (row + offset, day)));
         self.client.extend(remap(&other.client, &c));
         self.episode.extend(remap(&other.episode, &e));
         self.therapist.extend_remapped(&other.therapist, &t);
@@ -436,7 +442,12 @@ impl GoalScale {
 pub struct GoalRatings {
     pub rows: GoalColumns,
     pub names: GoalNames,
+    /// Rows with an `episode_end` (row index, day), sparse as in [`Measurements`].
+    pub episode_end: Vec<(u32, Day)>,
 }
+
+/// Discharge days (`episode_end`) by (client, episode) names.
+pub type EndDates = std::collections::BTreeMap<(String, String), Day>;
 
 /// Goal rating rows as columns, ids interned in a [`GoalNames`].
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -463,6 +474,18 @@ pub struct GoalNames {
 }
 
 impl GoalRatings {
+    /// Takes the `episode_end` days out, keyed by (client, episode) names: the latest of
+    /// each episode, merged into `into`. The rows are sorted and may go through temporary
+    /// files; the few discharge days are kept apart.
+    pub fn take_end_dates(&mut self, into: &mut EndDates) {
+        for (row, day) in self.episode_end.drain(..) {
+            let (c, e) = (self.rows.client[row as usize], self.rows.episode[row as usize]);
+            let key = (self.names.clients.name(c).to_string(), self.names.episodes.name(e).to_string());
+            let at = into.entry(key).or_insert(day);
+            *at = (*at).max(day);
+        }
+    }
+
     /// Moves the rows of a later chunk (validated on its own) onto these, re-keying its
     /// ids, and leaves `other` empty with its memory kept (as [`Measurements::append`]).
     pub fn append(&mut self, other: &mut GoalRatings) {
@@ -470,6 +493,8 @@ impl GoalRatings {
         let c = names.clients.absorb(&other.names.clients);
         let e = names.episodes.absorb(&other.names.episodes);
         let g = names.goals.absorb(&other.names.goals);
+        let offset = rows.len() as u32;
+        self.episode_end.extend(other.episode_end.drain(..).map(|(row, day)| (row + offset, day)));
         let o = &mut other.rows;
         rows.client.extend(remap(&o.client, &c));
         rows.episode.extend(remap(&o.episode, &e));

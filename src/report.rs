@@ -14,7 +14,28 @@ pub struct ReportInput<'a> {
     /// Counts below this are shown as "<N" and rates built on them are withheld.
     pub suppress_below: u64,
     pub figures: &'a [crate::figures::Figure],
+    /// The open series that need attention, in the order to show (by therapist).
+    pub attention: &'a [AttentionRow],
 }
+
+/// An open episode that needs attention, as the report lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttentionRow {
+    pub therapist: String,
+    pub client: String,
+    pub episode: String,
+    /// Each measure's first and latest score (`PHQ9 18 → 17; GAD7 11 → 15`).
+    pub scores: String,
+    /// Scores so far (the most of any measure).
+    pub sessions: u32,
+    pub latest_date: String,
+    /// Every reason that applies, most serious first.
+    pub reason: String,
+}
+
+/// At most this many episodes needing attention are listed in the report; all are in
+/// current.csv.
+pub const ATTENTION_SHOWN: usize = 200;
 
 /// A table of label → rate rows for a report section.
 #[derive(Serialize)]
@@ -44,6 +65,8 @@ struct MeasureView {
     code: String,
     name: String,
     episodes: String,
+    in_treatment: String,
+    ended: String,
     paired: String,
     at_caseness: String,
     rates: Vec<RateView>,
@@ -85,6 +108,14 @@ struct View {
     goal_checks: Vec<(&'static str, String)>,
     clients: String,
     episodes: String,
+    /// The extract date and the episodes ended and open on it, in a sentence.
+    status_line: String,
+    /// Open series needing attention (at most [`ATTENTION_SHOWN`]), and how many more.
+    attention: Vec<AttentionRow>,
+    attention_more: usize,
+    open_series: String,
+    needing_attention: String,
+    no_score_days: i32,
     headline: Vec<RateView>,
     headline_title: String,
     measures: Vec<MeasureView>,
@@ -121,12 +152,12 @@ impl Suppressor {
 
 /// Every rate the report shows, in order: key, label, what the denominator is.
 const RATE_LABELS: &[(&str, &str, &str)] = &[
-    ("recovery", "Recovery", "paired episodes at caseness at baseline"),
-    ("reliable_recovery", "Reliable recovery", "paired episodes at caseness at baseline"),
-    ("reliable_improvement", "Reliable improvement", "all paired episodes"),
-    ("reliable_deterioration", "Reliable deterioration", "all paired episodes"),
-    ("response", "Response (≥ 50 % reduction)", "paired episodes with a baseline above 0"),
-    ("remission", "Remission", "paired episodes at caseness at baseline"),
+    ("recovery", "Recovery", "finished episodes at caseness at baseline"),
+    ("reliable_recovery", "Reliable recovery", "finished episodes at caseness at baseline"),
+    ("reliable_improvement", "Reliable improvement", "all finished episodes"),
+    ("reliable_deterioration", "Reliable deterioration", "all finished episodes"),
+    ("response", "Response (≥ 50 % reduction)", "finished episodes with a baseline above 0"),
+    ("remission", "Remission", "finished episodes at caseness at baseline"),
     ("relapse", "Relapse", "recovered at the end and followed up"),
     ("recovery_maintained", "Recovery maintained", "recovered at the end and followed up"),
     ("improvement_lost", "Improvement lost", "reliably improved at the end and followed up"),
@@ -221,6 +252,8 @@ fn view_of(input: &ReportInput) -> View {
             code: code.clone(),
             name: ms.name.clone(),
             episodes: sup.count(ms.episodes),
+            in_treatment: sup.count(ms.in_treatment),
+            ended: sup.count(ms.ended),
             paired: sup.count(ms.paired),
             at_caseness: sup.count(ms.at_caseness),
             rates: rates(&sup, &ms.rates),
@@ -230,8 +263,10 @@ fn view_of(input: &ReportInput) -> View {
     let (headline_title, headline) = match (&s.talking_therapies, s.measures.iter().next()) {
         (Some(tt), _) => (
             format!(
-                "NHS Talking Therapies combined PHQ-9 + GAD-7 ({} paired episodes{})",
+                "NHS Talking Therapies combined PHQ-9 + GAD-7 ({} finished courses of treatment: ended, with paired \
+                 scores; {} episodes still in treatment are not counted{})",
                 sup.count(tt.paired),
+                sup.count(s.status.open),
                 match tt.rules_from_measure_file.as_slice() {
                     [] => String::new(),
                     codes =>
@@ -240,9 +275,14 @@ fn view_of(input: &ReportInput) -> View {
             ),
             rates(&sup, &tt.rates),
         ),
-        (None, Some((code, ms))) => {
-            (format!("{code} ({} paired episodes)", sup.count(ms.paired)), rates(&sup, &ms.rates))
-        }
+        (None, Some((code, ms))) => (
+            format!(
+                "{code} ({} finished episodes: ended, with paired scores; {} still in treatment are not counted)",
+                sup.count(ms.paired),
+                sup.count(ms.in_treatment)
+            ),
+            rates(&sup, &ms.rates),
+        ),
         (None, None) => ("No episodes".into(), vec![]),
     };
     let methods = s
@@ -474,12 +514,34 @@ fn view_of(input: &ReportInput) -> View {
             .collect(),
         clients: sup.count(s.clients),
         episodes: sup.count(s.episodes),
+        status_line: status_line(&sup, &s.status),
+        attention: input.attention.iter().take(ATTENTION_SHOWN).cloned().collect(),
+        attention_more: input.attention.len().saturating_sub(ATTENTION_SHOWN),
+        // Exact: a list of clients for the practice's clinicians, not a published statistic.
+        open_series: s.current.as_ref().map_or(0, |c| c.open_series).to_string(),
+        needing_attention: s.current.as_ref().map_or(0, |c| c.needing_attention).to_string(),
+        no_score_days: s.current.as_ref().and_then(|c| c.options).map_or(0, |o| o.no_score_days),
         headline,
         headline_title,
         measures,
         methods,
         suppress_below: input.suppress_below,
     }
+}
+
+/// The extract date and what was ended and open on it, in one sentence.
+fn status_line(sup: &Suppressor, st: &crate::summary::StatusSummary) -> String {
+    let x = &st.extract;
+    let day = crate::dates::format_day(x.as_of);
+    let whence = if x.from_data { "the latest date in the data" } else { "given with --as-of" };
+    format!(
+        "Extract date {day} ({whence}): {} episodes had ended and {} were still in treatment. Outcome figures \
+         count ended episodes only; an episode ended with an end date, an end-phase or follow-up score, or no \
+         score for more than {} days.",
+        sup.count(st.ended),
+        sup.count(st.open),
+        x.inactive_days
+    )
 }
 
 /// Renders `report.md`: the same content as the HTML report, without the charts.

@@ -57,7 +57,14 @@ pub struct MeasureSummary {
     /// The instrument's standard codes ([`crate::registry::Measure::snomed`], `loinc`).
     pub snomed: Option<String>,
     pub loinc: Option<String>,
+    /// Every episode with a score on the measure, ended or open.
     pub episodes: u64,
+    /// Open on the extract date (in treatment): in no figure below.
+    pub in_treatment: u64,
+    /// Ended on the extract date; `paired`, `unpaired`, `at_caseness`, the outcomes and
+    /// the rates are of these.
+    pub ended: u64,
+    /// Ended and paired (NHS Talking Therapies' "finished a course of treatment").
     pub paired: u64,
     pub unpaired: u64,
     pub at_caseness: u64,
@@ -79,6 +86,50 @@ impl SeriesCheckCounts {
     pub fn any(&self) -> bool {
         self.assessment_not_baseline + self.dates_out_of_session_order > 0
     }
+}
+
+/// How many episodes (client × episode) were ended or open on the extract date.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusSummary {
+    pub extract: crate::episodes::Extract,
+    /// The rule, in words.
+    pub rule: &'static str,
+    pub ended: u64,
+    pub open: u64,
+    /// Ended episodes by the first rule that ended them.
+    pub ended_by: BTreeMap<&'static str, u64>,
+}
+
+/// The rule that judges an episode ended, as `summary.json` and the report state it.
+pub const ENDED_RULE: &str = "ended when its episode_end is on or before the extract date, or it has an end-phase \
+     score, or a follow-up score, or its last score is more than inactive_days before the extract date (the first \
+     that applies names it); otherwise open (in treatment)";
+
+/// Episodes (client × episode; their items are consecutive) by status.
+pub fn status_summary(episodes: &Episodes) -> StatusSummary {
+    let mut ended_by: BTreeMap<&'static str, u64> =
+        crate::episodes::EndedBy::ALL.iter().map(|b| (b.as_str(), 0)).collect();
+    let (mut ended, mut open) = (0, 0);
+    let mut last = None;
+    for it in &episodes.items {
+        if last == Some((it.client, it.episode)) {
+            continue;
+        }
+        last = Some((it.client, it.episode));
+        match it.status.ended_by() {
+            Some(by) => {
+                ended += 1;
+                *ended_by.entry(by.as_str()).or_default() += 1;
+            }
+            None => open += 1,
+        }
+    }
+    StatusSummary { extract: episodes.extract, rule: ENDED_RULE, ended, open, ended_by }
+}
+
+/// A day as `YYYY-MM-DD` in JSON.
+pub fn serialize_day<S: serde::Serializer>(day: &crate::dates::Day, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::dates::format_day(*day))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +155,8 @@ pub struct Summary {
     pub clients: u64,
     pub episodes: u64,
     pub episode_measures: u64,
+    /// Episodes ended or open on the extract date, and the rule that judged them.
+    pub status: StatusSummary,
     pub measures: BTreeMap<String, MeasureSummary>,
     pub talking_therapies: Option<TalkingTherapiesSummary>,
     /// Absent until the sudden-gains stage has run.
@@ -116,6 +169,8 @@ pub struct Summary {
     pub trajectories: Option<TrajectorySummary>,
     /// Absent until the caseload stage has run.
     pub caseload: Option<CaseloadSummary>,
+    /// The open episodes on the extract date and how many need attention.
+    pub current: Option<crate::current::CurrentSummary>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -323,9 +378,10 @@ impl OutcomeTally {
 }
 
 impl TrajectoryTally {
-    /// Counts one series' trajectory (unpaired series do not count).
+    /// Counts one series' trajectory (only finished series count).
     pub fn add(&mut self, it: &crate::episodes::EpisodeMeasure, t: &crate::trajectories::Trajectory) {
-        if !it.paired() {
+        // Shapes and their outcomes are of finished courses: an open one's is unfinished.
+        if !it.finished() {
             return;
         }
         let m = self.by_measure.entry(it.measure).or_insert_with(ShapeTally::new);
@@ -443,11 +499,15 @@ impl GoalsTally {
             self.rates[k].1 += u64::from(in_denominator);
             self.rates[k].0 += u64::from(in_denominator && hit);
         };
+        // Goal outcomes count in ended episodes only (the episodes are one client's: few).
+        let ended = |g: &crate::goals::GoalResult| {
+            eps.iter().find(|x| (x.client, x.episode) == (g.client, g.episode)).is_none_or(|x| x.ended)
+        };
         for g in goals {
             self.checks.parents_differ += u64::from(g.parents_differ);
             self.checks.weights_differ += u64::from(g.weights_differ);
             match (g.scale, g.parent == NO_KEY) {
-                (GoalScale::Gbo, true) => {
+                (GoalScale::Gbo, true) if ended(g) => {
                     let rc = g.reliable_change;
                     count(0, rc.is_some(), rc == Some(ReliableCategory::Improved));
                     count(1, rc.is_some(), rc == Some(ReliableCategory::Deteriorated));
@@ -457,12 +517,13 @@ impl GoalsTally {
                         *self.gbo_change.entry(c.round() as i64).or_default() += 1;
                     }
                 }
+                (GoalScale::Gbo, true) => self.gbo_goals += 1,
                 (GoalScale::Gbo, false) => self.gbo_objectives += 1,
                 (GoalScale::Gas, _) => self.gas_goals += 1,
             }
         }
         self.episodes_with_goals += eps.len() as u64;
-        for x in eps {
+        for x in eps.iter().filter(|x| x.ended) {
             count(3, x.gas_t_end.is_some(), x.gas_t_end.is_some_and(|t| t >= 50.0));
             count(4, x.gas_held.is_some(), x.gas_held == Some(true));
             if let Some(t) = x.gas_t_end {
@@ -678,7 +739,9 @@ pub fn summarise(
     let mut measures = BTreeMap::new();
     for (i, rule) in episodes.rules.iter().enumerate() {
         let Some(rule) = rule else { continue };
-        let items: Vec<_> = episodes.items.iter().filter(|it| it.measure as usize == i).collect();
+        let all: Vec<_> = episodes.items.iter().filter(|it| it.measure as usize == i).collect();
+        // Outcome figures are over ended episodes only.
+        let items: Vec<_> = all.iter().copied().filter(|it| it.ended()).collect();
         let paired = |it: &crate::episodes::EpisodeMeasure| it.paired();
         let case = |it: &crate::episodes::EpisodeMeasure| it.paired() && it.classification.caseness_start == Some(true);
         let rc = |it: &crate::episodes::EpisodeMeasure, c| it.classification.reliable_change == Some(c);
@@ -724,7 +787,9 @@ pub fn summarise(
                 name: m.name.clone(),
                 snomed: m.snomed.clone(),
                 loinc: m.loinc.clone(),
-                episodes: items.len() as u64,
+                episodes: all.len() as u64,
+                in_treatment: (all.len() - items.len()) as u64,
+                ended: items.len() as u64,
                 paired: n_paired,
                 unpaired: items.len() as u64 - n_paired,
                 at_caseness: items.iter().filter(|it| case(it)).count() as u64,
@@ -732,9 +797,8 @@ pub fn summarise(
                 rates,
                 rule: rule.clone(),
                 series_checks: SeriesCheckCounts {
-                    assessment_not_baseline: items.iter().filter(|it| it.checks.assessment_not_baseline()).count()
-                        as u64,
-                    dates_out_of_session_order: items.iter().filter(|it| it.checks.dates_out_of_session_order()).count()
+                    assessment_not_baseline: all.iter().filter(|it| it.checks.assessment_not_baseline()).count() as u64,
+                    dates_out_of_session_order: all.iter().filter(|it| it.checks.dates_out_of_session_order()).count()
                         as u64,
                 },
             },
@@ -744,7 +808,7 @@ pub fn summarise(
     let tt: Vec<_> = episodes
         .items
         .iter()
-        .filter(|it| Some(it.measure as usize) == registry.find("PHQ9"))
+        .filter(|it| Some(it.measure as usize) == registry.find("PHQ9") && it.ended())
         .filter_map(|it| it.talking_therapies)
         .collect();
     let talking_therapies = (!tt.is_empty()).then(|| {
@@ -778,6 +842,7 @@ pub fn summarise(
         clients: n_clients,
         episodes: episodes.n_episodes as u64,
         episode_measures: episodes.items.len() as u64,
+        status: status_summary(episodes),
         measures,
         talking_therapies,
         sudden_gains: None,
@@ -785,6 +850,7 @@ pub fn summarise(
         goals: None,
         trajectories: None,
         caseload: None,
+        current: None,
     }
 }
 
@@ -808,6 +874,7 @@ mod tests {
         use crate::trajectories::{Dip, Shape, Trajectory};
         let series = |paired: bool, case: bool, outcome: Option<Outcome>, change: Option<ReliableCategory>| {
             crate::episodes::EpisodeMeasure {
+                status: crate::episodes::Status::Ended(crate::episodes::EndedBy::EndRow),
                 client: 0,
                 episode: 0,
                 therapist: 0,

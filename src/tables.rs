@@ -286,6 +286,8 @@ pub const EPISODE_COLUMNS: &[&str] = &[
     "response",
     "remission",
     "paired",
+    "status",
+    "ended_by",
     "relapse",
     "relapse_date",
     "recovery_maintained",
@@ -334,6 +336,8 @@ fn episode_row<'a>(
         ("response", opt_bool(c.response)),
         ("remission", opt_bool(c.remission)),
         ("paired", opt_bool(Some(it.paired()))),
+        ("status", V::Word(it.status.as_str())),
+        ("ended_by", V::Word(it.status.ended_by().map_or("", |b| b.as_str()))),
         ("relapse", opt_bool(d.relapse)),
         ("relapse_date", V::OptDay(d.relapse_date)),
         ("recovery_maintained", opt_bool(d.recovery_maintained)),
@@ -623,7 +627,7 @@ const GOAL_COLUMNS: [&str; 22] = [
 ];
 
 /// The columns of `goals_episodes.csv`, in order.
-const GOAL_EPISODE_COLUMNS: [&str; 12] = [
+const GOAL_EPISODE_COLUMNS: [&str; 13] = [
     "client_id",
     "episode_id",
     "gbo_goals",
@@ -636,6 +640,7 @@ const GOAL_EPISODE_COLUMNS: [&str; 12] = [
     "goal_progress",
     "symptoms_improved",
     "agreement",
+    "status",
 ];
 
 /// `goals.csv` (one row per goal or objective) and `goals_episodes.csv` (goal figures
@@ -711,6 +716,7 @@ impl<'w> GoalTables<'w> {
                 opt_bool(e.goal_progress),
                 opt_bool(e.symptoms_improved),
                 V::Word(e.agreement.unwrap_or_default()),
+                V::Word(if e.ended { "ended" } else { "open" }),
             ];
             self.episodes.table_row(&GOAL_EPISODE_COLUMNS, &row)?;
         }
@@ -870,6 +876,7 @@ pub fn units_csv(
         format!("{kind}_id"),
         "measure".into(),
         "episodes".into(),
+        "in_treatment".into(),
         "paired".into(),
         "paired_share".into(),
         "at_caseness".into(),
@@ -915,8 +922,14 @@ pub fn units_csv(
             cell(&u.unit).into_owned(),
             registry.get(u.measure as usize).code.clone(),
             s.count(u.episodes),
+            s.count(u.in_treatment),
             s.count(u.paired),
-            if s.hides(u.paired, u.episodes) { "*".into() } else { num(u.paired as f64 / u.episodes as f64) },
+            match u.episodes {
+                _ if s.hides(u.paired, u.episodes) => "*".into(),
+                // Every episode of the unit is still in treatment.
+                0 => String::new(),
+                n => num(u.paired as f64 / n as f64),
+            },
             s.count(u.at_caseness),
         ];
         for c in [
@@ -946,6 +959,72 @@ pub fn units_csv(
         row.push(hide(opt_num(u.shrunken_recovery)));
         row.push(if s.hides(u.paired, u.paired) { "*".into() } else { opt_num(u.improvement_effect) });
         w.write_record(&row)?;
+    }
+    w.finish()
+}
+
+/// The columns of `current.csv`, in order.
+pub const CURRENT_COLUMNS: &[&str] = &[
+    "client_id",
+    "episode_id",
+    "therapist_id",
+    "site_id",
+    "measure",
+    "sessions_so_far",
+    "first_date",
+    "baseline",
+    "latest_score",
+    "latest_date",
+    "days_since_last_score",
+    "change_so_far",
+    "reliable_change_so_far",
+    "caseness_now",
+    "expected_score",
+    "not_on_track",
+    "sudden_loss",
+    "reliable_deterioration",
+    "attention",
+];
+
+/// `current.csv`: each open episode × measure on the extract date and whether it needs
+/// attention now. Never suppressed: it is for the practice's clinicians.
+pub fn current_csv(
+    out: &mut dyn Write,
+    keys: &Keys,
+    eps: &Episodes,
+    rows: &[crate::current::Current],
+    opts: &crate::current::Options,
+    registry: &Registry,
+) -> io::Result<()> {
+    let mut w = CsvOut::new(out);
+    w.write_record(CURRENT_COLUMNS)?;
+    for r in rows {
+        let it = &eps.items[r.item];
+        let c = &it.classification;
+        let attention = r.attention.map(|a| a.code(opts)).unwrap_or_default();
+        let row: [(&str, V); CURRENT_COLUMNS.len()] = [
+            ("client_id", key(&keys.clients, it.client)),
+            ("episode_id", key(&keys.episodes, it.episode)),
+            ("therapist_id", key(&keys.therapists, it.therapist)),
+            ("site_id", key(&keys.sites, it.site)),
+            ("measure", registry.get(it.measure as usize).code.as_str().into()),
+            ("sessions_so_far", V::Int(it.n_scores as i64)),
+            ("first_date", V::Day(it.first_date)),
+            ("baseline", V::Num(it.baseline)),
+            ("latest_score", V::Num(r.latest)),
+            ("latest_date", V::Day(it.last_date)),
+            ("days_since_last_score", V::Int(i64::from(r.days_since_last))),
+            ("change_so_far", V::OptNum(c.change)),
+            ("reliable_change_so_far", V::Word(c.reliable_change.map_or("", |x| x.as_str()))),
+            ("caseness_now", opt_bool(c.caseness_end.or(c.caseness_start.filter(|_| !it.paired())))),
+            ("expected_score", V::OptNum(r.expected)),
+            ("not_on_track", opt_bool(r.not_on_track)),
+            ("sudden_loss", opt_bool(Some(r.sudden_loss))),
+            ("reliable_deterioration", opt_bool(r.reliable_deterioration(it))),
+            ("attention", V::T(&attention)),
+        ];
+        debug_assert!(row.iter().zip(CURRENT_COLUMNS).all(|((name, _), column)| name == column));
+        w.named_row(&row)?;
     }
     w.finish()
 }
@@ -1074,6 +1153,7 @@ mod tests {
         keys.clients.intern("c");
         keys.episodes.intern("");
         let it = crate::episodes::EpisodeMeasure {
+            status: crate::episodes::Status::Ended(crate::episodes::EndedBy::EndRow),
             client: 0,
             episode: 0,
             therapist: NO_KEY,

@@ -115,6 +115,11 @@ pub struct Trajectory {
     /// what it says, [`VS_TYPICAL`].
     pub slope_rci: Option<f64>,
     pub change_vs_typical: Option<&'static str>,
+    /// Sessions since baseline of the last score before follow-up.
+    pub latest_session: Option<i32>,
+    /// Of an open episode: whether its latest score is off track (worse than the limit at
+    /// its session, as `not_on_track` judges each score); `None` where no limit is known.
+    pub off_track_now: Option<bool>,
 }
 
 /// The categories of [`Trajectory::change_vs_typical`]: reliably more improvement per
@@ -569,12 +574,14 @@ pub fn analyse(
         })
         .collect();
     // Not on track: the first score before the final one that is worse than the chosen
-    // percentile of the other episodes in the same band at the same session.
+    // percentile of the other episodes in the same band at the same session. An open
+    // episode's latest score is no final: it counts, and says whether it is off track now.
     for (idx, it) in eps.items.iter().enumerate() {
         let rule = eps.rules[it.measure as usize].as_ref().expect("rule for a measure in use");
         points(rows, it, &mut buf);
         let mut t = if it.paired() { describe(&buf, rule, it, opts) } else { Trajectory::default() };
         t.band = band_of(it);
+        t.latest_session = buf.last().map(|p| p.0 - buf[0].0);
         if let Some(fit) = out.growth.get(&it.measure).filter(|_| it.paired()) {
             sessions_since_baseline(&buf, &mut xy);
             let (baseline, slope) = fit.series_line(&xy);
@@ -595,22 +602,28 @@ pub fn analyse(
                 let Some(limit) = by_session.get(session as usize).and_then(|c| c.limit_without(score)) else {
                     continue;
                 };
-                if session == final_session {
+                if session == final_session && it.ended() {
                     continue;
                 }
                 let off = if lower { score > limit } else { score < limit };
+                if session == final_session {
+                    t.off_track_now = Some(off);
+                }
                 if off && t.not_on_track_session.is_none_or(|s| session < s) {
                     t.not_on_track_session = Some(session);
                 }
             }
             t.not_on_track = Some(t.not_on_track_session.is_some());
-            let poor = it.classification.reliable_change != Some(ReliableCategory::Improved);
-            let a = out.accuracy.entry(it.measure).or_default();
-            match (t.not_on_track == Some(true), poor) {
-                (true, true) => a.flagged_poor += 1,
-                (true, false) => a.flagged_good += 1,
-                (false, true) => a.unflagged_poor += 1,
-                (false, false) => a.unflagged_good += 1,
+            // How well the flag foretells the outcome: of finished courses only.
+            if it.finished() {
+                let poor = it.classification.reliable_change != Some(ReliableCategory::Improved);
+                let a = out.accuracy.entry(it.measure).or_default();
+                match (t.not_on_track == Some(true), poor) {
+                    (true, true) => a.flagged_poor += 1,
+                    (true, false) => a.flagged_good += 1,
+                    (false, true) => a.unflagged_poor += 1,
+                    (false, false) => a.unflagged_good += 1,
+                }
             }
         }
         each(idx, &t);
@@ -657,6 +670,7 @@ mod tests {
         let rule = phq();
         let pts = series(scores);
         let mut it = crate::episodes::EpisodeMeasure {
+            status: crate::episodes::Status::Ended(crate::episodes::EndedBy::EndRow),
             client: 0,
             episode: 0,
             therapist: 0,

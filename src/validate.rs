@@ -2,7 +2,7 @@
 //! rejected with the column at fault and a reason. Nothing here aborts; only
 //! unreadable files and missing columns stop a run (see `ingest`).
 
-use crate::dates::{format_day, parse_iso_date, DateError, Day};
+use crate::dates::{format_day, DateError, DateOrder, Day};
 use crate::model::{GoalScale, Measurements, Phase, NO_KEY, NO_SESSION};
 use crate::registry::MeasureFinder;
 
@@ -18,6 +18,7 @@ pub struct RawMeasurement<'a> {
     pub phase: Option<&'a str>,
     pub measure: Option<&'a str>,
     pub score: Option<Number<'a>>,
+    pub episode_end: Option<DateValue<'a>>,
 }
 
 /// A value of a number column: text (CSV, or a Parquet column of text), or the number a
@@ -79,6 +80,21 @@ pub struct CheckedMeasurement<'a> {
     pub phase: Phase,
     pub measure: u16,
     pub score: f64,
+    pub episode_end: Option<Day>,
+}
+
+/// How the dates of a table are read: the order of their parts (`--date-format`), and
+/// the day after which a date is in the future (`--today`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateRules {
+    pub today: Day,
+    pub order: DateOrder,
+}
+
+impl DateRules {
+    pub fn iso(today: Day) -> DateRules {
+        DateRules { today, order: DateOrder::Ymd }
+    }
 }
 
 /// A value of a date column: text, or the day a Parquet column of dates holds (read for
@@ -168,24 +184,54 @@ fn all_blank(text: &[Option<&str>], numbers: &[Option<Number>]) -> bool {
     text.iter().all(|v| present(*v).is_none()) && numbers.iter().all(|v| v.and_then(Number::present).is_none())
 }
 
-fn check_date(v: Option<DateValue>, column: &'static str, today: Day) -> Result<Day, Fault> {
+fn check_date(v: Option<DateValue>, column: &'static str, rules: DateRules) -> Result<Day, Fault> {
+    let today = rules.today;
     let raw = match v.and_then(DateValue::present).ok_or_else(|| missing(column))? {
         DateValue::Text(raw) => raw,
         DateValue::Day(d) if d > today => return Err(future(column, &format_day(d), today)),
         DateValue::Day(d) => return Ok(d),
     };
-    match parse_iso_date(raw) {
-        Ok(d) if d > today => Err(future(column, raw, today)),
+    match parse_date(raw, column, rules.order)? {
+        d if d > today => Err(future(column, raw, today)),
+        d => Ok(d),
+    }
+}
+
+/// An optional date (`episode_end`): blank is `None`. A day after today is allowed (a
+/// planned discharge): it ends nothing before it comes.
+fn check_optional_date(v: Option<DateValue>, column: &'static str, order: DateOrder) -> Result<Option<Day>, Fault> {
+    match v.and_then(DateValue::present) {
+        None => Ok(None),
+        Some(DateValue::Day(d)) => Ok(Some(d)),
+        Some(DateValue::Text(raw)) => parse_date(raw, column, order).map(Some),
+    }
+}
+
+/// Parses a date's text in `order`; the fault says which other order the text reads in,
+/// if any (so that a file of UK dates names `--date-format dmy`).
+fn parse_date(raw: &str, column: &'static str, order: DateOrder) -> Result<Day, Fault> {
+    match order.parse(raw) {
         Ok(d) => Ok(d),
         Err(DateError::Impossible) => {
             Err(fault(column, "impossible_date", format!("{column} {} is not a day of the calendar", quoted(raw))))
         }
-        Err(DateError::Format) => Err(fault(
-            column,
-            "unparseable_date",
-            format!("{column} {} is not a date of the form YYYY-MM-DD", quoted(raw)),
-        )),
+        Err(DateError::Format) => {
+            let hint = match DateOrder::ALL.into_iter().find(|o| *o != order && o.parse(raw).is_ok()) {
+                Some(other) => format!(" (it reads as {}: use --date-format {})", other.pattern(), other.as_str()),
+                None => String::new(),
+            };
+            Err(fault(
+                column,
+                "unparseable_date",
+                format!("{column} {} is not a date of the form {}{hint}", quoted(raw), order.pattern()),
+            ))
+        }
     }
+}
+
+/// The value a rejection's message quotes (its first `'…'`), such as the date text.
+pub fn quoted_value(message: &str) -> Option<&str> {
+    message.split('\'').nth(1)
 }
 
 fn future(column: &'static str, raw: &str, today: Day) -> Fault {
@@ -207,7 +253,7 @@ fn parse_number(raw: &str) -> Option<f64> {
 pub fn check_measurement<'a>(
     raw: &RawMeasurement<'a>,
     measures: &mut MeasureFinder,
-    today: Day,
+    dates: DateRules,
 ) -> Result<CheckedMeasurement<'a>, Fault> {
     // A row with a client is not empty: the emptiness check waits for a missing client.
     let client_id = required(raw.client_id, "client_id").map_err(|f| {
@@ -219,7 +265,7 @@ pub fn check_measurement<'a>(
             f
         }
     })?;
-    let date = check_date(raw.date, "date", today)?;
+    let date = check_date(raw.date, "date", dates)?;
     let session = match raw.session.and_then(Number::present) {
         None => NO_SESSION,
         Some(s) => match s.value() {
@@ -263,6 +309,7 @@ pub fn check_measurement<'a>(
             format!("score {} is outside the {} range {} to {}", shown(score), m.code, m.min, m.max),
         ));
     }
+    let episode_end = check_optional_date(raw.episode_end, "episode_end", dates.order)?;
     Ok(CheckedMeasurement {
         client_id,
         episode_id: present(raw.episode_id).unwrap_or(""),
@@ -273,6 +320,7 @@ pub fn check_measurement<'a>(
         phase,
         measure: measure as u16,
         score,
+        episode_end,
     })
 }
 
@@ -280,8 +328,17 @@ impl Measurements {
     /// Appends a checked row (rows stay in record order: see [`crate::model::RecordOf`]).
     pub fn push(&mut self, r: &CheckedMeasurement) {
         let keys = &mut self.keys;
-        self.client.push(keys.clients.intern(r.client_id));
-        self.episode.push(keys.episodes.intern(r.episode_id));
+        let (client, episode) = (keys.clients.intern(r.client_id), keys.episodes.intern(r.episode_id));
+        if let Some(day) = r.episode_end {
+            let repeat = self.episode_end.last().is_some_and(|&(row, d)| {
+                d == day && self.client[row as usize] == client && self.episode[row as usize] == episode
+            });
+            if !repeat {
+                self.episode_end.push((self.client.len() as u32, day));
+            }
+        }
+        self.client.push(client);
+        self.episode.push(episode);
         self.therapist.push(r.therapist_id.map_or(NO_KEY, |t| keys.therapists.intern(t)));
         self.site.push(r.site_id.map_or(NO_KEY, |s| keys.sites.intern(s)));
         self.date.push(r.date);
@@ -296,8 +353,17 @@ impl crate::model::GoalRatings {
     /// Appends a checked goal rating (in record order, as measurements).
     pub fn push(&mut self, r: &CheckedGoal) {
         let (names, rows) = (&mut self.names, &mut self.rows);
-        rows.client.push(names.clients.intern(r.client_id));
-        rows.episode.push(names.episodes.intern(r.episode_id));
+        let (client, episode) = (names.clients.intern(r.client_id), names.episodes.intern(r.episode_id));
+        if let Some(day) = r.episode_end {
+            let repeat = self.episode_end.last().is_some_and(|&(row, d)| {
+                d == day && rows.client[row as usize] == client && rows.episode[row as usize] == episode
+            });
+            if !repeat {
+                self.episode_end.push((rows.client.len() as u32, day));
+            }
+        }
+        rows.client.push(client);
+        rows.episode.push(episode);
         rows.goal.push(names.goals.intern(r.goal_id));
         rows.parent.push(r.parent_goal_id.map_or(NO_KEY, |p| names.goals.intern(p)));
         rows.date.push(r.date);
@@ -320,6 +386,7 @@ pub struct RawGoal<'a> {
     pub scale: Option<&'a str>,
     pub rating: Option<Number<'a>>,
     pub weight: Option<Number<'a>>,
+    pub episode_end: Option<DateValue<'a>>,
 }
 
 /// A goal rating that passed every row-level rule.
@@ -336,10 +403,11 @@ pub struct CheckedGoal<'a> {
     /// `None` where the rating gives no weight: the goal's weight is the last one its
     /// ratings give ([`crate::goals`]).
     pub weight: Option<f64>,
+    pub episode_end: Option<Day>,
 }
 
 /// Checks one goal rating: GBO 0–10; GAS a whole number from −2 to +2; weight > 0.
-pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, Fault> {
+pub fn check_goal<'a>(raw: &RawGoal<'a>, dates: DateRules) -> Result<CheckedGoal<'a>, Fault> {
     let client_id = required(raw.client_id, "client_id").map_err(|f| {
         let r = raw;
         let text = [r.client_id, r.episode_id, r.goal_id, r.parent_goal_id, r.phase, r.scale];
@@ -359,7 +427,7 @@ pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, 
             format!("goal {} names itself as its parent goal", quoted(goal_id)),
         ));
     }
-    let date = check_date(raw.date, "date", today)?;
+    let date = check_date(raw.date, "date", dates)?;
     let phase = Phase::parse(raw.phase).ok_or_else(|| {
         fault(
             "phase",
@@ -414,6 +482,7 @@ pub fn check_goal<'a>(raw: &RawGoal<'a>, today: Day) -> Result<CheckedGoal<'a>, 
         scale,
         rating,
         weight,
+        episode_end: check_optional_date(raw.episode_end, "episode_end", dates.order)?,
     })
 }
 
@@ -469,6 +538,7 @@ pub fn measurement_duplicates(order: &[u32], m: &Measurements) -> Vec<(usize, Du
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dates::parse_iso_date;
     use crate::registry::Registry;
 
     fn row<'a>() -> RawMeasurement<'a> {
@@ -492,8 +562,8 @@ mod tests {
         }
     }
 
-    fn today() -> Day {
-        parse_iso_date("2025-01-01").unwrap()
+    fn today() -> DateRules {
+        DateRules::iso(parse_iso_date("2025-01-01").unwrap())
     }
 
     fn code_of(raw: RawMeasurement) -> &'static str {
@@ -538,6 +608,41 @@ mod tests {
         assert_eq!(code_of(RawMeasurement { score: Some(Number::Text("NaN")), ..row() }), "bad_score");
         assert_eq!(code_of(RawMeasurement { score: Some(Number::Text("28")), ..row() }), "score_out_of_range");
         assert_eq!(code_of(RawMeasurement { score: Some(Number::Text("-1")), ..row() }), "score_out_of_range");
+    }
+
+    #[test]
+    fn a_date_in_another_order_names_the_flag_that_reads_it() {
+        let fault = |date: &'static str, order: DateOrder| {
+            let raw = RawMeasurement { date: Some(DateValue::Text(date)), ..row() };
+            let rules = DateRules { order, ..today() };
+            check_measurement(&raw, &mut Registry::builtin().finder(), rules).map(|r| r.date).map_err(|f| f.message)
+        };
+        let uk = fault("31/01/2024", DateOrder::Ymd).unwrap_err();
+        assert_eq!(
+            uk,
+            "date '31/01/2024' is not a date of the form YYYY-MM-DD (it reads as DD/MM/YYYY: use --date-format dmy)"
+        );
+        assert_eq!(quoted_value(&uk), Some("31/01/2024"));
+        assert!(fault("01/31/2024", DateOrder::Ymd).unwrap_err().ends_with("use --date-format mdy)"));
+        assert!(fault("yesterday", DateOrder::Ymd).unwrap_err().ends_with("of the form YYYY-MM-DD"));
+        assert_eq!(fault("31/01/2024", DateOrder::Dmy), Ok(parse_iso_date("2024-01-31").unwrap()));
+        assert!(fault("2024-01-31", DateOrder::Dmy).unwrap_err().ends_with("use --date-format ymd)"));
+    }
+
+    #[test]
+    fn episode_end_is_an_optional_date_that_may_be_after_today() {
+        let check = |end: Option<&'static str>| {
+            let raw = RawMeasurement { episode_end: end.map(DateValue::Text), ..row() };
+            check_measurement(&raw, &mut Registry::builtin().finder(), today())
+                .map(|r| r.episode_end)
+                .map_err(|f| f.code)
+        };
+        assert_eq!(check(None), Ok(None));
+        assert_eq!(check(Some(" ")), Ok(None));
+        assert_eq!(check(Some("2024-06-30")), Ok(Some(parse_iso_date("2024-06-30").unwrap())));
+        assert_eq!(check(Some("2025-06-30")), Ok(Some(parse_iso_date("2025-06-30").unwrap())));
+        assert_eq!(check(Some("30/06/2024")), Err("unparseable_date"));
+        assert_eq!(check(Some("2024-06-31")), Err("impossible_date"));
     }
 
     #[test]

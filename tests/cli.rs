@@ -28,9 +28,11 @@ fn read_json(path: &Path) -> serde_json::Value {
 
 /// Runs `sustain analyze` on a measurements file into a fresh folder, with today fixed
 /// at 2025-06-01 (the fixtures' dates are before it) and small-number suppression off, as
-/// these tests compare exact counts on tiny fixtures.
+/// these tests compare exact counts on tiny fixtures. The fixtures are finished studies:
+/// the extract date is today, so that every episode has ended (tests/live_export.rs
+/// tests exports with episodes still open).
 fn analyze(measurements: &Path, extra: &[&str]) -> tempfile::TempDir {
-    let mut args = vec!["--suppress-below", "0"];
+    let mut args = vec!["--suppress-below", "0", "--as-of", "2025-06-01"];
     args.extend_from_slice(extra);
     analyze_on("2025-06-01", measurements, &args)
 }
@@ -416,15 +418,20 @@ fn text_the_reader_cannot_take_is_refused_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("measurements.csv");
     let head = "client_id,date,measure,score\nc1,2024-01-01,PHQ9,10\n";
-    // A comma left unquoted inside a value makes one value too many.
-    fs::write(&path, format!("{head}c1,2024-02-01,PHQ9,9\nc2,2024-01-01,PHQ,9,12\n")).unwrap();
-    assert_input_refused(&path, &["measurements.csv", "line 4 has more values than the header has columns (4)"]);
-    fs::write(&path, format!("{head}c2,2024-01-01,\"PHQ\"9,12\n")).unwrap();
-    assert_input_refused(&path, &["line 3, column `measure`", "text after its closing quote"]);
-    let mut latin1 = format!("{head}c2,2024-01-01,PHQ9,12\n").into_bytes();
-    latin1.extend(b"c3,2024-01-01,PHQ\xe9,3\n");
-    fs::write(&path, latin1).unwrap();
-    assert_input_refused(&path, &["line 4 is not UTF-8", "save the file as UTF-8"]);
+    // A malformed line is one rejected row, named by its line: a comma left unquoted
+    // inside a value (one value too many), text after a closing quote, bytes that are
+    // not UTF-8.
+    let mut text =
+        format!("{head}c1,2024-02-01,PHQ9,9\nc2,2024-01-01,PHQ,9,12\nc2,2024-01-01,\"PHQ\"9,12\n").into_bytes();
+    text.extend(b"c3,2024-01-01,PHQ\xe9,3\nc3,2024-01-01,PHQ9,3\nc3,2024-02-01,PHQ9,3\nc4,2024-02-01,PHQ9,3\n");
+    fs::write(&path, text).unwrap();
+    let out = analyze(&path, &[]);
+    let rejected: Vec<(String, String)> = read_csv(&out.path().join("rejected.csv"))
+        .into_iter()
+        .map(|r| (r["line"].clone(), r["code"].clone()))
+        .collect();
+    let want = [("4", "too_many_fields"), ("5", "badly_quoted"), ("6", "not_utf8")];
+    assert_eq!(rejected, want.map(|(l, c)| (l.to_string(), c.to_string())));
     fs::write(&path, format!("{head}c2,2024-01-01,PHQ\09,12\n")).unwrap();
     assert_input_refused(&path, &["line 3 holds a NUL byte"]);
     fs::write(&path, b"PK\x03\x04\x00\x00 a spreadsheet").unwrap();
@@ -1558,7 +1565,7 @@ fn a_chart_of_too_few_episodes_is_left_out_of_the_report() {
     let suppressed = analyze_on("2025-06-01", &path, &[]);
     assert!(!report(&suppressed).contains("Jacobson plot of"), "left out under the default threshold");
     let shown = analyze(&path, &[]);
-    assert!(report(&shown).contains("The Jacobson plot of 3 paired PHQ9 episodes"), "shown with suppression off");
+    assert!(report(&shown).contains("The Jacobson plot of 3 finished PHQ9 episodes"), "shown with suppression off");
 }
 
 /// A measure with no reliable-change threshold has no criterion 1; with criteria 2 and 3
