@@ -525,7 +525,7 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
             x.inactive_days
         ));
     }
-    let summary = analysis(&loaded, &cfg, args, &filter, &progress, &cfg.out, false)?;
+    let (summary, practice) = analysis(&loaded, &cfg, args, &filter, &progress, &cfg.out, None)?;
     if let Some(by) = &args.by {
         // One report per unit for supervision, each in its own folder.
         let (kind, interner) =
@@ -541,7 +541,8 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
             } else {
                 f.therapists = vec![name.to_string()];
             }
-            analysis(&loaded, &cfg, args, &f, &progress, &cfg.out.join(format!("by_{kind}")).join(folder), true)?;
+            let pack = cfg.out.join(format!("by_{kind}")).join(folder);
+            analysis(&loaded, &cfg, args, &f, &progress, &pack, Some(&practice))?;
         }
     }
     progress.done(&closing_line(&summary, &cfg.out));
@@ -587,7 +588,10 @@ fn check_rejections(loaded: &Loaded, cfg: &RunConfig) -> Result<()> {
     for (table, name) in [(Table::Measurements, "measurements"), (Table::Goals, "goals")] {
         let Some(counts) = loaded.inputs.get(name) else { continue };
         let mut by_code: BTreeMap<&str, (u64, &Rejection)> = BTreeMap::new();
-        for r in loaded.rejections.iter().filter(|r| r.table == table) {
+        // Blank lines (trailing empty rows of a spreadsheet export) and exact repeats (an
+        // export written twice) lose nothing: the rows used are all there is.
+        let harmless = |r: &&Rejection| r.code == "empty_row" || r.code == "exact_duplicate";
+        for r in loaded.rejections.iter().filter(|r| r.table == table && !harmless(r)) {
             by_code.entry(r.code).or_insert((0, r)).0 += 1;
         }
         let Some((code, (k, first))) = by_code.into_iter().max_by_key(|(_, (k, _))| *k) else { continue };
@@ -598,7 +602,7 @@ fn check_rejections(loaded: &Loaded, cfg: &RunConfig) -> Result<()> {
         let (part, line) = files.lines(&[first.record])?[0];
         let same = |r: &&Rejection| r.table == table && r.code == code;
         let fix = match code {
-            "unparseable_date" => {
+            "unparseable_date" | "impossible_date" => {
                 // The order in which most of the rejected dates read (day/month and
                 // month/day agree on dates up to the 12th: the later days decide).
                 let values: Vec<&str> = loaded
@@ -683,19 +687,15 @@ fn check_filter(loaded: &Loaded, filter: &crate::episodes::Filter) -> Result<()>
             )));
         }
     }
-    if !filter.is_empty() {
-        let mut kept = loaded.episodes.clone();
-        filter.apply(keys, &mut kept);
-        if kept.items.is_empty() {
-            let dates = loaded.episodes.items.iter().map(|it| it.last_date);
-            let (lo, hi) = (dates.clone().min().unwrap_or(0), dates.max().unwrap_or(0));
-            return Err(Error::Usage(format!(
-                "the filters (--therapist, --site, --from, --to) together keep no episode; episodes' final scores \
-                 run from {} to {}. Nothing was written",
-                crate::dates::format_day(lo),
-                crate::dates::format_day(hi)
-            )));
-        }
+    if !filter.is_empty() && !loaded.episodes.items.iter().any(|it| filter.keeps(keys, it)) {
+        let dates = loaded.episodes.items.iter().map(|it| it.last_date);
+        let (lo, hi) = (dates.clone().min().unwrap_or(0), dates.max().unwrap_or(0));
+        return Err(Error::Usage(format!(
+            "the filters (--therapist, --site, --from, --to) together keep no episode; episodes' final scores run \
+             from {} to {}. Nothing was written",
+            crate::dates::format_day(lo),
+            crate::dates::format_day(hi)
+        )));
     }
     Ok(())
 }
@@ -728,8 +728,14 @@ fn unique_file_names<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<String>
     keys.into_iter().map(unique).collect()
 }
 
+/// Each open series of a run, keyed by (client, episode, measure) ids: a unit's pack shows
+/// these rather than its own, since the expected-response curves behind `not_on_track`
+/// are the practice's, not one therapist's clients'.
+type PracticeCurrent = BTreeMap<(u32, u32, u16), crate::current::Current>;
+
 /// Every analysis of one run on loaded data, restricted by `filter`, written to `out`;
-/// returns the summary.
+/// returns the summary and the current caseload. A unit's pack (`--by`) is given the
+/// practice's current caseload (`practice`).
 fn analysis(
     loaded: &Loaded,
     cfg: &RunConfig,
@@ -737,8 +743,9 @@ fn analysis(
     filter: &crate::episodes::Filter,
     progress: &Progress,
     out: &Path,
-    in_pack: bool,
-) -> Result<Summary> {
+    practice: Option<&PracticeCurrent>,
+) -> Result<(Summary, PracticeCurrent)> {
+    let in_pack = practice.is_some();
     // Episodes were built on every row while loading; a filter keeps some (the rules stay
     // as resolved on all data).
     let episodes: std::borrow::Cow<Episodes> = if filter.is_empty() {
@@ -768,7 +775,19 @@ fn analysis(
     let for_clients: BTreeSet<usize> = client_series.iter().flat_map(|(_, items)| items.iter().copied()).collect();
     let staging = Staging::new(out)?;
     progress.stage("trajectories, sudden gains, follow-up, caseload and goals (in parallel)");
-    let r = run_analyses(loaded, cfg, &episodes, filter, &settings, &for_clients, &staging, progress)?;
+    let mut r = run_analyses(loaded, cfg, &episodes, filter, &settings, &for_clients, &staging, progress)?;
+    let key = |c: &crate::current::Current| {
+        let it = &episodes.items[c.item];
+        (it.client, it.episode, it.measure)
+    };
+    if let Some(practice) = practice {
+        for c in &mut r.current {
+            if let Some(p) = practice.get(&key(c)) {
+                *c = crate::current::Current { item: c.item, ..p.clone() };
+            }
+        }
+        r.summary.current = Some(crate::current::summarise(&r.current, &settings.current));
+    }
     warn_no_criterion(r.summary.sudden_gains.as_ref(), progress, args.input.quiet);
     let (reg, supp) = (&cfg.registry, settings.caseload.suppression);
     progress.stage("drawing the charts");
@@ -846,7 +865,12 @@ fn analysis(
     progress.stage("rendering and writing files");
     staging.write(files)?;
     staging.commit()?;
-    Ok(r.summary)
+    // Kept for the packs that follow, if any.
+    let current = match args.by {
+        Some(_) if !in_pack => r.current.iter().map(|c| (key(c), c.clone())).collect(),
+        _ => PracticeCurrent::new(),
+    };
+    Ok((r.summary, current))
 }
 
 /// The open episodes that need attention, as the report lists them: one row per episode
@@ -1176,8 +1200,14 @@ fn client_series<'a>(
         let items: Vec<usize> =
             (0..episodes.items.len()).filter(|&i| keys.clients.name(episodes.items[i].client) == client).collect();
         if items.is_empty() && required {
+            let mut names: Vec<&str> = episodes.items.iter().map(|it| keys.clients.name(it.client)).collect();
+            names.sort_unstable();
+            names.dedup();
+            let shown = names.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+            let more = if names.len() > 5 { format!(", … ({} in all)", names.len()) } else { String::new() };
             return Err(Error::Usage(format!(
-                "--client {client}: no episode of that client in the data (after filters). Nothing was written"
+                "--client {client}: no episode of that client in the data (after filters); keys are matched exactly, \
+                 and the data have: {shown}{more}. Nothing was written"
             )));
         }
         if !items.is_empty() {
@@ -1220,7 +1250,14 @@ fn client_pages(
                     measure: cfg.registry.get(it.measure as usize).code.clone(),
                     facts: vec![
                         (
-                            "baseline → final".into(),
+                            "on the extract date".into(),
+                            match it.status.ended_by() {
+                                Some(by) => format!("ended ({})", by.as_str().replace('_', " ")),
+                                None => "in treatment: the latest score is no final, and the outcome is so far".into(),
+                            },
+                        ),
+                        (
+                            if it.ended() { "baseline → final" } else { "baseline → latest" }.into(),
                             format!(
                                 "{} → {}",
                                 tables::num(it.baseline),
@@ -1228,7 +1265,10 @@ fn client_pages(
                             ),
                         ),
                         ("reliable change".into(), text(c.reliable_change.map(|r| r.as_str()))),
-                        ("outcome".into(), text(c.outcome.map(|o| o.as_str()))),
+                        (
+                            if it.ended() { "outcome" } else { "outcome so far" }.into(),
+                            text(c.outcome.map(|o| o.as_str())),
+                        ),
                         ("trajectory".into(), text(t.shape.map(|s| s.as_str()))),
                         (
                             "change per session".into(),

@@ -468,6 +468,55 @@ mod tests {
         text
     }
 
+    /// Where RFC 4180 defines a text (every field either unquoted without quotes, or quoted
+    /// with inner quotes doubled; no blank lines; LF or CRLF line ends), the split equals
+    /// the `csv` crate's (csv-core), the reader the project would use but for speed
+    /// (BENCHMARKS.md, "CSV reading: the csv crate").
+    #[test]
+    fn records_and_values_equal_the_csv_crate_on_rfc_4180_text() {
+        let mut seed = 0x5851_f42d_4c95_7f2du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for case in 0..2000 {
+            let (mut text, width) = (String::new(), 1 + next(5) as usize);
+            for _ in 0..1 + next(6) {
+                let row: Vec<String> = (0..width)
+                    .map(|_| {
+                        let v: String = (0..next(6))
+                            .map(|_| ["a", "b", " ", ",", "\"", "\n", "é", "1"][next(8) as usize])
+                            .collect();
+                        if v.contains([',', '"', '\n']) || next(4) == 0 {
+                            format!("\"{}\"", v.replace('"', "\"\""))
+                        } else {
+                            v
+                        }
+                    })
+                    .collect();
+                // A row of one empty unquoted field would be a blank line, which RFC 4180
+                // does not define (csv skips it; polars and sustain read an empty record).
+                if row.iter().all(String::is_empty) {
+                    continue;
+                }
+                text.push_str(&row.join(","));
+                text.push_str(if next(3) == 0 { "\r\n" } else { "\n" });
+            }
+            let theirs: Vec<Vec<String>> = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(text.as_bytes())
+                .records()
+                .map(|r| r.unwrap().iter().map(str::to_string).collect())
+                .collect();
+            let ours: Vec<Vec<String>> =
+                fields(&text).into_iter().map(|row| row.into_iter().map(Option::unwrap_or_default).collect()).collect();
+            assert_eq!(ours, theirs, "case {case}: {text:?}");
+        }
+    }
+
     #[test]
     fn records_and_values_equal_polars_reading_the_same_text() {
         let width = 4;

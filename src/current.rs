@@ -79,6 +79,7 @@ pub struct Current {
     pub expected: Option<f64>,
     pub not_on_track: Option<bool>,
     pub sudden_loss: bool,
+    /// Days from the episode's latest score (on any measure) to the extract date.
     pub days_since_last: i32,
     pub attention: Option<Attention>,
 }
@@ -102,6 +103,16 @@ pub fn current(
     let expected: BTreeMap<(u16, usize, i32), f64> =
         etr.iter().map(|p| ((p.measure, p.band, p.session), p.p50)).collect();
     let as_of = eps.extract.as_of;
+    // The episode's latest score, over all its measures (a measure given only at intake
+    // does not make a client seen yesterday look absent); its series are consecutive.
+    let mut latest = vec![0; eps.items.len()];
+    for run in (0..eps.items.len())
+        .collect::<Vec<_>>()
+        .chunk_by(|&a, &b| (eps.items[a].client, eps.items[a].episode) == (eps.items[b].client, eps.items[b].episode))
+    {
+        let day = run.iter().map(|&i| eps.items[i].last_date).max().unwrap_or(0);
+        run.iter().for_each(|&i| latest[i] = day);
+    }
     eps.items
         .iter()
         .enumerate()
@@ -113,7 +124,7 @@ pub fn current(
                 _ => None,
             };
             let sudden_loss = losses.binary_search(&i).is_ok();
-            let days_since_last = as_of - it.last_date;
+            let days_since_last = as_of - latest[i];
             let deteriorated = it.classification.reliable_change == Some(ReliableCategory::Deteriorated);
             let attention = [
                 (deteriorated, Attention::ReliableDeterioration),

@@ -77,10 +77,16 @@ impl DateOrder {
         }
     }
 
-    /// Parses a date written in this order.
+    /// Parses a date written in this order. ISO 8601 (`YYYY-MM-DD`, year first) reads in
+    /// every order: it cannot be mistaken, and a Parquet date column's dates come as it.
     pub fn parse(self, text: &str) -> Result<Day, DateError> {
+        let iso = || {
+            let b = crate::validate::trim(text).as_bytes();
+            b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-'
+        };
         match self {
             DateOrder::Ymd => parse_iso_date(text),
+            _ if iso() => parse_iso_date(text),
             DateOrder::Dmy => parse_day_first(text, false),
             DateOrder::Mdy => parse_day_first(text, true),
         }
@@ -223,10 +229,13 @@ mod tests {
         assert_eq!(DateOrder::Mdy.parse("02/03/2024"), parse_iso_date("2024-02-03"));
         assert_eq!(DateOrder::Mdy.parse("31/01/2024"), Err(DateError::Impossible));
         assert_eq!(DateOrder::Dmy.parse("29/02/2023"), Err(DateError::Impossible));
-        for s in ["2024-01-31", "31/01/24", "31/01-2024", "31//2024", "a1/01/2024", "131/01/2024", ""] {
+        for s in ["31/01/24", "31/01-2024", "31//2024", "a1/01/2024", "131/01/2024", ""] {
             assert_eq!(DateOrder::Dmy.parse(s), Err(DateError::Format), "{s}");
         }
-        assert_eq!(DateOrder::Ymd.parse("2024-01-31"), jan31);
+        // ISO reads in every order (it cannot be mistaken for another).
+        for order in DateOrder::ALL {
+            assert_eq!(order.parse("2024-01-31"), jan31);
+        }
     }
 
     #[test]

@@ -233,9 +233,13 @@ fn judge_episodes(items: &mut [EpisodeMeasure], rows: &SeriesRows, ending: &Endi
         let j = i + items[i..].iter().take_while(|it| (it.client, it.episode) == key).count();
         let (mut end_row, mut follow_up, mut last) = (false, false, Day::MIN);
         for it in &items[i..j] {
-            end_row |= rows.phase[it.rows.clone()].contains(&Phase::End);
-            follow_up |= it.n_followup > 0;
-            last = last.max(rows.date[it.rows.clone()].iter().copied().max().unwrap_or(Day::MIN));
+            let (phase, date) = (&rows.phase[it.rows.clone()], &rows.date[it.rows.clone()]);
+            end_row |= phase.contains(&Phase::End);
+            // A follow-up dated before the series' final score (which `followup` sets
+            // aside as `before_end`) says nothing of the end.
+            follow_up |=
+                it.n_followup > 0 && phase.iter().zip(date).any(|(&p, &d)| p == Phase::FollowUp && d >= it.last_date);
+            last = last.max(date.iter().copied().max().unwrap_or(Day::MIN));
         }
         let status = Status::judge(ending.end_dates.get(&key).copied(), end_row, follow_up, last, &ending.extract);
         for it in &mut items[i..j] {
@@ -321,11 +325,8 @@ impl Filter {
         self.therapists.is_empty() && self.sites.is_empty() && self.from.is_none() && self.to.is_none()
     }
 
-    /// Keeps the episode × measure items that pass; rules stay as resolved on all data.
-    pub fn apply(&self, keys: &Keys, eps: &mut Episodes) {
-        if self.is_empty() {
-            return;
-        }
+    /// Whether the filter keeps an episode × measure.
+    pub fn keeps(&self, keys: &Keys, it: &EpisodeMeasure) -> bool {
         fn name(i: &crate::model::Interner, id: u32) -> &str {
             if id == NO_KEY {
                 ""
@@ -333,13 +334,19 @@ impl Filter {
                 i.name(id)
             }
         }
-        eps.items.retain(|it| {
-            let end = it.last_date;
-            (self.therapists.is_empty() || self.therapists.iter().any(|t| t == name(&keys.therapists, it.therapist)))
-                && (self.sites.is_empty() || self.sites.iter().any(|s| s == name(&keys.sites, it.site)))
-                && self.from.is_none_or(|f| end >= f)
-                && self.to.is_none_or(|t| end <= t)
-        });
+        let end = it.last_date;
+        (self.therapists.is_empty() || self.therapists.iter().any(|t| t == name(&keys.therapists, it.therapist)))
+            && (self.sites.is_empty() || self.sites.iter().any(|s| s == name(&keys.sites, it.site)))
+            && self.from.is_none_or(|f| end >= f)
+            && self.to.is_none_or(|t| end <= t)
+    }
+
+    /// Keeps the episode × measure items that pass; rules stay as resolved on all data.
+    pub fn apply(&self, keys: &Keys, eps: &mut Episodes) {
+        if self.is_empty() {
+            return;
+        }
+        eps.items.retain(|it| self.keeps(keys, it));
         let mut seen: Vec<(u32, u32)> = eps.items.iter().map(|it| (it.client, it.episode)).collect();
         seen.dedup();
         eps.n_episodes = seen.len();
@@ -842,6 +849,45 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn a_series_takes_128_bytes() {
         assert_eq!(std::mem::size_of::<EpisodeMeasure>(), 128);
+    }
+
+    #[test]
+    fn the_first_end_rule_that_applies_names_the_end() {
+        let x = Extract { as_of: 1000, from_data: true, latest: 1000, inactive_days: 90 };
+        let judge = |end: Option<Day>, end_row, follow_up, last| Status::judge(end, end_row, follow_up, last, &x);
+        // The extract date itself counts as "on or before"; the day after does not.
+        assert_eq!(judge(Some(1000), true, true, 999), Status::Ended(EndedBy::EndDate));
+        assert_eq!(judge(Some(1001), true, true, 999), Status::Ended(EndedBy::EndRow));
+        assert_eq!(judge(Some(1001), false, true, 999), Status::Ended(EndedBy::FollowUp));
+        // Inactive: more than 90 days, so 90 days is still open.
+        assert_eq!(judge(None, false, false, 910), Status::Open);
+        assert_eq!(judge(None, false, false, 909), Status::Ended(EndedBy::Inactive));
+        assert_eq!(judge(Some(1001), false, false, 1000), Status::Open);
+    }
+
+    #[test]
+    fn an_episode_has_one_status_across_its_measures() {
+        let reg = Registry::builtin();
+        let mut m = Measurements::default();
+        // Client a: PHQ-9 ended by an end row on GAD-7 only; b: a single recent score.
+        push(&mut m, &reg, "a", "t", 0, 0, Phase::Assessment, "PHQ9", 18.0);
+        push(&mut m, &reg, "a", "t", 1, 7, Phase::Treatment, "PHQ9", 9.0);
+        push(&mut m, &reg, "a", "t", 0, 0, Phase::Assessment, "GAD7", 12.0);
+        push(&mut m, &reg, "a", "t", 1, 7, Phase::End, "GAD7", 5.0);
+        push(&mut m, &reg, "b", "t", 0, 50, Phase::Assessment, "PHQ9", 14.0);
+        m.episode_end.push((4, 60));
+        // c: a follow-up dated before its last treatment score ends nothing.
+        push(&mut m, &reg, "c", "t", 0, 10, Phase::Assessment, "PHQ9", 14.0);
+        push(&mut m, &reg, "c", "t", NO_SESSION, 12, Phase::FollowUp, "PHQ9", 12.0);
+        push(&mut m, &reg, "c", "t", 1, 45, Phase::Treatment, "PHQ9", 9.0);
+        let eps = prepare(m, &reg, &EndRule { as_of: None, inactive_days: 90 }).episodes;
+        let status: Vec<Status> = eps.items.iter().map(|it| it.status).collect();
+        assert_eq!(
+            status,
+            [Status::Ended(EndedBy::EndRow), Status::Ended(EndedBy::EndRow), Status::Open, Status::Open]
+        );
+        assert_eq!((eps.extract.as_of, eps.extract.latest), (50, 50), "the latest date in the data");
+        assert!(eps.items[0].finished() && !eps.items[2].finished());
     }
 
     #[test]

@@ -134,7 +134,12 @@ pub fn follow_up(
         let mut d = durability(it, &scores);
         // The last `held_scores` treatment scores, read backwards (no allocation per series).
         let treatment = || rows().filter(|&r| series.phase[r] != Phase::FollowUp);
-        if opts.held_scores > 0 && rule.cutoff.is_some() && treatment().count() >= opts.held_scores.max(2) {
+        // Of finished courses only: an open one's last scores are not its last.
+        if opts.held_scores > 0
+            && rule.cutoff.is_some()
+            && it.finished()
+            && treatment().count() >= opts.held_scores.max(2)
+        {
             d.last_scores_held = Some(
                 treatment().rev().take(opts.held_scores).all(|r| rule.case_at_end(series.score[r]) == Some(false)),
             );

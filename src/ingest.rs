@@ -204,6 +204,30 @@ impl MappedText {
     }
 }
 
+/// Whether any of the sorted offsets `bad` lies in `range` (a field with bytes that were
+/// not UTF-8; in a column outside the contract they only reach the identifier screen, as
+/// `?`, and the row is used).
+#[inline]
+fn holds_any(bad: &[usize], range: &std::ops::Range<usize>) -> bool {
+    !bad.is_empty() && bad.get(bad.partition_point(|&b| b < range.start)).is_some_and(|&b| b < range.end)
+}
+
+/// Whether `bytes` hold any valid UTF-8 beyond ASCII (between the bytes that are not UTF-8).
+fn has_utf8_beyond_ascii(bytes: &[u8]) -> bool {
+    let mut at = 0;
+    loop {
+        match std::str::from_utf8(&bytes[at..]) {
+            Ok(rest) => return !rest.is_ascii(),
+            Err(e) => {
+                if !bytes[at..at + e.valid_up_to()].is_ascii() {
+                    return true;
+                }
+                at += e.valid_up_to() + e.error_len().unwrap_or(bytes.len() - at - e.valid_up_to());
+            }
+        }
+    }
+}
+
 /// A byte-order mark: at the start of a record other than the header, a sign of files
 /// joined end to end.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -935,6 +959,30 @@ impl TextFault {
     }
 }
 
+/// Refuses a CSV table read as UTF-8 that is another encoding as a whole: two or more
+/// lines rejected as `not_utf8` and no UTF-8 beyond ASCII anywhere is how a Windows-1252
+/// export looks (every accented letter a byte that is not UTF-8). One such line, or a file
+/// that also holds UTF-8 letters, is a few bad lines: those rows are rejected.
+fn check_encoding(reader: &TableReader, rejected: &[crate::model::Rejection]) -> Result<()> {
+    let bad = rejected.iter().filter(|r| r.code == "not_utf8").count();
+    if bad < 2 || reader.encoding != Encoding::Utf8 || reader.format != Format::Csv {
+        return Ok(());
+    }
+    for (path, _) in &reader.files().parts {
+        if has_utf8_beyond_ascii(&map_file(path)?) {
+            return Ok(());
+        }
+    }
+    Err(unreadable(
+        &reader.files().parts[0].0,
+        format!(
+            "{bad} lines hold bytes that are not UTF-8 and no line holds UTF-8 letters beyond ASCII: it looks like \
+             Windows-1252 text, as older Windows programs save CSV; run again with --encoding windows-1252, or save it \
+             as CSV UTF-8"
+        ),
+    ))
+}
+
 /// Validates a table block by block (each block's row ranges in parallel, the columns
 /// outside the contract screened beside them), merging the parts in record order; each
 /// block's text is freed once it is validated. Refuses the table if the values of any
@@ -984,6 +1032,7 @@ fn validate_blocks<T: Default + Send>(
         }
         Ok(())
     })?;
+    check_encoding(reader, &all.rejected)?;
     for (header, screen) in reader.ignored.iter().zip(&all.extra) {
         refuse_on(reader.files(), header, screen)?;
     }
@@ -1101,6 +1150,9 @@ fn for_each_row<T>(
                             fault = Some(TextFault::TooManyFields);
                             return;
                         };
+                        if matches!(slot, Slot::Contract(_)) && holds_any(not_utf8, &r) {
+                            fault = fault.or(Some(TextFault::NotUtf8));
+                        }
                         match (csv_records::value(text, r, quoted), slot) {
                             (Ok(Some(Cow::Borrowed(v))), Slot::Contract(c)) => row[c] = Some(v),
                             (Ok(Some(Cow::Owned(v))), Slot::Contract(c)) => owned.push((c, v)),
@@ -1116,6 +1168,9 @@ fn for_each_row<T>(
                     // The same as above for fields that cannot be quoted: less to do per
                     // field, which at 30 million fields a million rows is worth having.
                     csv_records::split_unquoted(all, at, &mut delimiters, |i, r| match slots.get(i) {
+                        Some(&Slot::Contract(_)) if holds_any(not_utf8, &r) => {
+                            fault = fault.or(Some(TextFault::NotUtf8));
+                        }
                         Some(&Slot::Contract(c)) => row[c] = csv_records::unquoted_value(&text[r]),
                         Some(&Slot::Extra(e)) => {
                             if let Some(v) = csv_records::unquoted_value(&text[r]) {
@@ -1127,12 +1182,6 @@ fn for_each_row<T>(
                 };
                 if fault.is_none() && all[at..end].starts_with(BOM) {
                     fault = Some(TextFault::StrayBom);
-                }
-                if !not_utf8.is_empty() {
-                    let first_bad = not_utf8.partition_point(|&b| b < at);
-                    if not_utf8.get(first_bad).is_some_and(|&b| b < end) {
-                        fault = Some(TextFault::NotUtf8);
-                    }
                 }
                 if let Some(fault) = fault {
                     rejected.push(fault.rejection(table, record, slots.len()));
@@ -1962,7 +2011,7 @@ mod tests {
         text.extend(b"c,2024-01-05,PHQ\xff,4\n"); // 4: not UTF-8
         text.extend(b"\xEF\xBB\xBFc,2024-01-06,PHQ9,4\n"); // 5: a byte-order mark
         text.extend(b"c,2024-01-07,\"PHQ\xe9\",5\n"); // 6: not UTF-8 inside quotes
-        text.extend(b"d,2024-01-08,PHQ9,6\n"); // 7: fine
+        text.extend("d\u{e9},2024-01-08,PHQ9,6\n".as_bytes()); // 7: fine (UTF-8: the file is)
         for (bytes, rows) in [(16, 1), (1 << 20, 1), (1 << 20, 3)] {
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("m.csv");
@@ -1977,7 +2026,7 @@ mod tests {
             );
             assert_eq!(m.len(), 3, "records 0, 1 and 7 are used");
             assert_eq!(m.keys.clients.name(m.client[1]), "a\nb");
-            assert_eq!(m.keys.clients.name(m.client[2]), "d");
+            assert_eq!(m.keys.clients.name(m.client[2]), "d\u{e9}");
             let lines = record_lines(&p, Format::Csv, &[2, 3, 4, 5, 6]).unwrap();
             assert_eq!(lines, [5, 6, 7, 8, 9]);
         }
@@ -2000,9 +2049,23 @@ mod tests {
         };
         // (Values are trimmed: the quoted "d\n" is the key d.)
         assert_eq!(read(Encoding::Windows1252), (vec!["c\u{e9}".to_string(), "d".into()], vec![]));
-        // Read as UTF-8, each such line is one rejected row.
-        assert_eq!(read(Encoding::Utf8), (vec![], vec!["not_utf8", "not_utf8"]));
+        // Read as UTF-8, a line with such bytes in a contract column is one rejected row;
+        // in a column outside the contract they do not matter.
+        assert_eq!(read(Encoding::Utf8), (vec!["d".to_string()], vec!["not_utf8"]));
         assert_eq!(record_lines(&p, Format::Csv, &[1]).unwrap(), [3]);
+        // Two such lines and no UTF-8 letter anywhere: a Windows-1252 file, refused.
+        let latin =
+            b"client_id,date,measure,score\nc\xe9,2024-01-02,PHQ9,3\nd\xe9,2024-01-02,PHQ9,4\ne,2024-01-02,PHQ9,4\n";
+        std::fs::write(&p, latin).unwrap();
+        let mut reader = TableReader::open(&p, Table::Measurements).unwrap();
+        let err = validate_table(&mut reader).unwrap_err().to_string();
+        assert!(
+            err.contains("2 lines hold bytes that are not UTF-8") && err.contains("--encoding windows-1252"),
+            "{err}"
+        );
+        // With a UTF-8 letter elsewhere it is a UTF-8 file with two bad lines.
+        std::fs::write(&p, [&latin[..], "f\u{e9},2024-01-02,PHQ9,4\n".as_bytes()].concat()).unwrap();
+        assert_eq!(read(Encoding::Utf8), (vec!["e".to_string(), "f\u{e9}".into()], vec!["not_utf8", "not_utf8"]));
     }
 
     #[test]

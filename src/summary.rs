@@ -134,8 +134,10 @@ pub fn serialize_day<S: serde::Serializer>(day: &crate::dates::Day, s: S) -> Res
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TalkingTherapiesSummary {
-    /// Episodes with paired PHQ-9 and GAD-7.
+    /// Ended episodes with paired PHQ-9 and GAD-7 (finished courses).
     pub paired: u64,
+    /// Episodes with paired PHQ-9 and GAD-7 still in treatment: in no figure here.
+    pub in_treatment: u64,
     pub at_caseness: u64,
     pub rates: BTreeMap<&'static str, Rate>,
     /// PHQ-9 and GAD-7 (by code) where the measure file changed the cut-off or the
@@ -442,6 +444,8 @@ pub fn trajectory_summary(
 pub struct GoalsSummary {
     pub options: crate::goals::Options,
     pub episodes_with_goals: u64,
+    /// Of these, still in treatment on the extract date: in no goal figure.
+    pub episodes_in_treatment: u64,
     pub gbo_goals: u64,
     pub gbo_objectives: u64,
     pub gas_goals: u64,
@@ -469,6 +473,7 @@ pub struct GoalCheckCounts {
 #[derive(Debug, Clone, Default)]
 pub struct GoalsTally {
     episodes_with_goals: u64,
+    episodes_in_treatment: u64,
     gbo_goals: u64,
     gbo_objectives: u64,
     gas_goals: u64,
@@ -523,6 +528,7 @@ impl GoalsTally {
             }
         }
         self.episodes_with_goals += eps.len() as u64;
+        self.episodes_in_treatment += eps.iter().filter(|x| !x.ended).count() as u64;
         for x in eps.iter().filter(|x| x.ended) {
             count(3, x.gas_t_end.is_some(), x.gas_t_end.is_some_and(|t| t >= 50.0));
             count(4, x.gas_held.is_some(), x.gas_held == Some(true));
@@ -544,6 +550,7 @@ impl GoalsTally {
         GoalsSummary {
             options: options.clone(),
             episodes_with_goals: self.episodes_with_goals,
+            episodes_in_treatment: self.episodes_in_treatment,
             gbo_goals: self.gbo_goals,
             gbo_objectives: self.gbo_objectives,
             gas_goals: self.gas_goals,
@@ -656,8 +663,9 @@ pub fn sustained_summary(
             let label = options.months.get(w).map_or("outside windows".to_string(), |m| format!("{m}m"));
             *by_window.entry(label).or_default() += n;
         }
+        // Of finished courses only: an open one has not been discharged to be followed up.
         let lost = |pred: fn(&crate::episodes::EpisodeMeasure) -> bool| {
-            pairs.iter().filter(|(it, d)| pred(it) && d.n_followup == 0).count() as u64
+            pairs.iter().filter(|(it, d)| it.finished() && pred(it) && d.n_followup == 0).count() as u64
         };
         let code = registry.get(i).code.clone();
         by_measure.insert(
@@ -805,12 +813,11 @@ pub fn summarise(
         );
     }
 
-    let tt: Vec<_> = episodes
-        .items
-        .iter()
-        .filter(|it| Some(it.measure as usize) == registry.find("PHQ9") && it.ended())
-        .filter_map(|it| it.talking_therapies)
-        .collect();
+    let phq = |it: &&crate::episodes::EpisodeMeasure| Some(it.measure as usize) == registry.find("PHQ9");
+    let tt: Vec<_> =
+        episodes.items.iter().filter(phq).filter(|it| it.ended()).filter_map(|it| it.talking_therapies).collect();
+    let tt_open =
+        episodes.items.iter().filter(phq).filter(|it| !it.ended() && it.talking_therapies.is_some()).count() as u64;
     let talking_therapies = (!tt.is_empty()).then(|| {
         let all: Vec<_> = tt.iter().collect();
         let mut rates = BTreeMap::new();
@@ -826,6 +833,7 @@ pub fn summarise(
         };
         TalkingTherapiesSummary {
             paired: tt.len() as u64,
+            in_treatment: tt_open,
             at_caseness: tt.iter().filter(|t| t.caseness).count() as u64,
             rates,
             rules_from_measure_file: ["PHQ9", "GAD7"].into_iter().filter(|c| changed(c)).map(String::from).collect(),
@@ -952,6 +960,8 @@ const NOT_PEOPLE: &[&str] = &[
     "evaluations",
     // How many therapists or sites a unit-effects model has: not a count of clients.
     "units",
+    // The extract date and the inactivity limit: settings.
+    "extract",
 ];
 
 /// Applies small-number suppression to a serialised summary: every count of people or

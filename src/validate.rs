@@ -210,23 +210,24 @@ fn check_optional_date(v: Option<DateValue>, column: &'static str, order: DateOr
 /// Parses a date's text in `order`; the fault says which other order the text reads in,
 /// if any (so that a file of UK dates names `--date-format dmy`).
 fn parse_date(raw: &str, column: &'static str, order: DateOrder) -> Result<Day, Fault> {
-    match order.parse(raw) {
-        Ok(d) => Ok(d),
-        Err(DateError::Impossible) => {
-            Err(fault(column, "impossible_date", format!("{column} {} is not a day of the calendar", quoted(raw))))
+    let error = match order.parse(raw) {
+        Ok(d) => return Ok(d),
+        Err(e) => e,
+    };
+    let hint = match DateOrder::ALL.into_iter().find(|o| *o != order && o.parse(raw).is_ok()) {
+        Some(other) => format!(" (it reads as {}: use --date-format {})", other.pattern(), other.as_str()),
+        None => String::new(),
+    };
+    Err(match error {
+        DateError::Impossible => {
+            fault(column, "impossible_date", format!("{column} {} is not a day of the calendar{hint}", quoted(raw)))
         }
-        Err(DateError::Format) => {
-            let hint = match DateOrder::ALL.into_iter().find(|o| *o != order && o.parse(raw).is_ok()) {
-                Some(other) => format!(" (it reads as {}: use --date-format {})", other.pattern(), other.as_str()),
-                None => String::new(),
-            };
-            Err(fault(
-                column,
-                "unparseable_date",
-                format!("{column} {} is not a date of the form {}{hint}", quoted(raw), order.pattern()),
-            ))
-        }
-    }
+        DateError::Format => fault(
+            column,
+            "unparseable_date",
+            format!("{column} {} is not a date of the form {}{hint}", quoted(raw), order.pattern()),
+        ),
+    })
 }
 
 /// The value a rejection's message quotes (its first `'…'`), such as the date text.
@@ -626,7 +627,11 @@ mod tests {
         assert!(fault("01/31/2024", DateOrder::Ymd).unwrap_err().ends_with("use --date-format mdy)"));
         assert!(fault("yesterday", DateOrder::Ymd).unwrap_err().ends_with("of the form YYYY-MM-DD"));
         assert_eq!(fault("31/01/2024", DateOrder::Dmy), Ok(parse_iso_date("2024-01-31").unwrap()));
-        assert!(fault("2024-01-31", DateOrder::Dmy).unwrap_err().ends_with("use --date-format ymd)"));
+        assert_eq!(fault("2024-01-31", DateOrder::Dmy), Ok(parse_iso_date("2024-01-31").unwrap()));
+        assert_eq!(
+            fault("01/31/2024", DateOrder::Dmy).unwrap_err(),
+            "date '01/31/2024' is not a day of the calendar (it reads as MM/DD/YYYY: use --date-format mdy)"
+        );
     }
 
     #[test]

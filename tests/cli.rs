@@ -1190,7 +1190,7 @@ fn no_aggregate_table_shows_a_count_below_the_threshold() {
             for (col, v) in r {
                 let is_count = col.ends_with("_n")
                     || col.ends_with("_of")
-                    || ["episodes", "paired", "at_caseness", "caseload"].contains(&col.as_str());
+                    || ["episodes", "in_treatment", "paired", "at_caseness", "caseload"].contains(&col.as_str());
                 if is_count {
                     assert!(v == "*" || v.parse::<u64>().unwrap() >= 5, "{file} {col} = {v}");
                 }
@@ -1216,6 +1216,8 @@ fn no_aggregate_table_shows_a_count_below_the_threshold() {
                         "df",
                         // How many therapists or sites a model has: not people.
                         "units",
+                        // The extract date and inactivity limit: settings.
+                        "extract",
                     ]
                     .contains(&k.as_str())
                     {
@@ -1562,7 +1564,7 @@ fn a_chart_of_too_few_episodes_is_left_out_of_the_report() {
     }
     fs::write(&path, text).unwrap();
     let report = |d: &tempfile::TempDir| fs::read_to_string(d.path().join("report.html")).unwrap();
-    let suppressed = analyze_on("2025-06-01", &path, &[]);
+    let suppressed = analyze_on("2025-06-01", &path, &["--as-of", "2025-06-01"]);
     assert!(!report(&suppressed).contains("Jacobson plot of"), "left out under the default threshold");
     let shown = analyze(&path, &[]);
     assert!(report(&shown).contains("The Jacobson plot of 3 finished PHQ9 episodes"), "shown with suppression off");

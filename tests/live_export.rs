@@ -139,7 +139,7 @@ fn each_end_rule_and_open_episodes_absent_from_every_rate() {
         ),
         "the report's first lines say what the rates are over"
     );
-    assert!(report.contains("4 ended episodes (4 more in treatment, counted nowhere below)"));
+    assert!(report.contains("4 ended episodes (4 more in treatment, in no outcome figure below)"));
 }
 
 #[test]
@@ -258,7 +258,7 @@ fn a_windows_1252_export_is_refused_with_the_option_that_reads_it() {
         })
         .collect();
     let path = write(dir.path(), "latin.csv", &latin);
-    refused(&path, &[], &["18 of 18 rows were rejected as not_utf8", "--encoding windows-1252"]);
+    refused(&path, &[], &["18 lines hold bytes that are not UTF-8", "--encoding windows-1252"]);
     let out = run(&path, &["--encoding", "windows-1252"]);
     let eps = read_csv(&out.path().join("episodes.csv"));
     assert_eq!(eps.len(), 8);
@@ -327,10 +327,63 @@ fn filters_that_match_nothing_stop_the_run_naming_what_exists() {
 }
 
 #[test]
-fn no_usable_row_stops_the_run() {
+fn a_run_that_cannot_mean_anything_stops() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "m.csv", "client_id,date,measure,score\nc1,2024-01-01,PHQ-9,99\n");
     refused(&path, &[], &["1 of 1 rows were rejected as score_out_of_range", "totals on the instrument's own scale"]);
+    // Two reasons, neither of most rows: no row is usable all the same.
+    let path =
+        write(dir.path(), "n.csv", "client_id,date,measure,score\nc1,2024-01-01,PHQ-9,99\nc1,2024-01-01,XYZ,9\n");
+    refused(&path, &[], &["no row could be used"]);
+    // Blank lines and exact repeats lose nothing: however many, the run goes on.
+    let blank = format!("{LIVE}{}", ",,,,,,,,\n".repeat(40));
+    run(&write(dir.path(), "b.csv", blank), &[]);
+}
+
+/// The attention reasons that come from other stages: off track against the practice's
+/// expected-response curve (trajectories), and a sudden loss (sudden gains).
+#[test]
+fn off_track_and_sudden_losses_reach_the_current_caseload() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("client_id,date,session,phase,measure,score\n");
+    let day = |d: u32| format!("2024-05-{:02}", d);
+    // Twelve finished courses alike: 20, 15, 10, 8.
+    for c in 0..12 {
+        for (k, score) in [20, 15, 10, 8].iter().enumerate() {
+            let phase = if k == 3 { "end" } else { "treatment" };
+            text.push_str(&format!("F{c:02},{},{k},{phase},PHQ-9,{score}\n", day(1 + 7 * k as u32)));
+        }
+    }
+    // In treatment: N1 worse than all of them at sessions 1 and 2, but not reliably worse
+    // than at the start; S1 a sudden loss of 8 points after a sudden gain.
+    for (k, score) in [20, 21, 22].iter().enumerate() {
+        text.push_str(&format!("N1,{},{k},treatment,PHQ-9,{score}\n", day(10 + 7 * k as u32)));
+    }
+    for (k, score) in [16, 6, 7, 6, 14, 15, 14].iter().enumerate() {
+        text.push_str(&format!("S1,2024-06-{:02},{k},treatment,PHQ-9,{score}\n", 1 + 4 * k));
+    }
+    let out = run(&write(dir.path(), "m.csv", text), &["--etr-bands", "1"]);
+    let current = read_csv(&out.path().join("current.csv"));
+    let n1 = by_client(&current, "N1");
+    assert_eq!((n1["not_on_track"].as_str(), n1["attention"].as_str()), ("true", "not_on_track"));
+    assert_eq!(n1["expected_score"], "10", "the practice's median at session 2");
+    let s1 = by_client(&current, "S1");
+    assert_eq!((s1["sudden_loss"].as_str(), s1["attention"].as_str()), ("true", "sudden_loss"));
+}
+
+#[test]
+fn dropout_is_an_ended_episode_that_did_not_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    // D1 ended after its assessment alone (a dropout); D2 after two scores (finished).
+    let extra = "D1,1,T2,2024-01-01,0,assessment,PHQ-9,15,2024-02-01\nD2,1,T2,2024-01-01,0,assessment,PHQ-9,15,2024-02-01\nD2,1,T2,2024-01-08,1,treatment,PHQ-9,14,2024-02-01\n";
+    let out = run(&write(dir.path(), "m.csv", format!("{LIVE}{extra}")), &[]);
+    let t2 = read_csv(&out.path().join("therapists.csv"))
+        .into_iter()
+        .find(|r| r["therapist_id"] == "T2" && r["measure"] == "PHQ9")
+        .unwrap();
+    // T2's ended episodes: F1, I1, D1, D2; in treatment: O2, P1.
+    let got = [&t2["episodes"], &t2["in_treatment"], &t2["dropout_n"], &t2["dropout_of"]];
+    assert_eq!(got, ["4", "2", "1", "4"]);
 }
 
 #[test]
