@@ -1253,7 +1253,7 @@ fn client_pages(
                             "on the extract date".into(),
                             match it.status.ended_by() {
                                 Some(by) => format!("ended ({})", by.as_str().replace('_', " ")),
-                                None => "in treatment: the latest score is no final, and the outcome is so far".into(),
+                                None => "in treatment (open): every figure here is so far, up to the latest score".into(),
                             },
                         ),
                         (

@@ -410,7 +410,12 @@ fn the_demo_is_a_live_export() {
         assert!(s["status"]["ended_by"][by].as_u64().unwrap() >= 5, "{by}: {}", s["status"]["ended_by"]);
     }
     let current = read_csv(&out.path().join("current.csv"));
-    assert!(current.iter().any(|r| r["attention"] == "not_on_track" || r["attention"] == "reliable_deterioration"));
+    assert!(current.iter().any(|r| r["attention"] == "not_on_track"));
+    assert!(current.iter().any(|r| r["attention"] == "reliable_deterioration"));
+    // The headline says what its rates are over, with the number in treatment beside it.
+    let report = fs::read_to_string(out.path().join("report.html")).unwrap();
+    let headline = format!("; {open} episodes still in treatment are not counted");
+    assert!(report.contains(&headline) && report.contains(&format!("{open} were still in treatment")), "{headline}");
     // What was planted agrees: an episode open on the extract date is open in the results.
     let truth = read_csv(&dir.path().join("truth.csv"));
     let eps = read_csv(&out.path().join("episodes.csv"));
