@@ -446,6 +446,24 @@ pub struct GoalRatings {
     pub episode_end: Vec<(u32, Day)>,
 }
 
+/// Notes a row's `episode_end` in `ends` (row index, day), unless the last note is the same
+/// day of the same episode (an export writes the discharge day on every row of an episode,
+/// and its rows usually come together).
+pub fn note_end_date(
+    ends: &mut Vec<(u32, Day)>,
+    clients: &[u32],
+    episodes: &[u32],
+    (client, episode): (u32, u32),
+    day: Day,
+) {
+    let repeat = ends
+        .last()
+        .is_some_and(|&(row, d)| d == day && clients[row as usize] == client && episodes[row as usize] == episode);
+    if !repeat {
+        ends.push((clients.len() as u32, day));
+    }
+}
+
 /// Discharge days (`episode_end`) by (client, episode) names.
 pub type EndDates = std::collections::BTreeMap<(String, String), Day>;
 

@@ -331,12 +331,7 @@ impl Measurements {
         let keys = &mut self.keys;
         let (client, episode) = (keys.clients.intern(r.client_id), keys.episodes.intern(r.episode_id));
         if let Some(day) = r.episode_end {
-            let repeat = self.episode_end.last().is_some_and(|&(row, d)| {
-                d == day && self.client[row as usize] == client && self.episode[row as usize] == episode
-            });
-            if !repeat {
-                self.episode_end.push((self.client.len() as u32, day));
-            }
+            crate::model::note_end_date(&mut self.episode_end, &self.client, &self.episode, (client, episode), day);
         }
         self.client.push(client);
         self.episode.push(episode);
@@ -356,12 +351,7 @@ impl crate::model::GoalRatings {
         let (names, rows) = (&mut self.names, &mut self.rows);
         let (client, episode) = (names.clients.intern(r.client_id), names.episodes.intern(r.episode_id));
         if let Some(day) = r.episode_end {
-            let repeat = self.episode_end.last().is_some_and(|&(row, d)| {
-                d == day && rows.client[row as usize] == client && rows.episode[row as usize] == episode
-            });
-            if !repeat {
-                self.episode_end.push((rows.client.len() as u32, day));
-            }
+            crate::model::note_end_date(&mut self.episode_end, &rows.client, &rows.episode, (client, episode), day);
         }
         rows.client.push(client);
         rows.episode.push(episode);

@@ -1,29 +1,18 @@
 //! End-to-end tests: run the binary on fixtures and compare what it writes with
 //! hand-computed expectations and with the reference R packages' outputs.
 
+mod common;
+
 use assert_cmd::cargo::cargo_bin_cmd;
+use common::{analyze_on, demo, read_csv, read_json, Row};
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-type Row = HashMap<String, String>;
-
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
-
-fn read_csv(path: &Path) -> Vec<Row> {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| headers.iter().zip(rec.unwrap().iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect())
-        .collect()
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// Runs `sustain analyze` on a measurements file into a fresh folder, with today fixed
@@ -43,19 +32,6 @@ fn analyze_small_clinic_with_goals(goals: &str) -> tempfile::TempDir {
     let path = dir.path().join("goals.csv");
     fs::write(&path, goals).unwrap();
     analyze(&fixture("small_clinic.csv"), &["--goals", path.to_str().unwrap()])
-}
-
-fn analyze_on(today: &str, measurements: &Path, extra: &[&str]) -> tempfile::TempDir {
-    let out = tempfile::tempdir().unwrap();
-    cargo_bin_cmd!("sustain")
-        .args(["analyze", "--quiet", "--today", today, "--measurements"])
-        .arg(measurements)
-        .arg("--out")
-        .arg(out.path())
-        .args(extra)
-        .assert()
-        .success();
-    out
 }
 
 fn episode<'a>(rows: &'a [Row], client: &str, measure: &str) -> &'a Row {
@@ -1099,12 +1075,7 @@ fn rate_of(r: &serde_json::Value) -> (u64, u64) {
 
 #[test]
 fn planted_relapses_in_demo_data_are_found() {
-    let dir = tempfile::tempdir().unwrap();
-    cargo_bin_cmd!("sustain")
-        .args(["demo", "--quiet", "--clients", "400", "--seed", "11", "--out"])
-        .arg(dir.path())
-        .assert()
-        .success();
+    let dir = demo("400", "11");
     // Demo follow-ups reach into 2026; a later "today" keeps them all.
     let out = analyze_on("2027-01-01", &dir.path().join("measurements.csv"), &[]);
     let truth = read_csv(&dir.path().join("truth.csv"));
@@ -1167,16 +1138,6 @@ fn a_goals_table_beyond_memory_rows_gives_the_same_results() {
         .collect();
     assert_eq!(codes.iter().filter(|c| *c == "exact_duplicate").count(), 1, "{codes:?}");
     assert_eq!(codes.iter().filter(|c| *c == "conflicting_duplicate").count(), 2, "{codes:?}");
-}
-
-fn demo(clients: &str, seed: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    cargo_bin_cmd!("sustain")
-        .args(["demo", "--quiet", "--clients", clients, "--seed", seed, "--out"])
-        .arg(dir.path())
-        .assert()
-        .success();
-    dir
 }
 
 #[test]

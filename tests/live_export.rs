@@ -4,7 +4,7 @@
 mod common;
 
 use assert_cmd::cargo::cargo_bin_cmd;
-use common::{read_csv, read_json, Row};
+use common::{analyze_on, demo, read_csv, read_json, Row};
 use predicates::str::contains;
 use std::fs;
 use std::path::Path;
@@ -40,16 +40,7 @@ fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> std::path::PathBuf {
 
 /// `sustain analyze` on `measurements` with today fixed and suppression off; succeeds.
 fn run(measurements: &Path, extra: &[&str]) -> tempfile::TempDir {
-    let out = tempfile::tempdir().unwrap();
-    cargo_bin_cmd!("sustain")
-        .args(["analyze", "--quiet", "--today", "2025-01-01", "--suppress-below", "0", "--measurements"])
-        .arg(measurements)
-        .arg("--out")
-        .arg(out.path())
-        .args(extra)
-        .assert()
-        .success();
-    out
+    analyze_on("2025-01-01", measurements, &[&["--suppress-below", "0"], extra].concat())
 }
 
 /// `sustain analyze` that must stop with exit code 2, naming each of `parts`, and write
@@ -388,12 +379,7 @@ fn dropout_is_an_ended_episode_that_did_not_finish() {
 
 #[test]
 fn the_demo_is_a_live_export() {
-    let dir = tempfile::tempdir().unwrap();
-    cargo_bin_cmd!("sustain")
-        .args(["demo", "--quiet", "--clients", "400", "--seed", "3", "--out"])
-        .arg(dir.path())
-        .assert()
-        .success();
+    let dir = demo("400", "3");
     let out = tempfile::tempdir().unwrap();
     cargo_bin_cmd!("sustain")
         .args(["analyze", "--quiet", "--today", "2026-01-01"])
