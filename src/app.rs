@@ -1105,8 +1105,8 @@ fn run_analyses(
                 // (but those of the `--client` series, for their pages).
                 let mut tally = crate::summary::TrajectoryTally::default();
                 let (mut kept, mut expected) = (BTreeMap::new(), None);
-                // What the current caseload needs of each open series.
-                let mut open = BTreeMap::new();
+                // What the current caseload needs of each open series, in series order.
+                let mut open = Vec::new();
                 staging.write_together(&["trajectories.csv"], |w| {
                     let [out] = w else { return Err(std::io::Error::other("one file")) };
                     let mut table = tables::TrajectoryTable::new(&mut **out)?;
@@ -1118,8 +1118,9 @@ fn run_analyses(
                             kept.insert(i, t.clone());
                         }
                         if !it.ended() {
-                            let (band, latest_session, not_on_track) = (t.band, t.latest_session, t.off_track_now);
-                            open.insert(i, crate::current::OpenSeries { band, latest_session, not_on_track });
+                            let band = t.band.and_then(|b| u8::try_from(b).ok());
+                            let (latest_session, not_on_track) = (t.latest_session, t.off_track_now);
+                            open.push((i as u32, crate::current::OpenSeries { band, latest_session, not_on_track }));
                         }
                         if result.is_ok() {
                             result = table.add(keys, it, t, reg);
@@ -1251,7 +1252,7 @@ fn client_pages(
                     facts: vec![
                         (
                             "on the extract date".into(),
-                            match it.status.ended_by() {
+                            match it.status().ended_by() {
                                 Some(by) => format!("ended ({})", by.as_str().replace('_', " ")),
                                 None => "in treatment (open): every figure here is so far, up to the latest score".into(),
                             },

@@ -17,11 +17,12 @@ pub struct Options {
     pub no_score_days: i32,
 }
 
-/// What the trajectory stage found of an open series, kept for its `current.csv` row.
+/// What the trajectory stage found of an open series, kept for its `current.csv` row
+/// (small: at 100 M rows about a million series are open at once).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct OpenSeries {
-    /// The intake band of its baseline (expected-response curves).
-    pub band: Option<usize>,
+    /// The intake band of its baseline (expected-response curves; at most 100 bands).
+    pub band: Option<u8>,
     /// Sessions since baseline of its latest score.
     pub latest_session: Option<i32>,
     /// Its latest score is off track ([`crate::trajectories::Trajectory::off_track_now`]).
@@ -91,11 +92,12 @@ impl Current {
     }
 }
 
-/// Every open series, in series order, with its attention reason. `losses`: the series
-/// (indices into `Episodes::items`, in increasing order) with a sudden loss.
+/// Every open series, in series order, with its attention reason. `open`: what the
+/// trajectory stage found of each, by index into `Episodes::items`, in increasing order;
+/// `losses`: the series (indices, in increasing order) with a sudden loss.
 pub fn current(
     eps: &Episodes,
-    open: &BTreeMap<usize, OpenSeries>,
+    open: &[(u32, OpenSeries)],
     etr: &[EtrPoint],
     losses: &[usize],
     opts: &Options,
@@ -118,9 +120,9 @@ pub fn current(
         .enumerate()
         .filter(|(_, it)| !it.ended())
         .map(|(i, it)| {
-            let seen = open.get(&i).copied().unwrap_or_default();
+            let seen = open.binary_search_by_key(&(i as u32), |o| o.0).map_or(OpenSeries::default(), |k| open[k].1);
             let expected = match (seen.band, seen.latest_session) {
-                (Some(band), Some(session)) => expected.get(&(it.measure, band, session)).copied(),
+                (Some(band), Some(session)) => expected.get(&(it.measure, usize::from(band), session)).copied(),
                 _ => None,
             };
             let sudden_loss = losses.binary_search(&i).is_ok();
@@ -223,13 +225,12 @@ mod tests {
             ],
             60,
         );
-        assert_eq!(eps.items[5].status, Status::Ended(EndedBy::EndRow));
-        let open: BTreeMap<usize, OpenSeries> = [
+        assert_eq!(eps.items[5].status(), Status::Ended(EndedBy::EndRow));
+        let open = [
             (0, OpenSeries { not_on_track: Some(true), ..Default::default() }),
             (1, OpenSeries { not_on_track: Some(true), ..Default::default() }),
             (2, OpenSeries { not_on_track: Some(false), ..Default::default() }),
-        ]
-        .into();
+        ];
         let rows = current(&eps, &open, &[], &[2], &opts);
         let reasons: Vec<Option<String>> = rows.iter().map(|r| r.attention.map(|a| a.code(&opts))).collect();
         assert_eq!(
@@ -264,7 +265,7 @@ mod tests {
             p75: 0.0,
             p90: 0.0,
         };
-        let open = [(0, OpenSeries { band: Some(1), latest_session: Some(2), not_on_track: Some(false) })].into();
+        let open = [(0, OpenSeries { band: Some(1), latest_session: Some(2), not_on_track: Some(false) })];
         let rows = current(&eps, &open, &[point(1, 16.0), point(2, 13.5)], &[], &Options { no_score_days: 28 });
         assert_eq!((rows[0].expected, rows[0].attention), (Some(13.5), None));
     }

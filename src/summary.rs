@@ -116,7 +116,7 @@ pub fn status_summary(episodes: &Episodes) -> StatusSummary {
             continue;
         }
         last = Some((it.client, it.episode));
-        match it.status.ended_by() {
+        match it.status().ended_by() {
             Some(by) => {
                 ended += 1;
                 *ended_by.entry(by.as_str()).or_default() += 1;
@@ -882,7 +882,6 @@ mod tests {
         use crate::trajectories::{Dip, Shape, Trajectory};
         let series = |paired: bool, case: bool, outcome: Option<Outcome>, change: Option<ReliableCategory>| {
             crate::episodes::EpisodeMeasure {
-                status: crate::episodes::Status::Ended(crate::episodes::EndedBy::EndRow),
                 client: 0,
                 episode: 0,
                 therapist: 0,
@@ -901,7 +900,8 @@ mod tests {
                     ..Default::default()
                 },
                 talking_therapies: None,
-                checks: Default::default(),
+                checks: crate::episodes::SeriesChecks::default()
+                    .with_status(crate::episodes::Status::Ended(crate::episodes::EndedBy::EndRow)),
                 rows: 0..4,
             }
         };

@@ -336,8 +336,8 @@ fn episode_row<'a>(
         ("response", opt_bool(c.response)),
         ("remission", opt_bool(c.remission)),
         ("paired", opt_bool(Some(it.paired()))),
-        ("status", V::Word(it.status.as_str())),
-        ("ended_by", V::Word(it.status.ended_by().map_or("", |b| b.as_str()))),
+        ("status", V::Word(it.status().as_str())),
+        ("ended_by", V::Word(it.status().ended_by().map_or("", |b| b.as_str()))),
         ("relapse", opt_bool(d.relapse)),
         ("relapse_date", V::OptDay(d.relapse_date)),
         ("recovery_maintained", opt_bool(d.recovery_maintained)),
@@ -1153,7 +1153,6 @@ mod tests {
         keys.clients.intern("c");
         keys.episodes.intern("");
         let it = crate::episodes::EpisodeMeasure {
-            status: crate::episodes::Status::Ended(crate::episodes::EndedBy::EndRow),
             client: 0,
             episode: 0,
             therapist: NO_KEY,
@@ -1167,7 +1166,8 @@ mod tests {
             final_score: None,
             classification: Default::default(),
             talking_therapies: None,
-            checks: Default::default(),
+            checks: crate::episodes::SeriesChecks::default()
+                .with_status(crate::episodes::Status::Ended(crate::episodes::EndedBy::EndRow)),
             rows: 0..1,
         };
         let names: Vec<&str> = episode_row(&keys, &it, &Durability::default(), &reg).iter().map(|(n, _)| *n).collect();

@@ -670,7 +670,6 @@ mod tests {
         let rule = phq();
         let pts = series(scores);
         let mut it = crate::episodes::EpisodeMeasure {
-            status: crate::episodes::Status::Ended(crate::episodes::EndedBy::EndRow),
             client: 0,
             episode: 0,
             therapist: 0,
@@ -684,7 +683,8 @@ mod tests {
             final_score: Some(*scores.last().unwrap()),
             classification: Default::default(),
             talking_therapies: None,
-            checks: Default::default(),
+            checks: crate::episodes::SeriesChecks::default()
+                .with_status(crate::episodes::Status::Ended(crate::episodes::EndedBy::EndRow)),
             rows: 0..0,
         };
         it.classification = rule.classify(it.baseline, it.final_score);
