@@ -107,13 +107,10 @@ pub fn current(
     let as_of = eps.extract.as_of;
     // The episode's latest score, over all its measures (a measure given only at intake
     // does not make a client seen yesterday look absent); its series are consecutive.
-    let mut latest = vec![0; eps.items.len()];
-    for run in (0..eps.items.len())
-        .collect::<Vec<_>>()
-        .chunk_by(|&a, &b| (eps.items[a].client, eps.items[a].episode) == (eps.items[b].client, eps.items[b].episode))
-    {
-        let day = run.iter().map(|&i| eps.items[i].last_date).max().unwrap_or(0);
-        run.iter().for_each(|&i| latest[i] = day);
+    let mut latest = Vec::with_capacity(eps.items.len());
+    for run in eps.items.chunk_by(|a, b| (a.client, a.episode) == (b.client, b.episode)) {
+        let day = run.iter().map(|it| it.last_date).max().unwrap_or(0);
+        latest.extend(std::iter::repeat_n(day, run.len()));
     }
     eps.items
         .iter()
