@@ -1,5 +1,5 @@
 //! Reading the input tables: CSV text split into records as it is validated
-//! ([`csv_records`]; the header read by polars), or Parquet row groups read by polars.
+//! ([`csv_records`], with csv-core), or Parquet row groups read by polars.
 //! Either way validation gets each row's contract values and checks them itself, so that
 //! a bad value rejects one row rather than the file: as text, except that a Parquet
 //! column of numbers in a number column, or of dates in the date column, is handed over
@@ -175,41 +175,18 @@ enum Slot {
     Extra(usize),
 }
 
-/// A block's text: a range of the mapped file, checked to be UTF-8 when the block was
-/// cut. When the block is done its pages leave the process (they stay in the page cache):
-/// a mapped page counts in the resident set once touched, and the whole file's would.
+/// A block's text: a range of the mapped file. When the block is done its pages leave
+/// the process (they stay in the page cache): a mapped page counts in the resident set
+/// once touched, and the whole file's would.
 struct MappedText {
     map: Arc<Mmap>,
     range: std::ops::Range<usize>,
-    /// Only for a block with bytes that are not UTF-8: its text with those bytes replaced
-    /// ([`repaired_utf8`]), and their offsets in the block, whose records are rejected.
-    repaired: Option<(String, Vec<usize>)>,
 }
 
 impl MappedText {
-    fn as_str(&self) -> &str {
-        match &self.repaired {
-            Some((text, _)) => text,
-            // SAFETY: `next_block_of_part` checked these bytes with `str::from_utf8` before it
-            // made the block without a repaired copy, and the mapping is read-only (an input
-            // changed on disk while it is read is outside what any reader of a mapped file
-            // can promise; see `map_file`).
-            None => unsafe { std::str::from_utf8_unchecked(&self.map[self.range.clone()]) },
-        }
+    fn bytes(&self) -> &[u8] {
+        &self.map[self.range.clone()]
     }
-
-    /// Offsets (in the block) of the bytes that were not UTF-8, in increasing order.
-    fn not_utf8(&self) -> &[usize] {
-        self.repaired.as_ref().map_or(&[], |r| &r.1)
-    }
-}
-
-/// Whether any of the sorted offsets `bad` lies in `range` (a field with bytes that were
-/// not UTF-8; in a column outside the contract they only reach the identifier screen, as
-/// `?`, and the row is used).
-#[inline]
-fn holds_any(bad: &[usize], range: &std::ops::Range<usize>) -> bool {
-    !bad.is_empty() && bad.get(bad.partition_point(|&b| b < range.start)).is_some_and(|&b| b < range.end)
 }
 
 /// Whether `bytes` hold any valid UTF-8 beyond ASCII (between the bytes that are not UTF-8).
@@ -231,22 +208,6 @@ fn has_utf8_beyond_ascii(bytes: &[u8]) -> bool {
 /// A byte-order mark: at the start of a record other than the header, a sign of files
 /// joined end to end.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// `bytes` as text with every byte that is not part of valid UTF-8 replaced by `?`, so
-/// that every offset (and so every record's range) stays where it was, and the offsets of
-/// those bytes. Bytes that are not UTF-8 are all above 0x7F: none is a quote, delimiter or
-/// newline, so the records are the same before and after.
-fn repaired_utf8(bytes: &[u8]) -> (String, Vec<usize>) {
-    let (mut out, mut bad, mut at) = (bytes.to_vec(), Vec::new(), 0);
-    while let Err(e) = std::str::from_utf8(&bytes[at..]) {
-        let start = at + e.valid_up_to();
-        let len = e.error_len().unwrap_or(bytes.len() - start);
-        out[start..start + len].fill(b'?');
-        bad.extend(start..start + len);
-        at = start + len;
-    }
-    (String::from_utf8(out).expect("every byte that was not UTF-8 is replaced"), bad)
-}
 
 impl Drop for MappedText {
     fn drop(&mut self) {
@@ -496,14 +457,20 @@ fn other_separator(header: &str) -> Option<&'static str> {
         .map(|(_, name)| name)
 }
 
-/// Parses a CSV header with polars (its column names, as polars would name them).
-fn parse_header(text: &[u8]) -> PolarsResult<DataFrame> {
-    CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .with_raise_if_empty(true)
-        .into_reader_with_file_handle(std::io::Cursor::new(text))
-        .finish()
+/// A CSV file's header: its column names (a byte-order mark before the first dropped)
+/// and where the first data record may start; `None` for a file without one.
+fn read_header(text: &[u8]) -> Option<(Vec<String>, usize)> {
+    let mut reading = csv_records::Records::from_start(text);
+    let header = reading.next()?.ok()?;
+    let values = header.bytes();
+    let mut names: Vec<String> =
+        (0..header.width()).map(|k| String::from_utf8_lossy(&values[header.range(k)]).into_owned()).collect();
+    if let Some(first) = names.first_mut() {
+        if let Some(rest) = first.strip_prefix('\u{feff}') {
+            *first = rest.to_string();
+        }
+    }
+    Some((names, header.raw.end))
 }
 
 /// A block's records cut for the workers, or the record and field of a quote the
@@ -542,9 +509,9 @@ fn open_part(path: &Path, format: Format, encoding: Encoding) -> Result<(Vec<Str
                 Encoding::Utf8 => map,
                 Encoding::Windows1252 => decoded_copy(path, &map, encoding_rs::WINDOWS_1252)?,
             };
-            let header_end = header_end(&map).unwrap_or(map.len());
-            let header = parse_header(&map[..header_end]).map_err(|e| unreadable(path, e))?;
-            let names: Vec<String> = header.get_column_names().iter().map(|n| n.to_string()).collect();
+            let Some((names, header_end)) = read_header(&map) else {
+                return Err(unreadable(path, "it is empty (no header line)"));
+            };
             (names, Source::Csv { map, at: header_end })
         }
         Format::Parquet => {
@@ -826,10 +793,7 @@ impl TableReader {
                         },
                         Err(e) => e,
                     })?;
-                // A record with bytes that are not UTF-8 is rejected, not the file.
-                let bytes = &map[range.clone()];
-                let repaired = std::str::from_utf8(bytes).is_err().then(|| repaired_utf8(bytes));
-                let text = MappedText { map: map.clone(), range, repaired };
+                let text = MappedText { map: map.clone(), range };
                 let block = Block {
                     n_rows: plan.records as usize,
                     first_record: self.records,
@@ -888,14 +852,6 @@ impl TableReader {
         let block = Block { n_rows: df.height(), first_record: self.records, cells: Cells::Columns { columns, extra } };
         self.records += block.n_rows as u64;
         Ok(Some(block))
-    }
-}
-
-/// The end of the first record in `text` (just past its newline), if it is complete.
-fn header_end(text: &[u8]) -> Option<usize> {
-    match csv_records::split_record(text, 0, |_, _, _| {}) {
-        Ok(end) if !text.is_empty() && text[end - 1] == b'\n' => Some(end),
-        _ => None,
     }
 }
 
@@ -1045,9 +1001,9 @@ fn validate_blocks<T: Default + Send>(
 }
 
 /// The line number on which each data record starts (records 0-based, in increasing
-/// order; lines 1-based with the header on line 1), records split as [`csv_records`]
-/// splits them: a quoted field may span lines and a blank line is a record (of empty
-/// fields). For Parquet the "line" is the 1-based row number.
+/// order; lines 1-based with the header on line 1), records read as [`csv_records`]
+/// reads them: a quoted value may span lines, and blank lines are no records. A line
+/// ends at `\n`, `\r\n` or a lone `\r`. For Parquet the "line" is the 1-based row number.
 pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<u64>> {
     if format == Format::Parquet {
         return Ok(records.iter().map(|r| r + 1).collect());
@@ -1055,34 +1011,28 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
     let text = map_file(path)?;
     let mut out = Vec::with_capacity(records.len());
     let mut want = records.iter().copied().peekable();
-    // The line of the next record, and its index (the header is record -1).
-    let (mut line, mut record, mut from) = (1u64, -1i64, 0);
+    // The line at byte `counted`, and the index of the record that starts next (the
+    // header is record -1).
+    let (mut line, mut counted, mut record, mut from) = (1u64, 0usize, -1i64, 0);
     while want.peek().is_some() {
-        let Some((len, planned)) = next_csv_text(&text, from, (1 << 20, 1)) else { break };
-        let block = &text[from..from + len];
-        let newlines = |bytes: &[u8]| memchr::memchr_iter(b'\n', bytes).count() as u64;
-        let lines = newlines(block) + u64::from(block.last() != Some(&b'\n'));
-        if planned.is_ok_and(|plan| plan.records == lines) {
-            // As many records as lines (no quoted newline): every line is a record.
-            while let Some(w) = want.next_if(|&w| (w as i64) < record + lines as i64) {
-                out.push(line + (w as i64 - record) as u64);
-            }
-            (line, record) = (line + lines, record + lines as i64);
-        } else {
-            let mut at = 0;
-            while at < block.len() && want.peek().is_some() {
+        let Some((len, _)) = next_csv_text(&text, from, (1 << 20, 1)) else { break };
+        csv_records::record_starts(&text[from..from + len], |start| {
+            let start = from + start;
+            if want.peek().is_some_and(|&w| w as i64 == record) {
+                line += csv_records::line_ends(&text, counted..start);
+                counted = start;
                 while want.next_if(|&w| w as i64 == record).is_some() {
                     out.push(line);
                 }
-                let end = csv_records::split_record(block, at, |_, _, _| {}).unwrap_or(block.len());
-                (line, record, at) = (line + newlines(&block[at..end]), record + 1, end);
             }
-        }
+            record += 1;
+        });
         release(&text, from..from + len);
         from += len;
     }
     // Records past the end (not expected): report them after the last line.
-    out.extend(want.map(|_| line));
+    let last = line + csv_records::line_ends(&text, counted..text.len());
+    out.extend(want.map(|_| last));
     Ok(out)
 }
 
@@ -1130,66 +1080,56 @@ fn for_each_row<T>(
     match (&raw.cells, range) {
         (Cells::Text { text: mapped, slots, .. }, RowRange::Text { bytes, first }) => {
             // The range's records end at `bytes.end`.
-            let (text, all) = (mapped.as_str(), &mapped.as_str().as_bytes()[..bytes.end]);
-            // Offsets of bytes that were not UTF-8 (replaced in the block's copy).
-            let not_utf8 = mapped.not_utf8();
-            // Most files hold no quotes: their fields are cut at delimiters found in bulk.
-            let quotes = memchr::memchr(csv_records::QUOTE, &all[bytes.start..]).is_some();
-            let mut delimiters = csv_records::Delimiters::new(all, bytes.start);
+            let all = &mapped.bytes()[..bytes.end];
+            let mut reading = csv_records::Records::new(all, bytes.start, true);
+            // Only a record with a quote can be badly quoted.
+            let quotes = reading.quoted();
+            let mut quote_check = csv_records::QuoteCheck::default();
+            // The range's text checked once (a check per record of 50 bytes costs more).
+            let range_text = std::str::from_utf8(&all[bytes.start..]).ok();
             let mut record = raw.first_record + first;
-            let mut at = bytes.start;
-            while at < bytes.end {
-                // Values are borrowed from the text but for quoted ones with quotes inside,
-                // kept apart (a row of `Cow`s cost a tenth of splitting in drops and moves).
-                let mut owned: Vec<(usize, String)> = Vec::new();
+            while let Some(read) = reading.next() {
+                // `plan` found every quote of the block closed.
+                let Ok(read) = read else { unreachable!("a block holds whole records") };
                 let mut row: [Option<&str>; CONTRACT_WIDTH] = [None; CONTRACT_WIDTH];
-                let mut fault = None;
-                let end = if quotes {
-                    let split = csv_records::split_record(all, at, |i, r, quoted| {
-                        let Some(&slot) = slots.get(i) else {
-                            fault = Some(TextFault::TooManyFields);
-                            return;
-                        };
-                        if matches!(slot, Slot::Contract(_)) && holds_any(not_utf8, &r) {
-                            fault = fault.or(Some(TextFault::NotUtf8));
-                        }
-                        match (csv_records::value(text, r, quoted), slot) {
-                            (Ok(Some(Cow::Borrowed(v))), Slot::Contract(c)) => row[c] = Some(v),
-                            (Ok(Some(Cow::Owned(v))), Slot::Contract(c)) => owned.push((c, v)),
-                            (Ok(Some(v)), Slot::Extra(e)) => extra[e].add(record, &v),
-                            (Ok(None), _) => {}
-                            (Err(_), _) => fault = fault.or(Some(TextFault::BadlyQuoted(i))),
-                        }
-                    });
-                    // `plan` cut the block at record ends and found every quote in it closed.
-                    let Ok(end) = split else { unreachable!("a block holds whole records") };
-                    end
-                } else {
-                    // The same as above for fields that cannot be quoted: less to do per
-                    // field, which at 30 million fields a million rows is worth having.
-                    csv_records::split_unquoted(all, at, &mut delimiters, |i, r| match slots.get(i) {
-                        Some(&Slot::Contract(_)) if holds_any(not_utf8, &r) => {
-                            fault = fault.or(Some(TextFault::NotUtf8));
-                        }
-                        Some(&Slot::Contract(c)) => row[c] = csv_records::unquoted_value(&text[r]),
-                        Some(&Slot::Extra(e)) => {
-                            if let Some(v) = csv_records::unquoted_value(&text[r]) {
-                                extra[e].add(record, v);
-                            }
-                        }
-                        None => fault = Some(TextFault::TooManyFields),
-                    })
+                // All the record's values are UTF-8 (as they nearly always are), or each
+                // is checked on its own: a contract value that is not rejects the row.
+                let text = match (read.text_range(), range_text) {
+                    (Some(r), Some(t)) => Some(&t[r.start - bytes.start..r.end - bytes.start]),
+                    _ => std::str::from_utf8(read.bytes()).ok(),
                 };
-                if fault.is_none() && all[at..end].starts_with(BOM) {
-                    fault = Some(TextFault::StrayBom);
-                }
+                let value = |k: usize| -> std::result::Result<&str, Cow<'_, str>> {
+                    let bytes = &read.bytes()[read.range(k)];
+                    match text {
+                        Some(text) => Ok(&text[read.range(k)]),
+                        None => std::str::from_utf8(bytes).map_err(|_| String::from_utf8_lossy(bytes)),
+                    }
+                };
+                let fault = if read.width() > slots.len() {
+                    Some(TextFault::TooManyFields)
+                } else if let Some(k) = quotes.then(|| quote_check.badly_quoted(&all[read.raw.clone()])).flatten() {
+                    Some(TextFault::BadlyQuoted(k))
+                } else if all[read.raw.clone()].starts_with(BOM) {
+                    Some(TextFault::StrayBom)
+                } else {
+                    let mut fault = None;
+                    for (k, slot) in slots.iter().enumerate().take(read.width()) {
+                        match (value(k), *slot) {
+                            (Ok(""), _) => {}
+                            (Ok(v), Slot::Contract(c)) => row[c] = Some(v),
+                            (Err(_), Slot::Contract(_)) => fault = Some(TextFault::NotUtf8),
+                            // Outside the contract a value is only screened; bytes that are
+                            // not UTF-8 reach the screen as U+FFFD, and the row is used.
+                            (Ok(v), Slot::Extra(e)) => extra[e].add(record, v),
+                            (Err(v), Slot::Extra(e)) => extra[e].add(record, &v),
+                        }
+                    }
+                    fault
+                };
                 if let Some(fault) = fault {
                     rejected.push(fault.rejection(table, record, slots.len()));
-                    (at, record) = (end, record + 1);
+                    record += 1;
                     continue;
-                }
-                for (c, v) in &owned {
-                    row[*c] = Some(v);
                 }
                 for (v, screen) in row.iter().zip(screens.iter_mut()) {
                     if let Some(v) = v {
@@ -1197,7 +1137,7 @@ fn for_each_row<T>(
                     }
                 }
                 f(rows, rejected, record, &Values { text: row, typed: [None; 2], number_columns, day: None });
-                (at, record) = (end, record + 1);
+                record += 1;
             }
         }
         (Cells::Columns { columns, extra: extra_columns }, RowRange::Rows(range)) => {
@@ -1616,11 +1556,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m.csv");
         let mut f = File::create(&p).unwrap();
-        write!(f, "a,b\n1,x\n\n2,\"multi\nline\"\n3,y\r\n4,z\n").unwrap();
+        write!(f, "a,b\n1,x\n\n2,\"multi\nline\"\n3,y\r\n4,z\r5,w\n").unwrap();
         drop(f);
-        // Records: 1,x on line 2; the blank line 3; 2,"multi… on line 4; 3,y on 6; 4,z on 7.
-        assert_eq!(record_lines(&p, Format::Csv, &[0, 1, 2, 3, 4]).unwrap(), vec![2, 3, 4, 6, 7]);
-        assert_eq!(record_lines(&p, Format::Csv, &[3]).unwrap(), vec![6]);
+        // Records: 1,x on line 2; (a blank line 3, no record); 2,"multi… on line 4; 3,y
+        // on 6; 4,z on 7, ended by a lone `\r`; 5,w on 8.
+        assert_eq!(record_lines(&p, Format::Csv, &[0, 1, 2, 3, 4]).unwrap(), vec![2, 4, 6, 7, 8]);
+        assert_eq!(record_lines(&p, Format::Csv, &[2]).unwrap(), vec![6]);
         assert_eq!(record_lines(&p, Format::Parquet, &[0, 9]).unwrap(), vec![1, 10]);
     }
 
@@ -1669,8 +1610,8 @@ mod tests {
         text.push_str("c1,e1,t1,2024-01-02,0,PHQ9,1,\"last\"");
         std::fs::write(&p, &text).unwrap();
         let whole = validated(&p, 1 << 20, 1);
-        assert_eq!(whole.2, 29, "25 rows, three blank lines and a last row without a newline");
-        assert_eq!(whole.1.len(), 7, "four bad scores and three blank lines");
+        assert_eq!(whole.2, 26, "25 rows and a last row without a newline (blank lines are no records)");
+        assert_eq!(whole.1.len(), 4, "four bad scores");
         for bytes in [1, 7, 40, 64, 100] {
             assert_same(&validated(&p, bytes, 1), &whole);
         }
@@ -2069,20 +2010,12 @@ mod tests {
     }
 
     #[test]
-    fn bytes_that_are_not_utf8_are_replaced_in_place() {
-        let (text, bad) = repaired_utf8(b"ab\xffc\xe9\n\xc3\xa9d\xe2\x82");
-        assert_eq!(text, "ab?c?\n\u{e9}d??");
-        assert_eq!(bad, [2, 4, 9, 10]);
-        assert_eq!(text.len(), 11);
-    }
-
-    #[test]
     fn a_record_longer_than_a_block_is_read_whole() {
         let long = format!("a,\"{}\n{}\"\nb,c\n", "x".repeat(100), "y".repeat(100));
         let end = |text: &[u8]| csv_records::plan(text, 1, false).unwrap().map(|p| p.end);
         assert_eq!(end(long.as_bytes()), Some(long.len()));
         assert_eq!(end(&long.as_bytes()[..50]), None);
-        assert_eq!(header_end(long.as_bytes()), Some(long.len() - 4));
+        assert_eq!(read_header(long.as_bytes()).map(|h| h.1), Some(long.len() - 4));
     }
 
     /// Every goal row as the analysis would see it: names, not ids.

@@ -1,7 +1,7 @@
 //! sustain: do psychotherapy clients get better, and stay better?
 //!
 //! The pipeline: `ingest` reads the anonymized measurements and goals tables (CSV
-//! split by `csv_records`, Parquet by polars) and refuses files that carry direct
+//! read by `csv_records` with csv-core, Parquet by polars) and refuses files that carry direct
 //! identifiers; `validate` turns each row
 //! into typed values or a rejection with a reason; `episodes` sorts the rows once and
 //! reduces each episode × measure series to baseline, final and its outcome

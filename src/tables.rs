@@ -29,7 +29,7 @@ fn needs_guard(s: &str) -> bool {
 /// Whether a CSV field holding `s` must be quoted: it holds a comma, a quote, CR or LF.
 #[inline]
 fn needs_quotes(s: &[u8]) -> bool {
-    crate::csv_records::first_of(s, 0, [b',', b'"', b'\n', b'\r']).is_some()
+    s.iter().any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
 }
 
 /// Shortest round-trip decimal form; `-0` prints as `0`.

@@ -168,7 +168,7 @@ fn shown(x: f64) -> String {
 }
 
 fn empty_row() -> Fault {
-    fault("", "empty_row", "the row is empty (a blank line, or only commas)".into())
+    fault("", "empty_row", "the row is empty (only commas)".into())
 }
 
 fn required<'a>(v: Option<&'a str>, column: &'static str) -> Result<&'a str, Fault> {

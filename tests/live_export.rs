@@ -237,6 +237,26 @@ fn malformed_records_are_rejected_rows_and_the_run_goes_on() {
 }
 
 #[test]
+fn crlf_and_cr_line_ends_read_as_lf_and_blank_lines_are_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let lf = run(&write(dir.path(), "lf.csv", LIVE), &[]);
+    let want = read_csv(&lf.path().join("episodes.csv"));
+    for (name, end) in [("crlf.csv", "\r\n"), ("cr.csv", "\r"), ("blank.csv", "\n\n")] {
+        let out = run(&write(dir.path(), name, LIVE.replace('\n', end)), &[]);
+        assert_eq!(read_csv(&out.path().join("episodes.csv")), want, "{name}");
+        let s = read_json(&out.path().join("summary.json"));
+        assert_eq!((s["rows_read"].as_u64(), s["rows_rejected"].as_u64()), (Some(18), Some(0)), "{name}");
+    }
+    // Line numbers count every line end, blank lines included: the bad score is on line 6.
+    let text = LIVE
+        .replacen("\n", "\r\n\r\n", 2)
+        .replace("R1,1,T1,2024-04-01,0,assessment,PHQ-9,18,", "R1,1,T1,2024-04-01,0,assessment,PHQ-9,x,");
+    let out = run(&write(dir.path(), "bad.csv", text), &[]);
+    let rejected = read_csv(&out.path().join("rejected.csv"));
+    assert_eq!((rejected[0]["line"].as_str(), rejected[0]["code"].as_str()), ("6", "bad_score"));
+}
+
+#[test]
 fn a_windows_1252_export_is_refused_with_the_option_that_reads_it() {
     let dir = tempfile::tempdir().unwrap();
     let latin: Vec<u8> = LIVE
