@@ -5,12 +5,12 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
-use sustain::dates::parse_iso_date;
-use sustain::demo::generate;
-use sustain::episodes::{prepare, sort_rows, EndRule};
-use sustain::model::Measurements;
-use sustain::registry::Registry;
-use sustain::validate::{check_measurement, DateValue, Number, RawMeasurement};
+use sustain::app::demo::generate;
+use sustain::domain::columns::Measurements;
+use sustain::domain::dates::parse_iso_date;
+use sustain::domain::episodes::{prepare, sort_rows, EndRule};
+use sustain::domain::registry::Registry;
+use sustain::input::validate::{check_measurement, DateValue, Number, RawMeasurement};
 
 /// Splits the demo CSV into fields once, outside the timed code.
 fn demo_rows(clients: u64) -> Vec<Vec<String>> {
@@ -38,7 +38,7 @@ fn validate_all(rows: &[Vec<String>], reg: &Registry, today: i32) -> Measurement
     let mut m = Measurements::default();
     let mut measures = reg.finder();
     for f in rows {
-        if let Ok(r) = check_measurement(&raw(f), &mut measures, sustain::validate::DateRules::iso(today)) {
+        if let Ok(r) = check_measurement(&raw(f), &mut measures, sustain::input::validate::DateRules::iso(today)) {
             m.push(&r);
         }
     }
@@ -63,31 +63,31 @@ fn benches(c: &mut Criterion) {
         });
         let p = prepare(m, &reg, &EndRule::default());
         let (rows, eps) = (&p.rows, &p.episodes);
-        let sg = sustain::sudden_gains::Options::default();
+        let sg = sustain::analyses::sudden_gains::Options::default();
         group.bench_with_input(BenchmarkId::new("sudden_gains", clients), rows, |b, rows| {
-            b.iter(|| black_box(sustain::sudden_gains::find_all(rows, eps, &reg, &sg)))
+            b.iter(|| black_box(sustain::analyses::sudden_gains::find_all(rows, eps, &reg, &sg)))
         });
-        let fu = sustain::followup::Options::default();
+        let fu = sustain::analyses::followup::Options::default();
         group.bench_with_input(BenchmarkId::new("follow_up", clients), rows, |b, rows| {
             b.iter(|| {
-                black_box(sustain::followup::follow_up(rows, eps, &fu, |scores| {
+                black_box(sustain::analyses::followup::follow_up(rows, eps, &fu, |scores| {
                     black_box(scores);
                 }))
             })
         });
-        let durability = sustain::followup::follow_up(rows, eps, &fu, |_| {});
-        let caseload = sustain::caseload::Options {
-            suppression: sustain::caseload::Suppression { threshold: 5, round_to: 1 },
-            overdispersion: sustain::caseload::Overdispersion::None,
+        let durability = sustain::analyses::followup::follow_up(rows, eps, &fu, |_| {});
+        let caseload = sustain::analyses::caseload::Options {
+            suppression: sustain::stats::rates::Suppression { threshold: 5, round_to: 1 },
+            overdispersion: sustain::stats::rates::Overdispersion::None,
             period: "month",
         };
         group.bench_with_input(BenchmarkId::new("caseload", clients), &p.keys, |b, keys| {
-            b.iter(|| black_box(sustain::caseload::analyse(keys, eps, &durability, &caseload)))
+            b.iter(|| black_box(sustain::analyses::caseload::analyse(keys, eps, &durability, &caseload)))
         });
-        let tr = sustain::trajectories::Options::default();
+        let tr = sustain::analyses::trajectories::Options::default();
         group.bench_with_input(BenchmarkId::new("trajectories", clients), rows, |b, rows| {
             b.iter(|| {
-                black_box(sustain::trajectories::analyse(rows, eps, &tr, |_, t| {
+                black_box(sustain::analyses::trajectories::analyse(rows, eps, &tr, |_, t| {
                     black_box(t);
                 }))
             })
@@ -95,11 +95,11 @@ fn benches(c: &mut Criterion) {
         // The PHQ-9 growth model over the paired series (as `trajectories::analyse` adds
         // them: sessions since baseline, before follow-up).
         let phq = reg.find("PHQ9").unwrap() as u16;
-        let mut growth = sustain::growth::GrowthData::new(15.0);
+        let mut growth = sustain::stats::growth::GrowthData::new(15.0);
         let mut points = Vec::new();
         for it in eps.items.iter().filter(|it| it.measure == phq && it.paired()) {
             points.clear();
-            let treatment = it.rows.clone().filter(|&r| rows.phase[r] != sustain::model::Phase::FollowUp);
+            let treatment = it.rows.clone().filter(|&r| rows.phase[r] != sustain::domain::columns::Phase::FollowUp);
             points.extend(treatment.map(|r| (rows.session[r], rows.score[r])));
             let s0 = points[0].0;
             points.iter_mut().for_each(|p| p.0 -= s0);

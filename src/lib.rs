@@ -1,43 +1,19 @@
 //! sustain: do psychotherapy clients get better, and stay better?
 //!
-//! The pipeline: `ingest` reads the anonymized measurements and goals tables (CSV
-//! read by `csv_records` with csv-core, Parquet by polars) and refuses files that carry direct
-//! identifiers; `validate` turns each row
-//! into typed values or a rejection with a reason; `episodes` sorts the rows once and
-//! reduces each episode × measure series to baseline, final and its outcome
-//! (`outcomes`, rules from the `registry`); `summary` counts rates with their
-//! denominators; `tables` and `report` render; `output` writes everything at once.
-//! `app` is the only module that knows the order of these stages.
+//! The layers, each a folder, each using only those before it:
+//! `domain` (typed columns, dates, the measure registry, episodes and their outcomes),
+//! `stats` (rates and intervals, survival, mixed models), `input` (CSV and Parquet read
+//! by `input::ingest`, rows checked by `input::validate`, direct identifiers refused by
+//! `input::privacy`), `analyses` (pure functions from episodes to results), `output`
+//! (tables, charts, the report, and `output::staging`, the only writer of result files)
+//! and `app` (the commands; the only module that knows the order of the stages).
+//! ARCHITECTURE.md has the map.
 
+pub mod analyses;
 pub mod app;
-pub mod caseload;
-pub mod charts;
-pub mod cli;
-pub mod csv_records;
-pub mod current;
-pub mod dates;
-pub mod demo;
-pub mod episodes;
+pub mod domain;
 pub mod error;
-pub mod fhir;
-pub mod figures;
-pub mod followup;
-pub mod goal_rows;
-pub mod goals;
-pub mod growth;
-pub mod ingest;
-pub mod model;
-pub mod outcomes;
+pub mod input;
 pub mod output;
-pub mod priority;
-pub mod privacy;
-pub mod registry;
-pub mod report;
-pub mod sudden_gains;
-pub mod summary;
-pub mod survival;
-pub mod tables;
-pub mod terminology;
-pub mod trajectories;
-pub mod unit_effects;
-pub mod validate;
+pub mod stats;
+pub mod tuning;

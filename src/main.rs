@@ -7,7 +7,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     return_large_blocks_to_the_system();
     report_inputs_cut_short();
-    let cli = sustain::cli::Cli::parse();
+    let cli = sustain::app::cli::Cli::parse();
     match sustain::app::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

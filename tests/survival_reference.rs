@@ -1,7 +1,7 @@
 //! Kaplan–Meier estimates equal R's survival 3.5-3 on the `aml` data to 1e-9.
 
 use std::path::Path;
-use sustain::survival::{kaplan_meier, log_rank, KmFit};
+use sustain::stats::survival::{kaplan_meier, log_rank, KmFit};
 
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)

@@ -1,0 +1,646 @@
+//! The human-readable outputs: `report.html` (one self-contained file, no scripts)
+//! and the registry listing. Rendering computes no statistics: it formats the
+//! `Summary` through a view model and a minijinja template with HTML auto-escaping.
+
+use crate::analyses::summary::{Rate, Summary};
+use crate::domain::outcomes::ResolvedRule;
+use crate::domain::registry::{Cutoff, Direction, JtCutoff, Measure, RciMethod, Registry, ReliableChange};
+use serde::Serialize;
+
+#[derive(Clone, Copy)]
+pub struct ReportInput<'a> {
+    pub summary: &'a Summary,
+    pub registry: &'a Registry,
+    /// Counts below this are shown as "<N" and rates built on them are withheld.
+    pub suppress_below: u64,
+    pub figures: &'a [crate::output::figures::Figure],
+    /// The open series that need attention, in the order to show (by therapist).
+    pub attention: &'a [AttentionRow],
+}
+
+/// An open episode that needs attention, as the report lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttentionRow {
+    pub therapist: String,
+    pub client: String,
+    pub episode: String,
+    /// Each measure's first and latest score (`PHQ9 18 → 17; GAD7 11 → 15`).
+    pub scores: String,
+    /// Scores so far (the most of any measure).
+    pub sessions: u32,
+    pub latest_date: String,
+    /// Every reason that applies, most serious first.
+    pub reason: String,
+}
+
+/// At most this many episodes needing attention are listed in the report; all are in
+/// current.csv.
+pub const ATTENTION_SHOWN: usize = 200;
+
+/// A table of label → rate rows for a report section.
+#[derive(Serialize)]
+struct RateTable {
+    title: String,
+    rows: Vec<RateView>,
+}
+
+/// A titled list of `label: value` lines.
+#[derive(Serialize)]
+struct Facts {
+    title: String,
+    rows: Vec<(String, String)>,
+}
+
+#[derive(Serialize)]
+struct RateView {
+    label: &'static str,
+    numerator: String,
+    denominator: String,
+    percent: String,
+    denominator_note: &'static str,
+}
+
+#[derive(Serialize)]
+struct MeasureView {
+    code: String,
+    name: String,
+    episodes: String,
+    in_treatment: String,
+    ended: String,
+    paired: String,
+    at_caseness: String,
+    rates: Vec<RateView>,
+    outcomes: Vec<(String, String)>,
+}
+
+#[derive(Serialize)]
+struct MethodView {
+    code: String,
+    name: String,
+    /// The standard codes, e.g. `SNOMED CT 720433000` and `LOINC 44261-6`.
+    codes: Vec<String>,
+    better: &'static str,
+    range: String,
+    cutoff: String,
+    reliable_change: String,
+    source: String,
+    unverified: String,
+}
+
+#[derive(Serialize)]
+struct View {
+    figures: std::collections::BTreeMap<&'static str, Vec<crate::output::figures::Figure>>,
+    trajectories: Vec<Facts>,
+    sudden_gains: Vec<Facts>,
+    sustained: Vec<RateTable>,
+    goals: Vec<RateTable>,
+    caseload: Vec<Facts>,
+    version: &'static str,
+    inputs: Vec<(String, String, u64, u64, u64)>,
+    rows_read: u64,
+    rows_used: u64,
+    rows_rejected: u64,
+    rejections: Vec<(String, u64)>,
+    /// Per measure with any: series whose assessment is not the baseline, and series
+    /// dated out of session order.
+    series_checks: Vec<(String, String, String)>,
+    /// Each goal check with any goals: what it is, and how many.
+    goal_checks: Vec<(&'static str, String)>,
+    clients: String,
+    episodes: String,
+    /// The extract date and the episodes ended and open on it, in a sentence.
+    status_line: String,
+    /// Open series needing attention (at most [`ATTENTION_SHOWN`]), and how many more.
+    attention: Vec<AttentionRow>,
+    attention_more: usize,
+    open_series: String,
+    needing_attention: String,
+    no_score_days: i32,
+    headline: Vec<RateView>,
+    headline_title: String,
+    measures: Vec<MeasureView>,
+    methods: Vec<MethodView>,
+    suppress_below: u64,
+}
+
+struct Suppressor(u64);
+
+impl Suppressor {
+    fn count(&self, n: u64) -> String {
+        if n < self.0 {
+            format!("<{}", self.0)
+        } else {
+            n.to_string()
+        }
+    }
+
+    fn rate(&self, label: &'static str, r: &Rate, denominator_note: &'static str) -> RateView {
+        let hidden = r.numerator < self.0 || r.denominator < self.0;
+        RateView {
+            label,
+            numerator: self.count(r.numerator),
+            denominator: self.count(r.denominator),
+            percent: match r.rate {
+                Some(_) if hidden => "suppressed".into(),
+                Some(x) => format!("{:.1} %", 100.0 * x),
+                None => "–".into(),
+            },
+            denominator_note,
+        }
+    }
+}
+
+/// Every rate the report shows, in order: key, label, what the denominator is.
+const RATE_LABELS: &[(&str, &str, &str)] = &[
+    ("recovery", "Recovery", "finished episodes at caseness at baseline"),
+    ("reliable_recovery", "Reliable recovery", "finished episodes at caseness at baseline"),
+    ("reliable_improvement", "Reliable improvement", "all finished episodes"),
+    ("reliable_deterioration", "Reliable deterioration", "all finished episodes"),
+    ("response", "Response (≥ 50 % reduction)", "finished episodes with a baseline above 0"),
+    ("remission", "Remission", "finished episodes at caseness at baseline"),
+    ("relapse", "Relapse", "recovered at the end and followed up"),
+    ("recovery_maintained", "Recovery maintained", "recovered at the end and followed up"),
+    ("improvement_lost", "Improvement lost", "reliably improved at the end and followed up"),
+    ("late_improvement", "Late improvement", "not reliably improved at the end, followed up"),
+    ("deteriorated_since_end", "Reliable deterioration since the end", "paired and followed up"),
+    ("last_scores_held", "Last scores all below caseness", "paired with enough scores"),
+    ("gbo_reliable_improvement", "GBO goals reliably improved", "goals rated at least twice"),
+    ("gbo_reliable_deterioration", "GBO goals reliably worse", "goals rated at least twice"),
+    ("gbo_held_at_followup", "GBO goals held at follow-up", "goals rated at follow-up"),
+    ("gas_expected_attainment_at_end", "GAS expected attainment (T ≥ 50) at the end", "episodes with GAS goals"),
+    ("gas_held_at_followup", "GAS attainment held at follow-up", "episodes at T ≥ 50 rated at follow-up"),
+];
+
+fn rates(s: &Suppressor, rates: &std::collections::BTreeMap<&'static str, Rate>) -> Vec<RateView> {
+    RATE_LABELS.iter().filter_map(|(k, label, note)| rates.get(k).map(|r| s.rate(label, r, note))).collect()
+}
+
+/// Describes a measure's cut-off rule in words.
+pub fn cutoff_text(m: &Measure, rule: Option<&ResolvedRule>) -> String {
+    let resolved = rule.and_then(|r| r.cutoff).map(|c| format!(" = {}", round3(c))).unwrap_or_default();
+    match (&m.cutoff, m.direction) {
+        (None, _) => "none".into(),
+        (Some(Cutoff::Fixed { value }), Direction::Lower) => format!("case when score ≥ {value}"),
+        (Some(Cutoff::Fixed { value }), Direction::Higher) => format!("case when score < {value}"),
+        (Some(Cutoff::JacobsonTruax { method, .. }), _) => {
+            let letter = match method {
+                JtCutoff::A => "a",
+                JtCutoff::B => "b",
+                JtCutoff::C => "c",
+            };
+            format!("Jacobson–Truax {letter} from the data{resolved}")
+        }
+    }
+}
+
+/// Describes a measure's reliable-change rule in words.
+pub fn reliable_change_text(m: &Measure, rule: Option<&ResolvedRule>) -> String {
+    match &m.reliable_change {
+        None => "none".into(),
+        Some(ReliableChange::Fixed { value }) => format!("change of ≥ {value} points"),
+        Some(ReliableChange::Reliability { reliability, sd, method, reliability_post }) => {
+            let sd_text = sd.map_or("SD of paired baselines".to_string(), |s| format!("SD {s}"));
+            let post = reliability_post.map(|r| format!(", later r = {r}")).unwrap_or_default();
+            let error = match method {
+                RciMethod::Jt => "S_diff",
+                RciMethod::Gln | RciMethod::Hll => "SE_pred",
+                RciMethod::En => "SE_m",
+                RciMethod::Nk => "SE",
+            };
+            let se = rule.and_then(|r| r.rci).map(|i| format!(", {error} = {}", round3(i.denominator)));
+            let index = if *method == RciMethod::Jt { String::new() } else { format!("{} ", method.name()) };
+            format!("{index}|RCI| > 1.96 (r = {reliability}{post}, {sd_text}{})", se.unwrap_or_default())
+        }
+    }
+}
+
+fn round3(x: f64) -> String {
+    format!("{:.3}", x).trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn method_view(m: &Measure, rule: Option<&ResolvedRule>) -> MethodView {
+    MethodView {
+        code: m.code.clone(),
+        name: m.name.clone(),
+        codes: (m.snomed.iter().map(|c| format!("SNOMED CT {c}")))
+            .chain(m.loinc.iter().map(|c| format!("LOINC {c}")))
+            .collect(),
+        better: match m.direction {
+            Direction::Lower => "lower",
+            Direction::Higher => "higher",
+        },
+        range: format!("{}–{}", m.min, m.max),
+        cutoff: cutoff_text(m, rule),
+        reliable_change: reliable_change_text(m, rule),
+        source: m.source.clone(),
+        unverified: m.unverified.join(", "),
+    }
+}
+
+/// Renders `report.html`.
+pub fn render_html(input: &ReportInput) -> String {
+    render("report.html", &view_of(input))
+}
+
+fn view_of(input: &ReportInput) -> View {
+    let s = input.summary;
+    let sup = Suppressor(input.suppress_below);
+    let measures: Vec<MeasureView> = s
+        .measures
+        .iter()
+        .map(|(code, ms)| MeasureView {
+            code: code.clone(),
+            name: ms.name.clone(),
+            episodes: sup.count(ms.episodes),
+            in_treatment: sup.count(ms.in_treatment),
+            ended: sup.count(ms.ended),
+            paired: sup.count(ms.paired),
+            at_caseness: sup.count(ms.at_caseness),
+            rates: rates(&sup, &ms.rates),
+            outcomes: ms.outcomes.iter().map(|(k, n)| (k.replace('_', " "), sup.count(*n))).collect(),
+        })
+        .collect();
+    let (headline_title, headline) = match (&s.talking_therapies, s.measures.iter().next()) {
+        (Some(tt), _) => (
+            format!(
+                "NHS Talking Therapies combined PHQ-9 + GAD-7 ({} finished courses of treatment: ended, with paired \
+                 scores; {} episodes still in treatment are not counted{})",
+                sup.count(tt.paired),
+                sup.count(s.status.open),
+                match tt.rules_from_measure_file.as_slice() {
+                    [] => String::new(),
+                    codes =>
+                        format!("; {} judged by the measure file's rule, not the NHS thresholds", codes.join(", ")),
+                }
+            ),
+            rates(&sup, &tt.rates),
+        ),
+        (None, Some((code, ms))) => (
+            format!(
+                "{code} ({} finished episodes: ended, with paired scores; {} still in treatment are not counted)",
+                sup.count(ms.paired),
+                sup.count(ms.in_treatment)
+            ),
+            rates(&sup, &ms.rates),
+        ),
+        (None, None) => ("No episodes".into(), vec![]),
+    };
+    let methods = s
+        .measures
+        .keys()
+        .filter_map(|code| input.registry.find(code))
+        .map(|i| method_view(input.registry.get(i), s.measures.get(&input.registry.get(i).code).map(|m| &m.rule)))
+        .collect();
+    let mut figures: std::collections::BTreeMap<&'static str, Vec<crate::output::figures::Figure>> = Default::default();
+    for f in input.figures {
+        figures.entry(f.section).or_default().push(f.clone());
+    }
+    let pct = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{:.0} %", 100.0 * v));
+    let trajectories = s
+        .trajectories
+        .iter()
+        .flat_map(|t| t.by_measure.iter())
+        .map(|(code, t)| {
+            let mut rows: Vec<(String, String)> =
+                t.shapes.iter().map(|(k, n)| (format!("shape: {}", k.replace('_', " ")), sup.count(*n))).collect();
+            rows.extend(
+                t.dips.iter().map(|(k, n)| (format!("dip followed by: {}", k.replace('_', " ")), sup.count(*n))),
+            );
+            for (label, group) in
+                [("after the discomfort zone", &t.with_discomfort_zone), ("without any dip", &t.without_dip)]
+            {
+                if let Some(r) = group.get("reliable_improvement") {
+                    let v = sup.rate("", r, "");
+                    rows.push((
+                        format!("reliably improved {label}"),
+                        format!("{} of {} ({})", v.numerator, v.denominator, v.percent),
+                    ));
+                }
+            }
+            let a = &t.not_on_track;
+            rows.push(("not-on-track flag: sensitivity for a poor outcome".into(), pct(a.sensitivity)));
+            rows.push(("not-on-track flag: specificity".into(), pct(a.specificity)));
+            // A model of fewer series than the suppression threshold describes those few.
+            if let Some(g) = t.growth_model.as_ref().filter(|g| g.series >= sup.0) {
+                let (lo, hi) = (g.slope - 1.959964 * g.se_slope, g.slope + 1.959964 * g.se_slope);
+                rows.push((
+                    format!("growth model ({} series): change per session", g.series),
+                    format!("{:.2} points (95 % CI {lo:.2} to {hi:.2})", g.slope),
+                ));
+                rows.push(("growth model: score at baseline".into(), format!("{:.1}", g.intercept)));
+                rows.push((
+                    "growth model: SD between clients of the change per session".into(),
+                    format!("{:.2} points", g.sd_slope),
+                ));
+                let v = &t.change_vs_typical;
+                if let Some(h) = v.growth_model.as_ref().filter(|h| h.series >= sup.0) {
+                    let n = |k: &str| sup.count(v.series.get(k).copied().unwrap_or(0));
+                    let label =
+                        format!("growth model: change against the typical client ({} series, ≥ 3 scores)", h.series);
+                    let value = if v.index_given {
+                        format!(
+                            "reliably more improvement {} · as typical {} · reliably less {}",
+                            n("more_improvement"),
+                            n("as_typical"),
+                            n("less_improvement")
+                        )
+                    } else {
+                        "not given: the slopes vary no more than the baselines carry (a singular model)".into()
+                    };
+                    rows.push((label, value));
+                }
+                if g.singular {
+                    rows.push((
+                        "growth model: singular fit".into(),
+                        "a between-client SD is estimated at 0 (or no score varies about its line): \
+                         read the SDs and the shrunken slopes as those of a simpler model"
+                            .into(),
+                    ));
+                }
+            }
+            Facts { title: code.clone(), rows }
+        })
+        .collect();
+    let sudden_gains = s
+        .sudden_gains
+        .iter()
+        .flat_map(|g| g.by_measure.iter())
+        .map(|(code, t)| Facts {
+            title: code.clone(),
+            rows: if t.no_criterion {
+                vec![
+                    ("series".into(), sup.count(t.series)),
+                    (
+                        "not searched".into(),
+                        "no criterion applies: no reliable-change threshold for criterion 1, criteria 2 and 3 off"
+                            .into(),
+                    ),
+                ]
+            } else {
+                vec![
+                    ("series tested".into(), sup.count(t.series)),
+                    (
+                        "sudden gains".into(),
+                        format!("{} in {} series", sup.count(t.gains), sup.count(t.series_with_gain)),
+                    ),
+                    ("gains later reversed".into(), sup.count(t.gain_reversals)),
+                    (
+                        "sudden losses".into(),
+                        format!("{} in {} series", sup.count(t.losses), sup.count(t.series_with_loss)),
+                    ),
+                    ("criterion-1 cut-off (points)".into(), t.cutoff.map_or("off".into(), round3)),
+                ]
+            },
+        })
+        .collect();
+    let sustained = s
+        .sustained
+        .iter()
+        .flat_map(|x| x.by_measure.iter())
+        .filter(|(_, m)| m.followup_scores > 0)
+        .map(|(code, m)| RateTable {
+            title: format!(
+                "{code}: {} follow-up scores; recovered but never seen again: {}",
+                sup.count(m.followup_scores),
+                sup.count(m.recovered_lost_to_followup)
+            ),
+            rows: rates(&sup, &m.rates),
+        })
+        .collect();
+    let goals = s
+        .goals
+        .iter()
+        .map(|g| RateTable {
+            title: format!(
+                "{} GBO goals with {} objectives; {} GAS goals; goals and symptoms both improved in {} episodes, goals only {}, symptoms only {}, neither {}",
+                sup.count(g.gbo_goals),
+                sup.count(g.gbo_objectives),
+                sup.count(g.gas_goals),
+                sup.count(g.agreement["both_improved"]),
+                sup.count(g.agreement["goals_only"]),
+                sup.count(g.agreement["symptoms_only"]),
+                sup.count(g.agreement["neither"]),
+            ),
+            rows: rates(&sup, &g.rates),
+        })
+        .collect();
+    let mut caseload: Vec<Facts> = s
+        .caseload
+        .iter()
+        .map(|c| Facts {
+            title: "Outside the funnel limits (reliable recovery)".into(),
+            rows: c
+                .outside_limits
+                .iter()
+                .map(|u| {
+                    (
+                        format!("{} {} on {}", u.unit_kind, u.unit, u.measure),
+                        format!(
+                            "{} ({})",
+                            u.flag.replace('_', " ").replace("above", "above the").replace("below", "below the")
+                                + " % limit",
+                            u.reliable_recovery
+                        ),
+                    )
+                })
+                .chain(c.trend_statements.iter().map(|t| ("trend".to_string(), t.clone())))
+                .collect(),
+        })
+        .collect();
+    // The effects models, where any is large enough to show.
+    let effects = s.caseload.iter().map(|c| Facts {
+        title: "Differences between therapists and sites, baselines allowed for (mixed model)".into(),
+        rows: c
+            .unit_effects
+            .iter()
+            .filter(|e| e.model.episodes >= sup.0)
+            .map(|e| {
+                let m = &e.model;
+                let label =
+                    format!("{}s on {} ({} {}s, {} paired episodes)", e.unit, e.measure, m.units, e.unit, m.episodes);
+                let value = if m.singular {
+                    format!("no difference beyond chance ({})", p_value(m.p_value))
+                } else {
+                    format!(
+                        "{:.1} % of the variation in improvement; SD {:.2} points between {}s; {}",
+                        100.0 * m.icc,
+                        m.sd_between_units,
+                        e.unit,
+                        p_value(m.p_value)
+                    )
+                };
+                (label, value)
+            })
+            .collect(),
+    });
+    caseload.extend(effects.filter(|f| !f.rows.is_empty()));
+    View {
+        figures,
+        trajectories,
+        sudden_gains,
+        sustained,
+        goals,
+        caseload,
+        version: s.sustain_version,
+        inputs: s
+            .inputs
+            .iter()
+            .map(|(k, t)| (k.to_string(), t.file.clone(), t.rows_read, t.rows_used, t.rows_rejected))
+            .collect(),
+        rows_read: s.rows_read,
+        rows_used: s.rows_used,
+        rows_rejected: s.rows_rejected,
+        rejections: s.rejections_by_reason.iter().map(|(k, n)| (k.replace('_', " "), *n)).collect(),
+        series_checks: s
+            .measures
+            .iter()
+            .filter(|(_, m)| m.series_checks.any())
+            .map(|(code, m)| {
+                let c = m.series_checks;
+                (code.clone(), sup.count(c.assessment_not_baseline), sup.count(c.dates_out_of_session_order))
+            })
+            .collect(),
+        goal_checks: s
+            .goals
+            .iter()
+            .flat_map(|g| {
+                [
+                    ("Ratings name more than one parent goal", g.checks.parents_differ),
+                    ("GAS ratings give different weights", g.checks.weights_differ),
+                ]
+            })
+            .filter(|(_, n)| *n > 0)
+            .map(|(what, n)| (what, sup.count(n)))
+            .collect(),
+        clients: sup.count(s.clients),
+        episodes: sup.count(s.episodes),
+        status_line: status_line(&sup, &s.status),
+        attention: input.attention.iter().take(ATTENTION_SHOWN).cloned().collect(),
+        attention_more: input.attention.len().saturating_sub(ATTENTION_SHOWN),
+        // Exact: a list of clients for the practice's clinicians, not a published statistic.
+        open_series: s.current.as_ref().map_or(0, |c| c.open_series).to_string(),
+        needing_attention: s.current.as_ref().map_or(0, |c| c.needing_attention).to_string(),
+        no_score_days: s.current.as_ref().and_then(|c| c.options).map_or(0, |o| o.no_score_days),
+        headline,
+        headline_title,
+        measures,
+        methods,
+        suppress_below: input.suppress_below,
+    }
+}
+
+/// The extract date and what was ended and open on it, in one sentence.
+fn status_line(sup: &Suppressor, st: &crate::analyses::summary::StatusSummary) -> String {
+    let x = &st.extract;
+    let day = crate::domain::dates::format_day(x.as_of);
+    let whence = if x.from_data { "the latest date in the data" } else { "given with --as-of" };
+    format!(
+        "Extract date {day} ({whence}): {} episodes had ended and {} were still in treatment. Outcome figures \
+         count ended episodes only; an episode ended with an end date, an end-phase or follow-up score, or no \
+         score for more than {} days.",
+        sup.count(st.ended),
+        sup.count(st.open),
+        x.inactive_days
+    )
+}
+
+/// Renders `report.md`: the same content as the HTML report, without the charts.
+pub fn render_markdown(input: &ReportInput) -> String {
+    render("report.md", &view_of(&ReportInput { figures: &[], ..*input }))
+}
+
+/// Makes text safe in a Markdown table cell: no pipes, no line breaks, no markup.
+fn md(value: String) -> String {
+    value.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// Renders one of the templates with HTML auto-escaping (the CSS is shared).
+fn render(name: &str, view: &impl Serialize) -> String {
+    let mut env = minijinja::Environment::new();
+    // HTML escaping for the HTML templates; Markdown cells go through the `md` filter.
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".md") {
+            minijinja::AutoEscape::None
+        } else {
+            minijinja::AutoEscape::Html
+        }
+    });
+    env.add_filter("md", md);
+    env.add_template("report.md", include_str!("templates/report.md")).expect("template parses");
+    env.add_template("style.css", include_str!("templates/style.css")).expect("template parses");
+    env.add_template("report.html", include_str!("templates/report.html")).expect("template parses");
+    env.add_template("client.html", include_str!("templates/client.html")).expect("template parses");
+    env.get_template(name).and_then(|t| t.render(minijinja::value::Serde(view))).expect("template renders")
+}
+
+/// One episode × measure on a client page.
+#[derive(Serialize)]
+pub struct ClientEpisode {
+    pub episode: String,
+    pub measure: String,
+    pub facts: Vec<(String, String)>,
+    pub figures: Vec<crate::output::figures::Figure>,
+}
+
+#[derive(Serialize)]
+struct ClientView<'a> {
+    version: &'static str,
+    client: &'a str,
+    episodes: &'a [ClientEpisode],
+}
+
+/// Renders the page for one client (`--client ID`).
+pub fn render_client(client: &str, episodes: &[ClientEpisode]) -> String {
+    render("client.html", &ClientView { version: env!("CARGO_PKG_VERSION"), client, episodes })
+}
+
+/// The registry as a plain-text table for `sustain measures`.
+pub fn registry_table(reg: &Registry) -> String {
+    let mut out = String::new();
+    for m in reg.measures() {
+        let v = method_view(m, None);
+        out.push_str(&format!(
+            "{code}  {name}\n    range {range}, {better} is better\n    cut-off: {cutoff}\n    reliable change: {rc}\n    aliases: {aliases}\n    codes: {codes}\n    source: {source}\n{unverified}\n",
+            code = v.code,
+            name = v.name,
+            range = v.range,
+            better = v.better,
+            cutoff = v.cutoff,
+            rc = v.reliable_change,
+            aliases = if m.aliases.is_empty() { "-".to_string() } else { m.aliases.join(", ") },
+            codes = if v.codes.is_empty() { "-".to_string() } else { v.codes.join(" · ") },
+            source = v.source,
+            unverified = if v.unverified.is_empty() { String::new() } else { format!("    not verified against a primary source: {}\n", v.unverified) },
+        ));
+    }
+    out
+}
+
+/// A p-value as a reader expects it: "p = 0.004", and "p < 0.001" below that (with
+/// no-break spaces, so that a line never breaks inside it).
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "p\u{a0}<\u{a0}0.001".into()
+    } else {
+        format!("p\u{a0}=\u{a0}{p:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_cells_cannot_break_a_table_or_carry_markup() {
+        assert_eq!(md("a|b\nc <script>&".into()), "a\\|b c &lt;script&gt;&amp;");
+    }
+
+    #[test]
+    fn suppressed_rates_show_no_percentage() {
+        let s = Suppressor(5);
+        assert_eq!(s.count(4), "<5");
+        let v = s.rate("x", &Rate::new(3, 40), "");
+        assert_eq!((v.numerator.as_str(), v.percent.as_str()), ("<5", "suppressed"));
+        assert_eq!(s.rate("x", &Rate::new(10, 40), "").percent, "25.0 %");
+    }
+}

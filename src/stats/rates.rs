@@ -1,0 +1,292 @@
+//! Rates and their uncertainty, with no clinical meaning of their own: Wilson intervals,
+//! funnel-plot limits with overdispersion (Spiegelhalter 2005), p-chart limits, small-count
+//! suppression, a pre–post effect size, empirical-Bayes shrinkage and a one-predictor
+//! logistic regression. Formulas: docs/METHODS.md §7f.
+
+use serde::Serialize;
+
+/// z for two-sided 95 % and 99.8 % limits.
+pub const Z95: f64 = 1.959_963_984_540_054;
+pub const Z998: f64 = 3.090_232_306_167_813;
+
+/// The Wilson score interval for `k` of `n` at normal quantile `z`.
+pub fn wilson(k: u64, n: u64, z: f64) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    let (k, n) = (k as f64, n as f64);
+    let p = k / n;
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+}
+
+/// How funnel limits allow for between-unit variation beyond chance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Overdispersion {
+    /// Binomial limits only.
+    None,
+    /// Spiegelhalter's additive random-effects τ² (DerSimonian–Laird) from 10 %-winsorised z-scores.
+    Additive,
+    /// Spiegelhalter's multiplicative φ from 10 %-winsorised z-scores.
+    Multiplicative,
+}
+
+/// What overdispersion was estimated from the units.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Dispersion {
+    /// φ = mean of the squared winsorised z-scores.
+    pub phi: f64,
+    /// τ² of the additive model (0 when φ ≤ (k − 1)/k).
+    pub tau2: f64,
+    pub method: Overdispersion,
+}
+
+/// Estimates φ and τ² from units' (events, denominators) around the pooled rate.
+pub fn dispersion(units: &[(u64, u64)], p0: f64, method: Overdispersion) -> Dispersion {
+    let used: Vec<(f64, f64)> = units
+        .iter()
+        .filter(|u| u.1 > 0)
+        .map(|&(k, n)| (k as f64 / n as f64, (p0 * (1.0 - p0) / n as f64).sqrt()))
+        .collect();
+    let k = used.len();
+    if k < 2 || p0 <= 0.0 || p0 >= 1.0 {
+        return Dispersion { phi: 1.0, tau2: 0.0, method };
+    }
+    let mut z: Vec<f64> = used.iter().map(|(y, s)| (y - p0) / s).collect();
+    // Winsorise at the 10th and 90th percentiles (as FunnelPlotR does).
+    let mut sorted = z.clone();
+    sorted.sort_by(f64::total_cmp);
+    let (lo, hi) =
+        (crate::stats::descriptive::quantile(&sorted, 0.1), crate::stats::descriptive::quantile(&sorted, 0.9));
+    for v in &mut z {
+        *v = v.clamp(lo, hi);
+    }
+    let phi = z.iter().map(|v| v * v).sum::<f64>() / k as f64;
+    let w: Vec<f64> = used.iter().map(|(_, s)| 1.0 / (s * s)).collect();
+    let (sw, sw2) = (w.iter().sum::<f64>(), w.iter().map(|x| x * x).sum::<f64>());
+    let tau2 = if k as f64 * phi > (k - 1) as f64 { (k as f64 * phi - (k - 1) as f64) / (sw - sw2 / sw) } else { 0.0 };
+    Dispersion { phi, tau2, method }
+}
+
+/// Funnel limits at denominator `n` around `p0`: (lower, upper) for a z.
+pub fn funnel_limits(p0: f64, n: u64, z: f64, d: &Dispersion) -> (f64, f64) {
+    let var = p0 * (1.0 - p0) / n as f64;
+    let sd = match d.method {
+        Overdispersion::None => var.sqrt(),
+        Overdispersion::Multiplicative => (var * d.phi.max(1.0)).sqrt(),
+        Overdispersion::Additive => (var + d.tau2).sqrt(),
+    };
+    ((p0 - z * sd).max(0.0), (p0 + z * sd).min(1.0))
+}
+
+/// p-chart control limits (3 σ) for a subgroup of size `n` around `p0`.
+pub fn p_chart_limits(p0: f64, n: u64) -> (f64, f64) {
+    let sd = (p0 * (1.0 - p0) / n as f64).sqrt();
+    ((p0 - 3.0 * sd).max(0.0), (p0 + 3.0 * sd).min(1.0))
+}
+
+/// Small-number suppression: counts below `threshold` become "*"; others are rounded to
+/// the nearest `round_to` when it is above 1.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Suppression {
+    pub threshold: u64,
+    pub round_to: u64,
+}
+
+impl Suppression {
+    pub fn count(&self, n: u64) -> String {
+        if n < self.threshold {
+            "*".into()
+        } else if self.round_to > 1 {
+            let r = self.round_to;
+            (((n + r / 2) / r) * r).to_string()
+        } else {
+            n.to_string()
+        }
+    }
+
+    /// A rate is withheld when its numerator or denominator is suppressed.
+    pub fn hides(&self, k: u64, n: u64) -> bool {
+        k < self.threshold || n < self.threshold
+    }
+}
+
+/// Pre–post effect size: d = (mean pre − mean post) / SD pre, signed so that improvement is
+/// positive, with the 95 % interval from Becker's (1988) variance for paired designs,
+/// var(d) = 2(1 − r)/n + d²/(2n), r the pre–post correlation.
+pub fn prepost_d(pairs: &[(f64, f64)], lower_is_better: bool) -> Option<(f64, f64, f64)> {
+    let n = pairs.len();
+    if n < 3 {
+        return None;
+    }
+    let nf = n as f64;
+    let (mp, mq) = (pairs.iter().map(|p| p.0).sum::<f64>() / nf, pairs.iter().map(|p| p.1).sum::<f64>() / nf);
+    let sp = (pairs.iter().map(|p| (p.0 - mp).powi(2)).sum::<f64>() / (nf - 1.0)).sqrt();
+    let sq = (pairs.iter().map(|p| (p.1 - mq).powi(2)).sum::<f64>() / (nf - 1.0)).sqrt();
+    if sp <= 0.0 {
+        return None;
+    }
+    let r = if sq > 0.0 {
+        pairs.iter().map(|p| (p.0 - mp) * (p.1 - mq)).sum::<f64>() / ((nf - 1.0) * sp * sq)
+    } else {
+        0.0
+    };
+    let sign = if lower_is_better { 1.0 } else { -1.0 };
+    let d = sign * (mp - mq) / sp;
+    let se = (2.0 * (1.0 - r) / nf + d * d / (2.0 * nf)).sqrt();
+    Some((d, d - Z95 * se, d + Z95 * se))
+}
+
+/// Empirical-Bayes (beta-binomial, method of moments) shrinkage of units' rates toward the
+/// pooled rate: returns each unit's posterior mean (k + α) / (n + α + β).
+pub fn shrink(units: &[(u64, u64)]) -> Vec<Option<f64>> {
+    let used: Vec<&(u64, u64)> = units.iter().filter(|u| u.1 > 0).collect();
+    let (sk, sn): (u64, u64) = used.iter().fold((0, 0), |a, u| (a.0 + u.0, a.1 + u.1));
+    if sn == 0 {
+        return units.iter().map(|_| None).collect();
+    }
+    let mu = sk as f64 / sn as f64;
+    // Between-unit variance: observed weighted variance minus the binomial part.
+    let k = used.len() as f64;
+    let obs_var = used.iter().map(|u| (u.0 as f64 / u.1 as f64 - mu).powi(2)).sum::<f64>() / k.max(1.0);
+    let binom = used.iter().map(|u| mu * (1.0 - mu) / u.1 as f64).sum::<f64>() / k.max(1.0);
+    let between = obs_var - binom;
+    units
+        .iter()
+        .map(|&(kk, n)| {
+            if n == 0 {
+                return None;
+            }
+            if between <= 0.0 || mu <= 0.0 || mu >= 1.0 {
+                return Some(mu);
+            }
+            let ab = (mu * (1.0 - mu) / between - 1.0).max(1e-9);
+            Some((kk as f64 + mu * ab) / (n as f64 + ab))
+        })
+        .collect()
+}
+
+/// Logistic regression of a 0/1 outcome on one covariate by Newton–Raphson; returns
+/// (intercept, slope), or `None` when it does not converge (e.g. complete separation).
+pub fn logistic(xy: &[(f64, bool)]) -> Option<(f64, f64)> {
+    let (mut a, mut b) = (0.0f64, 0.0f64);
+    for _ in 0..50 {
+        let (mut g0, mut g1, mut h00, mut h01, mut h11) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for &(x, y) in xy {
+            let p = 1.0 / (1.0 + (-(a + b * x)).exp());
+            let r = f64::from(u8::from(y)) - p;
+            let w = p * (1.0 - p);
+            g0 += r;
+            g1 += r * x;
+            h00 += w;
+            h01 += w * x;
+            h11 += w * x * x;
+        }
+        let det = h00 * h11 - h01 * h01;
+        if det.abs() < 1e-12 {
+            return None;
+        }
+        let (da, db) = ((h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det);
+        a += da;
+        b += db;
+        if da.abs() < 1e-10 && db.abs() < 1e-10 {
+            return (a.is_finite() && b.is_finite()).then_some((a, b));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_interval_by_hand() {
+        // 8 of 10: centre (0.8 + 0.19208)/1.38415 = 0.71678; half 0.2064…
+        let (lo, hi) = wilson(8, 10, Z95).unwrap();
+        assert!((lo - 0.4901625).abs() < 1e-6, "{lo}");
+        assert!((hi - 0.9433178).abs() < 1e-6, "{hi}");
+        let (lo, hi) = wilson(0, 5, Z95).unwrap();
+        assert_eq!(lo, 0.0);
+        assert!((hi - 0.4344825).abs() < 1e-6, "{hi}");
+        assert_eq!(wilson(0, 0, Z95), None);
+    }
+
+    #[test]
+    fn funnel_limits_with_and_without_overdispersion() {
+        let none = Dispersion { phi: 1.0, tau2: 0.0, method: Overdispersion::None };
+        // p0 = 0.5, n = 100: sd 0.05; 95 %: 0.5 ± 0.098; 99.8 %: 0.5 ± 0.1545.
+        let (lo, hi) = funnel_limits(0.5, 100, Z95, &none);
+        assert!((lo - 0.40200180).abs() < 1e-7 && (hi - 0.59799820).abs() < 1e-7);
+        let (lo, _) = funnel_limits(0.5, 100, Z998, &none);
+        assert!((lo - 0.34548838).abs() < 1e-7);
+        let mult = Dispersion { phi: 4.0, tau2: 0.0, method: Overdispersion::Multiplicative };
+        let (lo, _) = funnel_limits(0.5, 100, Z95, &mult);
+        assert!((lo - (0.5 - Z95 * 0.1)).abs() < 1e-12, "φ = 4 doubles the SD");
+        let add = Dispersion { phi: 4.0, tau2: 0.0075, method: Overdispersion::Additive };
+        let (lo, _) = funnel_limits(0.5, 100, Z95, &add);
+        assert!((lo - (0.5 - Z95 * 0.1)).abs() < 1e-12, "0.0025 + 0.0075 = 0.01");
+    }
+
+    #[test]
+    fn overdispersion_is_estimated_from_winsorised_z_scores() {
+        // Identical rates: φ = 0 and no τ².
+        let d = dispersion(&[(50, 100), (50, 100), (50, 100)], 0.5, Overdispersion::Additive);
+        assert_eq!((d.phi, d.tau2), (0.0, 0.0));
+        // Two units at 0.3 and 0.7 of 100: z = ±4, winsorised to the 10th/90th percentiles
+        // (type 7: ±3.2), so φ = 10.24.
+        let d = dispersion(&[(30, 100), (70, 100)], 0.5, Overdispersion::Additive);
+        assert!((d.phi - 10.24).abs() < 1e-9);
+        // τ² = (2·10.24 − 1) / (Σw − Σw²/Σw), w = 400 each: 19.48 / (800 − 400) = 0.0487.
+        assert!((d.tau2 - 0.0487).abs() < 1e-12);
+    }
+
+    #[test]
+    fn p_chart_limits_by_hand() {
+        let (lo, hi) = p_chart_limits(0.5, 25);
+        assert!((lo - 0.2).abs() < 1e-12 && (hi - 0.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn suppression_and_rounding_follow_nhs_rules() {
+        let s = Suppression { threshold: 5, round_to: 5 };
+        assert_eq!(
+            [s.count(0), s.count(4), s.count(5), s.count(7), s.count(8), s.count(12)],
+            ["*", "*", "5", "5", "10", "10"]
+        );
+        let plain = Suppression { threshold: 5, round_to: 1 };
+        assert_eq!(plain.count(7), "7");
+        assert!(s.hides(4, 20) && s.hides(10, 4) && !s.hides(5, 20));
+    }
+
+    #[test]
+    fn prepost_effect_size_by_hand() {
+        // Pre 10, 12, 14 (SD 2), post 6, 8, 10: d = 4 / 2 = 2, r = 1: var = 4/6, SE 0.8165.
+        let (d, lo, hi) = prepost_d(&[(10.0, 6.0), (12.0, 8.0), (14.0, 10.0)], true).unwrap();
+        assert!((d - 2.0).abs() < 1e-12);
+        let se = (4.0f64 / 6.0).sqrt();
+        assert!((lo - (2.0 - Z95 * se)).abs() < 1e-12 && (hi - (2.0 + Z95 * se)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn shrinkage_pulls_small_units_toward_the_pooled_rate() {
+        let est = shrink(&[(9, 10), (100, 200), (40, 200), (1, 2)]);
+        let pooled = 150.0 / 412.0;
+        let small = est[3].unwrap();
+        assert!((small - pooled).abs() < (0.5f64 - pooled).abs(), "{small}");
+        assert!(est[0].unwrap() < 0.9 && est[0].unwrap() > pooled);
+    }
+
+    #[test]
+    fn logistic_regression_recovers_a_known_slope() {
+        // y = 1 when x > 0 with some overlap: the slope is positive and finite.
+        let data: Vec<(f64, bool)> = (-10..=10).map(|i| (i as f64, i > 0 || i == -3)).chain([(4.0, false)]).collect();
+        let (_, b) = logistic(&data).unwrap();
+        assert!(b > 0.0);
+        // Complete separation does not converge.
+        assert_eq!(logistic(&[(0.0, false), (1.0, true)]), None);
+    }
+}
