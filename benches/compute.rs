@@ -79,7 +79,7 @@ fn benches(c: &mut Criterion) {
         let caseload = sustain::analyses::caseload::Options {
             suppression: sustain::stats::rates::Suppression { threshold: 5, round_to: 1 },
             overdispersion: sustain::stats::rates::Overdispersion::None,
-            period: "month",
+            period: sustain::analyses::caseload::TrendPeriod::Month,
         };
         group.bench_with_input(BenchmarkId::new("caseload", clients), &p.keys, |b, keys| {
             b.iter(|| black_box(sustain::analyses::caseload::analyse(keys, eps, &durability, &caseload)))

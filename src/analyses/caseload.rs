@@ -100,8 +100,15 @@ pub struct FunnelReference {
 pub struct Options {
     pub suppression: Suppression,
     pub overdispersion: Overdispersion,
-    /// `month` or `quarter`.
-    pub period: &'static str,
+    pub period: TrendPeriod,
+}
+
+/// The periods trends are counted by: the month or the quarter of the final score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrendPeriod {
+    Month,
+    Quarter,
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -325,17 +332,17 @@ pub fn analyse(
 
 /// The month (or quarter) of a day as a number that sorts like its label: months or
 /// quarters since year 0. Labels are made once per period, not once per episode.
-fn period_of(day: crate::domain::dates::Day, by: &str) -> i32 {
+fn period_of(day: crate::domain::dates::Day, by: TrendPeriod) -> i32 {
     let (y, mo, _) = crate::domain::dates::civil_from_days(day);
-    if by == "quarter" {
+    if by == TrendPeriod::Quarter {
         y * 4 + (mo - 1) / 3
     } else {
         y * 12 + (mo - 1)
     }
 }
 
-fn period_label(period: i32, by: &str) -> String {
-    if by == "quarter" {
+fn period_label(period: i32, by: TrendPeriod) -> String {
+    if by == TrendPeriod::Quarter {
         format!("{}-Q{}", period.div_euclid(4), period.rem_euclid(4) + 1)
     } else {
         format!("{}-{:02}", period.div_euclid(12), period.rem_euclid(12) + 1)

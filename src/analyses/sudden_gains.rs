@@ -382,7 +382,7 @@ fn furthest_from(x: &[f64], movement: Movement) -> Vec<f64> {
 }
 
 /// `create_byperson`'s `multiple_sg_select`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Select {
     First,

@@ -217,8 +217,8 @@ pub struct AnalyzeArgs {
 
     /// Also write one complete set of results per therapist (or site) for supervision,
     /// in DIR/by_therapist/ID/ (or by_site).
-    #[arg(long, value_parser = ["therapist", "site"], help_heading = "Caseload, supervision and filters")]
-    pub by: Option<String>,
+    #[arg(long, value_enum, help_heading = "Caseload, supervision and filters")]
+    pub by: Option<UnitKind>,
 
     /// GBO reliable change in points (NHS England MHSDS: 3; Edbrooke-Childs 2015: 2.45).
     #[arg(long, value_name = "POINTS", default_value_t = 3.0, value_parser = positive, help_heading = "Goals")]
@@ -239,12 +239,12 @@ pub struct CaseloadArgs {
     pub round_to: u64,
 
     /// How funnel limits allow for variation between units beyond chance.
-    #[arg(long, value_enum, default_value_t = crate::stats::rates::Overdispersion::None)]
-    pub overdispersion: crate::stats::rates::Overdispersion,
+    #[arg(long, value_enum, default_value_t = Overdispersion::None)]
+    pub overdispersion: Overdispersion,
 
     /// Trend cohorts by the month or the quarter of the final score.
-    #[arg(long, value_parser = ["month", "quarter"], default_value = "month")]
-    pub trend_period: String,
+    #[arg(long, value_enum, default_value_t = TrendPeriod::Month)]
+    pub trend_period: TrendPeriod,
 
     /// Only episodes whose therapist is one of these keys.
     #[arg(long, value_name = "ID", value_delimiter = ',')]
@@ -313,8 +313,8 @@ pub struct FollowUpArgs {
 
     /// Who enters the time-to-relapse analysis: recovered at the end (event: back at
     /// caseness) or reliably improved at the end (event: reliable improvement lost).
-    #[arg(long, value_enum, default_value_t = crate::analyses::followup::Cohort::Recovered)]
-    pub survival_cohort: crate::analyses::followup::Cohort,
+    #[arg(long, value_enum, default_value_t = Cohort::Recovered)]
+    pub survival_cohort: Cohort,
 }
 
 impl FollowUpArgs {
@@ -328,7 +328,7 @@ impl FollowUpArgs {
             months,
             tolerance_days: self.followup_tolerance_days,
             held_scores: self.held_scores,
-            cohort: self.survival_cohort,
+            cohort: self.survival_cohort.into(),
         }
     }
 }
@@ -383,8 +383,8 @@ pub struct SuddenGainArgs {
     pub sg_identify_1to2: bool,
 
     /// Which gain (and loss) to keep per episode in sudden_gains_byclient.csv.
-    #[arg(long, value_enum, default_value_t = crate::analyses::sudden_gains::Select::First)]
-    pub sg_select: crate::analyses::sudden_gains::Select,
+    #[arg(long, value_enum, default_value_t = Select::First)]
+    pub sg_select: Select,
 
     /// Test sudden losses' criterion 2 as identify_sl does (a documented defect) instead of mirrored.
     #[arg(long)]
@@ -409,7 +409,7 @@ impl SuddenGainArgs {
             crit1: !self.sg_no_crit1,
             cutoff_reliability: self.sg_cutoff_reliability.map(|r| (r, self.sg_cutoff_sd)),
             start_session: self.sg_start_session,
-            select: self.sg_select,
+            select: self.sg_select.into(),
         }
     }
 }
@@ -585,5 +585,90 @@ mod tests {
     fn follow_up_windows_are_put_in_order_once_each() {
         let a = analyze(&["--followup-months=12,3,6,3"]).expect("accepted");
         assert_eq!(a.follow_up.options().months, [3.0, 6.0, 12.0]);
+    }
+}
+
+// The choices below mirror the analyses' own enums, so that the analyses know nothing of
+// clap; each doc comment is its value's `--help` text.
+
+/// `--by`: the unit a supervision pack is made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnitKind {
+    Therapist,
+    Site,
+}
+
+/// `--overdispersion`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Overdispersion {
+    /// Binomial limits only.
+    None,
+    /// Spiegelhalter's additive random-effects τ² (DerSimonian–Laird) from 10 %-winsorised z-scores.
+    Additive,
+    /// Spiegelhalter's multiplicative φ from 10 %-winsorised z-scores.
+    Multiplicative,
+}
+
+impl From<Overdispersion> for crate::stats::rates::Overdispersion {
+    fn from(o: Overdispersion) -> Self {
+        match o {
+            Overdispersion::None => Self::None,
+            Overdispersion::Additive => Self::Additive,
+            Overdispersion::Multiplicative => Self::Multiplicative,
+        }
+    }
+}
+
+/// `--trend-period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrendPeriod {
+    Month,
+    Quarter,
+}
+
+impl From<TrendPeriod> for crate::analyses::caseload::TrendPeriod {
+    fn from(p: TrendPeriod) -> Self {
+        match p {
+            TrendPeriod::Month => Self::Month,
+            TrendPeriod::Quarter => Self::Quarter,
+        }
+    }
+}
+
+/// `--survival-cohort`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Cohort {
+    /// Recovered at the end; the event is relapse (back at caseness).
+    Recovered,
+    /// Reliably improved at the end; the event is the loss of reliable improvement.
+    Improved,
+}
+
+impl From<Cohort> for crate::analyses::followup::Cohort {
+    fn from(c: Cohort) -> Self {
+        match c {
+            Cohort::Recovered => Self::Recovered,
+            Cohort::Improved => Self::Improved,
+        }
+    }
+}
+
+/// `--sg-select`: suddengains' `multiple_sg_select`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Select {
+    First,
+    Last,
+    Smallest,
+    Largest,
+}
+
+impl From<Select> for crate::analyses::sudden_gains::Select {
+    fn from(s: Select) -> Self {
+        match s {
+            Select::First => Self::First,
+            Select::Last => Self::Last,
+            Select::Smallest => Self::Smallest,
+            Select::Largest => Self::Largest,
+        }
     }
 }

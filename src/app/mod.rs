@@ -3,6 +3,9 @@
 
 pub mod cli;
 pub mod demo;
+mod progress;
+
+pub use progress::Progress;
 
 use crate::analyses::summary::{summarise, Summary, TableCounts};
 use crate::app::cli::{AnalyzeArgs, Cli, Command, InputArgs, ListFormat, MeasuresArgs};
@@ -15,11 +18,8 @@ use crate::input::goal_rows::GoalRows;
 use crate::input::ingest::{self, TableReader};
 use crate::output::staging::{write_all, OutputFile, Staging};
 use crate::output::tables::{self, RejectedLine};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 /// Runs one command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -29,129 +29,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Measures(args) => list_measures(&args),
         Command::Demo(args) => crate::app::demo::run(&args),
         Command::ImportFhir(args) => import_fhir(&args),
-    }
-}
-
-/// Progress on stderr: a spinner with the current stage (hidden when stderr is not a
-/// terminal or with --quiet). With `SUSTAIN_TIMINGS` set in the environment, the time
-/// each stage took is printed at the end (the profile in BENCHMARKS.md), and beneath a
-/// stage the parts of it that ran side by side; each with the process's peak memory so far
-/// (on Linux), which tells in which stage the peak is reached.
-pub struct Progress {
-    bar: Option<ProgressBar>,
-    timings: Option<Mutex<Timings>>,
-}
-
-#[derive(Default)]
-struct Timings {
-    /// Stage names, when each began, the peak memory by then and the CPU time used by
-    /// then (the first entry is the start of the run).
-    stages: Vec<(String, Instant, Option<u64>, Option<f64>)>,
-    /// Parts of a stage that ran in parallel: (stage index, name, how long, peak by its end).
-    parts: Vec<(usize, String, Duration, Option<u64>)>,
-}
-
-/// The process's peak resident memory so far in MiB (Linux; `None` elsewhere).
-fn peak_rss_mib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
-    Some(kib / 1024)
-}
-
-/// The CPU time (user and system, all threads) the process has used so far, in seconds
-/// (Unix; `None` elsewhere): beside a stage's wall time it shows how busy the cores were.
-fn cpu_seconds() -> Option<f64> {
-    #[cfg(unix)]
-    {
-        // SAFETY: getrusage only writes the struct it is given.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-            return None;
-        }
-        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        Some(secs(usage.ru_utime) + secs(usage.ru_stime))
-    }
-    #[cfg(not(unix))]
-    None
-}
-
-fn cpu_note(from: Option<f64>, to: Option<f64>) -> String {
-    from.zip(to).map_or(String::new(), |(a, b)| format!("  (cpu {:.2} s)", b - a))
-}
-
-fn peak_note(peak: Option<u64>) -> String {
-    peak.map_or(String::new(), |p| format!("  (peak so far {p} MiB)"))
-}
-
-impl Progress {
-    pub fn new(quiet: bool) -> Progress {
-        let timings = std::env::var_os("SUSTAIN_TIMINGS").map(|_| {
-            Mutex::new(Timings {
-                stages: vec![("start".into(), Instant::now(), None, cpu_seconds())],
-                parts: Vec::new(),
-            })
-        });
-        if quiet {
-            return Progress { bar: None, timings };
-        }
-        let pb = ProgressBar::new_spinner();
-        pb.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
-        pb.enable_steady_tick(Duration::from_millis(120));
-        Progress { bar: Some(pb), timings }
-    }
-
-    pub fn stage(&self, msg: impl Into<String>) {
-        let msg = msg.into();
-        if let Some(t) = &self.timings {
-            t.lock().expect("timings lock").stages.push((msg.clone(), Instant::now(), peak_rss_mib(), cpu_seconds()));
-        }
-        if let Some(pb) = &self.bar {
-            pb.set_message(msg);
-        }
-    }
-
-    /// Prints a warning above the spinner (indicatif redraws it below).
-    pub fn warn(&self, msg: &str) {
-        match &self.bar {
-            Some(pb) => pb.suspend(|| eprintln!("sustain: warning: {msg}")),
-            None => eprintln!("sustain: warning: {msg}"),
-        }
-    }
-
-    /// Runs one part of the current stage, timing it on its own when timings are asked for.
-    pub fn part<T>(&self, name: &str, f: impl FnOnce() -> T) -> T {
-        let Some(t) = &self.timings else { return f() };
-        let start = Instant::now();
-        let out = f();
-        let mut t = t.lock().expect("timings lock");
-        let stage = t.stages.len() - 1;
-        t.parts.push((stage, name.to_string(), start.elapsed(), peak_rss_mib()));
-        out
-    }
-
-    /// Clears the spinner and prints a closing line (and the stage timings if asked).
-    pub fn done(&self, msg: &str) {
-        if let Some(pb) = &self.bar {
-            pb.finish_and_clear();
-            eprintln!("{msg}");
-        }
-        if let Some(t) = &self.timings {
-            let t = t.lock().expect("timings lock");
-            let end = Instant::now();
-            let end_cpu = cpu_seconds();
-            for (i, (name, at, _, cpu)) in t.stages.iter().enumerate().skip(1) {
-                let (next, peak, next_cpu) =
-                    t.stages.get(i + 1).map_or((end, peak_rss_mib(), end_cpu), |x| (x.1, x.2, x.3));
-                let notes = format!("{}{}", cpu_note(*cpu, next_cpu), peak_note(peak));
-                eprintln!("timing: {:>8.3} s  {name}{notes}", (next - *at).as_secs_f64());
-                for (_, part, took, peak) in t.parts.iter().filter(|p| p.0 == i) {
-                    eprintln!("timing: {:>8.3} s    - {part}{}", took.as_secs_f64(), peak_note(*peak));
-                }
-            }
-            let total_cpu = cpu_note(t.stages[0].3, end_cpu);
-            eprintln!("timing: {:>8.3} s  total{total_cpu}", (end - t.stages[0].1).as_secs_f64());
-        }
     }
 }
 
@@ -325,7 +202,7 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
         })?;
         let (counts, source) = (counts(&raw), raw.files().clone());
         drop(raw);
-        return_freed_memory();
+        crate::tuning::return_freed_memory();
         if !side_by_side {
             progress.stage("sorting rows into series, episode outcomes");
         }
@@ -388,18 +265,6 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
     };
     rejections.sort_by_key(|r| (r.table, r.record));
     Ok(Loaded { keys, rows, episodes, goals, rejections, inputs, sources })
-}
-
-/// Hands the heap's free pages back to the system (glibc): reading leaves many small
-/// blocks freed between the rows' columns, and the sort that follows is where a large
-/// run's memory peaks. Not measured apart from the sort's smaller arrays (together, at
-/// 100 M rows: 3969 → 3868 MiB at that peak).
-fn return_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory to the system; it is thread-safe.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// Sorts the measurements into series and builds the episodes; the rows left out on the way
@@ -529,10 +394,12 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
         ));
     }
     let (summary, practice) = analysis(&loaded, &cfg, args, &filter, &progress, &cfg.out, None)?;
-    if let Some(by) = &args.by {
+    if let Some(by) = args.by {
         // One report per unit for supervision, each in its own folder.
-        let (kind, interner) =
-            if by == "site" { ("site", &loaded.keys.sites) } else { ("therapist", &loaded.keys.therapists) };
+        let (kind, interner) = match by {
+            cli::UnitKind::Site => ("site", &loaded.keys.sites),
+            cli::UnitKind::Therapist => ("therapist", &loaded.keys.therapists),
+        };
         let mut names: Vec<&str> = (0..interner.len() as u32).map(|i| interner.name(i)).collect();
         names.sort_unstable();
         let folders = unique_file_names(names.iter().copied());
@@ -773,8 +640,8 @@ fn analysis(
                 threshold: args.suppress_below,
                 round_to: args.caseload.round_to,
             },
-            overdispersion: args.caseload.overdispersion,
-            period: if args.caseload.trend_period == "quarter" { "quarter" } else { "month" },
+            overdispersion: args.caseload.overdispersion.into(),
+            period: args.caseload.trend_period.into(),
         },
         goals: crate::analyses::goals::Options { gbo_reliable_change: args.gbo_reliable_change, gas_rho: args.gas_rho },
     };

@@ -156,195 +156,13 @@ pub fn normalise_code(raw: &str) -> String {
     raw.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn builtin(
-    code: &str,
-    name: &str,
-    (min, max): (f64, f64),
-    direction: Direction,
-    cutoff: Option<f64>,
-    rc: Option<f64>,
-    aliases: &[&str],
-    source: &str,
-    unverified: &[&str],
-) -> Measure {
-    Measure {
-        code: code.into(),
-        name: name.into(),
-        min,
-        max,
-        direction,
-        cutoff: cutoff.map(|value| Cutoff::Fixed { value }),
-        reliable_change: rc.map(|value| ReliableChange::Fixed { value }),
-        remission_below: None,
-        aliases: aliases.iter().map(|a| a.to_string()).collect(),
-        snomed: None,
-        loinc: None,
-        source: source.into(),
-        unverified: unverified.iter().map(|a| a.to_string()).collect(),
-    }
-}
-
-/// The built-in instruments.
+/// The built-in instruments: `measures.toml`, read as a user's measure file is.
 pub fn builtin_measures() -> Vec<Measure> {
-    use Direction::{Higher, Lower};
-    let mut phq9 = builtin(
-        "PHQ9",
-        "Patient Health Questionnaire-9",
-        (0.0, 27.0),
-        Lower,
-        Some(10.0),
-        Some(6.0),
-        &[],
-        "NHS Talking Therapies: caseness >= 10, reliable change 6 (PMC8411661; MHSDS CYP outcomes code 5.99 -> 6); remission < 5 (Psychiatric Services 2020)",
-        &[],
-    );
-    phq9.remission_below = Some(5.0);
-    let mut measures = vec![
-        phq9,
-        builtin(
-            "GAD7",
-            "Generalized Anxiety Disorder-7",
-            (0.0, 21.0),
-            Lower,
-            Some(8.0),
-            Some(4.0),
-            &[],
-            "NHS Talking Therapies: caseness >= 8, reliable change 4 (PMC8411661; MHSDS 4.22 -> 4)",
-            &[],
-        ),
-        builtin(
-            "CORE10",
-            "Clinical Outcomes in Routine Evaluation-10",
-            (0.0, 40.0),
-            Lower,
-            Some(11.0),
-            Some(5.0),
-            &[],
-            "cut-off 11 (Barkham et al. 2013); reliable change 5 (NHS England MHSDS, CYP IAPT 2015: 5.39)",
-            &[],
-        ),
-        builtin(
-            "ORS",
-            "Outcome Rating Scale (adult)",
-            (0.0, 40.0),
-            Higher,
-            Some(25.0),
-            Some(5.0),
-            &[],
-            "clinical cut-off 25, reliable change 5 (NHS England MHSDS; CYP IAPT uses 6.6)",
-            &[],
-        ),
-        builtin(
-            "OQ45",
-            "Outcome Questionnaire-45.2",
-            (0.0, 180.0),
-            Lower,
-            Some(64.0),
-            Some(14.0),
-            &["OQ452"],
-            "cut-off 64 (63 = functional), reliable change 14 (OQ Measures FAQ); Dutch norms use 56 and 18 (Timman 2017)",
-            &[],
-        ),
-        builtin(
-            "BDI2",
-            "Beck Depression Inventory-II",
-            (0.0, 63.0),
-            Lower,
-            Some(14.0),
-            Some(9.0),
-            &["BDI", "BDIII"],
-            "range 0-63 with bands 0-13 minimal, 14-19 mild, 20-28 moderate, 29-63 severe (Beck 1996); caseness = above the minimal band; reliable change 9 (Seggar et al. 2002, BDI-I: 8.46)",
-            &["cutoff", "reliable_change"],
-        ),
-        builtin(
-            "K10",
-            "Kessler Psychological Distress Scale",
-            (10.0, 50.0),
-            Lower,
-            Some(20.0),
-            None,
-            &["K10"],
-            "range 10-50; 10-19 sub-diagnostic, 20-24 mild, 25-29 moderate, 30-50 severe; no published reliable-change value was found: supply one with --measures",
-            &["cutoff"],
-        ),
-        builtin(
-            "WEMWBS",
-            "Warwick-Edinburgh Mental Wellbeing Scale",
-            (14.0, 70.0),
-            Higher,
-            None,
-            Some(9.0),
-            &[],
-            "range 14-70; reliable change 9 (NHS England MHSDS; Maheswaran et al. 2012: 8.55); no clinical cut-off",
-            &[],
-        ),
-        builtin(
-            "SWEMWBS",
-            "Short Warwick-Edinburgh Mental Wellbeing Scale",
-            (7.0, 35.0),
-            Higher,
-            None,
-            Some(3.0),
-            &[],
-            "range 7-35; reliable change 3 (NHS England MHSDS; Shah et al. 2018: 2.87); no clinical cut-off",
-            &[],
-        ),
-        builtin(
-            "PCL5",
-            "PTSD Checklist for DSM-5",
-            (0.0, 80.0),
-            Lower,
-            Some(33.0),
-            Some(10.0),
-            &[],
-            "cut-off 31-33 (National Center for PTSD; upper value used); 10 points = clinically meaningful change, 5 = response",
-            &["cutoff", "reliable_change"],
-        ),
-        builtin(
-            "GBO",
-            "Goal-Based Outcomes (per goal)",
-            (0.0, 10.0),
-            Higher,
-            None,
-            Some(3.0),
-            &[],
-            "0-10 per goal (Law & Jacob); reliable change 3 (NHS England MHSDS code; Edbrooke-Childs 2015: 2.45)",
-            &[],
-        ),
-        builtin(
-            "GAS",
-            "Goal Attainment Scaling (per goal)",
-            (-2.0, 2.0),
-            Higher,
-            None,
-            None,
-            &[],
-            "-2..+2 per goal, 0 = expected outcome; summarised by the Kiresuk-Sherman T-score (1968)",
-            &[],
-        ),
-    ];
-    for m in &mut measures {
-        if let Some(&(_, snomed, loinc)) = STANDARD_CODES.iter().find(|(code, ..)| *code == m.code) {
-            m.snomed = snomed.map(String::from);
-            m.loinc = loinc.map(String::from);
-        }
-    }
-    measures
+    Registry::from_measures(Vec::new())
+        .with_overrides(include_str!("measures.toml"))
+        .expect("the built-in measure file is valid (a unit test reads it)")
+        .measures
 }
-
-/// The built-in instruments' standard codes: SNOMED CT from NHS England's MHSDS reference
-/// tables (`NHSDigital/mental-health-monthly-statistics`, `04_mhsds_ref_tables.py`), LOINC
-/// totals from loinc.org. Instruments whose codes were not verified have none.
-const STANDARD_CODES: [(&str, Option<&str>, Option<&str>); 7] = [
-    ("PHQ9", Some("720433000"), Some("44261-6")),
-    ("GAD7", Some("445455005"), Some("70274-6")),
-    ("CORE10", Some("718583008"), None),
-    ("ORS", Some("716613004"), None),
-    ("WEMWBS", Some("718426000"), None),
-    ("SWEMWBS", Some("718466001"), None),
-    ("GBO", Some("959951000000108"), None),
-];
 
 /// A user override or addition as written in the TOML file. Absent fields keep the
 /// built-in value (or are left unset for a new instrument).
@@ -381,6 +199,9 @@ pub struct MeasureSpec {
     /// A LOINC code (`44261-6`), checked by its check digit.
     pub loinc: Option<String>,
     pub source: Option<String>,
+    /// Values of `source` widely quoted but not verified against a primary source.
+    #[serde(default)]
+    pub unverified: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -650,6 +471,9 @@ fn apply_spec(m: &mut Measure, spec: MeasureSpec) -> Result<(), String> {
         m.source = s;
         m.unverified.clear();
     }
+    if !spec.unverified.is_empty() {
+        m.unverified = spec.unverified;
+    }
     Ok(())
 }
 
@@ -706,7 +530,7 @@ mod tests {
                 assert_eq!(crate::domain::terminology::check_loinc(c), Ok(()), "{}", m.code);
             }
         }
-        assert_eq!(STANDARD_CODES.iter().filter(|(code, ..)| r.find(code).is_some()).count(), STANDARD_CODES.len());
+        assert_eq!(r.measures().iter().filter(|m| m.snomed.is_some()).count(), 7, "the MHSDS codes of measures.toml");
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub fn wilson(k: u64, n: u64, z: f64) -> Option<(f64, f64)> {
 }
 
 /// How funnel limits allow for between-unit variation beyond chance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Overdispersion {
     /// Binomial limits only.

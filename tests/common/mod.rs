@@ -1,8 +1,13 @@
 //! Helpers shared by the end-to-end test files.
 
+// Each test file compiles this module on its own and uses only some of the helpers.
+#![allow(dead_code)]
+
 use assert_cmd::cargo::cargo_bin_cmd;
+use predicates::str::contains;
 use std::collections::HashMap;
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 pub type Row = HashMap<String, String>;
 
@@ -42,4 +47,56 @@ pub fn analyze_on(today: &str, measurements: &Path, extra: &[&str]) -> tempfile:
         .assert()
         .success();
     out
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// Runs `sustain analyze` on a measurements file into a fresh folder, with today fixed
+/// at 2025-06-01 (the fixtures' dates are before it) and small-number suppression off, as
+/// these tests compare exact counts on tiny fixtures. The fixtures are finished studies:
+/// the extract date is today, so that every episode has ended (tests/live_export.rs
+/// tests exports with episodes still open).
+pub fn analyze(measurements: &Path, extra: &[&str]) -> tempfile::TempDir {
+    let mut args = vec!["--suppress-below", "0", "--as-of", "2025-06-01"];
+    args.extend_from_slice(extra);
+    analyze_on("2025-06-01", measurements, &args)
+}
+
+/// [`analyze`] of the small clinic with `goals` (CSV text) as its goals table.
+pub fn analyze_small_clinic_with_goals(goals: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("goals.csv");
+    fs::write(&path, goals).unwrap();
+    analyze(&fixture("small_clinic.csv"), &["--goals", path.to_str().unwrap()])
+}
+
+pub fn episode<'a>(rows: &'a [Row], client: &str, measure: &str) -> &'a Row {
+    rows.iter()
+        .find(|r| r["client_id"] == client && r["measure"] == measure)
+        .unwrap_or_else(|| panic!("no episode for {client} {measure}"))
+}
+
+pub fn assert_refused(file: &str, message_parts: &[&str]) {
+    assert_input_refused(&fixture(file), &[&[file], message_parts].concat());
+}
+
+/// Runs `analyze` on `input` into a fresh folder: refused with exit code 2, each part in
+/// the message, and nothing written (no output folder, no partial one).
+pub fn assert_input_refused(input: &std::path::Path, message_parts: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    let mut assert = cargo_bin_cmd!("sustain")
+        .args(["analyze", "--quiet", "--measurements"])
+        .arg(input)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2);
+    for part in message_parts {
+        assert = assert.stderr(contains(*part));
+    }
+    assert!(!out.exists(), "nothing is written for refused input");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no partial output is left behind");
 }
