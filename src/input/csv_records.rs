@@ -115,11 +115,11 @@ impl<'a> Records<'a> {
     }
 
     /// [`Records::new`] reading with csv-core whatever the text holds, for the first
-    /// records of a text too long to look through (a file's header).
-    pub fn from_start(text: &'a [u8]) -> Records<'a> {
+    /// records of a text too long to look through (a file's header), from `at`.
+    pub fn with_csv_core(text: &'a [u8], at: usize) -> Records<'a> {
         Records {
             text,
-            at: 0,
+            at,
             reading: Reading::Core(Box::new(reader())),
             values: vec![0; 256],
             ends: vec![0; 16],

@@ -459,18 +459,19 @@ fn other_separator(header: &str) -> Option<&'static str> {
 
 /// A CSV file's header: its column names (a byte-order mark before the first dropped)
 /// and where the first data record may start; `None` for a file without one.
-fn read_header(text: &[u8]) -> Option<(Vec<String>, usize)> {
-    let mut reading = csv_records::Records::from_start(text);
-    let header = reading.next()?.ok()?;
+fn read_header(text: &[u8]) -> std::result::Result<(Vec<String>, usize), &'static str> {
+    // The file's byte-order mark is no part of its first name (nor a reason to read a
+    // quote after it as a character).
+    let start = if text.starts_with(BOM) { BOM.len() } else { 0 };
+    let mut reading = csv_records::Records::with_csv_core(text, start);
+    let header = match reading.next() {
+        None => return Err("it is empty (no header line)"),
+        Some(Err(_)) => return Err("its header line opens a quote that is never closed"),
+        Some(Ok(header)) => header,
+    };
     let values = header.bytes();
-    let mut names: Vec<String> =
-        (0..header.width()).map(|k| String::from_utf8_lossy(&values[header.range(k)]).into_owned()).collect();
-    if let Some(first) = names.first_mut() {
-        if let Some(rest) = first.strip_prefix('\u{feff}') {
-            *first = rest.to_string();
-        }
-    }
-    Some((names, header.raw.end))
+    let names = (0..header.width()).map(|k| String::from_utf8_lossy(&values[header.range(k)]).into_owned()).collect();
+    Ok((names, header.raw.end))
 }
 
 /// A block's records cut for the workers, or the record and field of a quote the
@@ -509,9 +510,7 @@ fn open_part(path: &Path, format: Format, encoding: Encoding) -> Result<(Vec<Str
                 Encoding::Utf8 => map,
                 Encoding::Windows1252 => decoded_copy(path, &map, encoding_rs::WINDOWS_1252)?,
             };
-            let Some((names, header_end)) = read_header(&map) else {
-                return Err(unreadable(path, "it is empty (no header line)"));
-            };
+            let (names, header_end) = read_header(&map).map_err(|why| unreadable(path, why))?;
             (names, Source::Csv { map, at: header_end })
         }
         Format::Parquet => {
@@ -1013,7 +1012,9 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
     let mut want = records.iter().copied().peekable();
     // The line at byte `counted`, and the index of the record that starts next (the
     // header is record -1).
-    let (mut line, mut counted, mut record, mut from) = (1u64, 0usize, -1i64, 0);
+    // The file's byte-order mark is not read (as `read_header` does not).
+    let from = if text.starts_with(BOM) { BOM.len() } else { 0 };
+    let (mut line, mut counted, mut record, mut from) = (1u64, 0usize, -1i64, from);
     while want.peek().is_some() {
         let Some((len, _)) = next_csv_text(&text, from, (1 << 20, 1)) else { break };
         csv_records::record_starts(&text[from..from + len], |start| {
@@ -1094,9 +1095,11 @@ fn for_each_row<T>(
                 let mut row: [Option<&str>; CONTRACT_WIDTH] = [None; CONTRACT_WIDTH];
                 // All the record's values are UTF-8 (as they nearly always are), or each
                 // is checked on its own: a contract value that is not rejects the row.
+                // (Not csv-core's copy as a whole: two values that are not UTF-8 can make
+                // a character together there.)
                 let text = match (read.text_range(), range_text) {
                     (Some(r), Some(t)) => Some(&t[r.start - bytes.start..r.end - bytes.start]),
-                    _ => std::str::from_utf8(read.bytes()).ok(),
+                    _ => None,
                 };
                 let value = |k: usize| -> std::result::Result<&str, Cow<'_, str>> {
                     let bytes = &read.bytes()[read.range(k)];
@@ -2014,6 +2017,11 @@ mod tests {
         // in a column outside the contract they do not matter.
         assert_eq!(read(Encoding::Utf8), (vec!["d".to_string()], vec!["not_utf8"]));
         assert_eq!(record_lines(&p, Format::Csv, &[1]).unwrap(), [3]);
+        // Two bad values side by side in a quoted file: csv-core's copy of them reads
+        // as `é`, but each value alone is not UTF-8.
+        std::fs::write(&p, b"client_id,date,measure,score,note\n\"c\",2024-01-02,PHQ\xc3,\xa9\ne,2024-01-02,PHQ9,4,\n")
+            .unwrap();
+        assert_eq!(read(Encoding::Utf8), (vec!["e".to_string()], vec!["not_utf8"]));
         // Two such lines and no UTF-8 letter anywhere: a Windows-1252 file, refused.
         let latin =
             b"client_id,date,measure,score\nc\xe9,2024-01-02,PHQ9,3\nd\xe9,2024-01-02,PHQ9,4\ne,2024-01-02,PHQ9,4\n";
@@ -2035,7 +2043,12 @@ mod tests {
         let end = |text: &[u8]| csv_records::plan(text, 1, false).unwrap().map(|p| p.end);
         assert_eq!(end(long.as_bytes()), Some(long.len()));
         assert_eq!(end(&long.as_bytes()[..50]), None);
-        assert_eq!(read_header(long.as_bytes()).map(|h| h.1), Some(long.len() - 4));
+        assert_eq!(read_header(long.as_bytes()).map(|h| h.1), Ok(long.len() - 4));
+        // A byte-order mark before a quoted first name.
+        let names = |text: &[u8]| read_header(text).map(|h| h.0);
+        assert_eq!(names(b"\xEF\xBB\xBF\"a,b\",c\n"), Ok(vec!["a,b".to_string(), "c".into()]));
+        assert_eq!(names(b"\xEF\xBB\xBFa,c\n"), Ok(vec!["a".to_string(), "c".into()]));
+        assert_eq!(names(b"\"a,c\n"), Err("its header line opens a quote that is never closed"));
     }
 
     /// Every goal row as the analysis would see it: names, not ids.
