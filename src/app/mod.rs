@@ -650,7 +650,17 @@ fn analysis(
     let for_clients: BTreeSet<usize> = client_series.iter().flat_map(|(_, items)| items.iter().copied()).collect();
     let staging = Staging::new(out)?;
     progress.stage("trajectories, sudden gains, follow-up, caseload and goals (in parallel)");
-    let mut r = run_analyses(loaded, cfg, &episodes, filter, &settings, &for_clients, &staging, progress)?;
+    let stage = Stage {
+        loaded,
+        cfg,
+        eps: &episodes,
+        filter,
+        settings: &settings,
+        for_clients: &for_clients,
+        staging: &staging,
+        progress,
+    };
+    let mut r = run_analyses(&stage)?;
     let key = |c: &crate::analyses::current::Current| {
         let it = &episodes.items[c.item];
         (it.client, it.episode, it.measure)
@@ -843,6 +853,47 @@ struct Results {
     goal_figure: Option<crate::output::figures::Figure>,
 }
 
+/// What every analysis task reads: the loaded tables, the run's settings, where results
+/// are staged and where progress is shown.
+struct Stage<'a> {
+    loaded: &'a Loaded,
+    cfg: &'a RunConfig,
+    eps: &'a Episodes,
+    filter: &'a crate::domain::episodes::Filter,
+    settings: &'a Settings,
+    /// The series whose trajectories the client pages need.
+    for_clients: &'a BTreeSet<usize>,
+    staging: &'a Staging,
+    progress: &'a Progress,
+}
+
+/// Follow-up: its table, the durability flags, the relapse curves and their summary.
+type FollowedUp = (
+    Vec<crate::analyses::followup::Durability>,
+    Vec<crate::analyses::followup::Curve>,
+    crate::analyses::summary::SustainedSummary,
+);
+
+/// The caseload: units, funnel references, periods and their summary.
+type Caseload = (
+    Vec<crate::analyses::caseload::Unit>,
+    Vec<crate::analyses::caseload::FunnelReference>,
+    Vec<crate::analyses::caseload::Period>,
+    crate::analyses::summary::CaseloadSummary,
+);
+
+/// Trajectories: the expected-response curves, the `--client` series' trajectories, what
+/// the current caseload needs of each open series, and their summary.
+type Trajectories = (
+    Vec<crate::analyses::trajectories::EtrPoint>,
+    BTreeMap<usize, crate::analyses::trajectories::Trajectory>,
+    Vec<(u32, crate::analyses::current::OpenSeries)>,
+    crate::analyses::summary::TrajectorySummary,
+);
+
+/// Goals: whether their tables were written, their summary and figure.
+type GoalResults = (Result<()>, crate::analyses::summary::GoalsSummary, Option<crate::output::figures::Figure>);
+
 /// Runs the analyses on the episodes. They only read the episodes, so they run side by
 /// side (follow-up first, then the caseload, which needs the durability flags); each also
 /// summarises its own results and writes (stages) its own tables: follow-up scores, goal
@@ -850,21 +901,8 @@ struct Results {
 /// nothing later needs them, but the trajectories of the series in `for_clients`);
 /// `episodes.csv` is written once the durability flags exist, beside the caseload; and
 /// `rejected.csv`, which rereads the input for line numbers, by a task of its own.
-#[allow(clippy::too_many_arguments)]
-fn run_analyses(
-    loaded: &Loaded,
-    cfg: &RunConfig,
-    eps: &Episodes,
-    filter: &crate::domain::episodes::Filter,
-    settings: &Settings,
-    for_clients: &BTreeSet<usize>,
-    staging: &Staging,
-    progress: &Progress,
-) -> Result<Results> {
-    let (keys, rows, reg) = (&loaded.keys, &loaded.rows, &cfg.registry);
-    let (tr_options, sg_options, fu_options) = (&settings.trajectories, &settings.sudden_gains, &settings.follow_up);
-    let (caseload_options, goal_options) = (&settings.caseload, &settings.goals);
-    let supp = caseload_options.suppression;
+fn run_analyses(cx: &Stage) -> Result<Results> {
+    let (keys, reg, progress) = (&cx.loaded.keys, &cx.cfg.registry, cx.progress);
     let (mut tr, mut sg, mut fu, mut goal_results, mut base) = (None, None, None, None, None);
     let mut rejected = None;
     rayon::scope(|s| {
@@ -874,169 +912,18 @@ fn run_analyses(
         // while this one does `rejected.csv`, trajectories, then goals: at 10 M rows the
         // two cores then finish together (sudden gains spawned fourth left one idle for
         // 0.8 s while the other did the goals; BENCHMARKS.md).
-        s.spawn(|_| {
-            let followed = progress.part("following up, followup.csv", || -> Result<_> {
-                // Follow-up scores are judged, written and counted series by series: never all held.
-                let months = &fu_options.months;
-                let (mut tally, mut durability) = (crate::analyses::summary::FollowUpTally::default(), Vec::new());
-                staging.write_together(&["followup.csv"], |w| {
-                    let [out] = w else { return Err(std::io::Error::other("one file")) };
-                    let mut table = tables::FollowUpTable::new(&mut **out, months)?;
-                    let mut result = Ok(());
-                    durability = crate::analyses::followup::follow_up(rows, eps, fu_options, |scores| {
-                        tally.add(eps, scores, months.len());
-                        if result.is_ok() {
-                            result = table.add(keys, eps, scores, reg);
-                        }
-                    });
-                    result?;
-                    table.finish()
-                })?;
-                let (curves, tests) =
-                    crate::analyses::followup::relapse_survival(keys, eps, &durability, reg, fu_options.cohort);
-                let summary = crate::analyses::summary::sustained_summary(
-                    eps,
-                    &tally,
-                    &durability,
-                    &curves,
-                    &tests,
-                    fu_options,
-                    reg,
-                );
-                Ok((durability, curves, summary))
-            });
-            fu = Some(followed.and_then(|(durability, curves, sustained)| {
-                // `episodes.csv` (it shows the durability flags) and the caseload: the idle
-                // core takes one of them.
-                let (written, caseload) = rayon::join(
-                    || {
-                        progress.part("episodes.csv", || {
-                            staging.write(vec![OutputFile::render("episodes.csv", |w| {
-                                tables::episodes_csv(w, keys, eps, &durability, reg)
-                            })])
-                        })
-                    },
-                    || {
-                        progress.part("caseload", || {
-                            let (units, refs, periods, effects) =
-                                crate::analyses::caseload::analyse(keys, eps, &durability, caseload_options);
-                            let summary = crate::analyses::summary::caseload_summary(
-                                &units,
-                                &refs,
-                                &periods,
-                                &effects,
-                                caseload_options,
-                                reg,
-                            );
-                            (units, refs, periods, summary)
-                        })
-                    },
-                );
-                written.map(|()| (durability, curves, sustained, caseload))
-            }));
-        });
-        s.spawn(|_| {
-            sg = Some(progress.part("sudden gains and losses, their tables", || {
-                let sg = crate::analyses::sudden_gains::find_all(rows, eps, reg, sg_options);
-                let summary = crate::analyses::summary::sudden_gains_summary(&sg, sg_options, reg);
-                let select = sg_options.select;
-                let written = staging.write(vec![
-                    OutputFile::render("sudden_gains.csv", |w| tables::sudden_gains_csv(w, keys, eps, &sg, reg)),
-                    OutputFile::render("sudden_gains_byclient.csv", |w| {
-                        tables::sudden_gains_byclient_csv(w, keys, eps, &sg, reg, select)
-                    }),
-                ]);
-                written.map(|()| (sg, summary))
-            }))
-        });
-        s.spawn(|_| {
-            // Goal results are made, tallied and written client by client: never all held.
-            goal_results = loaded.goals.as_ref().map(|g| {
-                progress.part("goals", || {
-                    let mut tally = crate::analyses::summary::GoalsTally::default();
-                    // A run of a large goal table that cannot be read back is not a failure
-                    // to write the tables: kept apart to say so.
-                    let mut unreadable = None;
-                    let written = staging.write_together(&["goals.csv", "goals_episodes.csv"], |w| {
-                        let [goals_out, episodes_out] = w else { return Err(std::io::Error::other("two files")) };
-                        let mut tables = tables::GoalTables::new(&mut **goals_out, &mut **episodes_out)?;
-                        let mut result = Ok(());
-                        let keep = goal_filter(&g.names, keys, eps, filter);
-                        let read = crate::analyses::goals::analyse_by_client(
-                            g,
-                            keys,
-                            eps,
-                            goal_options,
-                            keep,
-                            |goals, goal_eps| {
-                                tally.add(goals, goal_eps);
-                                if result.is_ok() {
-                                    result = tables.add(&g.names, goals, goal_eps);
-                                }
-                            },
-                        );
-                        if let Err(e) = read {
-                            unreadable = Some(e);
-                            return Err(std::io::Error::other("the goal ratings could not be read back"));
-                        }
-                        result?;
-                        tables.finish()
-                    });
-                    let written = match unreadable {
-                        Some(source) => Err(Error::TemporaryFile { what: "the goal ratings", source }),
-                        None => written,
-                    };
-                    (written, tally.summary(goal_options), crate::output::figures::goal_progress(&tally, supp))
-                })
-            })
-        });
-        s.spawn(|_| {
-            tr = Some(progress.part("trajectories, trajectories.csv", || -> Result<_> {
-                // Trajectories are made, written and counted series by series: never all held
-                // (but those of the `--client` series, for their pages).
-                let mut tally = crate::analyses::summary::TrajectoryTally::default();
-                let (mut kept, mut expected) = (BTreeMap::new(), None);
-                // What the current caseload needs of each open series, in series order.
-                let mut open = Vec::new();
-                staging.write_together(&["trajectories.csv"], |w| {
-                    let [out] = w else { return Err(std::io::Error::other("one file")) };
-                    let mut table = tables::TrajectoryTable::new(&mut **out)?;
-                    let mut result = Ok(());
-                    expected = Some(crate::analyses::trajectories::analyse(rows, eps, tr_options, |i, t| {
-                        let it = &eps.items[i];
-                        tally.add(it, t);
-                        if for_clients.contains(&i) {
-                            kept.insert(i, t.clone());
-                        }
-                        if !it.ended() {
-                            let band = t.band.and_then(|b| u8::try_from(b).ok());
-                            let (latest_session, not_on_track) = (t.latest_session, t.off_track_now);
-                            open.push((
-                                i as u32,
-                                crate::analyses::current::OpenSeries { band, latest_session, not_on_track },
-                            ));
-                        }
-                        if result.is_ok() {
-                            result = table.add(keys, it, t, reg);
-                        }
-                    }));
-                    result?;
-                    table.finish()
-                })?;
-                let expected = expected.expect("the table was written, so the series were walked");
-                let summary = crate::analyses::summary::trajectory_summary(eps, &tally, &expected, tr_options, reg);
-                Ok((expected.etr, kept, open, summary))
-            }));
-        });
+        s.spawn(|_| fu = Some(follow_up_and_caseload(cx)));
+        s.spawn(|_| sg = Some(progress.part("sudden gains and losses, their tables", || sudden_gains(cx))));
+        s.spawn(|_| goal_results = cx.loaded.goals.as_ref().map(|g| progress.part("goals", || goals(cx, g))));
+        s.spawn(|_| tr = Some(progress.part("trajectories, trajectories.csv", || trajectories(cx))));
         s.spawn(|_| {
             // Its line numbers are found by reading the input again: off the critical path.
-            rejected =
-                Some(progress.part("rejected.csv", || {
-                    staging.write(vec![OutputFile::new("rejected.csv", rejected_file(loaded)?)])
-                }));
+            rejected = Some(progress.part("rejected.csv", || {
+                cx.staging.write(vec![OutputFile::new("rejected.csv", rejected_file(cx.loaded)?)])
+            }));
         });
         base = Some(progress.part("summary", || {
-            summarise(eps, reg, loaded.inputs.clone(), &loaded.rejections, keys.clients.len() as u64)
+            summarise(cx.eps, reg, cx.loaded.inputs.clone(), &cx.loaded.rejections, keys.clients.len() as u64)
         }));
     });
     let done = "every task of the scope has finished";
@@ -1054,15 +941,15 @@ fn run_analyses(
         v.dedup();
         v
     };
-    let current = crate::analyses::current::current(eps, &open, &etr, &losses, &settings.current);
-    let (durability, curves, sustained, caseload) = fu.expect(done)?;
+    let current = crate::analyses::current::current(cx.eps, &open, &etr, &losses, &cx.settings.current);
+    let ((durability, curves, sustained), caseload) = fu.expect(done)?;
     let (units, funnel_refs, periods, caseload_summary) = caseload;
     let mut summary = base.expect(done);
     summary.trajectories = Some(tr_summary);
     summary.sudden_gains = Some(sg_summary);
     summary.sustained = Some(sustained);
     summary.caseload = Some(caseload_summary);
-    summary.current = Some(crate::analyses::current::summarise(&current, &settings.current));
+    summary.current = Some(crate::analyses::current::summarise(&current, &cx.settings.current));
     let mut goal_figure = None;
     if let Some((written, goals_summary, figure)) = goal_results {
         written?;
@@ -1082,6 +969,141 @@ fn run_analyses(
         periods,
         goal_figure,
     })
+}
+
+/// Follow-up, then `episodes.csv` (it shows the durability flags) beside the caseload,
+/// which needs them too: the idle core takes one of the two.
+fn follow_up_and_caseload(cx: &Stage) -> Result<(FollowedUp, Caseload)> {
+    let (keys, eps, reg, progress) = (&cx.loaded.keys, cx.eps, &cx.cfg.registry, cx.progress);
+    let followed = progress.part("following up, followup.csv", || follow_up(cx))?;
+    let (written, caseload) = rayon::join(
+        || {
+            progress.part("episodes.csv", || {
+                cx.staging.write(vec![OutputFile::render("episodes.csv", |w| {
+                    tables::episodes_csv(w, keys, eps, &followed.0, reg)
+                })])
+            })
+        },
+        || {
+            progress.part("caseload", || {
+                let options = &cx.settings.caseload;
+                let (units, refs, periods, effects) =
+                    crate::analyses::caseload::analyse(keys, eps, &followed.0, options);
+                let summary =
+                    crate::analyses::summary::caseload_summary(&units, &refs, &periods, &effects, options, reg);
+                (units, refs, periods, summary)
+            })
+        },
+    );
+    written.map(|()| (followed, caseload))
+}
+
+/// Follow-up scores are judged, written and counted series by series: never all held.
+fn follow_up(cx: &Stage) -> Result<FollowedUp> {
+    let (keys, eps, reg, options) = (&cx.loaded.keys, cx.eps, &cx.cfg.registry, &cx.settings.follow_up);
+    let months = &options.months;
+    let (mut tally, mut durability) = (crate::analyses::summary::FollowUpTally::default(), Vec::new());
+    cx.staging.write_together(&["followup.csv"], |w| {
+        let [out] = w else { return Err(std::io::Error::other("one file")) };
+        let mut table = tables::FollowUpTable::new(&mut **out, months)?;
+        let mut result = Ok(());
+        durability = crate::analyses::followup::follow_up(&cx.loaded.rows, eps, options, |scores| {
+            tally.add(eps, scores, months.len());
+            if result.is_ok() {
+                result = table.add(keys, eps, scores, reg);
+            }
+        });
+        result?;
+        table.finish()
+    })?;
+    let (curves, tests) = crate::analyses::followup::relapse_survival(keys, eps, &durability, reg, options.cohort);
+    let summary = crate::analyses::summary::sustained_summary(eps, &tally, &durability, &curves, &tests, options, reg);
+    Ok((durability, curves, summary))
+}
+
+/// Sudden gains and losses, their summary and their two tables.
+fn sudden_gains(
+    cx: &Stage,
+) -> Result<(crate::analyses::sudden_gains::SuddenGains, crate::analyses::summary::SuddenGainsSummary)> {
+    let (keys, eps, reg, options) = (&cx.loaded.keys, cx.eps, &cx.cfg.registry, &cx.settings.sudden_gains);
+    let sg = crate::analyses::sudden_gains::find_all(&cx.loaded.rows, eps, reg, options);
+    let summary = crate::analyses::summary::sudden_gains_summary(&sg, options, reg);
+    let select = options.select;
+    let written = cx.staging.write(vec![
+        OutputFile::render("sudden_gains.csv", |w| tables::sudden_gains_csv(w, keys, eps, &sg, reg)),
+        OutputFile::render("sudden_gains_byclient.csv", |w| {
+            tables::sudden_gains_byclient_csv(w, keys, eps, &sg, reg, select)
+        }),
+    ]);
+    written.map(|()| (sg, summary))
+}
+
+/// Goal results are made, tallied and written client by client: never all held.
+fn goals(cx: &Stage, g: &GoalRows) -> GoalResults {
+    let (keys, eps, options) = (&cx.loaded.keys, cx.eps, &cx.settings.goals);
+    let mut tally = crate::analyses::summary::GoalsTally::default();
+    // A run of a large goal table that cannot be read back is not a failure to write the
+    // tables: kept apart to say so.
+    let mut unreadable = None;
+    let written = cx.staging.write_together(&["goals.csv", "goals_episodes.csv"], |w| {
+        let [goals_out, episodes_out] = w else { return Err(std::io::Error::other("two files")) };
+        let mut tables = tables::GoalTables::new(&mut **goals_out, &mut **episodes_out)?;
+        let mut result = Ok(());
+        let keep = goal_filter(&g.names, keys, eps, cx.filter);
+        let read = crate::analyses::goals::analyse_by_client(g, keys, eps, options, keep, |goals, goal_eps| {
+            tally.add(goals, goal_eps);
+            if result.is_ok() {
+                result = tables.add(&g.names, goals, goal_eps);
+            }
+        });
+        if let Err(e) = read {
+            unreadable = Some(e);
+            return Err(std::io::Error::other("the goal ratings could not be read back"));
+        }
+        result?;
+        tables.finish()
+    });
+    let written = match unreadable {
+        Some(source) => Err(Error::TemporaryFile { what: "the goal ratings", source }),
+        None => written,
+    };
+    let supp = cx.settings.caseload.suppression;
+    (written, tally.summary(options), crate::output::figures::goal_progress(&tally, supp))
+}
+
+/// Trajectories are made, written and counted series by series: never all held (but those
+/// of the `--client` series, for their pages).
+fn trajectories(cx: &Stage) -> Result<Trajectories> {
+    let (keys, eps, reg, options) = (&cx.loaded.keys, cx.eps, &cx.cfg.registry, &cx.settings.trajectories);
+    let mut tally = crate::analyses::summary::TrajectoryTally::default();
+    let (mut kept, mut expected) = (BTreeMap::new(), None);
+    // What the current caseload needs of each open series, in series order.
+    let mut open = Vec::new();
+    cx.staging.write_together(&["trajectories.csv"], |w| {
+        let [out] = w else { return Err(std::io::Error::other("one file")) };
+        let mut table = tables::TrajectoryTable::new(&mut **out)?;
+        let mut result = Ok(());
+        expected = Some(crate::analyses::trajectories::analyse(&cx.loaded.rows, eps, options, |i, t| {
+            let it = &eps.items[i];
+            tally.add(it, t);
+            if cx.for_clients.contains(&i) {
+                kept.insert(i, t.clone());
+            }
+            if !it.ended() {
+                let band = t.band.and_then(|b| u8::try_from(b).ok());
+                let (latest_session, not_on_track) = (t.latest_session, t.off_track_now);
+                open.push((i as u32, crate::analyses::current::OpenSeries { band, latest_session, not_on_track }));
+            }
+            if result.is_ok() {
+                result = table.add(keys, it, t, reg);
+            }
+        }));
+        result?;
+        table.finish()
+    })?;
+    let expected = expected.expect("the table was written, so the series were walked");
+    let summary = crate::analyses::summary::trajectory_summary(eps, &tally, &expected, options, reg);
+    Ok((expected.etr, kept, open, summary))
 }
 
 /// The series (indices into `episodes.items`) of each `--client`, in the order given.
