@@ -755,17 +755,13 @@ mod tests {
     }
     use crate::domain::outcomes::Outcome;
 
-    #[allow(clippy::too_many_arguments)]
+    /// Adds a row: (client, therapist), (session, date, phase), (measure, score).
     fn push(
         m: &mut Measurements,
         reg: &Registry,
-        client: &str,
-        therapist: &str,
-        session: i32,
-        date: Day,
-        phase: Phase,
-        code: &str,
-        score: f64,
+        (client, therapist): (&str, &str),
+        (session, date, phase): (i32, Day, Phase),
+        (code, score): (&str, f64),
     ) {
         let c = m.keys.clients.intern(client);
         let e = m.keys.episodes.intern("");
@@ -786,11 +782,11 @@ mod tests {
         let reg = Registry::builtin();
         let mut m = Measurements::default();
         // Input out of order; a follow-up with no session; an end row without a session.
-        push(&mut m, &reg, "a", "t1", 2, 14, Phase::Treatment, "PHQ9", 12.0);
-        push(&mut m, &reg, "a", "t1", NO_SESSION, 200, Phase::FollowUp, "PHQ9", 20.0);
-        push(&mut m, &reg, "a", "t2", 0, 0, Phase::Assessment, "PHQ9", 18.0);
-        push(&mut m, &reg, "a", "t2", NO_SESSION, 30, Phase::End, "PHQ9", 7.0);
-        push(&mut m, &reg, "a", "t1", 1, 7, Phase::Treatment, "PHQ9", 15.0);
+        push(&mut m, &reg, ("a", "t1"), (2, 14, Phase::Treatment), ("PHQ9", 12.0));
+        push(&mut m, &reg, ("a", "t1"), (NO_SESSION, 200, Phase::FollowUp), ("PHQ9", 20.0));
+        push(&mut m, &reg, ("a", "t2"), (0, 0, Phase::Assessment), ("PHQ9", 18.0));
+        push(&mut m, &reg, ("a", "t2"), (NO_SESSION, 30, Phase::End), ("PHQ9", 7.0));
+        push(&mut m, &reg, ("a", "t1"), (1, 7, Phase::Treatment), ("PHQ9", 15.0));
         let sorted = sort_rows(&m);
         assert_eq!(sorted.order, vec![2, 4, 0, 3, 1]);
         let eps = prepare(m.clone(), &reg, &all_ended()).episodes;
@@ -813,12 +809,12 @@ mod tests {
     fn the_last_session_of_a_measure_counts_every_valid_row_before_follow_up() {
         let reg = Registry::builtin();
         let mut m = Measurements::default();
-        push(&mut m, &reg, "a", "t", 0, 0, Phase::Assessment, "PHQ9", 18.0);
-        push(&mut m, &reg, "a", "t", 1, 7, Phase::Treatment, "PHQ9", 15.0);
+        push(&mut m, &reg, ("a", "t"), (0, 0, Phase::Assessment), ("PHQ9", 18.0));
+        push(&mut m, &reg, ("a", "t"), (1, 7, Phase::Treatment), ("PHQ9", 15.0));
         // Session 5 twice with different scores: neither row is used, the session still counts.
-        push(&mut m, &reg, "a", "t", 5, 35, Phase::Treatment, "PHQ9", 9.0);
-        push(&mut m, &reg, "a", "t", 5, 35, Phase::Treatment, "PHQ9", 10.0);
-        push(&mut m, &reg, "a", "t", 9, 300, Phase::FollowUp, "PHQ9", 8.0);
+        push(&mut m, &reg, ("a", "t"), (5, 35, Phase::Treatment), ("PHQ9", 9.0));
+        push(&mut m, &reg, ("a", "t"), (5, 35, Phase::Treatment), ("PHQ9", 10.0));
+        push(&mut m, &reg, ("a", "t"), (9, 300, Phase::FollowUp), ("PHQ9", 8.0));
         let p = prepare(m, &reg, &all_ended());
         assert_eq!(p.duplicates.len(), 2);
         assert_eq!(p.rows.len(), 3);
@@ -830,9 +826,9 @@ mod tests {
     fn an_assessment_without_a_session_number_is_still_the_baseline() {
         let reg = Registry::builtin();
         let mut m = Measurements::default();
-        push(&mut m, &reg, "a", "t", 1, 7, Phase::Treatment, "PHQ9", 15.0);
-        push(&mut m, &reg, "a", "t", 2, 14, Phase::Treatment, "PHQ9", 9.0);
-        push(&mut m, &reg, "a", "t", NO_SESSION, 0, Phase::Assessment, "PHQ9", 18.0);
+        push(&mut m, &reg, ("a", "t"), (1, 7, Phase::Treatment), ("PHQ9", 15.0));
+        push(&mut m, &reg, ("a", "t"), (2, 14, Phase::Treatment), ("PHQ9", 9.0));
+        push(&mut m, &reg, ("a", "t"), (NO_SESSION, 0, Phase::Assessment), ("PHQ9", 18.0));
         let eps = prepare(m.clone(), &reg, &all_ended()).episodes;
         assert_eq!((eps.items[0].baseline, eps.items[0].final_score), (18.0, Some(9.0)));
     }
@@ -842,22 +838,22 @@ mod tests {
         let reg = Registry::builtin();
         let mut m = Measurements::default();
         // a: the assessment numbered 3, after treatment sessions 1 and 2 (dated in order).
-        push(&mut m, &reg, "a", "t", 1, 7, Phase::Treatment, "PHQ9", 15.0);
-        push(&mut m, &reg, "a", "t", 2, 14, Phase::Treatment, "PHQ9", 12.0);
-        push(&mut m, &reg, "a", "t", 3, 21, Phase::Assessment, "PHQ9", 18.0);
+        push(&mut m, &reg, ("a", "t"), (1, 7, Phase::Treatment), ("PHQ9", 15.0));
+        push(&mut m, &reg, ("a", "t"), (2, 14, Phase::Treatment), ("PHQ9", 12.0));
+        push(&mut m, &reg, ("a", "t"), (3, 21, Phase::Assessment), ("PHQ9", 18.0));
         // b: session 2 dated before session 1; a follow-up dated early is not looked at.
-        push(&mut m, &reg, "b", "t", 0, 0, Phase::Assessment, "PHQ9", 18.0);
-        push(&mut m, &reg, "b", "t", 1, 20, Phase::Treatment, "PHQ9", 15.0);
-        push(&mut m, &reg, "b", "t", 2, 10, Phase::Treatment, "PHQ9", 12.0);
+        push(&mut m, &reg, ("b", "t"), (0, 0, Phase::Assessment), ("PHQ9", 18.0));
+        push(&mut m, &reg, ("b", "t"), (1, 20, Phase::Treatment), ("PHQ9", 15.0));
+        push(&mut m, &reg, ("b", "t"), (2, 10, Phase::Treatment), ("PHQ9", 12.0));
         // c: in order; two assessments (the second a repeat at session 0, a day later),
         // and a follow-up numbered 1 but dated after the end.
-        push(&mut m, &reg, "c", "t", 0, 0, Phase::Assessment, "PHQ9", 18.0);
-        push(&mut m, &reg, "c", "t", 0, 1, Phase::Assessment, "PHQ9", 17.0);
-        push(&mut m, &reg, "c", "t", 1, 7, Phase::FollowUp, "PHQ9", 9.0);
-        push(&mut m, &reg, "c", "t", 2, 5, Phase::End, "PHQ9", 10.0);
+        push(&mut m, &reg, ("c", "t"), (0, 0, Phase::Assessment), ("PHQ9", 18.0));
+        push(&mut m, &reg, ("c", "t"), (0, 1, Phase::Assessment), ("PHQ9", 17.0));
+        push(&mut m, &reg, ("c", "t"), (1, 7, Phase::FollowUp), ("PHQ9", 9.0));
+        push(&mut m, &reg, ("c", "t"), (2, 5, Phase::End), ("PHQ9", 10.0));
         // d: an unnumbered score dated before the numbered ones sorts after them.
-        push(&mut m, &reg, "d", "t", 1, 7, Phase::Treatment, "PHQ9", 15.0);
-        push(&mut m, &reg, "d", "t", NO_SESSION, 3, Phase::Treatment, "PHQ9", 12.0);
+        push(&mut m, &reg, ("d", "t"), (1, 7, Phase::Treatment), ("PHQ9", 15.0));
+        push(&mut m, &reg, ("d", "t"), (NO_SESSION, 3, Phase::Treatment), ("PHQ9", 12.0));
         let eps = prepare(m, &reg, &all_ended()).episodes;
         let flags: Vec<(bool, bool)> = eps
             .items
@@ -910,16 +906,16 @@ mod tests {
         let reg = Registry::builtin();
         let mut m = Measurements::default();
         // Client a: PHQ-9 ended by an end row on GAD-7 only; b: a single recent score.
-        push(&mut m, &reg, "a", "t", 0, 0, Phase::Assessment, "PHQ9", 18.0);
-        push(&mut m, &reg, "a", "t", 1, 7, Phase::Treatment, "PHQ9", 9.0);
-        push(&mut m, &reg, "a", "t", 0, 0, Phase::Assessment, "GAD7", 12.0);
-        push(&mut m, &reg, "a", "t", 1, 7, Phase::End, "GAD7", 5.0);
-        push(&mut m, &reg, "b", "t", 0, 50, Phase::Assessment, "PHQ9", 14.0);
+        push(&mut m, &reg, ("a", "t"), (0, 0, Phase::Assessment), ("PHQ9", 18.0));
+        push(&mut m, &reg, ("a", "t"), (1, 7, Phase::Treatment), ("PHQ9", 9.0));
+        push(&mut m, &reg, ("a", "t"), (0, 0, Phase::Assessment), ("GAD7", 12.0));
+        push(&mut m, &reg, ("a", "t"), (1, 7, Phase::End), ("GAD7", 5.0));
+        push(&mut m, &reg, ("b", "t"), (0, 50, Phase::Assessment), ("PHQ9", 14.0));
         m.episode_end.push((4, 60));
         // c: a follow-up dated before its last treatment score ends nothing.
-        push(&mut m, &reg, "c", "t", 0, 10, Phase::Assessment, "PHQ9", 14.0);
-        push(&mut m, &reg, "c", "t", NO_SESSION, 12, Phase::FollowUp, "PHQ9", 12.0);
-        push(&mut m, &reg, "c", "t", 1, 45, Phase::Treatment, "PHQ9", 9.0);
+        push(&mut m, &reg, ("c", "t"), (0, 10, Phase::Assessment), ("PHQ9", 14.0));
+        push(&mut m, &reg, ("c", "t"), (NO_SESSION, 12, Phase::FollowUp), ("PHQ9", 12.0));
+        push(&mut m, &reg, ("c", "t"), (1, 45, Phase::Treatment), ("PHQ9", 9.0));
         let eps = prepare(m, &reg, &EndRule { as_of: None, inactive_days: 90 }).episodes;
         let status: Vec<Status> = eps.items.iter().map(|it| it.status()).collect();
         assert_eq!(
@@ -952,7 +948,7 @@ mod tests {
     fn one_score_is_unpaired() {
         let reg = Registry::builtin();
         let mut m = Measurements::default();
-        push(&mut m, &reg, "a", "t1", 0, 0, Phase::Assessment, "GAD7", 12.0);
+        push(&mut m, &reg, ("a", "t1"), (0, 0, Phase::Assessment), ("GAD7", 12.0));
         let eps = prepare(m.clone(), &reg, &all_ended()).episodes;
         let it = &eps.items[0];
         assert!(!it.paired());

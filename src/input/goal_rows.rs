@@ -264,7 +264,18 @@ fn parent_cycles(
                     if state[g] == 1 {
                         // Back on the walk: the goals from `g` on form a cycle.
                         let cycle = &path[path.iter().position(|&p| p == g).expect("on the walk")..];
-                        reject_cycle(r, order, &starts, end, cycle, &index, names, record_of, rejected, &mut dropped);
+                        let (message, rows) = cycle_rows(r, order, (&starts, end), cycle, names);
+                        for i in rows {
+                            rejected.push(Rejection {
+                                table: Table::Goals,
+                                record: record_of.record(index(i as usize) as usize),
+                                column: "parent_goal_id",
+                                code: "parent_cycle",
+                                message: message.clone(),
+                                duplicate_of: None,
+                            });
+                            dropped.push(i);
+                        }
                         break;
                     }
                     state[g] = 1;
@@ -279,38 +290,24 @@ fn parent_cycles(
     dropped
 }
 
-/// Rejects every row of the goals on one cycle (`cycle`: places among the group's goals,
-/// each the parent of the one before and the first the parent of the last).
-#[allow(clippy::too_many_arguments)]
-fn reject_cycle(
+/// The rows of the goals on one cycle (`cycle`: places among the group's goals, each the
+/// parent of the one before and the first the parent of the last; `starts`: each goal's
+/// first place in `order`, and where the group ends), with the reason they are rejected.
+fn cycle_rows(
     r: &GoalColumns,
     order: &[u32],
-    starts: &[usize],
-    group_end: usize,
+    (starts, group_end): (&[usize], usize),
     cycle: &[usize],
-    index: impl Fn(usize) -> u32,
     names: &GoalNames,
-    record_of: &RecordOf,
-    rejected: &mut Vec<Rejection>,
-    dropped: &mut Vec<u32>,
-) {
+) -> (String, Vec<u32>) {
     let name = |g: usize| crate::input::validate::quoted(names.goals.name(r.goal[order[starts[g]] as usize]));
     let walk: Vec<String> = cycle.iter().chain(&cycle[..1]).map(|&g| name(g)).collect();
     let message = format!("parent goals form a cycle: {}; none of these goals is used", walk.join(" under "));
-    for &g in cycle {
-        let rows_end = starts.get(g + 1).copied().unwrap_or(group_end);
-        for &i in &order[starts[g]..rows_end] {
-            rejected.push(Rejection {
-                table: Table::Goals,
-                record: record_of.record(index(i as usize) as usize),
-                column: "parent_goal_id",
-                code: "parent_cycle",
-                message: message.clone(),
-                duplicate_of: None,
-            });
-            dropped.push(i);
-        }
-    }
+    let rows = cycle
+        .iter()
+        .flat_map(|&g| order[starts[g]..starts.get(g + 1).copied().unwrap_or(group_end)].iter().copied())
+        .collect();
+    (message, rows)
 }
 
 /// Row indices in analysis order: client, episode, scale, goal (by name), date, then
