@@ -394,7 +394,7 @@ pub struct CheckedGoal<'a> {
     pub scale: GoalScale,
     pub rating: f64,
     /// `None` where the rating gives no weight: the goal's weight is the last one its
-    /// ratings give ([`crate::analyses::goals`]).
+    /// ratings give (in the goal analysis).
     pub weight: Option<f64>,
     pub episode_end: Option<Day>,
 }
