@@ -25,15 +25,31 @@ fn is_terminator(b: u8) -> bool {
     b == b'\n' || b == b'\r'
 }
 
-/// A csv-core reader with the contract's dialect (its defaults). csv-core drops a
-/// byte-order mark before the first record it reads; sustain reads a file's header
-/// itself, so the reader is handed a blank line first (which it skips) and a mark further
-/// on stays in the text, to be reported.
+/// A csv-core reader with the contract's dialect (its defaults), [`primed`].
 fn reader() -> csv_core::Reader {
     let mut reader = csv_core::Reader::new();
-    let _ = reader.read_record(b"\n", &mut [0u8; 1], &mut [0usize; 1]);
+    prime(&mut reader);
     reader
 }
+
+/// csv-core drops a byte-order mark before the first record it reads; sustain skips a
+/// file's own mark itself ([`text_start`]), so a fresh or reset reader is handed a blank
+/// line first (which it skips) and a mark further on stays in the text, to be reported.
+fn prime(reader: &mut csv_core::Reader) {
+    let _ = reader.read_record(b"\n", &mut [0u8; 1], &mut [0usize; 1]);
+}
+
+/// Where a file's first record starts: past its byte-order mark, if it has one.
+pub fn text_start(text: &[u8]) -> usize {
+    if text.starts_with(BOM) {
+        BOM.len()
+    } else {
+        0
+    }
+}
+
+/// A byte-order mark (U+FEFF in UTF-8).
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The text ends inside a quoted value, which swallows the rest of the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,17 +130,11 @@ impl<'a> Records<'a> {
         Records { text, at, reading, values: vec![0; 256], ends: vec![0; 16], whole }
     }
 
-    /// [`Records::new`] reading with csv-core whatever the text holds, for the first
-    /// records of a text too long to look through (a file's header), from `at`.
-    pub fn with_csv_core(text: &'a [u8], at: usize) -> Records<'a> {
-        Records {
-            text,
-            at,
-            reading: Reading::Core(Box::new(reader())),
-            values: vec![0; 256],
-            ends: vec![0; 16],
-            whole: true,
-        }
+    /// A file's first record (its header), read by csv-core from past its byte-order mark
+    /// without looking through the whole file for a quote.
+    pub fn header(text: &'a [u8]) -> Records<'a> {
+        let reading = Reading::Core(Box::new(reader()));
+        Records { text, at: text_start(text), reading, values: vec![0; 256], ends: vec![0; 16], whole: true }
     }
 
     /// Whether the text holds a quote (and so is read by csv-core).
@@ -338,7 +348,7 @@ impl QuoteCheck {
     pub fn badly_quoted(&mut self, raw: &[u8]) -> Option<usize> {
         memchr::memchr(QUOTE, raw)?;
         self.reader.reset();
-        let _ = self.reader.read_record(b"\n", &mut [0u8; 1], &mut [0usize; 1]);
+        prime(&mut self.reader);
         self.out.resize(self.out.len().max(raw.len() + 1), 0);
         // The value being read: where its text starts, and how much of it is out.
         let (mut at, mut start, mut written, mut k) = (0, 0, 0, 0);

@@ -10,7 +10,7 @@
 
 use crate::domain::columns::Table;
 use crate::error::{Error, Result};
-use crate::input::csv_records;
+use crate::input::csv_records::{self, BOM};
 use crate::input::privacy::{header_is_identifier, ColumnScreen, IdentifierKind};
 use crate::input::validate::{DateRules, DateValue, Number};
 use memmap2::{Advice, Mmap, UncheckedAdvice};
@@ -204,10 +204,6 @@ fn has_utf8_beyond_ascii(bytes: &[u8]) -> bool {
         }
     }
 }
-
-/// A byte-order mark: at the start of a record other than the header, a sign of files
-/// joined end to end.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl Drop for MappedText {
     fn drop(&mut self) {
@@ -460,10 +456,7 @@ fn other_separator(header: &str) -> Option<&'static str> {
 /// A CSV file's header: its column names (a byte-order mark before the first dropped)
 /// and where the first data record may start; `None` for a file without one.
 fn read_header(text: &[u8]) -> std::result::Result<(Vec<String>, usize), &'static str> {
-    // The file's byte-order mark is no part of its first name (nor a reason to read a
-    // quote after it as a character).
-    let start = if text.starts_with(BOM) { BOM.len() } else { 0 };
-    let mut reading = csv_records::Records::with_csv_core(text, start);
+    let mut reading = csv_records::Records::header(text);
     let header = match reading.next() {
         None => return Err("it is empty (no header line)"),
         Some(Err(_)) => return Err("its header line opens a quote that is never closed"),
@@ -1013,7 +1006,7 @@ pub fn record_lines(path: &Path, format: Format, records: &[u64]) -> Result<Vec<
     // The line at byte `counted`, and the index of the record that starts next (the
     // header is record -1).
     // The file's byte-order mark is not read (as `read_header` does not).
-    let from = if text.starts_with(BOM) { BOM.len() } else { 0 };
+    let from = csv_records::text_start(&text);
     let (mut line, mut counted, mut record, mut from) = (1u64, 0usize, -1i64, from);
     while want.peek().is_some() {
         let Some((len, _)) = next_csv_text(&text, from, (1 << 20, 1)) else { break };
