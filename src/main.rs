@@ -5,7 +5,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    return_large_blocks_to_the_system();
+    sustain::tuning::fixed_mmap_threshold();
     report_inputs_cut_short();
     let cli = sustain::app::cli::Cli::parse();
     match sustain::app::run(cli) {
@@ -14,18 +14,6 @@ fn main() -> ExitCode {
             eprintln!("sustain: error: {e}");
             ExitCode::from(if e.is_input_error() { 2 } else { 1 })
         }
-    }
-}
-
-/// glibc raises its mmap threshold each time a large block is freed, so after the input
-/// columns are dropped their memory stays in the heap and is never returned; a fixed
-/// threshold keeps blocks of 1 MiB and more in their own mappings. Measured at 10 M rows:
-/// peak memory 2.45 → 2.0 GB, and a little faster (BENCHMARKS.md).
-fn return_large_blocks_to_the_system() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator settings; it is called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 
