@@ -1,5 +1,6 @@
 //! Properties of a whole run on generated measurement tables: every row is used or
-//! rejected, and neither the order of the columns nor the order of the rows changes a result.
+//! rejected, neither the order of the columns nor the order of the rows changes a result,
+//! and the same table as CSV or as Parquet gives the same results.
 
 mod common;
 
@@ -71,16 +72,59 @@ fn csv(lines: &[Line], order: &[usize]) -> String {
     out
 }
 
+/// The table as Parquet: every column text, or (`typed`) the session and score whole
+/// numbers where every row's are (as a database export would hold them).
+fn parquet(lines: &[Line], path: &std::path::Path, typed: bool) {
+    use polars::prelude::*;
+    let rows: Vec<[String; 6]> = lines.iter().map(Line::values).collect();
+    let columns: Vec<Column> = HEADER
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let text: Vec<&str> = rows.iter().map(|r| r[c].as_str()).collect();
+            let whole: Option<Vec<i64>> = text.iter().map(|v| v.parse().ok()).collect();
+            match whole {
+                Some(whole) if typed && (*name == "session" || *name == "score") => Column::new((*name).into(), whole),
+                _ => Column::new((*name).into(), text),
+            }
+        })
+        .collect();
+    let mut df = DataFrame::new(rows.len(), columns).unwrap();
+    ParquetWriter::new(fs::File::create(path).unwrap()).finish(&mut df).unwrap();
+}
+
+/// How the generated table is written for a run.
+#[derive(Debug, Clone, Copy)]
+enum Form {
+    Csv,
+    ParquetText,
+    ParquetTyped,
+}
+
 /// Every result file of a run (but the report, which shows the run's date and paths).
 fn results(lines: &[Line], order: &[usize]) -> Vec<(String, String)> {
+    results_of(lines, order, Form::Csv)
+}
+
+/// [`results`] of the table written as `form`. `rejected.csv` is left out for Parquet,
+/// whose "line" is the row number (the header is no line).
+fn results_of(lines: &[Line], order: &[usize], form: Form) -> Vec<(String, String)> {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("measurements.csv");
-    fs::write(&path, csv(lines, order)).unwrap();
+    let path = match form {
+        Form::Csv => dir.path().join("measurements.csv"),
+        Form::ParquetText | Form::ParquetTyped => dir.path().join("measurements.parquet"),
+    };
+    match form {
+        Form::Csv => fs::write(&path, csv(lines, order)).unwrap(),
+        Form::ParquetText => parquet(lines, &path, false),
+        Form::ParquetTyped => parquet(lines, &path, true),
+    }
     let out = analyze(&path, &[]);
     let mut files: Vec<(String, String)> = fs::read_dir(out.path())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .filter(|p| matches!(form, Form::Csv) || !p.ends_with("rejected.csv"))
         // `rejected.csv` names the input file, which lies in a folder of its own each run.
         .map(|p| {
             let text = fs::read_to_string(&p).unwrap().replace(&*path.to_string_lossy(), "INPUT");
@@ -129,5 +173,14 @@ proptest! {
             results(lines, &[0, 1, 2, 3, 4, 5]).into_iter().find(|(name, _)| name == "episodes.csv").unwrap().1
         };
         prop_assert_eq!(episodes(&good), episodes(&sorted));
+    }
+
+    #[test]
+    fn csv_and_parquet_give_the_same_results(lines in table(), typed in any::<bool>()) {
+        let good_only: Vec<Line> = lines.iter().filter(|l| matches!(l, Line::Good { .. })).cloned().collect();
+        let (lines, form) = if typed { (good_only, Form::ParquetTyped) } else { (lines, Form::ParquetText) };
+        let csv = results_of(&lines, &[0, 1, 2, 3, 4, 5], Form::Csv);
+        let csv: Vec<_> = csv.into_iter().filter(|(name, _)| name != "rejected.csv").collect();
+        prop_assert_eq!(results_of(&lines, &[0, 1, 2, 3, 4, 5], form), csv);
     }
 }

@@ -219,7 +219,6 @@ pub fn analyse(
     flags: &[crate::analyses::followup::Durability],
     opts: &Options,
 ) -> (Vec<Unit>, Vec<FunnelReference>, Vec<Period>, Vec<EffectsModel>) {
-    use crate::domain::columns::NO_KEY;
     use crate::domain::outcomes::Outcome;
     let mut units = Vec::new();
     let mut refs = Vec::new();
@@ -243,91 +242,126 @@ pub fn analyse(
             .collect();
         let model = logistic(&cases);
         for kind in ["therapist", "site"] {
-            // One pass over the episodes in order, each added to its unit's tally (units are
-            // few: their tallies stay in cache, where reading each unit's episodes apart
-            // jumped across the whole table), then the units ordered by name.
-            let interner = if kind == "therapist" { &keys.therapists } else { &keys.sites };
-            let mut tallies: Vec<Option<Tally>> = vec![None; interner.len()];
-            for &i in &items {
-                let it = &eps.items[i];
-                let id = if kind == "therapist" { it.therapist } else { it.site };
-                if id != NO_KEY {
-                    let name = || interner.name(id);
-                    tallies[id as usize]
-                        .get_or_insert_with(|| Tally::new(kind, name(), measure))
-                        .add(it, &flags[i], model);
-                }
-            }
-            let mut groups: Vec<Tally> = tallies.into_iter().flatten().collect();
-            groups.sort_unstable_by(|a, b| a.unit.unit.cmp(&b.unit.unit));
+            let groups = unit_tallies(kind, keys, eps, flags, &items, model);
             if groups.is_empty() {
                 continue;
             }
-            // Therapist (site) effects on improvement, the baselines centred on their mean.
-            let (sum, count) = groups.iter().flat_map(|t| &t.pairs).fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + 1.0));
-            let centre = if count > 0.0 { sum / count } else { 0.0 };
-            let sums: Vec<crate::analyses::unit_effects::UnitSums> = groups
-                .iter()
-                .map(|t| {
-                    crate::analyses::unit_effects::UnitSums::of(
-                        t.pairs.iter().map(|&(b, f)| (b - centre, if lower { b - f } else { f - b })),
-                    )
-                })
-                .collect();
-            let with_pairs: Vec<crate::analyses::unit_effects::UnitSums> =
-                groups.iter().zip(&sums).filter(|(t, _)| !t.pairs.is_empty()).map(|(_, s)| *s).collect();
-            let fitted = crate::analyses::unit_effects::fit(&with_pairs);
             let first = units.len();
-            units.extend(groups.into_iter().zip(&sums).map(|(t, s)| {
-                let paired = !t.pairs.is_empty();
-                let mut u = t.into_unit(lower, model.is_some());
-                u.improvement_effect = fitted.as_ref().filter(|_| paired).map(|e| e.effect(s));
-                u
-            }));
-            if let Some(model) = fitted {
-                effects.push(EffectsModel { measure, kind, model });
+            if let Some(fitted) = add_units_with_effects(groups, lower, model.is_some(), &mut units) {
+                effects.push(EffectsModel { measure, kind, model: fitted });
             }
             // Funnel, adjustment and shrinkage over this kind's units.
-            let group = &mut units[first..];
-            let counts: Vec<(u64, u64)> =
-                group.iter().map(|u| (u.reliable_recovery.k, u.reliable_recovery.n)).collect();
-            let (k, n) = counts.iter().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
-            if n == 0 {
-                continue;
-            }
-            let p0 = k as f64 / n as f64;
-            let d = dispersion(&counts, p0, opts.overdispersion);
-            refs.push(FunnelReference { measure, kind, rate: p0, dispersion: d });
-            for (u, s) in group.iter_mut().zip(shrink(&counts)) {
-                u.shrunken_recovery = s;
-                if let Some(e) = u.expected_recovery.filter(|e| *e > 0.0) {
-                    u.adjusted_recovery = Some((u.reliable_recovery.k as f64 / e * p0).min(1.0));
-                }
-                let c = u.reliable_recovery;
-                if c.n == 0 {
-                    continue;
-                }
-                let (l95, h95) = funnel_limits(p0, c.n, Z95, &d);
-                let (l998, h998) = funnel_limits(p0, c.n, Z998, &d);
-                let r = c.k as f64 / c.n as f64;
-                u.funnel95 = Some((l95, h95));
-                u.funnel998 = Some((l998, h998));
-                u.funnel_flag = Some(if r > h998 {
-                    "above_99.8"
-                } else if r > h95 {
-                    "above_95"
-                } else if r < l998 {
-                    "below_99.8"
-                } else if r < l95 {
-                    "below_95"
-                } else {
-                    "within"
-                });
+            if let Some(reference) = place_in_funnel(&mut units[first..], measure, kind, opts.overdispersion) {
+                refs.push(reference);
             }
         }
     }
     let periods = trends(eps, &measures, opts);
     (units, refs, periods, effects)
+}
+
+/// The tallies of one kind of unit over a measure's episodes (`items`), ordered by name.
+fn unit_tallies(
+    kind: &'static str,
+    keys: &crate::domain::columns::Keys,
+    eps: &crate::domain::episodes::Episodes,
+    flags: &[crate::analyses::followup::Durability],
+    items: &[usize],
+    model: Option<(f64, f64)>,
+) -> Vec<Tally> {
+    use crate::domain::columns::NO_KEY;
+    // One pass over the episodes in order, each added to its unit's tally (units are
+    // few: their tallies stay in cache, where reading each unit's episodes apart
+    // jumped across the whole table), then the units ordered by name.
+    let interner = if kind == "therapist" { &keys.therapists } else { &keys.sites };
+    let mut tallies: Vec<Option<Tally>> = vec![None; interner.len()];
+    for &i in items {
+        let it = &eps.items[i];
+        let id = if kind == "therapist" { it.therapist } else { it.site };
+        if id != NO_KEY {
+            let name = || interner.name(id);
+            tallies[id as usize].get_or_insert_with(|| Tally::new(kind, name(), it.measure)).add(it, &flags[i], model);
+        }
+    }
+    let mut groups: Vec<Tally> = tallies.into_iter().flatten().collect();
+    groups.sort_unstable_by(|a, b| a.unit.unit.cmp(&b.unit.unit));
+    groups
+}
+
+/// Appends one kind's tallies to `units` with their improvement effects; returns the model fitted.
+fn add_units_with_effects(
+    groups: Vec<Tally>,
+    lower: bool,
+    modelled: bool,
+    units: &mut Vec<Unit>,
+) -> Option<crate::analyses::unit_effects::UnitEffects> {
+    use crate::analyses::unit_effects::UnitSums;
+    // Therapist (site) effects on improvement, the baselines centred on their mean.
+    let (sum, count) = groups.iter().flat_map(|t| &t.pairs).fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + 1.0));
+    let centre = if count > 0.0 { sum / count } else { 0.0 };
+    let sums: Vec<UnitSums> = groups
+        .iter()
+        .map(|t| UnitSums::of(t.pairs.iter().map(|&(b, f)| (b - centre, if lower { b - f } else { f - b }))))
+        .collect();
+    let with_pairs: Vec<UnitSums> =
+        groups.iter().zip(&sums).filter(|(t, _)| !t.pairs.is_empty()).map(|(_, s)| *s).collect();
+    let fitted = crate::analyses::unit_effects::fit(&with_pairs);
+    units.extend(groups.into_iter().zip(&sums).map(|(t, s)| {
+        let paired = !t.pairs.is_empty();
+        let mut u = t.into_unit(lower, modelled);
+        u.improvement_effect = fitted.as_ref().filter(|_| paired).map(|e| e.effect(s));
+        u
+    }));
+    fitted
+}
+
+/// Funnel limits and flags, adjusted and shrunken rates of one kind's units; `None` without cases.
+fn place_in_funnel(
+    group: &mut [Unit],
+    measure: u16,
+    kind: &'static str,
+    overdispersion: Overdispersion,
+) -> Option<FunnelReference> {
+    let counts: Vec<(u64, u64)> = group.iter().map(|u| (u.reliable_recovery.k, u.reliable_recovery.n)).collect();
+    let (k, n) = counts.iter().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
+    if n == 0 {
+        return None;
+    }
+    let p0 = k as f64 / n as f64;
+    let d = dispersion(&counts, p0, overdispersion);
+    let reference = FunnelReference { measure, kind, rate: p0, dispersion: d };
+    for (u, s) in group.iter_mut().zip(shrink(&counts)) {
+        u.shrunken_recovery = s;
+        if let Some(e) = u.expected_recovery.filter(|e| *e > 0.0) {
+            u.adjusted_recovery = Some((u.reliable_recovery.k as f64 / e * p0).min(1.0));
+        }
+        let c = u.reliable_recovery;
+        if c.n == 0 {
+            continue;
+        }
+        let (l95, h95) = funnel_limits(p0, c.n, Z95, &d);
+        let (l998, h998) = funnel_limits(p0, c.n, Z998, &d);
+        let r = c.k as f64 / c.n as f64;
+        u.funnel95 = Some((l95, h95));
+        u.funnel998 = Some((l998, h998));
+        u.funnel_flag = Some(funnel_flag(r, (l95, h95), (l998, h998)));
+    }
+    Some(reference)
+}
+
+/// Where a unit's rate lies against its 95 % and 99.8 % funnel limits (lower, upper).
+fn funnel_flag(rate: f64, (l95, h95): (f64, f64), (l998, h998): (f64, f64)) -> &'static str {
+    if rate > h998 {
+        "above_99.8"
+    } else if rate > h95 {
+        "above_95"
+    } else if rate < l998 {
+        "below_99.8"
+    } else if rate < l95 {
+        "below_95"
+    } else {
+        "within"
+    }
 }
 
 /// The month (or quarter) of a day as a number that sorts like its label: months or

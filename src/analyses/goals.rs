@@ -3,11 +3,10 @@
 //! Sherman 1968) at the end and at follow-up, whether attainment held, and whether goal
 //! progress agrees with symptom change.
 
-use crate::domain::columns::{GoalColumns, GoalNames, GoalScale, Keys, Phase, NO_KEY};
+use crate::domain::columns::{GoalColumns, GoalNames, GoalRuns, GoalScale, Keys, Phase, NO_KEY};
 use crate::domain::dates::Day;
 use crate::domain::episodes::Episodes;
 use crate::domain::outcomes::ReliableCategory;
-use crate::input::goal_rows::GoalRows;
 use serde::Serialize;
 
 /// Goal settings.
@@ -87,7 +86,7 @@ pub struct EpisodeGoals {
 }
 
 /// Computes every goal, objective and episode (all at once; see [`analyse_by_client`]).
-pub fn analyse(g: &GoalRows, keys: &Keys, eps: &Episodes, opts: &Options) -> (Vec<GoalResult>, Vec<EpisodeGoals>) {
+pub fn analyse(g: &impl GoalRuns, keys: &Keys, eps: &Episodes, opts: &Options) -> (Vec<GoalResult>, Vec<EpisodeGoals>) {
     let (mut goals, mut episodes) = (Vec::new(), Vec::new());
     let read = analyse_by_client(
         g,
@@ -113,18 +112,18 @@ pub fn analyse(g: &GoalRows, keys: &Keys, eps: &Episodes, opts: &Options) -> (Ve
 /// episodes for which `keep(client, episode)` holds are handed on. Fails only if a run
 /// cannot be read back from its temporary file.
 pub fn analyse_by_client(
-    g: &GoalRows,
+    g: &impl GoalRuns,
     keys: &Keys,
     eps: &Episodes,
     opts: &Options,
     keep: impl Fn(u32, u32) -> bool,
     mut each: impl FnMut(&[GoalResult], &[EpisodeGoals]),
 ) -> std::io::Result<()> {
-    let names = &g.names;
+    let names = g.names();
     let (er, gr) = (names.episodes.sort_ranks(), names.goals.sort_ranks());
-    let mut symptoms = SymptomChange::new(keys, eps, &g.episode_end);
+    let mut symptoms = SymptomChange::new(keys, eps, g.episode_end());
     let (mut goals, mut episodes) = (Vec::new(), Vec::new());
-    g.for_each_run(|rows| {
+    g.each_run(&mut |rows| {
         // The rows are in analysis order: each client's together, each goal's together.
         let goal_key = |i: usize| (rows.episode[i], rows.scale[i], rows.goal[i]);
         let mut start = 0;
@@ -213,6 +212,9 @@ fn one_goal(g: &GoalColumns, rows: std::ops::Range<usize>, opts: &Options) -> Go
     }
 }
 
+/// Rows by key (a goal's id), hashed fast.
+type Map<K> = std::collections::HashMap<K, usize, foldhash::fast::FixedState>;
+
 /// Objectives (rows with a parent) are summarised on their parent goal's row; a parent
 /// that was never rated itself gets a row of its own (appended, in the order its first
 /// objective is met). `goals` arrive grouped by client, episode and scale, and a parent
@@ -220,8 +222,6 @@ fn one_goal(g: &GoalColumns, rows: std::ops::Range<usize>, opts: &Options) -> Go
 /// through a map of a large one (a scan per objective was quadratic: an episode of 20,000
 /// goals took a second).
 fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
-    type Map<K> = std::collections::HashMap<K, usize, foldhash::fast::FixedState>;
-    const LINEAR: usize = 32;
     let n = goals.len();
     let group = |x: &GoalResult| (x.client, x.episode, x.scale);
     // Reused from group to group: each goal's row, and for each row of the group (from
@@ -235,77 +235,92 @@ fn roll_up_objectives(goals: &mut Vec<GoalResult>) {
             end += 1;
         }
         if goals[start..end].iter().any(|x| x.parent != NO_KEY) {
-            // A few goals (nearly every episode) are scanned; the map is for many.
-            let mapped = end - start > LINEAR;
-            row_of.clear();
-            if mapped {
-                for (i, x) in goals.iter().enumerate().take(end).skip(start) {
-                    row_of.entry(x.goal).or_insert(i);
-                }
-            }
-            let added_from = goals.len();
-            changes.clear();
-            for o in start..end {
-                let x = &goals[o];
-                if x.parent == NO_KEY {
-                    continue;
-                }
-                let (parent, improved, change) =
-                    (x.parent, x.reliable_change == Some(ReliableCategory::Improved), x.change);
-                let found = if mapped {
-                    row_of.get(&parent).copied()
-                } else {
-                    (start..end).chain(added_from..goals.len()).find(|&i| goals[i].goal == parent)
-                };
-                let p = match found {
-                    Some(p) => p,
-                    None => {
-                        let x = &goals[o];
-                        let orphan_parent = GoalResult {
-                            client: x.client,
-                            episode: x.episode,
-                            goal: parent,
-                            parent: NO_KEY,
-                            scale: x.scale,
-                            n_ratings: 0,
-                            first: None,
-                            last: None,
-                            change: None,
-                            reliable_change: None,
-                            followup: None,
-                            change_since_end: None,
-                            held_at_followup: None,
-                            weight: 1.0,
-                            n_objectives: 0,
-                            objectives_mean_change: None,
-                            n_objectives_improved: 0,
-                            parents_differ: false,
-                            weights_differ: false,
-                        };
-                        goals.push(orphan_parent);
-                        if mapped {
-                            row_of.insert(parent, goals.len() - 1);
-                        }
-                        goals.len() - 1
-                    }
-                };
-                goals[p].n_objectives += 1;
-                goals[p].n_objectives_improved += u32::from(improved);
-                if let Some(c) = change {
-                    // Summed in objective order from −0.0, as `Iterator::sum` sums.
-                    if changes.len() <= p - start {
-                        changes.resize(p - start + 1, (-0.0, 0));
-                    }
-                    let (sum, n) = &mut changes[p - start];
-                    *sum += c;
-                    *n += 1;
-                }
-            }
-            for (k, &(sum, n)) in changes.iter().enumerate().filter(|(_, c)| c.1 > 0) {
-                goals[start + k].objectives_mean_change = Some(sum / f64::from(n));
-            }
+            roll_up_objectives_of_group(goals, start, end, &mut row_of, &mut changes);
         }
         start = end;
+    }
+}
+
+/// [`roll_up_objectives`] for the group of rows `start..end`, which holds an objective.
+fn roll_up_objectives_of_group(
+    goals: &mut Vec<GoalResult>,
+    start: usize,
+    end: usize,
+    row_of: &mut Map<u32>,
+    changes: &mut Vec<(f64, u32)>,
+) {
+    const LINEAR: usize = 32;
+    // A few goals (nearly every episode) are scanned; the map is for many.
+    let mapped = end - start > LINEAR;
+    row_of.clear();
+    if mapped {
+        for (i, x) in goals.iter().enumerate().take(end).skip(start) {
+            row_of.entry(x.goal).or_insert(i);
+        }
+    }
+    let added_from = goals.len();
+    changes.clear();
+    for o in start..end {
+        let x = &goals[o];
+        if x.parent == NO_KEY {
+            continue;
+        }
+        let (parent, improved, change) = (x.parent, x.reliable_change == Some(ReliableCategory::Improved), x.change);
+        let found = if mapped {
+            row_of.get(&parent).copied()
+        } else {
+            (start..end).chain(added_from..goals.len()).find(|&i| goals[i].goal == parent)
+        };
+        let p = match found {
+            Some(p) => p,
+            None => {
+                let orphan_parent = unrated_parent(&goals[o], parent);
+                goals.push(orphan_parent);
+                if mapped {
+                    row_of.insert(parent, goals.len() - 1);
+                }
+                goals.len() - 1
+            }
+        };
+        goals[p].n_objectives += 1;
+        goals[p].n_objectives_improved += u32::from(improved);
+        if let Some(c) = change {
+            // Summed in objective order from −0.0, as `Iterator::sum` sums.
+            if changes.len() <= p - start {
+                changes.resize(p - start + 1, (-0.0, 0));
+            }
+            let (sum, n) = &mut changes[p - start];
+            *sum += c;
+            *n += 1;
+        }
+    }
+    for (k, &(sum, n)) in changes.iter().enumerate().filter(|(_, c)| c.1 > 0) {
+        goals[start + k].objectives_mean_change = Some(sum / f64::from(n));
+    }
+}
+
+/// The row of a `parent` never rated itself, in the group of its objective `x`.
+fn unrated_parent(x: &GoalResult, parent: u32) -> GoalResult {
+    GoalResult {
+        client: x.client,
+        episode: x.episode,
+        goal: parent,
+        parent: NO_KEY,
+        scale: x.scale,
+        n_ratings: 0,
+        first: None,
+        last: None,
+        change: None,
+        reliable_change: None,
+        followup: None,
+        change_since_end: None,
+        held_at_followup: None,
+        weight: 1.0,
+        n_objectives: 0,
+        objectives_mean_change: None,
+        n_objectives_improved: 0,
+        parents_differ: false,
+        weights_differ: false,
     }
 }
 
@@ -419,6 +434,7 @@ fn episode_goals(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::goal_rows::GoalRows;
 
     fn t(w: &[f64], x: &[f64]) -> f64 {
         let goals: Vec<(f64, f64)> = w.iter().copied().zip(x.iter().copied()).collect();

@@ -526,17 +526,9 @@ pub fn find_all(
     registry: &crate::domain::registry::Registry,
     opts: &Options,
 ) -> SuddenGains {
-    use crate::domain::columns::{Phase, NO_SESSION};
     use crate::domain::registry::Direction;
     let n_measures = registry.measures().len();
-    // A series spans positions 0 … (last session of the measure in the data − start),
-    // as the columns of the package's wide table would.
-    let span: Vec<usize> = (0..n_measures)
-        .map(|i| match rows.last_session.get(i).copied().flatten() {
-            Some(last) if last >= opts.start_session => (last - opts.start_session) as usize + 1,
-            _ => 0,
-        })
-        .collect();
+    let span = series_spans(rows, n_measures, opts.start_session);
     let cutoffs: Vec<Option<f64>> = (0..n_measures).map(|i| cutoff_for(i, opts, eps)).collect();
     // The critical values depend only on alpha and the adjustment: compute them once.
     let t = CriticalValues::new(&opts.criteria);
@@ -548,10 +540,6 @@ pub fn find_all(
     let mut position = Vec::new();
     for (idx, it) in eps.items.iter().enumerate() {
         let mi = it.measure as usize;
-        let series = it.rows.clone();
-        let (session, score, phase) = (&rows.session[series.clone()], &rows.score[series.clone()], &rows.phase[series]);
-        let treatment = || (0..score.len()).filter(|&k| phase[k] != Phase::FollowUp);
-        x.clear();
         let criteria = Criteria { cutoff: cutoffs[mi], ..opts.criteria.clone() };
         let tally = out
             .by_measure
@@ -564,61 +552,20 @@ pub fn find_all(
             tally.no_criterion = true;
             continue;
         }
-        let by_rank = treatment().any(|k| session[k] == NO_SESSION);
-        // Positions left out of `x` (each a blank interval), and each position's own.
-        let mut left_out = 0;
-        position.clear();
-        if by_rank {
-            // No session numbers: the series is the scores in date order.
-            x.extend(treatment().map(|k| score[k]));
-        } else {
-            let scored = treatment()
-                .filter(|&k| session[k] >= opts.start_session)
-                .map(|k| ((session[k] - opts.start_session) as usize, score[k]));
-            // Series of the usual length are laid out whole, as the package does (the
-            // short layout gives the same results, at a little more work per score).
-            if span[mi] > WHOLE_SPAN {
-                left_out = lay_out_short(scored, span[mi], &mut x, &mut position);
-            } else {
-                x.resize(span[mi], f64::NAN);
-                for (p, v) in scored {
-                    if x[p].is_nan() {
-                        x[p] = v;
-                    }
-                }
-            }
-        }
+        let (by_rank, left_out) =
+            lay_out_series(rows, it.rows.clone(), span[mi], opts.start_session, &mut x, &mut position);
         let real = |n: usize| position.get(n).copied().unwrap_or(n);
         let lower = registry.get(mi).direction == Direction::Lower;
         let sign = if lower { 1.0 } else { -1.0 };
         let tx_change = it.final_score.map(|f| sign * (it.baseline - f));
         windows(&x, &mut series_windows);
         for kind in [Kind::Gain, Kind::Loss] {
-            let movement = match (kind, lower) {
-                (Kind::Gain, true) | (Kind::Loss, false) => Movement::Drop,
-                _ => Movement::Rise,
-            };
+            let movement = movement_of(kind, lower);
             tested.clear();
             evs.clear();
             intervals_in(&x, &series_windows, movement, &criteria, &t, &mut tested);
             events(&x, movement, &criteria, &tested, &mut evs);
-            if kind == Kind::Gain {
-                tally.intervals_tested += (tested.len() + left_out) as u64;
-                tally.intervals_evaluable += tested.iter().filter(|i| i.flag.is_some()).count() as u64;
-            }
-            let reversals = evs.iter().filter(|e| e.reversal == Some(true)).count() as u64;
-            match kind {
-                Kind::Gain => {
-                    tally.gains += evs.len() as u64;
-                    tally.series_with_gain += u64::from(!evs.is_empty());
-                    tally.gain_reversals += reversals;
-                }
-                Kind::Loss => {
-                    tally.losses += evs.len() as u64;
-                    tally.series_with_loss += u64::from(!evs.is_empty());
-                    tally.loss_reversals += reversals;
-                }
-            }
+            count_events(tally, kind, &tested, left_out, &evs);
             for mut e in evs.drain(..) {
                 (e.pregain, e.interval.pregain) = (real(e.pregain), real(e.interval.pregain));
                 let magnitude = sign * e.drop;
@@ -636,6 +583,89 @@ pub fn find_all(
     }
     out.found.sort_by_key(|f| (f.item, f.event.pregain, f.kind));
     out
+}
+
+/// The number of positions of each measure's series, by registry index.
+fn series_spans(rows: &crate::domain::episodes::SeriesRows, n_measures: usize, start_session: i32) -> Vec<usize> {
+    // A series spans positions 0 … (last session of the measure in the data − start),
+    // as the columns of the package's wide table would.
+    (0..n_measures)
+        .map(|i| match rows.last_session.get(i).copied().flatten() {
+            Some(last) if last >= start_session => (last - start_session) as usize + 1,
+            _ => 0,
+        })
+        .collect()
+}
+
+/// Lays out one series' treatment scores in `x`; returns (in date order, positions left out).
+fn lay_out_series(
+    rows: &crate::domain::episodes::SeriesRows,
+    series: std::ops::Range<usize>,
+    span: usize,
+    start_session: i32,
+    x: &mut Vec<f64>,
+    position: &mut Vec<usize>,
+) -> (bool, usize) {
+    use crate::domain::columns::{Phase, NO_SESSION};
+    let (session, score, phase) = (&rows.session[series.clone()], &rows.score[series.clone()], &rows.phase[series]);
+    let treatment = || (0..score.len()).filter(|&k| phase[k] != Phase::FollowUp);
+    x.clear();
+    let by_rank = treatment().any(|k| session[k] == NO_SESSION);
+    // Positions left out of `x` (each a blank interval), and each position's own.
+    let mut left_out = 0;
+    position.clear();
+    if by_rank {
+        // No session numbers: the series is the scores in date order.
+        x.extend(treatment().map(|k| score[k]));
+    } else {
+        let scored = treatment()
+            .filter(|&k| session[k] >= start_session)
+            .map(|k| ((session[k] - start_session) as usize, score[k]));
+        // Series of the usual length are laid out whole, as the package does (the
+        // short layout gives the same results, at a little more work per score).
+        if span > WHOLE_SPAN {
+            left_out = lay_out_short(scored, span, x, position);
+        } else {
+            x.resize(span, f64::NAN);
+            for (p, v) in scored {
+                if x[p].is_nan() {
+                    x[p] = v;
+                }
+            }
+        }
+    }
+    (by_rank, left_out)
+}
+
+/// The way the scores move in a gain or a loss, on a scale where lower is better or not.
+#[inline]
+fn movement_of(kind: Kind, lower: bool) -> Movement {
+    match (kind, lower) {
+        (Kind::Gain, true) | (Kind::Loss, false) => Movement::Drop,
+        _ => Movement::Rise,
+    }
+}
+
+/// Adds one kind's events in a series (and, for gains, its intervals) to the measure's tally.
+#[inline]
+fn count_events(tally: &mut MeasureTally, kind: Kind, tested: &[Interval], left_out: usize, evs: &[Event]) {
+    if kind == Kind::Gain {
+        tally.intervals_tested += (tested.len() + left_out) as u64;
+        tally.intervals_evaluable += tested.iter().filter(|i| i.flag.is_some()).count() as u64;
+    }
+    let reversals = evs.iter().filter(|e| e.reversal == Some(true)).count() as u64;
+    match kind {
+        Kind::Gain => {
+            tally.gains += evs.len() as u64;
+            tally.series_with_gain += u64::from(!evs.is_empty());
+            tally.gain_reversals += reversals;
+        }
+        Kind::Loss => {
+            tally.losses += evs.len() as u64;
+            tally.series_with_loss += u64::from(!evs.is_empty());
+            tally.loss_reversals += reversals;
+        }
+    }
 }
 
 #[cfg(test)]

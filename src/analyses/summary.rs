@@ -742,100 +742,9 @@ pub fn summarise(
     let mut measures = BTreeMap::new();
     for (i, rule) in episodes.rules.iter().enumerate() {
         let Some(rule) = rule else { continue };
-        let all: Vec<_> = episodes.items.iter().filter(|it| it.measure as usize == i).collect();
-        // Outcome figures are over ended episodes only.
-        let items: Vec<_> = all.iter().copied().filter(|it| it.ended()).collect();
-        let paired = |it: &crate::domain::episodes::EpisodeMeasure| it.paired();
-        let case = |it: &crate::domain::episodes::EpisodeMeasure| {
-            it.paired() && it.classification.caseness_start == Some(true)
-        };
-        let rc = |it: &crate::domain::episodes::EpisodeMeasure, c| it.classification.reliable_change == Some(c);
-        let mut rates = BTreeMap::new();
-        if rule.cutoff.is_some() {
-            rates.insert("recovery", Rate::count(&items, case, |it| it.classification.recovery == Some(true)));
-            rates.insert(
-                "reliable_recovery",
-                Rate::count(&items, case, |it| it.classification.outcome == Some(Outcome::Recovered)),
-            );
-        }
-        if rule.rc_threshold.is_some() || rule.s_diff.is_some() {
-            rates.insert("reliable_improvement", Rate::count(&items, paired, |it| rc(it, ReliableCategory::Improved)));
-            rates.insert(
-                "reliable_deterioration",
-                Rate::count(&items, paired, |it| rc(it, ReliableCategory::Deteriorated)),
-            );
-        }
-        if items.iter().any(|it| it.classification.response.is_some()) {
-            rates.insert(
-                "response",
-                Rate::count(
-                    &items,
-                    |it| it.classification.response.is_some(),
-                    |it| it.classification.response == Some(true),
-                ),
-            );
-        }
-        if rule.remission_below.is_some() {
-            rates.insert("remission", Rate::count(&items, case, |it| it.classification.remission == Some(true)));
-        }
-        let mut outcomes: BTreeMap<&'static str, u64> = Outcome::ALL.iter().map(|o| (o.as_str(), 0)).collect();
-        for it in &items {
-            if let Some(o) = it.classification.outcome {
-                *outcomes.entry(o.as_str()).or_default() += 1;
-            }
-        }
-        let n_paired = items.iter().filter(|it| it.paired()).count() as u64;
-        let m = registry.get(i);
-        measures.insert(
-            m.code.clone(),
-            MeasureSummary {
-                name: m.name.clone(),
-                snomed: m.snomed.clone(),
-                loinc: m.loinc.clone(),
-                episodes: all.len() as u64,
-                in_treatment: (all.len() - items.len()) as u64,
-                ended: items.len() as u64,
-                paired: n_paired,
-                unpaired: items.len() as u64 - n_paired,
-                at_caseness: items.iter().filter(|it| case(it)).count() as u64,
-                outcomes,
-                rates,
-                rule: rule.clone(),
-                series_checks: SeriesCheckCounts {
-                    assessment_not_baseline: all.iter().filter(|it| it.checks.assessment_not_baseline()).count() as u64,
-                    dates_out_of_session_order: all.iter().filter(|it| it.checks.dates_out_of_session_order()).count()
-                        as u64,
-                },
-            },
-        );
+        measures.insert(registry.get(i).code.clone(), measure_summary(episodes, registry, i, rule));
     }
-
-    let phq = |it: &&crate::domain::episodes::EpisodeMeasure| Some(it.measure as usize) == registry.find("PHQ9");
-    let tt: Vec<_> =
-        episodes.items.iter().filter(phq).filter(|it| it.ended()).filter_map(|it| it.talking_therapies).collect();
-    let tt_open =
-        episodes.items.iter().filter(phq).filter(|it| !it.ended() && it.talking_therapies.is_some()).count() as u64;
-    let talking_therapies = (!tt.is_empty()).then(|| {
-        let all: Vec<_> = tt.iter().collect();
-        let mut rates = BTreeMap::new();
-        rates.insert("recovery", Rate::count(&all, |t| t.caseness, |t| t.recovery));
-        rates.insert("reliable_recovery", Rate::count(&all, |t| t.caseness, |t| t.reliable_recovery));
-        rates.insert("reliable_improvement", Rate::count(&all, |_| true, |t| t.reliable_improvement));
-        rates.insert("reliable_deterioration", Rate::count(&all, |_| true, |t| t.reliable_deterioration));
-        let builtin = Registry::builtin();
-        let changed = |code: &str| {
-            let (Some(now), Some(nhs)) = (registry.find(code), builtin.find(code)) else { return false };
-            let (now, nhs) = (registry.get(now), builtin.get(nhs));
-            now.cutoff != nhs.cutoff || now.reliable_change != nhs.reliable_change
-        };
-        TalkingTherapiesSummary {
-            paired: tt.len() as u64,
-            in_treatment: tt_open,
-            at_caseness: tt.iter().filter(|t| t.caseness).count() as u64,
-            rates,
-            rules_from_measure_file: ["PHQ9", "GAD7"].into_iter().filter(|c| changed(c)).map(String::from).collect(),
-        }
-    });
+    let talking_therapies = talking_therapies_summary(episodes, registry);
 
     Summary {
         sustain_version: env!("CARGO_PKG_VERSION"),
@@ -857,6 +766,99 @@ pub fn summarise(
         caseload: None,
         current: None,
     }
+}
+
+/// One measure's counts and rates; outcome figures over its ended episodes only.
+fn measure_summary(episodes: &Episodes, registry: &Registry, i: usize, rule: &ResolvedRule) -> MeasureSummary {
+    let all: Vec<_> = episodes.items.iter().filter(|it| it.measure as usize == i).collect();
+    // Outcome figures are over ended episodes only.
+    let items: Vec<_> = all.iter().copied().filter(|it| it.ended()).collect();
+    let paired = |it: &crate::domain::episodes::EpisodeMeasure| it.paired();
+    let case =
+        |it: &crate::domain::episodes::EpisodeMeasure| it.paired() && it.classification.caseness_start == Some(true);
+    let rc = |it: &crate::domain::episodes::EpisodeMeasure, c| it.classification.reliable_change == Some(c);
+    let mut rates = BTreeMap::new();
+    if rule.cutoff.is_some() {
+        rates.insert("recovery", Rate::count(&items, case, |it| it.classification.recovery == Some(true)));
+        rates.insert(
+            "reliable_recovery",
+            Rate::count(&items, case, |it| it.classification.outcome == Some(Outcome::Recovered)),
+        );
+    }
+    if rule.rc_threshold.is_some() || rule.s_diff.is_some() {
+        rates.insert("reliable_improvement", Rate::count(&items, paired, |it| rc(it, ReliableCategory::Improved)));
+        rates
+            .insert("reliable_deterioration", Rate::count(&items, paired, |it| rc(it, ReliableCategory::Deteriorated)));
+    }
+    if items.iter().any(|it| it.classification.response.is_some()) {
+        rates.insert(
+            "response",
+            Rate::count(
+                &items,
+                |it| it.classification.response.is_some(),
+                |it| it.classification.response == Some(true),
+            ),
+        );
+    }
+    if rule.remission_below.is_some() {
+        rates.insert("remission", Rate::count(&items, case, |it| it.classification.remission == Some(true)));
+    }
+    let mut outcomes: BTreeMap<&'static str, u64> = Outcome::ALL.iter().map(|o| (o.as_str(), 0)).collect();
+    for it in &items {
+        if let Some(o) = it.classification.outcome {
+            *outcomes.entry(o.as_str()).or_default() += 1;
+        }
+    }
+    let n_paired = items.iter().filter(|it| it.paired()).count() as u64;
+    let m = registry.get(i);
+    MeasureSummary {
+        name: m.name.clone(),
+        snomed: m.snomed.clone(),
+        loinc: m.loinc.clone(),
+        episodes: all.len() as u64,
+        in_treatment: (all.len() - items.len()) as u64,
+        ended: items.len() as u64,
+        paired: n_paired,
+        unpaired: items.len() as u64 - n_paired,
+        at_caseness: items.iter().filter(|it| case(it)).count() as u64,
+        outcomes,
+        rates,
+        rule: rule.clone(),
+        series_checks: SeriesCheckCounts {
+            assessment_not_baseline: all.iter().filter(|it| it.checks.assessment_not_baseline()).count() as u64,
+            dates_out_of_session_order: all.iter().filter(|it| it.checks.dates_out_of_session_order()).count() as u64,
+        },
+    }
+}
+
+/// The NHS Talking Therapies combined PHQ-9 + GAD-7 figures over ended episodes, if any.
+fn talking_therapies_summary(episodes: &Episodes, registry: &Registry) -> Option<TalkingTherapiesSummary> {
+    let phq = |it: &&crate::domain::episodes::EpisodeMeasure| Some(it.measure as usize) == registry.find("PHQ9");
+    let tt: Vec<_> =
+        episodes.items.iter().filter(phq).filter(|it| it.ended()).filter_map(|it| it.talking_therapies).collect();
+    let tt_open =
+        episodes.items.iter().filter(phq).filter(|it| !it.ended() && it.talking_therapies.is_some()).count() as u64;
+    (!tt.is_empty()).then(|| {
+        let all: Vec<_> = tt.iter().collect();
+        let mut rates = BTreeMap::new();
+        rates.insert("recovery", Rate::count(&all, |t| t.caseness, |t| t.recovery));
+        rates.insert("reliable_recovery", Rate::count(&all, |t| t.caseness, |t| t.reliable_recovery));
+        rates.insert("reliable_improvement", Rate::count(&all, |_| true, |t| t.reliable_improvement));
+        rates.insert("reliable_deterioration", Rate::count(&all, |_| true, |t| t.reliable_deterioration));
+        let builtin = Registry::builtin();
+        let changed = |code: &str| {
+            let (Some(now), Some(nhs)) = (registry.find(code), builtin.find(code)) else { return false };
+            let (now, nhs) = (registry.get(now), builtin.get(nhs));
+            now.cutoff != nhs.cutoff || now.reliable_change != nhs.reliable_change
+        };
+        TalkingTherapiesSummary {
+            paired: tt.len() as u64,
+            in_treatment: tt_open,
+            at_caseness: tt.iter().filter(|t| t.caseness).count() as u64,
+            rates,
+            rules_from_measure_file: ["PHQ9", "GAD7"].into_iter().filter(|c| changed(c)).map(String::from).collect(),
+        }
+    })
 }
 
 /// Subtrees of `summary.json` that count input records or hold settings, not people or

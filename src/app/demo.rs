@@ -217,142 +217,233 @@ pub fn generate_batches(
     mut each: impl FnMut(DemoData) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let mut rng = Rng::new(seed);
-    let (mut m, mut g, mut t) = (String::new(), String::new(), String::new());
-    let mut n_rows = 0u64;
+    let mut out = DemoData::default();
     let first_start = days_from_civil(2023, 1, 2);
     let (y, m_, d) = EXTRACT_DATE;
     let extract = days_from_civil(y, m_, d);
     // Clients keep arriving until the week before the extract date.
     let last_start = extract - 7;
     for c in 0..n_clients {
-        let client = format!("C{:05}", c + 1);
-        let ther = rng.int(0, THERAPISTS as i64 - 1) as usize;
-        let therapist = format!("T{:02}", ther + 1);
-        let site = format!("S{}", ther % 3 + 1);
-        let n_episodes = if rng.chance(0.08) { 2 } else { 1 };
-        let mut start: Day = first_start + rng.int(0, i64::from(last_start - first_start)) as Day;
-        for e in 0..n_episodes {
-            // A second course that would begin after the extract date is not in the export.
-            if start > last_start {
-                break;
-            }
-            let episode = format!("E{}", e + 1);
-            let shape = draw_shape(&mut rng, therapist_effect(ther));
-            let dropout = rng.chance(0.14);
-            let planned = rng.int(6, 16) as usize;
-            let n_sessions = if dropout { rng.int(1, 3) as usize } else { planned };
-            let dip_peak = rng.int(2, 3) as usize;
-            let intake = (15.0 + 4.5 * rng.normal()).clamp(3.0, 27.0);
-            let gain = match shape {
-                Shape::Deterioration => rng.between(7.0, 10.0),
-                Shape::NoResponse => 0.0,
-                _ => intake * rng.between(0.5, 0.85),
-            };
-            let dip_depth = rng.between(6.5, 9.0);
-            let instruments: Vec<&Instrument> = match rng.uniform() {
-                u if u < 0.74 => vec![&PHQ9, &GAD7],
-                u if u < 0.88 => vec![&CORE10],
-                u if u < 0.95 => vec![&ORS],
-                _ => vec![&PHQ9, &GAD7, &ORS],
-            };
-            let severity_at = |k: usize| -> f64 {
-                let f = course(shape, k, planned, dip_peak);
-                match shape {
-                    Shape::Deterioration => intake + gain * -f,
-                    Shape::DipThenImprovement if f < 0.0 => intake + dip_depth * -f,
-                    Shape::DipThenImprovement => intake + dip_depth - (gain + dip_depth) * f,
-                    _ => intake - gain * f,
-                }
-            };
-            let mut last_date = start;
-            let mut final_severity = intake;
-            let end_phase = rng.chance(0.5);
-            // Courses running past the extract date are cut there: still in treatment.
-            let dates: Vec<Day> =
-                (0..=n_sessions).map(|k| start + 7 * k as Day + rng.int(-1, 1) as Day * i32::from(k > 0)).collect();
-            let open = dates.last().is_some_and(|&d| d > extract);
-            // One site's system records the discharge day of each finished course (a
-            // dropout's referral is closed four weeks after the last contact).
-            let discharge = (site == "S1" && !open)
-                .then(|| dates[n_sessions] + if dropout { 28 } else { 0 })
-                .filter(|&d| d <= extract)
-                .map(format_day)
-                .unwrap_or_default();
-            for (k, &date) in dates.iter().enumerate() {
-                if date > extract {
-                    break;
-                }
-                last_date = date;
-                let sev = severity_at(k);
-                final_severity = sev;
-                // About one questionnaire set in twelve is not completed (never the assessment).
-                if k > 0 && rng.chance(0.085) {
-                    continue;
-                }
-                let phase = match k {
-                    0 => "assessment",
-                    _ if k == n_sessions && end_phase && !dropout => "end",
-                    _ => "treatment",
-                };
-                for inst in &instruments {
-                    let s = score(inst, sev, rng.normal());
-                    let _ = writeln!(
-                        m,
-                        "{client},{episode},{therapist},{site},{},{k},{phase},{},{s},{discharge}",
-                        format_day(date),
-                        inst.code
-                    );
-                    n_rows += 1;
-                }
-            }
-            // Follow-ups after treatment ends: about 3, 6 and 12 months, some missed.
-            let recovered_like = final_severity < 9.0 && intake >= 10.0;
-            let relapse_at = (!dropout && recovered_like && rng.chance(0.35)).then(|| rng.int(0, 2) as usize);
-            let mut relapsed = false;
-            let mut relapse_months = String::new();
-            if !dropout && !open {
-                for (i, (months, days, p)) in [(3, 91, 0.75), (6, 182, 0.6), (12, 365, 0.45)].into_iter().enumerate() {
-                    let date = last_date + days + rng.int(-10, 10) as Day;
-                    if !rng.chance(p) || date > extract {
-                        continue;
-                    }
-                    if relapse_at == Some(i) {
-                        relapsed = true;
-                        relapse_months = months.to_string();
-                    }
-                    let sev = if relapsed {
-                        (intake * rng.between(0.85, 1.05)).max(14.5)
-                    } else {
-                        (final_severity + rng.between(-1.5, 2.5)).max(0.0)
-                    };
-                    for inst in &instruments {
-                        let s = score(inst, sev, rng.normal());
-                        let _ = writeln!(
-                            m,
-                            "{client},{episode},{therapist},{site},{},,follow_up,{},{s},{discharge}",
-                            format_day(date),
-                            inst.code
-                        );
-                        n_rows += 1;
-                    }
-                }
-            }
-            let _ = writeln!(
-                t,
-                "{client},{episode},{therapist},{},{dropout},{},{relapsed},{relapse_months},{open}",
-                shape.as_str(),
-                if shape == Shape::DipThenImprovement { dip_peak.to_string() } else { String::new() }
-            );
-            let course = Course { start, end: last_date, n_sessions, shape, relapsed, extract };
-            write_goals(&mut g, &mut rng, &client, &episode, &course);
-            start = last_date + rng.int(120, 300) as Day;
-        }
+        write_client(&mut out, &mut rng, c, (first_start, last_start), extract);
         if (c + 1) % batch == 0 || c + 1 == n_clients {
-            let (m, g, t) = (std::mem::take(&mut m), std::mem::take(&mut g), std::mem::take(&mut t));
-            each(DemoData { measurements: m, goals: g, truth: t, n_measurements: std::mem::take(&mut n_rows) })?;
+            each(std::mem::take(&mut out))?;
         }
     }
     Ok(())
+}
+
+/// Draws client `c` (number `c + 1`), starting between the two days given, and writes
+/// the rows of their episodes.
+fn write_client(out: &mut DemoData, rng: &mut Rng, c: u64, (first_start, last_start): (Day, Day), extract: Day) {
+    let client = format!("C{:05}", c + 1);
+    let ther = rng.int(0, THERAPISTS as i64 - 1) as usize;
+    let therapist = format!("T{:02}", ther + 1);
+    let site = format!("S{}", ther % 3 + 1);
+    let n_episodes = if rng.chance(0.08) { 2 } else { 1 };
+    let mut start: Day = first_start + rng.int(0, i64::from(last_start - first_start)) as Day;
+    for e in 0..n_episodes {
+        // A second course that would begin after the extract date is not in the export.
+        if start > last_start {
+            break;
+        }
+        let episode = format!("E{}", e + 1);
+        let ids = EpisodeIds { client: &client, episode: &episode, therapist: &therapist, site: &site };
+        let last_date = write_episode(out, rng, ids, ther, start, extract);
+        start = last_date + rng.int(120, 300) as Day;
+    }
+}
+
+/// The ids that the rows of one episode start with.
+#[derive(Clone, Copy)]
+struct EpisodeIds<'a> {
+    client: &'a str,
+    episode: &'a str,
+    therapist: &'a str,
+    site: &'a str,
+}
+
+/// The drawn course of one episode, before its dates.
+struct Plan {
+    shape: Shape,
+    dropout: bool,
+    /// Sessions planned; a dropout stops after `n_sessions`.
+    planned: usize,
+    n_sessions: usize,
+    dip_peak: usize,
+    intake: f64,
+    gain: f64,
+    dip_depth: f64,
+    instruments: Vec<&'static Instrument>,
+}
+
+impl Plan {
+    /// The severity at session `k` (0 = assessment) of the planned course.
+    fn severity_at(&self, k: usize) -> f64 {
+        let Plan { shape, planned, dip_peak, intake, gain, dip_depth, .. } = *self;
+        let f = course(shape, k, planned, dip_peak);
+        match shape {
+            Shape::Deterioration => intake + gain * -f,
+            Shape::DipThenImprovement if f < 0.0 => intake + dip_depth * -f,
+            Shape::DipThenImprovement => intake + dip_depth - (gain + dip_depth) * f,
+            _ => intake - gain * f,
+        }
+    }
+}
+
+/// Draws an episode's course for a therapist of the given effect.
+fn draw_plan(rng: &mut Rng, effect: f64) -> Plan {
+    let shape = draw_shape(rng, effect);
+    let dropout = rng.chance(0.14);
+    let planned = rng.int(6, 16) as usize;
+    let n_sessions = if dropout { rng.int(1, 3) as usize } else { planned };
+    let dip_peak = rng.int(2, 3) as usize;
+    let intake = (15.0 + 4.5 * rng.normal()).clamp(3.0, 27.0);
+    let gain = match shape {
+        Shape::Deterioration => rng.between(7.0, 10.0),
+        Shape::NoResponse => 0.0,
+        _ => intake * rng.between(0.5, 0.85),
+    };
+    let dip_depth = rng.between(6.5, 9.0);
+    let instruments: Vec<&'static Instrument> = match rng.uniform() {
+        u if u < 0.74 => vec![&PHQ9, &GAD7],
+        u if u < 0.88 => vec![&CORE10],
+        u if u < 0.95 => vec![&ORS],
+        _ => vec![&PHQ9, &GAD7, &ORS],
+    };
+    Plan { shape, dropout, planned, n_sessions, dip_peak, intake, gain, dip_depth, instruments }
+}
+
+/// One episode being written: its ids, its drawn course and its session dates.
+struct Episode<'a> {
+    ids: EpisodeIds<'a>,
+    start: Day,
+    plan: Plan,
+    /// The assessment's and each session's date, some after the extract date.
+    dates: Vec<Day>,
+    /// Whether the last session, if attended, is marked `end`.
+    end_phase: bool,
+    /// Still in treatment on the extract date.
+    open: bool,
+    /// The discharge day written in every row (empty where none is recorded).
+    discharge: String,
+    extract: Day,
+}
+
+/// Draws and writes one episode starting on `start` (measurements, ground truth and
+/// goals); returns the date of its last session up to the extract date.
+fn write_episode(out: &mut DemoData, rng: &mut Rng, ids: EpisodeIds<'_>, ther: usize, start: Day, extract: Day) -> Day {
+    let plan = draw_plan(rng, therapist_effect(ther));
+    let end_phase = rng.chance(0.5);
+    // Courses running past the extract date are cut there: still in treatment.
+    let dates: Vec<Day> =
+        (0..=plan.n_sessions).map(|k| start + 7 * k as Day + rng.int(-1, 1) as Day * i32::from(k > 0)).collect();
+    let open = dates.last().is_some_and(|&d| d > extract);
+    // One site's system records the discharge day of each finished course (a
+    // dropout's referral is closed four weeks after the last contact).
+    let discharge = (ids.site == "S1" && !open)
+        .then(|| dates[plan.n_sessions] + if plan.dropout { 28 } else { 0 })
+        .filter(|&d| d <= extract)
+        .map(format_day)
+        .unwrap_or_default();
+    let ep = Episode { ids, start, plan, dates, end_phase, open, discharge, extract };
+    let (last_date, final_severity) = write_sessions(out, rng, &ep);
+    let (relapsed, relapse_months) = write_follow_ups(out, rng, &ep, last_date, final_severity);
+    let EpisodeIds { client, episode, therapist, .. } = ids;
+    let Plan { shape, dropout, n_sessions, dip_peak, .. } = ep.plan;
+    let _ = writeln!(
+        out.truth,
+        "{client},{episode},{therapist},{},{dropout},{},{relapsed},{relapse_months},{open}",
+        shape.as_str(),
+        if shape == Shape::DipThenImprovement { dip_peak.to_string() } else { String::new() }
+    );
+    let course = Course { start, end: last_date, n_sessions, shape, relapsed, extract };
+    write_goals(&mut out.goals, rng, client, episode, &course);
+    last_date
+}
+
+/// Writes the scores of the assessment and the sessions up to the extract date; returns
+/// the last of those sessions' date and severity.
+fn write_sessions(out: &mut DemoData, rng: &mut Rng, ep: &Episode) -> (Day, f64) {
+    let EpisodeIds { client, episode, therapist, site } = ep.ids;
+    let (plan, discharge) = (&ep.plan, &ep.discharge);
+    let n_sessions = plan.n_sessions;
+    let mut last_date = ep.start;
+    let mut final_severity = plan.intake;
+    for (k, &date) in ep.dates.iter().enumerate() {
+        if date > ep.extract {
+            break;
+        }
+        last_date = date;
+        let sev = plan.severity_at(k);
+        final_severity = sev;
+        // About one questionnaire set in twelve is not completed (never the assessment).
+        if k > 0 && rng.chance(0.085) {
+            continue;
+        }
+        let phase = match k {
+            0 => "assessment",
+            _ if k == n_sessions && ep.end_phase && !plan.dropout => "end",
+            _ => "treatment",
+        };
+        for inst in &plan.instruments {
+            let s = score(inst, sev, rng.normal());
+            let _ = writeln!(
+                out.measurements,
+                "{client},{episode},{therapist},{site},{},{k},{phase},{},{s},{discharge}",
+                format_day(date),
+                inst.code
+            );
+            out.n_measurements += 1;
+        }
+    }
+    (last_date, final_severity)
+}
+
+/// Writes the follow-up scores of a finished course, planting a relapse in some of the
+/// recovered; returns whether one was planted and at which follow-up (in months).
+fn write_follow_ups(
+    out: &mut DemoData,
+    rng: &mut Rng,
+    ep: &Episode,
+    last_date: Day,
+    final_severity: f64,
+) -> (bool, String) {
+    let EpisodeIds { client, episode, therapist, site } = ep.ids;
+    let (plan, discharge) = (&ep.plan, &ep.discharge);
+    let (intake, dropout) = (plan.intake, plan.dropout);
+    // Follow-ups after treatment ends: about 3, 6 and 12 months, some missed.
+    let recovered_like = final_severity < 9.0 && intake >= 10.0;
+    let relapse_at = (!dropout && recovered_like && rng.chance(0.35)).then(|| rng.int(0, 2) as usize);
+    let mut relapsed = false;
+    let mut relapse_months = String::new();
+    if !dropout && !ep.open {
+        for (i, (months, days, p)) in [(3, 91, 0.75), (6, 182, 0.6), (12, 365, 0.45)].into_iter().enumerate() {
+            let date = last_date + days + rng.int(-10, 10) as Day;
+            if !rng.chance(p) || date > ep.extract {
+                continue;
+            }
+            if relapse_at == Some(i) {
+                relapsed = true;
+                relapse_months = months.to_string();
+            }
+            let sev = if relapsed {
+                (intake * rng.between(0.85, 1.05)).max(14.5)
+            } else {
+                (final_severity + rng.between(-1.5, 2.5)).max(0.0)
+            };
+            for inst in &plan.instruments {
+                let s = score(inst, sev, rng.normal());
+                let _ = writeln!(
+                    out.measurements,
+                    "{client},{episode},{therapist},{site},{},,follow_up,{},{s},{discharge}",
+                    format_day(date),
+                    inst.code
+                );
+                out.n_measurements += 1;
+            }
+        }
+    }
+    (relapsed, relapse_months)
 }
 
 /// What the goal ratings of one episode follow.

@@ -331,7 +331,8 @@ pub(super) fn check_loaded(
 /// The rule that stops a run whose table lost most of its rows to one reason: the
 /// figures would describe the few rows left, and the cause is nearly always one setting
 /// (the date order, the measure names, the encoding).
-pub(super) const MOST_REJECTED: &str = "sustain stops when more than half of a table's rows are rejected for one reason";
+pub(super) const MOST_REJECTED: &str =
+    "sustain stops when more than half of a table's rows are rejected for one reason";
 
 pub(super) fn check_rejections(loaded: &Loaded, cfg: &RunConfig) -> Result<()> {
     for (table, name) in [(Table::Measurements, "measurements"), (Table::Goals, "goals")] {

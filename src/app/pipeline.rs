@@ -6,7 +6,11 @@ use super::*;
 
 /// Names the measures whose series were not searched for sudden gains because no
 /// switched-on criterion applies to them (see [`crate::analyses::sudden_gains::MeasureTally`]).
-pub(super) fn warn_no_criterion(sg: Option<&crate::analyses::summary::SuddenGainsSummary>, progress: &Progress, quiet: bool) {
+pub(super) fn warn_no_criterion(
+    sg: Option<&crate::analyses::summary::SuddenGainsSummary>,
+    progress: &Progress,
+    quiet: bool,
+) {
     let unsearched: Vec<&str> = sg
         .iter()
         .flat_map(|sg| sg.by_measure.iter())
@@ -69,30 +73,8 @@ pub(super) fn analysis(
     practice: Option<&PracticeCurrent>,
 ) -> Result<(Summary, PracticeCurrent)> {
     let in_pack = practice.is_some();
-    // Episodes were built on every row while loading; a filter keeps some (the rules stay
-    // as resolved on all data).
-    let episodes: std::borrow::Cow<Episodes> = if filter.is_empty() {
-        std::borrow::Cow::Borrowed(&loaded.episodes)
-    } else {
-        let mut kept = loaded.episodes.clone();
-        filter.apply(&loaded.keys, &mut kept);
-        std::borrow::Cow::Owned(kept)
-    };
-    let settings = Settings {
-        current: crate::analyses::current::Options { no_score_days: args.live.no_score_days },
-        trajectories: args.trajectories.options(),
-        sudden_gains: args.sudden_gains.options(),
-        follow_up: args.follow_up.options(),
-        caseload: crate::analyses::caseload::Options {
-            suppression: crate::stats::rates::Suppression {
-                threshold: args.suppress_below,
-                round_to: args.caseload.round_to,
-            },
-            overdispersion: args.caseload.overdispersion.into(),
-            period: args.caseload.trend_period.into(),
-        },
-        goals: crate::analyses::goals::Options { gbo_reliable_change: args.gbo_reliable_change, gas_rho: args.gas_rho },
-    };
+    let episodes = filtered_episodes(loaded, filter);
+    let settings = analysis_settings(args);
     // The series of each `--client`, found before the long work so that a wrong id fails fast.
     let client_series = client_series(&loaded.keys, &episodes, &args.client, !in_pack)?;
     let for_clients: BTreeSet<usize> = client_series.iter().flat_map(|(_, items)| items.iter().copied()).collect();
@@ -109,45 +91,129 @@ pub(super) fn analysis(
         progress,
     };
     let mut r = run_analyses(&stage)?;
-    let key = |c: &crate::analyses::current::Current| {
-        let it = &episodes.items[c.item];
-        (it.client, it.episode, it.measure)
-    };
     if let Some(practice) = practice {
-        for c in &mut r.current {
-            if let Some(p) = practice.get(&key(c)) {
-                *c = crate::analyses::current::Current { item: c.item, ..p.clone() };
-            }
-        }
-        r.summary.current = Some(crate::analyses::current::summarise(&r.current, &settings.current));
+        adopt_practice_current(&mut r, practice, &episodes, &settings.current);
     }
     warn_no_criterion(r.summary.sudden_gains.as_ref(), progress, args.input.quiet);
-    let (reg, supp) = (&cfg.registry, settings.caseload.suppression);
     progress.stage("drawing the charts");
-    let figures = crate::output::figures::all(&crate::output::figures::Inputs {
-        eps: &episodes,
-        registry: &cfg.registry,
+    let figures = report_figures(&episodes, &cfg.registry, &mut r, settings.caseload.suppression);
+    progress.stage("writing results");
+    let mut files = result_files(&stage, args, &client_series, &r, &figures);
+    if args.png {
+        progress.stage("rasterising the charts");
+        files.extend(chart_pngs(&figures)?);
+    }
+    progress.stage("rendering and writing files");
+    staging.write(files)?;
+    staging.commit()?;
+    // Kept for the packs that follow, if any.
+    let current = match args.by {
+        Some(_) if !in_pack => r.current.iter().map(|c| (series_key(&episodes, c), c.clone())).collect(),
+        _ => PracticeCurrent::new(),
+    };
+    Ok((r.summary, current))
+}
+
+/// The episodes a run analyses: those loaded, or those of them that `filter` keeps.
+fn filtered_episodes<'a>(
+    loaded: &'a Loaded,
+    filter: &crate::domain::episodes::Filter,
+) -> std::borrow::Cow<'a, Episodes> {
+    // Episodes were built on every row while loading; a filter keeps some (the rules stay
+    // as resolved on all data).
+    if filter.is_empty() {
+        std::borrow::Cow::Borrowed(&loaded.episodes)
+    } else {
+        let mut kept = loaded.episodes.clone();
+        filter.apply(&loaded.keys, &mut kept);
+        std::borrow::Cow::Owned(kept)
+    }
+}
+
+/// The analyses' options, from the flags.
+fn analysis_settings(args: &AnalyzeArgs) -> Settings {
+    Settings {
+        current: crate::analyses::current::Options { no_score_days: args.live.no_score_days },
+        trajectories: args.trajectories.options(),
+        sudden_gains: args.sudden_gains.options(),
+        follow_up: args.follow_up.options(),
+        caseload: crate::analyses::caseload::Options {
+            suppression: crate::stats::rates::Suppression {
+                threshold: args.suppress_below,
+                round_to: args.caseload.round_to,
+            },
+            overdispersion: args.caseload.overdispersion.into(),
+            period: args.caseload.trend_period.into(),
+        },
+        goals: crate::analyses::goals::Options { gbo_reliable_change: args.gbo_reliable_change, gas_rho: args.gas_rho },
+    }
+}
+
+/// The (client, episode, measure) ids of a current-caseload entry's series.
+fn series_key(episodes: &Episodes, c: &crate::analyses::current::Current) -> (u32, u32, u16) {
+    let it = &episodes.items[c.item];
+    (it.client, it.episode, it.measure)
+}
+
+/// Puts the practice's current-caseload entry of each series in place of the pack's
+/// own, and summarises them again.
+fn adopt_practice_current(
+    r: &mut Results,
+    practice: &PracticeCurrent,
+    episodes: &Episodes,
+    options: &crate::analyses::current::Options,
+) {
+    for c in &mut r.current {
+        if let Some(p) = practice.get(&series_key(episodes, c)) {
+            *c = crate::analyses::current::Current { item: c.item, ..p.clone() };
+        }
+    }
+    r.summary.current = Some(crate::analyses::current::summarise(&r.current, options));
+}
+
+/// The report's charts (the goal chart, drawn with the goal results, is taken from `r`).
+fn report_figures(
+    episodes: &Episodes,
+    registry: &Registry,
+    r: &mut Results,
+    suppression: crate::stats::rates::Suppression,
+) -> Vec<crate::output::figures::Figure> {
+    crate::output::figures::all(&crate::output::figures::Inputs {
+        eps: episodes,
+        registry,
         etr: &r.etr,
         curves: &r.curves,
         units: &r.units,
         periods: &r.periods,
-        goal_progress: r.goal_figure,
-        suppression: supp,
-    });
-    progress.stage("writing results");
-    let attention = attention_rows(&loaded.keys, &episodes, &r.current, &settings.current, reg);
+        goal_progress: r.goal_figure.take(),
+        suppression,
+    })
+}
+
+/// The run's tables, `summary.json`, the two reports and the `--client` pages, in the
+/// order they are written.
+fn result_files<'a>(
+    cx: &Stage<'a>,
+    args: &AnalyzeArgs,
+    client_series: &[(&str, Vec<usize>)],
+    r: &'a Results,
+    figures: &[crate::output::figures::Figure],
+) -> Vec<OutputFile<'a>> {
+    let (loaded, cfg, episodes) = (cx.loaded, cx.cfg, cx.eps);
+    let (reg, supp) = (&cfg.registry, cx.settings.caseload.suppression);
+    let attention = attention_rows(&loaded.keys, episodes, &r.current, &cx.settings.current, reg);
     let report = crate::output::report::render_html(&crate::output::report::ReportInput {
         summary: &r.summary,
         registry: &cfg.registry,
         suppress_below: args.suppress_below,
-        figures: &figures,
+        figures,
         attention: &attention,
     });
     let client_pages = client_pages(
         loaded,
         cfg,
-        &episodes,
-        &client_series,
+        episodes,
+        client_series,
         &ClientResults {
             trajectories: &r.client_trajectories,
             etr: &r.etr,
@@ -155,18 +221,18 @@ pub(super) fn analysis(
             gains: &r.gains,
         },
     );
-    let current_opts = settings.current;
+    let current_opts = cx.settings.current;
     let mut files: Vec<OutputFile> = vec![
-        OutputFile::render("current.csv", |w| {
-            tables::current_csv(w, &loaded.keys, &episodes, &r.current, &current_opts, reg)
+        OutputFile::render("current.csv", move |w| {
+            tables::current_csv(w, &loaded.keys, episodes, &r.current, &current_opts, reg)
         }),
-        OutputFile::render("relapse_survival.csv", |w| tables::relapse_survival_csv(w, &r.curves, reg)),
-        OutputFile::render("expected_response.csv", |w| tables::expected_response_csv(w, &r.etr, reg)),
-        OutputFile::render("therapists.csv", |w| {
+        OutputFile::render("relapse_survival.csv", move |w| tables::relapse_survival_csv(w, &r.curves, reg)),
+        OutputFile::render("expected_response.csv", move |w| tables::expected_response_csv(w, &r.etr, reg)),
+        OutputFile::render("therapists.csv", move |w| {
             tables::units_csv(w, &r.units, "therapist", &r.funnel_refs, &supp, reg)
         }),
-        OutputFile::render("sites.csv", |w| tables::units_csv(w, &r.units, "site", &r.funnel_refs, &supp, reg)),
-        OutputFile::render("trends.csv", |w| tables::trends_csv(w, &r.periods, &supp, reg)),
+        OutputFile::render("sites.csv", move |w| tables::units_csv(w, &r.units, "site", &r.funnel_refs, &supp, reg)),
+        OutputFile::render("trends.csv", move |w| tables::trends_csv(w, &r.periods, &supp, reg)),
         OutputFile::new("summary.json", {
             let mut v = serde_json::to_value(&r.summary).expect("summary serialises");
             crate::analyses::summary::suppress_json(&mut v, args.suppress_below);
@@ -186,24 +252,19 @@ pub(super) fn analysis(
         ),
     ];
     files.extend(client_pages);
-    if args.png {
-        progress.stage("rasterising the charts");
-        let fonts = crate::output::charts::system_fonts();
-        for f in &figures {
-            let bytes = crate::output::charts::png(&f.svg, &fonts)
-                .map_err(|e| Error::Usage(format!("cannot draw chart {} as PNG: {e}", f.id)))?;
-            files.push(OutputFile::new(format!("charts/{}.png", f.id), bytes));
-        }
+    files
+}
+
+/// Each chart as a PNG file, `charts/<id>.png`.
+fn chart_pngs(figures: &[crate::output::figures::Figure]) -> Result<Vec<OutputFile<'static>>> {
+    let fonts = crate::output::charts::system_fonts();
+    let mut files = Vec::new();
+    for f in figures {
+        let bytes = crate::output::charts::png(&f.svg, &fonts)
+            .map_err(|e| Error::Usage(format!("cannot draw chart {} as PNG: {e}", f.id)))?;
+        files.push(OutputFile::new(format!("charts/{}.png", f.id), bytes));
     }
-    progress.stage("rendering and writing files");
-    staging.write(files)?;
-    staging.commit()?;
-    // Kept for the packs that follow, if any.
-    let current = match args.by {
-        Some(_) if !in_pack => r.current.iter().map(|c| (key(c), c.clone())).collect(),
-        _ => PracticeCurrent::new(),
-    };
-    Ok((r.summary, current))
+    Ok(files)
 }
 
 /// The open episodes that need attention, as the report lists them: one row per episode
@@ -340,7 +401,8 @@ pub(super) type Trajectories = (
 );
 
 /// Goals: whether their tables were written, their summary and figure.
-pub(super) type GoalResults = (Result<()>, crate::analyses::summary::GoalsSummary, Option<crate::output::figures::Figure>);
+pub(super) type GoalResults =
+    (Result<()>, crate::analyses::summary::GoalsSummary, Option<crate::output::figures::Figure>);
 
 /// Runs the analyses on the episodes. They only read the episodes, so they run side by
 /// side (follow-up first, then the caseload, which needs the durability flags); each also
@@ -606,94 +668,112 @@ pub(super) fn client_pages(
     let mut client_pages = Vec::new();
     let file_names = unique_file_names(clients.iter().map(|(client, _)| *client));
     for ((client, items), file_name) in clients.iter().zip(file_names) {
-        let pages: Vec<crate::output::report::ClientEpisode> = items
-            .iter()
-            .map(|&i| {
-                let it = &episodes.items[i];
-                let c = &it.classification;
-                let t = &results.trajectories[&i];
-                let d = &results.durability[i];
-                let text = |x: Option<&str>| x.unwrap_or("–").replace('_', " ");
-                crate::output::report::ClientEpisode {
-                    episode: loaded.keys.episodes.name(it.episode).to_string(),
-                    measure: cfg.registry.get(it.measure as usize).code.clone(),
-                    facts: vec![
-                        (
-                            "on the extract date".into(),
-                            match it.status().ended_by() {
-                                Some(by) => format!("ended ({})", by.as_str().replace('_', " ")),
-                                None => "in treatment (open): every figure here is so far, up to the latest score".into(),
-                            },
-                        ),
-                        (
-                            if it.ended() { "baseline → final" } else { "baseline → latest" }.into(),
-                            format!(
-                                "{} → {}",
-                                tables::num(it.baseline),
-                                it.final_score.map_or("–".into(), tables::num)
-                            ),
-                        ),
-                        ("reliable change".into(), text(c.reliable_change.map(|r| r.as_str()))),
-                        (
-                            if it.ended() { "outcome" } else { "outcome so far" }.into(),
-                            text(c.outcome.map(|o| o.as_str())),
-                        ),
-                        ("trajectory".into(), text(t.shape.map(|s| s.as_str()))),
-                        (
-                            "change per session".into(),
-                            match (t.slope_per_session, t.shrunken_slope_per_session) {
-                                (Some(own), Some(model)) => format!(
-                                    "{:.2} points from the client's own scores, {:.2} under the practice's growth model",
-                                    own, model
-                                ),
-                                (Some(own), None) => format!("{own:.2} points"),
-                                _ => "–".into(),
-                            },
-                        ),
-                        (
-                            "against the typical client".into(),
-                            match (t.change_vs_typical, t.slope_rci) {
-                                (Some(c), Some(rci)) => format!("{} (HLM index {rci:.2})", c.replace('_', " ")),
-                                _ => "– (fewer than 3 scores, or no index for this measure)".into(),
-                            },
-                        ),
-                        (
-                            "temporary worsening".into(),
-                            t.dip.as_ref().map_or("none".into(), |d| {
-                                format!(
-                                    "from session {} ({}), {} points at worst",
-                                    d.start,
-                                    d.kind.replace('_', " "),
-                                    tables::num(d.depth)
-                                )
-                            }),
-                        ),
-                        ("follow-up scores".into(), d.n_followup.to_string()),
-                        (
-                            "relapse".into(),
-                            match (d.relapse, d.relapse_date) {
-                                (Some(true), Some(day)) => format!("yes, {}", crate::domain::dates::format_day(day)),
-                                (Some(false), _) => "no".into(),
-                                _ => "does not apply".into(),
-                            },
-                        ),
-                    ],
-                    figures: [
-                        crate::output::figures::client_trajectory(&loaded.rows, episodes, results.gains, &cfg.registry, i),
-                        crate::output::figures::client_vs_expected(&loaded.rows, episodes, results.etr, t, &cfg.registry, i),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-                }
-            })
-            .collect();
+        let pages: Vec<crate::output::report::ClientEpisode> =
+            items.iter().map(|&i| client_episode(loaded, cfg, episodes, results, i)).collect();
         client_pages.push(OutputFile::new(
             format!("client_{file_name}.html"),
             crate::output::report::render_client(client, &pages).into_bytes(),
         ));
     }
     client_pages
+}
+
+/// Series `i` as a client's page shows it: its facts and its two figures.
+fn client_episode(
+    loaded: &Loaded,
+    cfg: &RunConfig,
+    episodes: &Episodes,
+    results: &ClientResults,
+    i: usize,
+) -> crate::output::report::ClientEpisode {
+    let it = &episodes.items[i];
+    let t = &results.trajectories[&i];
+    let d = &results.durability[i];
+    let mut facts = status_facts(it);
+    facts.extend(course_facts(t, d));
+    crate::output::report::ClientEpisode {
+        episode: loaded.keys.episodes.name(it.episode).to_string(),
+        measure: cfg.registry.get(it.measure as usize).code.clone(),
+        facts,
+        figures: [
+            crate::output::figures::client_trajectory(&loaded.rows, episodes, results.gains, &cfg.registry, i),
+            crate::output::figures::client_vs_expected(&loaded.rows, episodes, results.etr, t, &cfg.registry, i),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+    }
+}
+
+/// What a client's page says of a series' status and outcome on the extract date.
+fn status_facts(it: &crate::domain::episodes::EpisodeMeasure) -> Vec<(String, String)> {
+    let c = &it.classification;
+    let text = |x: Option<&str>| x.unwrap_or("–").replace('_', " ");
+    vec![
+        (
+            "on the extract date".into(),
+            match it.status().ended_by() {
+                Some(by) => format!("ended ({})", by.as_str().replace('_', " ")),
+                None => "in treatment (open): every figure here is so far, up to the latest score".into(),
+            },
+        ),
+        (
+            if it.ended() { "baseline → final" } else { "baseline → latest" }.into(),
+            format!("{} → {}", tables::num(it.baseline), it.final_score.map_or("–".into(), tables::num)),
+        ),
+        ("reliable change".into(), text(c.reliable_change.map(|r| r.as_str()))),
+        (if it.ended() { "outcome" } else { "outcome so far" }.into(), text(c.outcome.map(|o| o.as_str()))),
+    ]
+}
+
+/// What a client's page says of a series' course: its trajectory, any temporary
+/// worsening, and its follow-up.
+fn course_facts(
+    t: &crate::analyses::trajectories::Trajectory,
+    d: &crate::analyses::followup::Durability,
+) -> Vec<(String, String)> {
+    let text = |x: Option<&str>| x.unwrap_or("–").replace('_', " ");
+    vec![
+        ("trajectory".into(), text(t.shape.map(|s| s.as_str()))),
+        (
+            "change per session".into(),
+            match (t.slope_per_session, t.shrunken_slope_per_session) {
+                (Some(own), Some(model)) => format!(
+                    "{:.2} points from the client's own scores, {:.2} under the practice's growth model",
+                    own, model
+                ),
+                (Some(own), None) => format!("{own:.2} points"),
+                _ => "–".into(),
+            },
+        ),
+        (
+            "against the typical client".into(),
+            match (t.change_vs_typical, t.slope_rci) {
+                (Some(c), Some(rci)) => format!("{} (HLM index {rci:.2})", c.replace('_', " ")),
+                _ => "– (fewer than 3 scores, or no index for this measure)".into(),
+            },
+        ),
+        (
+            "temporary worsening".into(),
+            t.dip.as_ref().map_or("none".into(), |d| {
+                format!(
+                    "from session {} ({}), {} points at worst",
+                    d.start,
+                    d.kind.replace('_', " "),
+                    tables::num(d.depth)
+                )
+            }),
+        ),
+        ("follow-up scores".into(), d.n_followup.to_string()),
+        (
+            "relapse".into(),
+            match (d.relapse, d.relapse_date) {
+                (Some(true), Some(day)) => format!("yes, {}", crate::domain::dates::format_day(day)),
+                (Some(false), _) => "no".into(),
+                _ => "does not apply".into(),
+            },
+        ),
+    ]
 }
 
 /// Goals, restricted to the episodes the filter kept.

@@ -482,6 +482,19 @@ pub struct GoalColumns {
     pub weight: Vec<f64>,
 }
 
+/// The goal table in the goal analysis' order (client, episode, scale, goal by name, then
+/// date), duplicates dropped, handed out a run of whole clients at a time. The input layer
+/// holds it in memory or, for a large table, in temporary files it reads back run by run.
+pub trait GoalRuns {
+    /// The names behind the ids.
+    fn names(&self) -> &GoalNames;
+    /// The table's `episode_end` days.
+    fn episode_end(&self) -> &EndDates;
+    /// Hands the rows to `each` one run of whole clients at a time, in order; fails only if
+    /// a run cannot be read back.
+    fn each_run(&self, each: &mut dyn FnMut(&GoalColumns)) -> std::io::Result<()>;
+}
+
 /// The names behind the goal table's ids (its own interners: goal clients need not be
 /// symptom clients).
 #[derive(Debug, Default, Clone)]

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 /// The two-sided 5 % normal critical value, `qnorm(0.975)`, as used by the
 /// clinicalsignificance package (not the rounded 1.96).
-pub const Z_975: f64 = 1.959_963_984_540_054;
+pub use crate::stats::rates::Z95 as Z_975;
 
 /// Reliable change category (the contract's `reliable_change`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

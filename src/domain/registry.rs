@@ -367,11 +367,25 @@ impl<'r> MeasureFinder<'r> {
     }
 }
 
-fn apply_spec(m: &mut Measure, spec: MeasureSpec) -> Result<(), String> {
+fn apply_spec(m: &mut Measure, mut spec: MeasureSpec) -> Result<(), String> {
     let code = m.code.clone();
-    if let Some(v) = spec.name {
+    if let Some(v) = spec.name.take() {
         m.name = v;
     }
+    apply_scale(m, &spec, &code)?;
+    if let Some(v) = spec.better {
+        m.direction = v;
+    }
+    apply_cutoff(m, &spec, &code)?;
+    apply_reliable_change(m, &spec, &code)?;
+    if let Some(v) = spec.remission_below {
+        m.remission_below = Some(v);
+    }
+    apply_codes_and_source(m, spec, &code)
+}
+
+/// Sets the scale's range from `spec`, then checks the values that must lie on it.
+fn apply_scale(m: &mut Measure, spec: &MeasureSpec, code: &str) -> Result<(), String> {
     let finite = |name: &str, v: Option<f64>| match v {
         Some(x) if !x.is_finite() => Err(format!("measure {code}: `{name}` must be a finite number")),
         _ => Ok(v),
@@ -400,9 +414,11 @@ fn apply_spec(m: &mut Measure, spec: MeasureSpec) -> Result<(), String> {
     if matches!(finite("functional_sd", spec.functional_sd)?, Some(sd) if sd <= 0.0) {
         return Err(format!("measure {code}: `functional_sd` must be above 0"));
     }
-    if let Some(v) = spec.better {
-        m.direction = v;
-    }
+    Ok(())
+}
+
+/// Sets the clinical cut-off: a fixed value, or a Jacobson–Truax method with the norms it needs.
+fn apply_cutoff(m: &mut Measure, spec: &MeasureSpec, code: &str) -> Result<(), String> {
     match (spec.cutoff, spec.cutoff_method) {
         (Some(_), Some(_)) => return Err(format!("measure {code}: give either `cutoff` or `cutoff_method`, not both")),
         (Some(value), None) => m.cutoff = Some(Cutoff::Fixed { value }),
@@ -420,6 +436,11 @@ fn apply_spec(m: &mut Measure, spec: MeasureSpec) -> Result<(), String> {
         }
         (None, None) => {}
     }
+    Ok(())
+}
+
+/// Sets the reliable-change rule: a fixed threshold, or an index from a reliability.
+fn apply_reliable_change(m: &mut Measure, spec: &MeasureSpec, code: &str) -> Result<(), String> {
     match (spec.reliable_change, spec.reliability) {
         (Some(_), Some(_)) => {
             return Err(format!("measure {code}: give either `reliable_change` or `reliability`, not both"))
@@ -454,9 +475,11 @@ fn apply_spec(m: &mut Measure, spec: MeasureSpec) -> Result<(), String> {
     if spec.reliability.is_none() && (spec.rci_method.is_some() || spec.reliability_post.is_some()) {
         return Err(format!("measure {code}: `rci_method` and `reliability_post` need `reliability`"));
     }
-    if let Some(v) = spec.remission_below {
-        m.remission_below = Some(v);
-    }
+    Ok(())
+}
+
+/// Adds the aliases and the terminology codes (each checked), then the source.
+fn apply_codes_and_source(m: &mut Measure, spec: MeasureSpec, code: &str) -> Result<(), String> {
     m.aliases.extend(spec.aliases);
     // A mistyped code would match no row, and the rows would be rejected as an unknown measure.
     if let Some(c) = spec.snomed {

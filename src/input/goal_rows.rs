@@ -67,6 +67,20 @@ impl GoalRows {
     }
 }
 
+impl crate::domain::columns::GoalRuns for GoalRows {
+    fn names(&self) -> &GoalNames {
+        &self.names
+    }
+
+    fn episode_end(&self) -> &crate::domain::columns::EndDates {
+        &self.episode_end
+    }
+
+    fn each_run(&self, each: &mut dyn FnMut(&GoalColumns)) -> io::Result<()> {
+        self.for_each_run(each)
+    }
+}
+
 /// Collects the goal table while it is validated block by block (see the module notes).
 pub struct Builder {
     budget: usize,

@@ -577,24 +577,13 @@ pub fn client_trajectory(
     registry: &Registry,
     idx: usize,
 ) -> Option<Figure> {
-    use crate::domain::columns::Phase;
     let it = &eps.items[idx];
     let rule = eps.rules[it.measure as usize].as_ref()?;
     let meas = registry.get(it.measure as usize);
     let d0 = it.first_date;
     let weeks = |d: i32| f64::from(d - d0) / 7.0;
     let rows: Vec<usize> = it.rows.clone().collect();
-    let treat: Vec<(f64, f64)> = rows
-        .iter()
-        .filter(|&&r| series.phase[r] != Phase::FollowUp)
-        .map(|&r| (weeks(series.date[r]), series.score[r]))
-        .collect();
-    let mut fu: Vec<(f64, f64)> = rows
-        .iter()
-        .filter(|&&r| series.phase[r] == Phase::FollowUp)
-        .map(|&r| (weeks(series.date[r]), series.score[r]))
-        .collect();
-    fu.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (treat, fu) = treatment_and_follow_up_points(series, &rows, &weeks);
     let all: Vec<f64> = treat.iter().chain(&fu).map(|p| p.0).collect();
     let x_max = all.iter().copied().fold(1.0, f64::max) + 1.0;
     let (lo, hi) = if meas.min.is_finite() && meas.max.is_finite() {
@@ -613,63 +602,10 @@ pub fn client_trajectory(
             upper: vec![upper; 2],
         });
     }
-    let mut lines =
-        vec![Line { name: Some("treatment".into()), color: charts::BLUE, points: treat.clone(), dashed: false }];
-    if let (Some(last), false) = (treat.last(), fu.is_empty()) {
-        let mut p = vec![*last];
-        p.extend(fu.iter().copied());
-        lines.push(Line {
-            name: Some("after treatment (follow-up)".into()),
-            color: charts::PURPLE,
-            points: p,
-            dashed: true,
-        });
-    }
-    if let Some(c) = rule.cutoff {
-        lines.push(Line {
-            name: Some("clinical cut-off".into()),
-            color: charts::VERMILLION,
-            points: vec![(0.0, c), (x_max, c)],
-            dashed: true,
-        });
-    }
-    let mut markers = vec![
-        Markers {
-            name: None,
-            color: charts::BLUE,
-            points: treat.iter().map(|p| (p.0, p.1, 0.9)).collect(),
-            filled: true,
-        },
-        Markers {
-            name: None,
-            color: charts::PURPLE,
-            points: fu.iter().map(|p| (p.0, p.1, 0.9)).collect(),
-            filled: true,
-        },
-    ];
-    // Sudden gains: ring the pregain and postgain scores (found by session number).
-    let session_week: std::collections::HashMap<i32, f64> = rows
-        .iter()
-        .filter(|&&r| series.phase[r] != Phase::FollowUp)
-        .map(|&r| (series.session[r], weeks(series.date[r])))
-        .collect();
-    let mut rings = Vec::new();
-    for f in gains.found.iter().filter(|f| f.item == idx) {
-        for (s, y) in [(f.pregain_session, f.event.pregain_score), (f.pregain_session + 1, f.event.postgain_score)] {
-            if let Some(w) = session_week.get(&s) {
-                rings.push((*w, y, 1.8));
-            }
-        }
-    }
+    let lines = trajectory_lines(&treat, &fu, rule.cutoff, x_max);
+    let rings = sudden_gain_rings(series, &rows, &weeks, gains, idx);
     let n_gains = gains.found.iter().filter(|f| f.item == idx).count();
-    if !rings.is_empty() {
-        markers.push(Markers {
-            name: Some("sudden gain or loss".into()),
-            color: charts::ORANGE,
-            points: rings,
-            filled: false,
-        });
-    }
+    let markers = trajectory_markers(&treat, &fu, rings);
     figure(
         &format!("client-{idx}"),
         "client",
@@ -687,6 +623,112 @@ pub fn client_trajectory(
         }),
         format!("{} scores in treatment and {} after it; the shaded band is the change from baseline that is within measurement error; {n_gains} sudden gains or losses are ringed.", treat.len(), fu.len()),
     )
+}
+
+/// Points of a chart: (weeks, score).
+type Points = Vec<(f64, f64)>;
+
+/// A series' scores as (weeks, score): those before follow-up in row order, and the
+/// follow-ups by date.
+fn treatment_and_follow_up_points(
+    series: &crate::domain::episodes::SeriesRows,
+    rows: &[usize],
+    weeks: &impl Fn(i32) -> f64,
+) -> (Points, Points) {
+    use crate::domain::columns::Phase;
+    let treat: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|&&r| series.phase[r] != Phase::FollowUp)
+        .map(|&r| (weeks(series.date[r]), series.score[r]))
+        .collect();
+    let mut fu: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|&&r| series.phase[r] == Phase::FollowUp)
+        .map(|&r| (weeks(series.date[r]), series.score[r]))
+        .collect();
+    fu.sort_by(|a, b| a.0.total_cmp(&b.0));
+    (treat, fu)
+}
+
+/// The treatment line, the dashed follow-up line on from its last score, and the
+/// clinical cut-off, in drawing order.
+fn trajectory_lines(treat: &[(f64, f64)], fu: &[(f64, f64)], cutoff: Option<f64>, x_max: f64) -> Vec<Line> {
+    let mut lines =
+        vec![Line { name: Some("treatment".into()), color: charts::BLUE, points: treat.to_vec(), dashed: false }];
+    if let (Some(last), false) = (treat.last(), fu.is_empty()) {
+        let mut p = vec![*last];
+        p.extend(fu.iter().copied());
+        lines.push(Line {
+            name: Some("after treatment (follow-up)".into()),
+            color: charts::PURPLE,
+            points: p,
+            dashed: true,
+        });
+    }
+    if let Some(c) = cutoff {
+        lines.push(Line {
+            name: Some("clinical cut-off".into()),
+            color: charts::VERMILLION,
+            points: vec![(0.0, c), (x_max, c)],
+            dashed: true,
+        });
+    }
+    lines
+}
+
+/// The rings (week, score, size) around the scores before and after each sudden gain or
+/// loss of series `idx`.
+fn sudden_gain_rings(
+    series: &crate::domain::episodes::SeriesRows,
+    rows: &[usize],
+    weeks: &impl Fn(i32) -> f64,
+    gains: &crate::analyses::sudden_gains::SuddenGains,
+    idx: usize,
+) -> Vec<(f64, f64, f64)> {
+    use crate::domain::columns::Phase;
+    // Sudden gains: ring the pregain and postgain scores (found by session number).
+    let session_week: std::collections::HashMap<i32, f64> = rows
+        .iter()
+        .filter(|&&r| series.phase[r] != Phase::FollowUp)
+        .map(|&r| (series.session[r], weeks(series.date[r])))
+        .collect();
+    let mut rings = Vec::new();
+    for f in gains.found.iter().filter(|f| f.item == idx) {
+        for (s, y) in [(f.pregain_session, f.event.pregain_score), (f.pregain_session + 1, f.event.postgain_score)] {
+            if let Some(w) = session_week.get(&s) {
+                rings.push((*w, y, 1.8));
+            }
+        }
+    }
+    rings
+}
+
+/// Markers on the treatment and follow-up scores, then on the sudden gains' rings (if
+/// any), in drawing order.
+fn trajectory_markers(treat: &[(f64, f64)], fu: &[(f64, f64)], rings: Vec<(f64, f64, f64)>) -> Vec<Markers> {
+    let mut markers = vec![
+        Markers {
+            name: None,
+            color: charts::BLUE,
+            points: treat.iter().map(|p| (p.0, p.1, 0.9)).collect(),
+            filled: true,
+        },
+        Markers {
+            name: None,
+            color: charts::PURPLE,
+            points: fu.iter().map(|p| (p.0, p.1, 0.9)).collect(),
+            filled: true,
+        },
+    ];
+    if !rings.is_empty() {
+        markers.push(Markers {
+            name: Some("sudden gain or loss".into()),
+            color: charts::ORANGE,
+            points: rings,
+            filled: false,
+        });
+    }
+    markers
 }
 
 /// One client's scores over the expected-response percentiles of clients who started in

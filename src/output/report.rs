@@ -245,8 +245,75 @@ pub fn render_html(input: &ReportInput) -> String {
 fn view_of(input: &ReportInput) -> View {
     let s = input.summary;
     let sup = Suppressor(input.suppress_below);
-    let measures: Vec<MeasureView> = s
+    let (headline_title, headline) = headline_view(s, &sup);
+    let methods = s
         .measures
+        .keys()
+        .filter_map(|code| input.registry.find(code))
+        .map(|i| method_view(input.registry.get(i), s.measures.get(&input.registry.get(i).code).map(|m| &m.rule)))
+        .collect();
+    let mut figures: std::collections::BTreeMap<&'static str, Vec<crate::output::figures::Figure>> = Default::default();
+    for f in input.figures {
+        figures.entry(f.section).or_default().push(f.clone());
+    }
+    View {
+        figures,
+        trajectories: trajectory_facts(s, &sup),
+        sudden_gains: sudden_gain_facts(s, &sup),
+        sustained: sustained_tables(s, &sup),
+        goals: goal_tables(s, &sup),
+        caseload: caseload_facts(s, &sup),
+        version: s.sustain_version,
+        inputs: s
+            .inputs
+            .iter()
+            .map(|(k, t)| (k.to_string(), t.file.clone(), t.rows_read, t.rows_used, t.rows_rejected))
+            .collect(),
+        rows_read: s.rows_read,
+        rows_used: s.rows_used,
+        rows_rejected: s.rows_rejected,
+        rejections: s.rejections_by_reason.iter().map(|(k, n)| (k.replace('_', " "), *n)).collect(),
+        series_checks: s
+            .measures
+            .iter()
+            .filter(|(_, m)| m.series_checks.any())
+            .map(|(code, m)| {
+                let c = m.series_checks;
+                (code.clone(), sup.count(c.assessment_not_baseline), sup.count(c.dates_out_of_session_order))
+            })
+            .collect(),
+        goal_checks: s
+            .goals
+            .iter()
+            .flat_map(|g| {
+                [
+                    ("Ratings name more than one parent goal", g.checks.parents_differ),
+                    ("GAS ratings give different weights", g.checks.weights_differ),
+                ]
+            })
+            .filter(|(_, n)| *n > 0)
+            .map(|(what, n)| (what, sup.count(n)))
+            .collect(),
+        clients: sup.count(s.clients),
+        episodes: sup.count(s.episodes),
+        status_line: status_line(&sup, &s.status),
+        attention: input.attention.iter().take(ATTENTION_SHOWN).cloned().collect(),
+        attention_more: input.attention.len().saturating_sub(ATTENTION_SHOWN),
+        // Exact: a list of clients for the practice's clinicians, not a published statistic.
+        open_series: s.current.as_ref().map_or(0, |c| c.open_series).to_string(),
+        needing_attention: s.current.as_ref().map_or(0, |c| c.needing_attention).to_string(),
+        no_score_days: s.current.as_ref().and_then(|c| c.options).map_or(0, |o| o.no_score_days),
+        headline,
+        headline_title,
+        measures: measure_views(s, &sup),
+        methods,
+        suppress_below: input.suppress_below,
+    }
+}
+
+/// The report's table of each measure's counts and rates.
+fn measure_views(s: &Summary, sup: &Suppressor) -> Vec<MeasureView> {
+    s.measures
         .iter()
         .map(|(code, ms)| MeasureView {
             code: code.clone(),
@@ -256,11 +323,16 @@ fn view_of(input: &ReportInput) -> View {
             ended: sup.count(ms.ended),
             paired: sup.count(ms.paired),
             at_caseness: sup.count(ms.at_caseness),
-            rates: rates(&sup, &ms.rates),
+            rates: rates(sup, &ms.rates),
             outcomes: ms.outcomes.iter().map(|(k, n)| (k.replace('_', " "), sup.count(*n))).collect(),
         })
-        .collect();
-    let (headline_title, headline) = match (&s.talking_therapies, s.measures.iter().next()) {
+        .collect()
+}
+
+/// The headline table's title and rates: the NHS Talking Therapies combined figures
+/// where there are any, else the first measure's.
+fn headline_view(s: &Summary, sup: &Suppressor) -> (String, Vec<RateView>) {
+    match (&s.talking_therapies, s.measures.iter().next()) {
         (Some(tt), _) => (
             format!(
                 "NHS Talking Therapies combined PHQ-9 + GAD-7 ({} finished courses of treatment: ended, with paired \
@@ -273,7 +345,7 @@ fn view_of(input: &ReportInput) -> View {
                         format!("; {} judged by the measure file's rule, not the NHS thresholds", codes.join(", ")),
                 }
             ),
-            rates(&sup, &tt.rates),
+            rates(sup, &tt.rates),
         ),
         (None, Some((code, ms))) => (
             format!(
@@ -281,23 +353,16 @@ fn view_of(input: &ReportInput) -> View {
                 sup.count(ms.paired),
                 sup.count(ms.in_treatment)
             ),
-            rates(&sup, &ms.rates),
+            rates(sup, &ms.rates),
         ),
         (None, None) => ("No episodes".into(), vec![]),
-    };
-    let methods = s
-        .measures
-        .keys()
-        .filter_map(|code| input.registry.find(code))
-        .map(|i| method_view(input.registry.get(i), s.measures.get(&input.registry.get(i).code).map(|m| &m.rule)))
-        .collect();
-    let mut figures: std::collections::BTreeMap<&'static str, Vec<crate::output::figures::Figure>> = Default::default();
-    for f in input.figures {
-        figures.entry(f.section).or_default().push(f.clone());
     }
+}
+
+/// Each measure's trajectory shapes, dips, not-on-track flag and growth model, as facts.
+fn trajectory_facts(s: &Summary, sup: &Suppressor) -> Vec<Facts> {
     let pct = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{:.0} %", 100.0 * v));
-    let trajectories = s
-        .trajectories
+    s.trajectories
         .iter()
         .flat_map(|t| t.by_measure.iter())
         .map(|(code, t)| {
@@ -360,9 +425,12 @@ fn view_of(input: &ReportInput) -> View {
             }
             Facts { title: code.clone(), rows }
         })
-        .collect();
-    let sudden_gains = s
-        .sudden_gains
+        .collect()
+}
+
+/// Each measure's sudden gains and losses, as facts.
+fn sudden_gain_facts(s: &Summary, sup: &Suppressor) -> Vec<Facts> {
+    s.sudden_gains
         .iter()
         .flat_map(|g| g.by_measure.iter())
         .map(|(code, t)| Facts {
@@ -392,9 +460,12 @@ fn view_of(input: &ReportInput) -> View {
                 ]
             },
         })
-        .collect();
-    let sustained = s
-        .sustained
+        .collect()
+}
+
+/// Each measure's rates at follow-up, for measures with any follow-up score.
+fn sustained_tables(s: &Summary, sup: &Suppressor) -> Vec<RateTable> {
+    s.sustained
         .iter()
         .flat_map(|x| x.by_measure.iter())
         .filter(|(_, m)| m.followup_scores > 0)
@@ -404,10 +475,14 @@ fn view_of(input: &ReportInput) -> View {
                 sup.count(m.followup_scores),
                 sup.count(m.recovered_lost_to_followup)
             ),
-            rows: rates(&sup, &m.rates),
+            rows: rates(sup, &m.rates),
         })
-        .collect();
-    let goals = s
+        .collect()
+}
+
+/// The goal counts and rates.
+fn goal_tables(s: &Summary, sup: &Suppressor) -> Vec<RateTable> {
+    s
         .goals
         .iter()
         .map(|g| RateTable {
@@ -421,9 +496,14 @@ fn view_of(input: &ReportInput) -> View {
                 sup.count(g.agreement["symptoms_only"]),
                 sup.count(g.agreement["neither"]),
             ),
-            rows: rates(&sup, &g.rates),
+            rows: rates(sup, &g.rates),
         })
-        .collect();
+        .collect()
+}
+
+/// Units outside the funnel limits, trend statements and the therapist and site effects
+/// models large enough to show.
+fn caseload_facts(s: &Summary, sup: &Suppressor) -> Vec<Facts> {
     let mut caseload: Vec<Facts> = s
         .caseload
         .iter()
@@ -474,59 +554,7 @@ fn view_of(input: &ReportInput) -> View {
             .collect(),
     });
     caseload.extend(effects.filter(|f| !f.rows.is_empty()));
-    View {
-        figures,
-        trajectories,
-        sudden_gains,
-        sustained,
-        goals,
-        caseload,
-        version: s.sustain_version,
-        inputs: s
-            .inputs
-            .iter()
-            .map(|(k, t)| (k.to_string(), t.file.clone(), t.rows_read, t.rows_used, t.rows_rejected))
-            .collect(),
-        rows_read: s.rows_read,
-        rows_used: s.rows_used,
-        rows_rejected: s.rows_rejected,
-        rejections: s.rejections_by_reason.iter().map(|(k, n)| (k.replace('_', " "), *n)).collect(),
-        series_checks: s
-            .measures
-            .iter()
-            .filter(|(_, m)| m.series_checks.any())
-            .map(|(code, m)| {
-                let c = m.series_checks;
-                (code.clone(), sup.count(c.assessment_not_baseline), sup.count(c.dates_out_of_session_order))
-            })
-            .collect(),
-        goal_checks: s
-            .goals
-            .iter()
-            .flat_map(|g| {
-                [
-                    ("Ratings name more than one parent goal", g.checks.parents_differ),
-                    ("GAS ratings give different weights", g.checks.weights_differ),
-                ]
-            })
-            .filter(|(_, n)| *n > 0)
-            .map(|(what, n)| (what, sup.count(n)))
-            .collect(),
-        clients: sup.count(s.clients),
-        episodes: sup.count(s.episodes),
-        status_line: status_line(&sup, &s.status),
-        attention: input.attention.iter().take(ATTENTION_SHOWN).cloned().collect(),
-        attention_more: input.attention.len().saturating_sub(ATTENTION_SHOWN),
-        // Exact: a list of clients for the practice's clinicians, not a published statistic.
-        open_series: s.current.as_ref().map_or(0, |c| c.open_series).to_string(),
-        needing_attention: s.current.as_ref().map_or(0, |c| c.needing_attention).to_string(),
-        no_score_days: s.current.as_ref().and_then(|c| c.options).map_or(0, |o| o.no_score_days),
-        headline,
-        headline_title,
-        measures,
-        methods,
-        suppress_below: input.suppress_below,
-    }
+    caseload
 }
 
 /// The extract date and what was ended and open on it, in one sentence.

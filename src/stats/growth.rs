@@ -723,9 +723,9 @@ mod tests {
             let blup = fit.series_line(s).1 - fit.slope;
             let rci = fit.slope_rci(s).unwrap();
             close("slope RCI", rci, blup / posterior[2].sqrt(), 1e-9);
-            if rci > crate::domain::outcomes::Z_975 {
+            if rci > crate::stats::rates::Z95 {
                 signs.0 += 1;
-            } else if rci < -crate::domain::outcomes::Z_975 {
+            } else if rci < -crate::stats::rates::Z95 {
                 signs.1 += 1;
             }
         }

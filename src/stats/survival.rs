@@ -6,7 +6,7 @@
 //! SE(S) = S · that; log-type 95 % limits S·exp(±z·SE(−log S)), the upper capped at 1;
 //! Nelson–Aalen cumulative hazard Σ dᵢ/nᵢ.
 
-use crate::domain::outcomes::Z_975;
+use crate::stats::rates::Z95 as Z_975;
 use serde::Serialize;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 

@@ -39,23 +39,16 @@ fn trajectories_are_tallied_by_shape_dip_and_outcome() {
             rows: 0..4,
         }
     };
-    let dip =
-        |kind| Dip { start: 2, peak: 2, depth: 6.0, depth_from_baseline: 1.0, length: 1, resolved: true, kind };
+    let dip = |kind| Dip { start: 2, peak: 2, depth: 6.0, depth_from_baseline: 1.0, length: 1, resolved: true, kind };
     let traj = |shape, dip| Trajectory { shape: Some(shape), dip, ..Default::default() };
     let (recovered, improved) = (Some(Outcome::Recovered), Some(ReliableCategory::Improved));
     let mut tally = TrajectoryTally::default();
     // A discomfort zone, then recovery; one with no dip that improved without being a
     // case; a lasting deterioration; an unpaired series (not counted).
-    tally.add(
-        &series(true, true, recovered, improved),
-        &traj(Shape::DipThenImprovement, Some(dip("discomfort_zone"))),
-    );
+    tally.add(&series(true, true, recovered, improved), &traj(Shape::DipThenImprovement, Some(dip("discomfort_zone"))));
     tally.add(&series(true, false, None, improved), &traj(Shape::GradualResponse, None));
     let deteriorated = Some(ReliableCategory::Deteriorated);
-    tally.add(
-        &series(true, true, None, deteriorated),
-        &traj(Shape::Deterioration, Some(dip("lasting_deterioration"))),
-    );
+    tally.add(&series(true, true, None, deteriorated), &traj(Shape::Deterioration, Some(dip("lasting_deterioration"))));
     tally.add(&series(false, true, None, None), &traj(Shape::Unstable, None));
     let t = &tally.by_measure[&0];
     assert_eq!(
@@ -67,10 +60,7 @@ fn trajectories_are_tallied_by_shape_dip_and_outcome() {
         ),
         (1, 1, 1, 0)
     );
-    assert_eq!(
-        (t.dips["discomfort_zone"], t.dips["lasting_deterioration"], t.dips["no_improvement_after"]),
-        (1, 1, 0)
-    );
+    assert_eq!((t.dips["discomfort_zone"], t.dips["lasting_deterioration"], t.dips["no_improvement_after"]), (1, 1, 0));
     let rate = |r: &BTreeMap<&str, Rate>, k: &str| (r[k].numerator, r[k].denominator);
     let dz = t.with_discomfort_zone.rates();
     assert_eq!((rate(&dz, "reliable_recovery"), rate(&dz, "reliable_improvement")), ((1, 1), (1, 1)));

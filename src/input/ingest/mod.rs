@@ -67,7 +67,6 @@ mod rows;
 pub use reader::*;
 use rows::*;
 
-
 fn identifier(path: &Path, header: &str, kind: IdentifierKind, line: u64) -> Error {
     Error::Identifier { path: path.to_path_buf(), column: header.to_string(), kind: kind.describe(), line }
 }
@@ -209,8 +208,6 @@ fn validate_blocks<T: Default + Send>(
     Ok((all.rows, all.rejected))
 }
 
-
-
 /// Rows validated over one range of records, and the identifier screens of its values.
 struct Part<T> {
     rows: T,
@@ -261,13 +258,7 @@ pub fn measurements(
     dates: DateRules,
 ) -> Result<(crate::domain::columns::Measurements, Vec<crate::domain::columns::Rejection>)> {
     let validate = |block: &Block, r, rows| measurements_in(block, registry, dates, r, rows);
-    validate_blocks(
-        reader,
-        MEASUREMENT_COLUMNS,
-        validate,
-        crate::domain::columns::Measurements::append,
-        |_| Ok(()),
-    )
+    validate_blocks(reader, MEASUREMENT_COLUMNS, validate, crate::domain::columns::Measurements::append, |_| Ok(()))
 }
 
 fn measurements_in(
@@ -325,13 +316,8 @@ pub fn goals(
         g.take_end_dates(&mut end_dates);
         rows.after_block(g).map_err(temporary_file)
     };
-    let (mut g, mut rejected) = validate_blocks(
-        reader,
-        GOAL_COLUMNS,
-        validate,
-        crate::domain::columns::GoalRatings::append,
-        after_block,
-    )?;
+    let (mut g, mut rejected) =
+        validate_blocks(reader, GOAL_COLUMNS, validate, crate::domain::columns::GoalRatings::append, after_block)?;
     g.take_end_dates(&mut end_dates);
     // So far `rejected` holds validation's rejections, in record order.
     let record_of = crate::domain::columns::RecordOf::new(rejected.iter().map(|r| r.record));
@@ -401,7 +387,6 @@ pub fn duplicate_rejection(
     };
     crate::domain::columns::Rejection { table, record, column: value_column, code, message, duplicate_of }
 }
-
 
 #[cfg(test)]
 mod tests;

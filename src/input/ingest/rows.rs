@@ -41,130 +41,157 @@ pub(super) fn for_each_row<T>(
     range: RowRange,
     part: &mut Part<T>,
     (table, number_columns): (Table, [usize; 2]),
+    f: impl for<'s> FnMut(&mut T, &mut Vec<crate::domain::columns::Rejection>, u64, &Values<'s>),
+) {
+    match (&raw.cells, range) {
+        (Cells::Text { text, slots, .. }, RowRange::Text { bytes, first }) => {
+            text_rows(text, slots, raw.first_record + first, bytes, part, (table, number_columns), f)
+        }
+        (Cells::Columns { columns, extra }, RowRange::Rows(range)) => {
+            column_rows(columns, extra, raw.first_record, range, part, number_columns, f)
+        }
+        _ => unreachable!("a block's ranges are of its own kind"),
+    }
+}
+
+/// [`for_each_row`] over whole records of CSV text, the first being record `first`.
+fn text_rows<T>(
+    mapped: &MappedText,
+    slots: &[Slot],
+    first: u64,
+    bytes: std::ops::Range<usize>,
+    part: &mut Part<T>,
+    (table, number_columns): (Table, [usize; 2]),
     mut f: impl for<'s> FnMut(&mut T, &mut Vec<crate::domain::columns::Rejection>, u64, &Values<'s>),
 ) {
     let Part { rows, rejected, screens, extra } = part;
-    match (&raw.cells, range) {
-        (Cells::Text { text: mapped, slots, .. }, RowRange::Text { bytes, first }) => {
-            // The range's records end at `bytes.end`.
-            let all = &mapped.bytes()[..bytes.end];
-            let mut reading = csv_records::Records::new(all, bytes.start, true);
-            // Only a record with a quote can be badly quoted.
-            let quotes = reading.quoted();
-            let mut quote_check = csv_records::QuoteCheck::default();
-            // The range's text checked once (a check per record of 50 bytes costs more).
-            let range_text = std::str::from_utf8(&all[bytes.start..]).ok();
-            let mut record = raw.first_record + first;
-            while let Some(read) = reading.next() {
-                // `plan` found every quote of the block closed.
-                let Ok(read) = read else { unreachable!("a block holds whole records") };
-                let mut row: [Option<&str>; CONTRACT_WIDTH] = [None; CONTRACT_WIDTH];
-                // All the record's values are UTF-8 (as they nearly always are), or each
-                // is checked on its own: a contract value that is not rejects the row.
-                // (Not csv-core's copy as a whole: two values that are not UTF-8 can make
-                // a character together there.)
-                let text = match (read.text_range(), range_text) {
-                    (Some(r), Some(t)) => Some(&t[r.start - bytes.start..r.end - bytes.start]),
-                    _ => None,
-                };
-                let value = |k: usize| -> std::result::Result<&str, Cow<'_, str>> {
-                    let bytes = &read.bytes()[read.range(k)];
-                    match text {
-                        Some(text) => Ok(&text[read.range(k)]),
-                        None => std::str::from_utf8(bytes).map_err(|_| String::from_utf8_lossy(bytes)),
-                    }
-                };
-                let fault = if read.width() > slots.len() {
-                    Some(TextFault::TooManyFields)
-                } else if let Some(k) = quotes.then(|| quote_check.badly_quoted(&all[read.raw.clone()])).flatten() {
-                    Some(TextFault::BadlyQuoted(k))
-                } else if all[read.raw.clone()].starts_with(BOM) {
-                    Some(TextFault::StrayBom)
-                } else {
-                    let mut fault = None;
-                    for (k, slot) in slots.iter().enumerate().take(read.width()) {
-                        match (value(k), *slot) {
-                            (Ok(""), _) => {}
-                            (Ok(v), Slot::Contract(c)) => row[c] = Some(v),
-                            (Err(_), Slot::Contract(_)) => fault = Some(TextFault::NotUtf8),
-                            // Outside the contract a value is only screened; bytes that are
-                            // not UTF-8 reach the screen as U+FFFD, and the row is used.
-                            (Ok(v), Slot::Extra(e)) => extra[e].add(record, v),
-                            (Err(v), Slot::Extra(e)) => extra[e].add(record, &v),
-                        }
-                    }
-                    fault
-                };
-                if let Some(fault) = fault {
-                    rejected.push(fault.rejection(table, record, slots.len()));
-                    record += 1;
-                    continue;
+    // The range's records end at `bytes.end`.
+    let all = &mapped.bytes()[..bytes.end];
+    let mut reading = csv_records::Records::new(all, bytes.start, true);
+    // Only a record with a quote can be badly quoted.
+    let quotes = reading.quoted();
+    let mut quote_check = csv_records::QuoteCheck::default();
+    // The range's text checked once (a check per record of 50 bytes costs more).
+    let range_text = std::str::from_utf8(&all[bytes.start..]).ok();
+    let mut record = first;
+    while let Some(read) = reading.next() {
+        // `plan` found every quote of the block closed.
+        let Ok(read) = read else { unreachable!("a block holds whole records") };
+        let mut row: [Option<&str>; CONTRACT_WIDTH] = [None; CONTRACT_WIDTH];
+        // All the record's values are UTF-8 (as they nearly always are), or each
+        // is checked on its own: a contract value that is not rejects the row.
+        // (Not csv-core's copy as a whole: two values that are not UTF-8 can make
+        // a character together there.)
+        let text = match (read.text_range(), range_text) {
+            (Some(r), Some(t)) => Some(&t[r.start - bytes.start..r.end - bytes.start]),
+            _ => None,
+        };
+        let value = |k: usize| -> std::result::Result<&str, Cow<'_, str>> {
+            let bytes = &read.bytes()[read.range(k)];
+            match text {
+                Some(text) => Ok(&text[read.range(k)]),
+                None => std::str::from_utf8(bytes).map_err(|_| String::from_utf8_lossy(bytes)),
+            }
+        };
+        let fault = if read.width() > slots.len() {
+            Some(TextFault::TooManyFields)
+        } else if let Some(k) = quotes.then(|| quote_check.badly_quoted(&all[read.raw.clone()])).flatten() {
+            Some(TextFault::BadlyQuoted(k))
+        } else if all[read.raw.clone()].starts_with(BOM) {
+            Some(TextFault::StrayBom)
+        } else {
+            let mut fault = None;
+            for (k, slot) in slots.iter().enumerate().take(read.width()) {
+                match (value(k), *slot) {
+                    (Ok(""), _) => {}
+                    (Ok(v), Slot::Contract(c)) => row[c] = Some(v),
+                    (Err(_), Slot::Contract(_)) => fault = Some(TextFault::NotUtf8),
+                    // Outside the contract a value is only screened; bytes that are
+                    // not UTF-8 reach the screen as U+FFFD, and the row is used.
+                    (Ok(v), Slot::Extra(e)) => extra[e].add(record, v),
+                    (Err(v), Slot::Extra(e)) => extra[e].add(record, &v),
                 }
-                for (v, screen) in row.iter().zip(screens.iter_mut()) {
-                    if let Some(v) = v {
-                        screen.add(record, v);
-                    }
-                }
-                f(rows, rejected, record, &Values { text: row, typed: [None; 2], number_columns, day: None });
-                record += 1;
+            }
+            fault
+        };
+        if let Some(fault) = fault {
+            rejected.push(fault.rejection(table, record, slots.len()));
+            record += 1;
+            continue;
+        }
+        for (v, screen) in row.iter().zip(screens.iter_mut()) {
+            if let Some(v) = v {
+                screen.add(record, v);
             }
         }
-        (Cells::Columns { columns, extra: extra_columns }, RowRange::Rows(range)) => {
-            // An absent column has no values (all `None`).
-            let sliced: Vec<Option<ColumnValues>> =
-                columns.iter().map(|c| c.as_ref().map(|c| c.slice(&range))).collect();
-            let others: Vec<Option<ColumnValues>> = extra_columns.iter().map(|c| Some(c.slice(&range))).collect();
-            // The columns read as text, then the number columns and the date column.
-            let typed = |c: &usize| number_columns.contains(c) || *c == DATE_COLUMN;
-            let text_columns: Vec<usize> = (0..CONTRACT_WIDTH).filter(|c| !typed(c)).collect();
-            let mut cols: Vec<ValueCursor> = text_columns.iter().map(|&c| ValueCursor::new(&sliced[c])).collect();
-            let mut numbers = number_columns.map(|c| TypedCursor::new(&sliced[c]));
-            let mut dates = DayCursor::new(&sliced[DATE_COLUMN]);
-            let mut other_cols: Vec<ValueCursor> = others.iter().map(ValueCursor::new).collect();
-            for record in range {
-                let record = raw.first_record + record as u64;
-                let mut values = Values { text: [None; CONTRACT_WIDTH], typed: [None; 2], number_columns, day: None };
-                match dates.next() {
-                    Some(TypedDay::Text(v)) => {
-                        values.text[DATE_COLUMN] = Some(v);
-                        screens[DATE_COLUMN].add(record, v);
-                    }
-                    // `YYYY-MM-DD`: eight digits, no `@` or space.
-                    Some(TypedDay::Day(d)) => {
-                        values.day = Some(d);
-                        screens[DATE_COLUMN].add_plain();
-                    }
-                    None => {}
-                }
-                for (&c, cursor) in text_columns.iter().zip(cols.iter_mut()) {
-                    values.text[c] = cursor.next();
-                    if let Some(v) = values.text[c] {
-                        screens[c].add(record, v);
-                    }
-                }
-                for (k, cursor) in numbers.iter_mut().enumerate() {
-                    let c = number_columns[k];
-                    match cursor.next() {
-                        Some(Typed::Text(v)) => {
-                            values.text[c] = Some(v);
-                            screens[c].add(record, v);
-                        }
-                        Some(Typed::Number(n)) => {
-                            values.typed[k] = Some(n);
-                            screen_number(&mut screens[c], record, n);
-                        }
-                        None => {}
-                    }
-                }
-                for (c, screen) in other_cols.iter_mut().zip(extra.iter_mut()) {
-                    if let Some(v) = c.next() {
-                        screen.add(record, v);
-                    }
-                }
-                f(rows, rejected, record, &values);
+        f(rows, rejected, record, &Values { text: row, typed: [None; 2], number_columns, day: None });
+        record += 1;
+    }
+}
+
+/// [`for_each_row`] over rows `range` of a block of columns whose first row is record
+/// `first_record`.
+fn column_rows<T>(
+    columns: &[Option<ColumnValues>],
+    extra_columns: &[ColumnValues],
+    first_record: u64,
+    range: std::ops::Range<usize>,
+    part: &mut Part<T>,
+    number_columns: [usize; 2],
+    mut f: impl for<'s> FnMut(&mut T, &mut Vec<crate::domain::columns::Rejection>, u64, &Values<'s>),
+) {
+    let Part { rows, rejected, screens, extra } = part;
+    // An absent column has no values (all `None`).
+    let sliced: Vec<Option<ColumnValues>> = columns.iter().map(|c| c.as_ref().map(|c| c.slice(&range))).collect();
+    let others: Vec<Option<ColumnValues>> = extra_columns.iter().map(|c| Some(c.slice(&range))).collect();
+    // The columns read as text, then the number columns and the date column.
+    let typed = |c: &usize| number_columns.contains(c) || *c == DATE_COLUMN;
+    let text_columns: Vec<usize> = (0..CONTRACT_WIDTH).filter(|c| !typed(c)).collect();
+    let mut cols: Vec<ValueCursor> = text_columns.iter().map(|&c| ValueCursor::new(&sliced[c])).collect();
+    let mut numbers = number_columns.map(|c| TypedCursor::new(&sliced[c]));
+    let mut dates = DayCursor::new(&sliced[DATE_COLUMN]);
+    let mut other_cols: Vec<ValueCursor> = others.iter().map(ValueCursor::new).collect();
+    for record in range {
+        let record = first_record + record as u64;
+        let mut values = Values { text: [None; CONTRACT_WIDTH], typed: [None; 2], number_columns, day: None };
+        match dates.next() {
+            Some(TypedDay::Text(v)) => {
+                values.text[DATE_COLUMN] = Some(v);
+                screens[DATE_COLUMN].add(record, v);
+            }
+            // `YYYY-MM-DD`: eight digits, no `@` or space.
+            Some(TypedDay::Day(d)) => {
+                values.day = Some(d);
+                screens[DATE_COLUMN].add_plain();
+            }
+            None => {}
+        }
+        for (&c, cursor) in text_columns.iter().zip(cols.iter_mut()) {
+            values.text[c] = cursor.next();
+            if let Some(v) = values.text[c] {
+                screens[c].add(record, v);
             }
         }
-        _ => unreachable!("a block's ranges are of its own kind"),
+        for (k, cursor) in numbers.iter_mut().enumerate() {
+            let c = number_columns[k];
+            match cursor.next() {
+                Some(Typed::Text(v)) => {
+                    values.text[c] = Some(v);
+                    screens[c].add(record, v);
+                }
+                Some(Typed::Number(n)) => {
+                    values.typed[k] = Some(n);
+                    screen_number(&mut screens[c], record, n);
+                }
+                None => {}
+            }
+        }
+        for (c, screen) in other_cols.iter_mut().zip(extra.iter_mut()) {
+            if let Some(v) = c.next() {
+                screen.add(record, v);
+            }
+        }
+        f(rows, rejected, record, &values);
     }
 }
 

@@ -39,9 +39,8 @@ fn assert_same(
     assert_eq!((&a.0.client, &a.0.episode, &a.0.therapist), (&b.0.client, &b.0.episode, &b.0.therapist));
     assert_eq!((&a.0.score, &a.0.session), (&b.0.score, &b.0.session));
     assert_eq!((&a.1, a.2), (&b.1, b.2));
-    let names = |i: &crate::domain::columns::Interner| {
-        (0..i.len() as u32).map(|k| i.name(k).to_string()).collect::<Vec<_>>()
-    };
+    let names =
+        |i: &crate::domain::columns::Interner| (0..i.len() as u32).map(|k| i.name(k).to_string()).collect::<Vec<_>>();
     assert_eq!(names(&a.0.keys.clients), names(&b.0.keys.clients));
 }
 
@@ -181,7 +180,8 @@ fn parquet_dates_and_timestamps_read_as_their_day() {
     df.with_column(stamp("Date", zone.clone())).unwrap();
     ParquetWriter::new(File::create(&zoned).unwrap()).finish(&mut df).unwrap();
     let refused = TableReader::open(&zoned, Table::Measurements).err().unwrap();
-    let named = matches!(&refused, Error::ZonedDates { column, zone, .. } if column == "Date" && zone == "America/New_York");
+    let named =
+        matches!(&refused, Error::ZonedDates { column, zone, .. } if column == "Date" && zone == "America/New_York");
     assert!(named, "{refused}");
     let elsewhere = text_of(stamp("logged", zone));
     assert!(elsewhere.starts_with("2024-02-01 14:30"), "only screened, read as it is: {elsewhere}");
@@ -248,13 +248,10 @@ fn parquet_narrow_integers_and_decimals_read_as_the_text_they_stand_for() {
     assert_eq!(expected.0.session, [0, 1]);
     let reasons: Vec<&str> = expected.1.iter().map(|r| r.message.as_str()).collect();
     assert_eq!(reasons, ["session '-1' is negative", "score 28 is outside the PHQ9 range 0 to 27"]);
-    for (i, (narrow, unsigned)) in [
-        (DataType::Int8, DataType::UInt8),
-        (DataType::Int16, DataType::UInt16),
-        (DataType::Int32, DataType::UInt32),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, (narrow, unsigned)) in
+        [(DataType::Int8, DataType::UInt8), (DataType::Int16, DataType::UInt16), (DataType::Int32, DataType::UInt32)]
+            .into_iter()
+            .enumerate()
     {
         let typed = write(
             &format!("typed{i}.parquet"),
@@ -307,8 +304,7 @@ fn a_folder_of_parts_reads_as_one_table_with_lines_per_part() {
     let parts = dir.path().join("parts");
     std::fs::create_dir(&parts).unwrap();
     let header = "client_id,date,measure,score\n";
-    let rows: Vec<String> =
-        (0..9).map(|i| format!("c{},2024-03-{:02},PHQ-9,{}\n", i % 3, i + 1, 25 + i % 4)).collect();
+    let rows: Vec<String> = (0..9).map(|i| format!("c{},2024-03-{:02},PHQ-9,{}\n", i % 3, i + 1, 25 + i % 4)).collect();
     std::fs::write(&whole, format!("{header}{}", rows.concat())).unwrap();
     // Parts in name order; ".hidden" and the notes file are not parts.
     std::fs::write(parts.join("b.csv"), format!("{header}{}", rows[4..].concat())).unwrap();
@@ -462,10 +458,7 @@ fn a_windows_1252_file_is_read_with_its_encoding() {
     std::fs::write(&p, latin).unwrap();
     let mut reader = TableReader::open(&p, Table::Measurements).unwrap();
     let err = validate_table(&mut reader).unwrap_err().to_string();
-    assert!(
-        err.contains("2 lines hold bytes that are not UTF-8") && err.contains("--encoding windows-1252"),
-        "{err}"
-    );
+    assert!(err.contains("2 lines hold bytes that are not UTF-8") && err.contains("--encoding windows-1252"), "{err}");
     // With a UTF-8 letter elsewhere it is a UTF-8 file with two bad lines.
     std::fs::write(&p, [&latin[..], "f\u{e9},2024-01-02,PHQ9,4\n".as_bytes()].concat()).unwrap();
     assert_eq!(read(Encoding::Utf8), (vec!["e".to_string(), "f\u{e9}".into()], vec!["not_utf8", "not_utf8"]));
@@ -510,9 +503,7 @@ fn goal_table(rows: &crate::input::goal_rows::GoalRows) -> Vec<(String, String, 
 
 #[test]
 fn fixed_offsets_are_read_without_a_zone_database() {
-    for (zone, seconds) in
-        [("UTC", Some(0)), ("Etc/UTC", Some(0)), ("+01:00", Some(3600)), ("-0530", Some(-19_800))]
-    {
+    for (zone, seconds) in [("UTC", Some(0)), ("Etc/UTC", Some(0)), ("+01:00", Some(3600)), ("-0530", Some(-19_800))] {
         assert_eq!(fixed_offset(zone), seconds, "{zone}");
     }
     assert_eq!(fixed_offset("+09"), Some(32_400));
@@ -569,6 +560,11 @@ fn goals_sorted_through_temporary_files_equal_goals_sorted_in_memory() {
         (goal_table(&rows), rejected)
     };
     let in_memory = read(1 << 20);
-    assert!(in_memory.0.len() > 500 && in_memory.1.len() >= 120, "{} rows, {} rejected", in_memory.0.len(), in_memory.1.len());
+    assert!(
+        in_memory.0.len() > 500 && in_memory.1.len() >= 120,
+        "{} rows, {} rejected",
+        in_memory.0.len(),
+        in_memory.1.len()
+    );
     assert_eq!(read(100), in_memory);
 }

@@ -30,7 +30,11 @@ pub fn expected_response_csv(
     w.finish()
 }
 
-pub(super) fn count_cells(c: crate::analyses::caseload::Count, s: &crate::stats::rates::Suppression, z: f64) -> [String; 5] {
+pub(super) fn count_cells(
+    c: crate::analyses::caseload::Count,
+    s: &crate::stats::rates::Suppression,
+    z: f64,
+) -> [String; 5] {
     if s.hides(c.k, c.n) {
         return [s.count(c.k), s.count(c.n), "*".into(), "*".into(), "*".into()];
     }
@@ -50,6 +54,15 @@ pub fn units_csv(
 ) -> io::Result<()> {
     use crate::stats::rates::Z95;
     let mut w = CsvOut::new(out);
+    w.write_record(unit_header(kind))?;
+    for u in units.iter().filter(|u| u.kind == kind) {
+        w.write_record(unit_row(u, refs, s, registry, Z95))?;
+    }
+    w.finish()
+}
+
+/// The header of `therapists.csv` / `sites.csv`.
+fn unit_header(kind: &str) -> Vec<String> {
     let mut header: Vec<String> = vec![
         format!("{kind}_id"),
         "measure".into(),
@@ -92,53 +105,60 @@ pub fn units_csv(
         ]
         .map(String::from),
     );
-    w.write_record(&header)?;
-    for u in units.iter().filter(|u| u.kind == kind) {
-        let hidden = s.hides(u.reliable_recovery.k, u.reliable_recovery.n);
-        let small = u.episodes < s.threshold;
-        let mut row: Vec<String> = vec![
-            cell(&u.unit).into_owned(),
-            registry.get(u.measure as usize).code.clone(),
-            s.count(u.episodes),
-            s.count(u.in_treatment),
-            s.count(u.paired),
-            match u.episodes {
-                _ if s.hides(u.paired, u.episodes) => "*".into(),
-                // Every episode of the unit is still in treatment.
-                0 => String::new(),
-                n => num(u.paired as f64 / n as f64),
-            },
-            s.count(u.at_caseness),
-        ];
-        for c in [
-            u.recovery,
-            u.reliable_recovery,
-            u.reliable_improvement,
-            u.reliable_deterioration,
-            u.response,
-            u.dropout,
-            u.recovery_maintained,
-        ] {
-            row.extend(count_cells(c, s, Z95));
-        }
-        let hide = |x: String| if hidden { "*".to_string() } else { x };
-        row.push(if small { "*".into() } else { opt_num(u.median_sessions) });
-        let (d, dl, dh) = u.effect_size.map_or((None, None, None), |(a, b, c)| (Some(a), Some(b), Some(c)));
-        row.extend([d, dl, dh].map(|x| if s.hides(u.paired, u.paired) { "*".into() } else { opt_num(x) }));
-        let p0 = refs.iter().find(|r| r.kind == u.kind && r.measure == u.measure).map(|r| r.rate);
-        row.push(opt_num(p0));
-        row.push(hide(opt_num(u.funnel95.map(|x| x.0))));
-        row.push(hide(opt_num(u.funnel95.map(|x| x.1))));
-        row.push(hide(opt_num(u.funnel998.map(|x| x.0))));
-        row.push(hide(opt_num(u.funnel998.map(|x| x.1))));
-        row.push(hide(u.funnel_flag.unwrap_or_default().to_string()));
-        row.push(hide(opt_num(u.expected_recovery)));
-        row.push(hide(opt_num(u.adjusted_recovery)));
-        row.push(hide(opt_num(u.shrunken_recovery)));
-        row.push(if s.hides(u.paired, u.paired) { "*".into() } else { opt_num(u.improvement_effect) });
-        w.write_record(&row)?;
+    header
+}
+
+/// One unit × measure row of `therapists.csv` / `sites.csv`.
+fn unit_row(
+    u: &crate::analyses::caseload::Unit,
+    refs: &[crate::analyses::caseload::FunnelReference],
+    s: &crate::stats::rates::Suppression,
+    registry: &Registry,
+    z: f64,
+) -> Vec<String> {
+    let hidden = s.hides(u.reliable_recovery.k, u.reliable_recovery.n);
+    let small = u.episodes < s.threshold;
+    let mut row: Vec<String> = vec![
+        cell(&u.unit).into_owned(),
+        registry.get(u.measure as usize).code.clone(),
+        s.count(u.episodes),
+        s.count(u.in_treatment),
+        s.count(u.paired),
+        match u.episodes {
+            _ if s.hides(u.paired, u.episodes) => "*".into(),
+            // Every episode of the unit is still in treatment.
+            0 => String::new(),
+            n => num(u.paired as f64 / n as f64),
+        },
+        s.count(u.at_caseness),
+    ];
+    for c in [
+        u.recovery,
+        u.reliable_recovery,
+        u.reliable_improvement,
+        u.reliable_deterioration,
+        u.response,
+        u.dropout,
+        u.recovery_maintained,
+    ] {
+        row.extend(count_cells(c, s, z));
     }
-    w.finish()
+    let hide = |x: String| if hidden { "*".to_string() } else { x };
+    row.push(if small { "*".into() } else { opt_num(u.median_sessions) });
+    let (d, dl, dh) = u.effect_size.map_or((None, None, None), |(a, b, c)| (Some(a), Some(b), Some(c)));
+    row.extend([d, dl, dh].map(|x| if s.hides(u.paired, u.paired) { "*".into() } else { opt_num(x) }));
+    let p0 = refs.iter().find(|r| r.kind == u.kind && r.measure == u.measure).map(|r| r.rate);
+    row.push(opt_num(p0));
+    row.push(hide(opt_num(u.funnel95.map(|x| x.0))));
+    row.push(hide(opt_num(u.funnel95.map(|x| x.1))));
+    row.push(hide(opt_num(u.funnel998.map(|x| x.0))));
+    row.push(hide(opt_num(u.funnel998.map(|x| x.1))));
+    row.push(hide(u.funnel_flag.unwrap_or_default().to_string()));
+    row.push(hide(opt_num(u.expected_recovery)));
+    row.push(hide(opt_num(u.adjusted_recovery)));
+    row.push(hide(opt_num(u.shrunken_recovery)));
+    row.push(if s.hides(u.paired, u.paired) { "*".into() } else { opt_num(u.improvement_effect) });
+    row
 }
 
 /// The columns of `current.csv`, in order.
