@@ -155,7 +155,6 @@ pub fn load(cfg: &RunConfig, progress: &Progress, quiet: bool) -> Result<Loaded>
         })?;
         let (counts, source) = (counts(&raw), raw.files().clone());
         drop(raw);
-        crate::tuning::return_freed_memory();
         if !side_by_side {
             progress.stage("sorting rows into series, episode outcomes");
         }

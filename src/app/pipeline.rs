@@ -416,12 +416,8 @@ pub(super) fn run_analyses(cx: &Stage) -> Result<Results> {
     let (mut tr, mut sg, mut fu, mut goal_results, mut base) = (None, None, None, None, None);
     let mut rejected = None;
     rayon::scope(|s| {
-        // The idle core steals the oldest task, this one takes the newest once the summary
-        // is done. So the longest chain (follow-up, then `episodes.csv` and the caseload)
-        // is spawned first and sudden gains second, for the other core to take after it,
-        // while this one does `rejected.csv`, trajectories, then goals: at 10 M rows the
-        // two cores then finish together (sudden gains spawned fourth left one idle for
-        // 0.8 s while the other did the goals; BENCHMARKS.md).
+        // The order of spawning is scheduling only (the longest chain first, for an idle
+        // core to steal): every task writes its own results, so any order gives the same.
         s.spawn(|_| fu = Some(follow_up_and_caseload(cx)));
         s.spawn(|_| sg = Some(progress.part("sudden gains and losses, their tables", || sudden_gains(cx))));
         s.spawn(|_| goal_results = cx.loaded.goals.as_ref().map(|g| progress.part("goals", || goals(cx, g))));
