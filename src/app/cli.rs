@@ -188,12 +188,18 @@ pub struct AnalyzeArgs {
     #[command(flatten)]
     pub live: LiveArgs,
 
-    /// Small-number suppression in every aggregate output (summary.json, therapists.csv,
-    /// sites.csv, trends.csv, the report): counts of people or episodes below N are shown as
-    /// "*" ("<N" in the report) and rates built on them are withheld (NHS practice). 0 turns it
-    /// off. Per-episode tables and counts of input rows are never suppressed.
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    pub suppress_below: u64,
+    /// Results to publish outside the practice: statistical disclosure control on every
+    /// output (NHS practice). Counts of people or episodes below --suppress-below are
+    /// withheld, with every rate built on them, in every table, chart, label and JSON
+    /// value; counts are rounded to --round-to; tables of single episodes and clients,
+    /// client pages and the list of clients needing attention are not written. Flags are
+    /// never withheld. Without it every count is exact: results for internal use.
+    #[arg(long)]
+    pub publish: bool,
+
+    /// With --publish: counts below N are withheld [default: 5, as NHS publications].
+    #[arg(long, value_name = "N")]
+    pub suppress_below: Option<u64>,
 
     #[command(flatten)]
     pub sudden_gains: SuddenGainArgs,
@@ -233,10 +239,10 @@ pub struct AnalyzeArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Caseload, supervision and filters")]
 pub struct CaseloadArgs {
-    /// In therapists.csv, sites.csv and trends.csv, round counts of 5 or more to the nearest
-    /// N (NHS publications use 5; 1 = no rounding). Counts below --suppress-below are "*".
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    pub round_to: u64,
+    /// With --publish: round the counts not withheld to the nearest N (NHS publications
+    /// use 5) [default: 1, no rounding].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub round_to: Option<u64>,
 
     /// How funnel limits allow for variation between units beyond chance.
     #[arg(long, value_enum, default_value_t = Overdispersion::None)]
@@ -578,7 +584,7 @@ mod tests {
         assert_eq!(a.follow_up.held_scores, 1);
         let d = analyze(&[]).expect("defaults");
         assert_eq!(d.follow_up.options().months, [3.0, 6.0, 12.0]);
-        assert_eq!((d.sudden_gains.sg_alpha, d.trajectories.etr_bands, d.caseload.round_to), (0.05, 4, 1));
+        assert_eq!((d.sudden_gains.sg_alpha, d.trajectories.etr_bands, d.caseload.round_to), (0.05, 4, None));
     }
 
     #[test]

@@ -292,6 +292,71 @@ pub(super) fn rejected_file(loaded: &Loaded) -> Result<Vec<u8>> {
     Ok(crate::output::staging::to_bytes(|w| tables::rejected_csv(w, &lines)))
 }
 
+/// Refuses disclosure options that would not do what they say: the thresholds of
+/// published results without `--publish`, and client pages in published results.
+pub(super) fn check_disclosure_flags(args: &AnalyzeArgs) -> Result<()> {
+    let (below, round) = (args.suppress_below, args.caseload.round_to);
+    if !args.publish && (below.is_some_and(|n| n > 0) || round.is_some_and(|r| r > 1)) {
+        return Err(Error::Usage(
+            "--suppress-below and --round-to apply to published results: add --publish (without it every count \
+             is exact, for use within the practice)"
+                .into(),
+        ));
+    }
+    if args.publish && below == Some(0) {
+        return Err(Error::Usage(
+            "--publish --suppress-below 0 would publish counts of single people: give 5 (the NHS rule) or more, \
+             or leave out --publish for exact counts within the practice"
+                .into(),
+        ));
+    }
+    if args.publish && !args.client.is_empty() {
+        return Err(Error::Usage(
+            "--client writes a page about one client, which published results never hold: run without --publish \
+             for client pages"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses to publish into a folder holding anything a published run would not write (the
+/// tables of single episodes of an earlier run would sit beside the published results).
+pub(super) fn check_publish_folder(out: &Path) -> Result<()> {
+    let mut stray = Vec::new();
+    let mut folders = vec![out.to_path_buf()];
+    while let Some(dir) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let name = path.strip_prefix(out).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            // A pack's files sit in by_therapist/ID/ or by_site/ID/.
+            let own = match name.split_once('/') {
+                Some(("by_therapist" | "by_site", rest)) => rest.split_once('/').map_or(rest, |(_, file)| file),
+                _ => &name,
+            };
+            if !publishable(own) {
+                stray.push(name);
+            }
+        }
+    }
+    if stray.is_empty() {
+        return Ok(());
+    }
+    stray.sort();
+    Err(Error::Usage(format!(
+        "{} holds files that published results never include ({}{}): give --out a new or empty folder for \
+         published results. Nothing was written",
+        out.display(),
+        stray.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+        if stray.len() > 3 { format!(" and {} more", stray.len() - 3) } else { String::new() }
+    )))
+}
+
 /// Refuses, before anything is written, a run that cannot mean anything: an extract date
 /// before the data's last date, a table most of whose rows were rejected for one reason,
 /// no usable measurement, or a filter that matches nothing.

@@ -64,7 +64,11 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
                 .into(),
         ));
     }
+    check_disclosure_flags(args)?;
     let mut cfg = resolve(&args.input)?;
+    if args.publish {
+        check_publish_folder(&cfg.out)?;
+    }
     cfg.ending = crate::domain::episodes::EndRule {
         as_of: parse_day("--as-of", &args.live.as_of)?,
         inactive_days: args.live.inactive_days,

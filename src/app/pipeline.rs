@@ -78,7 +78,7 @@ pub(super) fn analysis(
     // The series of each `--client`, found before the long work so that a wrong id fails fast.
     let client_series = client_series(&loaded.keys, &episodes, &args.client, !in_pack)?;
     let for_clients: BTreeSet<usize> = client_series.iter().flat_map(|(_, items)| items.iter().copied()).collect();
-    let staging = Staging::new(out)?;
+    let staging = if args.publish { Staging::new(out)?.only(publishable) } else { Staging::new(out)? };
     progress.stage("trajectories, sudden gains, follow-up, caseload and goals (in parallel)");
     let stage = Stage {
         loaded,
@@ -98,7 +98,7 @@ pub(super) fn analysis(
     progress.stage("drawing the charts");
     let figures = report_figures(&episodes, &cfg.registry, &mut r, settings.caseload.suppression);
     progress.stage("writing results");
-    let mut files = result_files(&stage, args, &client_series, &r, &figures);
+    let mut files = result_files(&stage, &client_series, &r, &figures);
     if args.png {
         progress.stage("rasterising the charts");
         files.extend(chart_pngs(&figures)?);
@@ -138,15 +138,38 @@ fn analysis_settings(args: &AnalyzeArgs) -> Settings {
         sudden_gains: args.sudden_gains.options(),
         follow_up: args.follow_up.options(),
         caseload: crate::analyses::caseload::Options {
-            suppression: crate::stats::rates::Suppression {
-                threshold: args.suppress_below,
-                round_to: args.caseload.round_to,
-            },
+            suppression: disclosure(args),
             overdispersion: args.caseload.overdispersion.into(),
             period: args.caseload.trend_period.into(),
         },
         goals: crate::analyses::goals::Options { gbo_reliable_change: args.gbo_reliable_change, gas_rho: args.gas_rho },
     }
+}
+
+/// The disclosure control of the run's outputs: none for internal use, the NHS rules with
+/// `--publish`.
+pub(super) fn disclosure(args: &AnalyzeArgs) -> crate::stats::rates::Suppression {
+    if args.publish {
+        crate::stats::rates::Suppression {
+            threshold: args.suppress_below.unwrap_or(PUBLISHED_THRESHOLD),
+            round_to: args.caseload.round_to.unwrap_or(1),
+        }
+    } else {
+        crate::stats::rates::Suppression::NONE
+    }
+}
+
+/// Counts below this are withheld in published results unless `--suppress-below` says
+/// otherwise (NHS England's rule, FIELD.md §7).
+const PUBLISHED_THRESHOLD: u64 = 5;
+
+/// The files a `--publish` run writes: aggregates only, never a table of single
+/// episodes or clients (nor `rejected.csv`, which points at input rows).
+pub(super) const PUBLISHED: &[&str] =
+    &["summary.json", "report.html", "report.md", "therapists.csv", "sites.csv", "trends.csv"];
+
+pub(super) fn publishable(name: &str) -> bool {
+    PUBLISHED.contains(&name) || name.starts_with("charts/")
 }
 
 /// The (client, episode, measure) ids of a current-caseload entry's series.
@@ -194,18 +217,22 @@ fn report_figures(
 /// order they are written.
 fn result_files<'a>(
     cx: &Stage<'a>,
-    args: &AnalyzeArgs,
     client_series: &[(&str, Vec<usize>)],
     r: &'a Results,
     figures: &[crate::output::figures::Figure],
 ) -> Vec<OutputFile<'a>> {
     let (loaded, cfg, episodes) = (cx.loaded, cx.cfg, cx.eps);
     let (reg, supp) = (&cfg.registry, cx.settings.caseload.suppression);
-    let attention = attention_rows(&loaded.keys, episodes, &r.current, &cx.settings.current, reg);
+    // Published results name no client.
+    let attention = if supp.publishing() {
+        Vec::new()
+    } else {
+        attention_rows(&loaded.keys, episodes, &r.current, &cx.settings.current, reg)
+    };
     let report = crate::output::report::render_html(&crate::output::report::ReportInput {
         summary: &r.summary,
         registry: &cfg.registry,
-        suppress_below: args.suppress_below,
+        suppression: supp,
         figures,
         attention: &attention,
     });
@@ -235,7 +262,7 @@ fn result_files<'a>(
         OutputFile::render("trends.csv", move |w| tables::trends_csv(w, &r.periods, &supp, reg)),
         OutputFile::new("summary.json", {
             let mut v = serde_json::to_value(&r.summary).expect("summary serialises");
-            crate::analyses::summary::suppress_json(&mut v, args.suppress_below);
+            crate::analyses::summary::suppress_json(&mut v, &supp);
             json(&v)
         }),
         OutputFile::new("report.html", report.into_bytes()),
@@ -244,7 +271,7 @@ fn result_files<'a>(
             crate::output::report::render_markdown(&crate::output::report::ReportInput {
                 summary: &r.summary,
                 registry: &cfg.registry,
-                suppress_below: args.suppress_below,
+                suppression: supp,
                 figures: &[],
                 attention: &attention,
             })

@@ -217,13 +217,26 @@ fn outcomes_by_month(i: &Inputs, m: u16) -> Option<Figure> {
         return None;
     }
     let n: f64 = months.iter().map(|k| by[k].values().sum::<f64>()).sum();
+    let withheld: BTreeMap<&String, Vec<Outcome>> =
+        months.iter().map(|k| (k, withheld_cells(&by[k], i.suppression))).collect();
     let series = OUTCOME_COLORS
         .iter()
         .map(|(o, c)| {
-            let v = months.iter().map(|k| by[k].get(o).unwrap_or(&0.0) / by[k].values().sum::<f64>()).collect();
+            let v = months
+                .iter()
+                .map(|k| {
+                    let hidden = withheld[k].contains(o);
+                    if hidden {
+                        0.0
+                    } else {
+                        by[k].get(o).unwrap_or(&0.0) / by[k].values().sum::<f64>()
+                    }
+                })
+                .collect();
             (o.as_str().replace('_', " "), *c, v)
         })
         .collect();
+    let any_withheld = withheld.values().any(|w| !w.is_empty());
     figure(
         "outcomes-by-month",
         "outcomes",
@@ -235,8 +248,25 @@ fn outcomes_by_month(i: &Inputs, m: u16) -> Option<Figure> {
             series,
             y_percent: true,
         }),
-        format!("Outcome categories of {n} finished {} episodes by the month of their final score (the last 18 months with at least {} episodes).", code(i, m), i.suppression.threshold),
+        if i.suppression.publishing() {
+            format!("Outcome categories of {n} finished {} episodes by the month of their final score (the last 18 months with at least {t} episodes).{}", code(i, m), if any_withheld { format!(" Categories of fewer than {t} episodes in a month are withheld, with the next smallest where one alone would be, so bars may not reach 100 %.", t = i.suppression.threshold) } else { String::new() }, t = i.suppression.threshold)
+        } else {
+            format!("Outcome categories of {n} finished {} episodes by the month of their final score (the last 18 months).", code(i, m))
+        },
     )
+}
+
+/// The outcome categories of one month a published chart withholds: those of fewer
+/// episodes than the threshold (but none), and where that is one alone, the next smallest
+/// too, so that no withheld count follows from the others (secondary suppression).
+fn withheld_cells(cells: &BTreeMap<Outcome, f64>, suppression: Suppression) -> Vec<Outcome> {
+    let t = suppression.threshold as f64;
+    let mut withheld: Vec<Outcome> = cells.iter().filter(|(_, n)| **n > 0.0 && **n < t).map(|(o, _)| *o).collect();
+    if withheld.len() == 1 {
+        let next = cells.iter().filter(|(o, n)| **n > 0.0 && !withheld.contains(o)).min_by(|a, b| a.1.total_cmp(b.1));
+        withheld.extend(next.map(|(o, _)| *o));
+    }
+    withheld
 }
 
 fn dose_response(i: &Inputs, m: u16) -> Option<Figure> {
@@ -253,7 +283,7 @@ fn dose_response(i: &Inputs, m: u16) -> Option<Figure> {
     }
     let shown: Vec<(f64, f64, f64)> = by
         .iter()
-        .filter(|(_, (_, n))| *n >= i.suppression.threshold)
+        .filter(|(_, (k, n))| !i.suppression.hides(*k, *n))
         .map(|(s, (k, n))| (f64::from(*s), *k as f64 / *n as f64, 0.8 + (*n as f64).log10() * 0.4))
         .collect();
     if shown.len() < 2 {
@@ -276,7 +306,7 @@ fn dose_response(i: &Inputs, m: u16) -> Option<Figure> {
             y_percent: true,
             x_names: vec![],
         }),
-        format!("Share of {total} finished {} episodes at caseness that ended reliably recovered, by how many sessions were scored after baseline. Points with fewer than {} episodes are left out. This is descriptive: clients who recover may also leave earlier.", code(i, m), i.suppression.threshold),
+        format!("Share of {total} finished {} episodes at caseness that ended reliably recovered, by how many sessions were scored after baseline; larger points rest on more episodes.{} This is descriptive: clients who recover may also leave earlier.", code(i, m), if i.suppression.publishing() { format!(" Points with fewer than {} episodes or recoveries are withheld.", i.suppression.threshold) } else { String::new() }),
     )
 }
 
@@ -401,15 +431,16 @@ fn relapse(i: &Inputs, m: u16) -> Option<Figure> {
             y_percent: true,
             x_names: vec![],
         }),
-        format!("Share of the {} episodes recovered at the end of treatment and seen again that had not relapsed (back at caseness), by time since the end; {} relapses. Dashed: by residual symptoms at the end.", overall.fit.records, overall.fit.events),
+        format!("Share of the {} episodes recovered at the end of treatment and seen again that had not relapsed (back at caseness), by time since the end; {} relapses. Dashed: by residual symptoms at the end.", overall.fit.records, published_count(i.suppression, overall.fit.events)),
     )
 }
 
 fn funnel(i: &Inputs, m: u16, kind: &str) -> Option<Figure> {
     let units: Vec<&Unit> =
         i.units.iter().filter(|u| u.kind == kind && u.measure == m && u.reliable_recovery.n > 0).collect();
-    let shown: Vec<&&Unit> =
-        units.iter().filter(|u| !i.suppression.hides(u.reliable_recovery.k, u.reliable_recovery.n)).collect();
+    // Published results leave out the points of units too small to show, and name them.
+    let (shown, withheld): (Vec<&Unit>, Vec<&Unit>) =
+        units.iter().partition(|u| !i.suppression.hides(u.reliable_recovery.k, u.reliable_recovery.n));
     if shown.len() < 2 {
         return None;
     }
@@ -439,10 +470,29 @@ fn funnel(i: &Inputs, m: u16, kind: &str) -> Option<Figure> {
         Line { name: Some("99.8 % limits".into()), color: charts::VERMILLION, points: limit(Z998, true), dashed: true },
         Line { name: None, color: charts::VERMILLION, points: limit(Z998, false), dashed: true },
     ];
-    let points = shown
-        .iter()
-        .map(|u| (u.reliable_recovery.n as f64, u.reliable_recovery.k as f64 / u.reliable_recovery.n as f64, 1.2))
-        .collect();
+    let point =
+        |u: &&Unit| (u.reliable_recovery.n as f64, u.reliable_recovery.k as f64 / u.reliable_recovery.n as f64, 1.2);
+    let outside = |u: &&&Unit| u.funnel_flag.is_some_and(|f| f != "within");
+    let points = shown.iter().filter(|u| !outside(u)).map(point).collect();
+    let flagged: Vec<(f64, f64, f64)> = shown.iter().filter(outside).map(point).collect();
+    let too_small = if withheld.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = withheld
+            .iter()
+            .map(|u| match u.funnel_flag.filter(|f| *f != "within") {
+                Some(flag) => format!("{} (outside the limits: {})", u.unit, flag.replace('_', " ")),
+                None => u.unit.clone(),
+            })
+            .collect();
+        format!(
+            " Not shown, having fewer than {} recoveries or episodes: {} {kind}{} ({}).",
+            i.suppression.threshold,
+            withheld.len(),
+            if withheld.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        )
+    };
     figure(
         &format!("funnel-{kind}"),
         "caseload",
@@ -454,56 +504,143 @@ fn funnel(i: &Inputs, m: u16, kind: &str) -> Option<Figure> {
             y_range: (0.0, 1.0),
             bands: vec![],
             lines,
-            markers: vec![Markers { name: Some(format!("one {kind}")), color: charts::BLUE, points, filled: true }],
+            markers: vec![
+                Markers { name: Some(format!("one {kind}")), color: charts::BLUE, points, filled: true },
+                Markers {
+                    name: (!flagged.is_empty()).then(|| "outside the 95 % limits".into()),
+                    color: charts::VERMILLION,
+                    points: flagged,
+                    filled: true,
+                },
+            ],
             y_percent: true,
             x_names: vec![],
         }),
-        format!("Funnel plot (Spiegelhalter 2005): each point is one {kind}'s reliable-recovery rate against how many episodes it rests on ({n} in all). Points outside the limits differ from the practice rate more than chance would suggest; inside them, differences are noise. A {kind} with fewer than {} episodes is not shown. This is not a ranking.", i.suppression.threshold),
+        format!("Funnel plot (Spiegelhalter 2005): each point is one {kind}'s reliable-recovery rate against how many episodes it rests on ({n} in all). Points outside the limits differ from the practice rate more than chance would suggest; inside them, differences are noise. This is not a ranking.{too_small}"),
     )
 }
 
+/// A count in a caption: as it is, or "fewer than N" where published results withhold it.
+fn published_count(suppression: Suppression, n: u64) -> String {
+    suppression.value(n).map_or_else(|| format!("fewer than {}", suppression.threshold), |v| v.to_string())
+}
+
+/// A period's place on a calendar axis ("2024-03": months since year 0, "2024-Q1":
+/// quarters), so that a month without finished episodes is a gap rather than skipped.
+fn period_ordinal(period: &str) -> Option<i64> {
+    let (year, rest) = period.split_once('-')?;
+    let year: i64 = year.parse().ok()?;
+    match rest.strip_prefix('Q') {
+        Some(q) => Some(year * 4 + q.parse::<i64>().ok()? - 1),
+        None => Some(year * 12 + rest.parse::<i64>().ok()? - 1),
+    }
+}
+
+/// The label of [`period_ordinal`]'s number, shortened for an axis ("24-03", "24-Q1").
+fn period_axis_label(ordinal: i64, quarters: bool) -> String {
+    if quarters {
+        format!("{:02}-Q{}", ordinal.div_euclid(4) % 100, ordinal.rem_euclid(4) + 1)
+    } else {
+        format!("{:02}-{:02}", ordinal.div_euclid(12) % 100, ordinal.rem_euclid(12) + 1)
+    }
+}
+
+/// Runs of consecutive calendar positions: a line is drawn within a run, never across a gap.
+fn runs_of(xs: &[f64]) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for k in 1..=xs.len() {
+        if k == xs.len() || xs[k] - xs[k - 1] > 1.0 {
+            runs.push(start..k);
+            start = k;
+        }
+    }
+    runs
+}
+
+/// A period and its place on the calendar axis ([`period_ordinal`]).
+type PeriodAt<'a> = (&'a Period, i64);
+
 fn trend(i: &Inputs, m: u16) -> Option<Figure> {
-    let ps: Vec<&Period> =
-        i.periods.iter().filter(|p| p.measure == m && !i.suppression.hides(p.recovery.k, p.recovery.n)).collect();
-    if ps.len() < 3 {
+    let all: Vec<PeriodAt> = i
+        .periods
+        .iter()
+        .filter(|p| p.measure == m && p.recovery.n > 0)
+        .filter_map(|p| Some((p, period_ordinal(&p.period)?)))
+        .collect();
+    // Published results withhold months of few episodes or recoveries: gaps in the line.
+    let (shown, withheld): (Vec<PeriodAt>, Vec<PeriodAt>) =
+        all.iter().partition(|(p, _)| !i.suppression.hides(p.recovery.k, p.recovery.n));
+    if shown.len() < 3 {
         return None;
     }
-    let xs: Vec<f64> = (0..ps.len()).map(|k| k as f64).collect();
+    let quarters = all.iter().any(|(p, _)| p.period.contains('Q'));
+    let (first, last) = (all[0].1, all[all.len() - 1].1);
+    let xs: Vec<f64> = shown.iter().map(|(_, o)| (o - first) as f64).collect();
     // The limits are drawn around the rate over every period, as `caseload` computes them.
     let (k, n) =
         i.periods.iter().filter(|p| p.measure == m).fold((0, 0), |a, p| (a.0 + p.recovery.k, a.1 + p.recovery.n));
     let p0 = k as f64 / n as f64;
-    let band = Band {
-        name: Some("control limits (3 σ)".into()),
-        color: charts::SKY,
-        opacity: 0.25,
-        x: xs.clone(),
-        lower: ps.iter().map(|p| p.limits.map_or(p0, |l| l.0)).collect(),
-        upper: ps.iter().map(|p| p.limits.map_or(p0, |l| l.1)).collect(),
-    };
-    let rates: Vec<(f64, f64)> = ps.iter().zip(&xs).map(|(p, x)| (*x, p.recovery.rate().unwrap_or(0.0))).collect();
-    let outside: Vec<(f64, f64, f64)> = ps
+    let rates: Vec<(f64, f64)> =
+        shown.iter().zip(&xs).map(|((p, _), x)| (*x, p.recovery.rate().unwrap_or(0.0))).collect();
+    let runs = runs_of(&xs);
+    let bands = runs
         .iter()
-        .zip(&xs)
-        .filter(|(p, _)| p.outside.is_some())
-        .map(|(p, x)| (*x, p.recovery.rate().unwrap_or(0.0), 1.6))
+        .enumerate()
+        .map(|(j, run)| Band {
+            name: (j == 0).then(|| "control limits (3 σ)".into()),
+            color: charts::SKY,
+            opacity: 0.25,
+            x: xs[run.clone()].to_vec(),
+            lower: shown[run.clone()].iter().map(|(p, _)| p.limits.map_or(p0, |l| l.0)).collect(),
+            upper: shown[run.clone()].iter().map(|(p, _)| p.limits.map_or(p0, |l| l.1)).collect(),
+        })
         .collect();
-    let first = ps[0].period.clone();
-    let last = ps[ps.len() - 1].period.clone();
+    let mut lines: Vec<Line> = runs
+        .iter()
+        .enumerate()
+        .map(|(j, run)| Line {
+            name: (j == 0).then(|| "monthly rate".into()),
+            color: charts::BLUE,
+            points: rates[run.clone()].to_vec(),
+            dashed: false,
+        })
+        .collect();
+    let span = (last - first) as f64;
+    lines.push(Line {
+        name: Some("overall rate".into()),
+        color: charts::INK,
+        points: vec![(0.0, p0), (span, p0)],
+        dashed: true,
+    });
+    let outside: Vec<(f64, f64, f64)> =
+        shown.iter().zip(&rates).filter(|((p, _), _)| p.outside.is_some()).map(|(_, r)| (r.0, r.1, 1.6)).collect();
+    let unit = if quarters { "quarter" } else { "month" };
+    let gaps = if withheld.is_empty() {
+        format!("Every {unit} with a finished episode is shown; the line breaks where a {unit} has none.")
+    } else {
+        let flagged: Vec<String> = withheld
+            .iter()
+            .filter_map(|(p, _)| p.outside.map(|side| format!("{} ({side} the limits)", p.period)))
+            .collect();
+        format!(
+            "{} {unit}s with fewer than {t} episodes or recoveries are withheld, and the line breaks there{}; the dashed overall rate includes them.",
+            withheld.len(),
+            if flagged.is_empty() { String::new() } else { format!(" (outside the limits among them: {})", flagged.join(", ")) },
+            t = i.suppression.threshold
+        )
+    };
     figure(
         "trend",
         "caseload",
         charts::xy(&XyChart {
-            title: format!("{}: reliable recovery by month (p-chart)", code(i, m)),
-            x_label: format!("Month treatment ended ({first} to {last})"),
+            title: format!("{}: reliable recovery by {unit} (p-chart)", code(i, m)),
+            x_label: format!("{} treatment ended ({} to {})", if quarters { "Quarter" } else { "Month" }, all[0].0.period, all[all.len() - 1].0.period),
             y_label: "Reliably recovered".into(),
-            x_range: (0.0, (ps.len() - 1) as f64),
+            x_range: (0.0, span.max(1.0)),
             y_range: (0.0, 1.0),
-            bands: vec![band],
-            lines: vec![
-                Line { name: Some("monthly rate".into()), color: charts::BLUE, points: rates.clone(), dashed: false },
-                Line { name: Some("overall rate".into()), color: charts::INK, points: vec![(0.0, p0), ((ps.len() - 1) as f64, p0)], dashed: true },
-            ],
+            bands,
+            lines,
             markers: vec![
                 Markers { name: None, color: charts::BLUE, points: rates.iter().map(|r| (r.0, r.1, 0.8)).collect(), filled: true },
                 Markers {
@@ -514,9 +651,9 @@ fn trend(i: &Inputs, m: u16) -> Option<Figure> {
                 },
             ],
             y_percent: true,
-            x_names: ps.iter().map(|p| p.period.get(2..).unwrap_or(&p.period).to_string()).collect(),
+            x_names: (first..=last).map(|o| period_axis_label(o, quarters)).collect(),
         }),
-        format!("Monthly reliable-recovery rate of {n} finished {} episodes at caseness, by the month treatment ended, with control limits that widen for months with fewer episodes. Months with fewer than {t} episodes or fewer than {t} recoveries are suppressed and left out, which leaves out some months with few recoveries: the dashed overall rate includes them, and trends.csv lists every month.", code(i, m), t = i.suppression.threshold),
+        format!("Reliable-recovery rate of {n} finished {} episodes at caseness, by the {unit} treatment ended, with control limits that widen for {unit}s with fewer episodes. {gaps} trends.csv lists every {unit}.", code(i, m)),
     )
 }
 

@@ -5,14 +5,16 @@
 use crate::analyses::summary::{Rate, Summary};
 use crate::domain::outcomes::ResolvedRule;
 use crate::domain::registry::{Cutoff, Direction, JtCutoff, Measure, RciMethod, Registry, ReliableChange};
+use crate::stats::rates::Suppression;
 use serde::Serialize;
 
 #[derive(Clone, Copy)]
 pub struct ReportInput<'a> {
     pub summary: &'a Summary,
     pub registry: &'a Registry,
-    /// Counts below this are shown as "<N" and rates built on them are withheld.
-    pub suppress_below: u64,
+    /// Published results: counts below the threshold are shown as "<N" and rates built on
+    /// them are withheld, other counts rounded; [`Suppression::NONE`] for internal use.
+    pub suppression: Suppression,
     pub figures: &'a [crate::output::figures::Figure],
     /// The open series that need attention, in the order to show (by therapist).
     pub attention: &'a [AttentionRow],
@@ -123,19 +125,20 @@ struct View {
     suppress_below: u64,
 }
 
-struct Suppressor(u64);
+struct Suppressor(Suppression);
 
 impl Suppressor {
     fn count(&self, n: u64) -> String {
-        if n < self.0 {
-            format!("<{}", self.0)
-        } else {
-            n.to_string()
-        }
+        self.0.value(n).map_or_else(|| format!("<{}", self.0.threshold), |v| v.to_string())
+    }
+
+    /// Below this many people or episodes nothing is shown (0: results for internal use).
+    fn threshold(&self) -> u64 {
+        self.0.threshold
     }
 
     fn rate(&self, label: &'static str, r: &Rate, denominator_note: &'static str) -> RateView {
-        let hidden = r.numerator < self.0 || r.denominator < self.0;
+        let hidden = self.0.hides(r.numerator, r.denominator);
         RateView {
             label,
             numerator: self.count(r.numerator),
@@ -244,7 +247,7 @@ pub fn render_html(input: &ReportInput) -> String {
 
 fn view_of(input: &ReportInput) -> View {
     let s = input.summary;
-    let sup = Suppressor(input.suppress_below);
+    let sup = Suppressor(input.suppression);
     let (headline_title, headline) = headline_view(s, &sup);
     let methods = s
         .measures
@@ -299,15 +302,14 @@ fn view_of(input: &ReportInput) -> View {
         status_line: status_line(&sup, &s.status),
         attention: input.attention.iter().take(ATTENTION_SHOWN).cloned().collect(),
         attention_more: input.attention.len().saturating_sub(ATTENTION_SHOWN),
-        // Exact: a list of clients for the practice's clinicians, not a published statistic.
-        open_series: s.current.as_ref().map_or(0, |c| c.open_series).to_string(),
-        needing_attention: s.current.as_ref().map_or(0, |c| c.needing_attention).to_string(),
+        open_series: sup.count(s.current.as_ref().map_or(0, |c| c.open_series)),
+        needing_attention: sup.count(s.current.as_ref().map_or(0, |c| c.needing_attention)),
         no_score_days: s.current.as_ref().and_then(|c| c.options).map_or(0, |o| o.no_score_days),
         headline,
         headline_title,
         measures: measure_views(s, &sup),
         methods,
-        suppress_below: input.suppress_below,
+        suppress_below: input.suppression.threshold,
     }
 }
 
@@ -386,7 +388,7 @@ fn trajectory_facts(s: &Summary, sup: &Suppressor) -> Vec<Facts> {
             rows.push(("not-on-track flag: sensitivity for a poor outcome".into(), pct(a.sensitivity)));
             rows.push(("not-on-track flag: specificity".into(), pct(a.specificity)));
             // A model of fewer series than the suppression threshold describes those few.
-            if let Some(g) = t.growth_model.as_ref().filter(|g| g.series >= sup.0) {
+            if let Some(g) = t.growth_model.as_ref().filter(|g| g.series >= sup.threshold()) {
                 let (lo, hi) = (g.slope - 1.959964 * g.se_slope, g.slope + 1.959964 * g.se_slope);
                 rows.push((
                     format!("growth model ({} series): change per session", g.series),
@@ -398,7 +400,7 @@ fn trajectory_facts(s: &Summary, sup: &Suppressor) -> Vec<Facts> {
                     format!("{:.2} points", g.sd_slope),
                 ));
                 let v = &t.change_vs_typical;
-                if let Some(h) = v.growth_model.as_ref().filter(|h| h.series >= sup.0) {
+                if let Some(h) = v.growth_model.as_ref().filter(|h| h.series >= sup.threshold()) {
                     let n = |k: &str| sup.count(v.series.get(k).copied().unwrap_or(0));
                     let label =
                         format!("growth model: change against the typical client ({} series, ≥ 3 scores)", h.series);
@@ -513,13 +515,18 @@ fn caseload_facts(s: &Summary, sup: &Suppressor) -> Vec<Facts> {
                 .outside_limits
                 .iter()
                 .map(|u| {
+                    let r = sup.rate("", &Rate::new(u.numerator, u.denominator), "");
+                    let counts = if r.percent == "suppressed" {
+                        format!("{} of {}, rate withheld", r.numerator, r.denominator)
+                    } else {
+                        format!("{} of {}, {}", r.numerator, r.denominator, r.percent)
+                    };
                     (
                         format!("{} {} on {}", u.unit_kind, u.unit, u.measure),
                         format!(
-                            "{} ({})",
+                            "{} ({counts})",
                             u.flag.replace('_', " ").replace("above", "above the").replace("below", "below the")
-                                + " % limit",
-                            u.reliable_recovery
+                                + " % limit"
                         ),
                     )
                 })
@@ -533,7 +540,7 @@ fn caseload_facts(s: &Summary, sup: &Suppressor) -> Vec<Facts> {
         rows: c
             .unit_effects
             .iter()
-            .filter(|e| e.model.episodes >= sup.0)
+            .filter(|e| e.model.episodes >= sup.threshold())
             .map(|e| {
                 let m = &e.model;
                 let label =
@@ -665,7 +672,7 @@ mod tests {
 
     #[test]
     fn suppressed_rates_show_no_percentage() {
-        let s = Suppressor(5);
+        let s = Suppressor(Suppression { threshold: 5, round_to: 1 });
         assert_eq!(s.count(4), "<5");
         let v = s.rate("x", &Rate::new(3, 40), "");
         assert_eq!((v.numerator.as_str(), v.percent.as_str()), ("<5", "suppressed"));

@@ -79,6 +79,8 @@ pub struct Staging {
     out: PathBuf,
     dir: PathBuf,
     names: std::sync::Mutex<Vec<String>>,
+    /// Which files are written at all ([`Staging::only`]); every file when `None`.
+    keep: Option<fn(&str) -> bool>,
 }
 
 impl Staging {
@@ -91,11 +93,23 @@ impl Staging {
         let dir_name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
         let dir = parent.join(format!(".{dir_name}.partial-{}", std::process::id()));
         fs::create_dir_all(&dir).map_err(write_err(&dir))?;
-        Ok(Staging { out: out.to_path_buf(), dir, names: Default::default() })
+        Ok(Staging { out: out.to_path_buf(), dir, names: Default::default(), keep: None })
+    }
+
+    /// Writes only the files whose names `keep` accepts; the others are not rendered at
+    /// all (published results leave out the tables of single clients).
+    pub fn only(mut self, keep: fn(&str) -> bool) -> Staging {
+        self.keep = Some(keep);
+        self
+    }
+
+    fn kept(&self, name: &str) -> bool {
+        self.keep.is_none_or(|keep| keep(name))
     }
 
     /// Writes files into the staging folder, several at once.
     pub fn write(&self, files: Vec<OutputFile>) -> Result<()> {
+        let files: Vec<OutputFile> = files.into_iter().filter(|f| self.kept(&f.name)).collect();
         self.names.lock().expect("names lock").extend(files.iter().map(|f| f.name.clone()));
         files.into_par_iter().try_for_each(|f| write_one(&self.dir.join(&f.name), f.contents))
     }
@@ -107,21 +121,37 @@ impl Staging {
         names: &[&str],
         render: impl FnOnce(&mut [&mut dyn Write]) -> io::Result<()>,
     ) -> Result<()> {
-        self.names.lock().expect("names lock").extend(names.iter().map(|n| n.to_string()));
+        let kept: Vec<&str> = names.iter().copied().filter(|n| self.kept(n)).collect();
+        self.names.lock().expect("names lock").extend(kept.iter().map(|n| n.to_string()));
         let paths: Vec<PathBuf> = names.iter().map(|n| self.dir.join(n)).collect();
-        let mut files = Vec::new();
-        for path in &paths {
+        // A file that is not kept is rendered into nothing.
+        let mut files: Vec<Option<BufWriter<fs::File>>> = Vec::new();
+        for (name, path) in names.iter().zip(&paths) {
+            if !self.kept(name) {
+                files.push(None);
+                continue;
+            }
             if let Some(dir) = path.parent() {
                 fs::create_dir_all(dir).map_err(write_err(dir))?;
             }
             let file = fs::File::create(path).map_err(write_err(path))?;
-            files.push(BufWriter::with_capacity(FILE_BUFFER, file));
+            files.push(Some(BufWriter::with_capacity(FILE_BUFFER, file)));
         }
-        let mut writers: Vec<&mut dyn Write> = files.iter_mut().map(|f| f as &mut dyn Write).collect();
+        let mut sinks: Vec<io::Sink> = names.iter().map(|_| io::sink()).collect();
+        let mut writers: Vec<&mut dyn Write> = files
+            .iter_mut()
+            .zip(sinks.iter_mut())
+            .map(|(f, sink)| match f {
+                Some(f) => f as &mut dyn Write,
+                None => sink as &mut dyn Write,
+            })
+            .collect();
         // An error is reported against the first file: the renderer does not say which failed.
         render(&mut writers).map_err(write_err(&paths[0]))?;
         for (file, path) in files.iter_mut().zip(&paths) {
-            file.flush().map_err(write_err(path))?;
+            if let Some(file) = file {
+                file.flush().map_err(write_err(path))?;
+            }
         }
         Ok(())
     }

@@ -88,24 +88,39 @@ pub fn p_chart_limits(p0: f64, n: u64) -> (f64, f64) {
     ((p0 - 3.0 * sd).max(0.0), (p0 + 3.0 * sd).min(1.0))
 }
 
-/// Small-number suppression: counts below `threshold` become "*"; others are rounded to
-/// the nearest `round_to` when it is above 1.
-#[derive(Debug, Clone, Copy, Serialize)]
+/// Small-number suppression for published results: counts below `threshold` become "*";
+/// others are rounded to the nearest `round_to` when it is above 1. [`Suppression::NONE`]
+/// (results for internal use) leaves every count exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Suppression {
     pub threshold: u64,
     pub round_to: u64,
 }
 
 impl Suppression {
-    pub fn count(&self, n: u64) -> String {
+    /// Every count exact, nothing withheld.
+    pub const NONE: Suppression = Suppression { threshold: 0, round_to: 1 };
+
+    /// Whether anything is withheld or rounded (results for publication).
+    pub fn publishing(&self) -> bool {
+        *self != Suppression::NONE
+    }
+
+    /// A count as published: withheld (`None`) below the threshold, else rounded.
+    pub fn value(&self, n: u64) -> Option<u64> {
         if n < self.threshold {
-            "*".into()
+            None
         } else if self.round_to > 1 {
             let r = self.round_to;
-            (((n + r / 2) / r) * r).to_string()
+            Some(((n + r / 2) / r) * r)
         } else {
-            n.to_string()
+            Some(n)
         }
+    }
+
+    /// A count as published, as text: "*" where it is withheld.
+    pub fn count(&self, n: u64) -> String {
+        self.value(n).map_or_else(|| "*".into(), |v| v.to_string())
     }
 
     /// A rate is withheld when its numerator or denominator is suppressed.
@@ -260,6 +275,11 @@ mod tests {
         let plain = Suppression { threshold: 5, round_to: 1 };
         assert_eq!(plain.count(7), "7");
         assert!(s.hides(4, 20) && s.hides(10, 4) && !s.hides(5, 20));
+        assert_eq!([s.value(4), s.value(7), plain.value(7)], [None, Some(5), Some(7)]);
+        // Internal results: every count exact, nothing withheld.
+        let none = Suppression::NONE;
+        assert_eq!([none.count(0), none.count(1), none.count(7)], ["0", "1", "7"]);
+        assert!(!none.hides(0, 1) && !none.publishing() && s.publishing() && plain.publishing());
     }
 
     #[test]

@@ -54,12 +54,12 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 /// Runs `sustain analyze` on a measurements file into a fresh folder, with today fixed
-/// at 2025-06-01 (the fixtures' dates are before it) and small-number suppression off, as
-/// these tests compare exact counts on tiny fixtures. The fixtures are finished studies:
+/// at 2025-06-01 (the fixtures' dates are before it); counts are exact (no `--publish`),
+/// as these tests compare them on tiny fixtures. The fixtures are finished studies:
 /// the extract date is today, so that every episode has ended (tests/live_export.rs
 /// tests exports with episodes still open).
 pub fn analyze(measurements: &Path, extra: &[&str]) -> tempfile::TempDir {
-    let mut args = vec!["--suppress-below", "0", "--as-of", "2025-06-01"];
+    let mut args = vec!["--as-of", "2025-06-01"];
     args.extend_from_slice(extra);
     analyze_on("2025-06-01", measurements, &args)
 }

@@ -70,6 +70,8 @@ fn trajectories_are_tallied_by_shape_dip_and_outcome() {
 
 mod suppression_tests {
     use super::*;
+    use crate::stats::rates::Suppression;
+    use serde_json::Value;
 
     #[test]
     fn small_counts_and_the_rates_on_them_are_suppressed_but_record_counts_are_not() {
@@ -82,26 +84,38 @@ mod suppression_tests {
                 "reliable_improvement": {"numerator": 6, "denominator": 12, "rate": 0.5}
             }, "rule": {"sample_n": 2}}}
         });
-        suppress_json(&mut v, 5);
+        let publish = Suppression { threshold: 5, round_to: 1 };
+        let mut raw = v.clone();
+        suppress_json(&mut v, &publish);
         assert_eq!(v["rows_rejected"], 1);
         assert_eq!(v["rejections_by_reason"]["bad_score"], 1);
-        assert_eq!(v["episodes"], "*");
-        assert_eq!(v["clients"], 12);
+        assert_eq!((v["episodes"].clone(), v["clients"].clone()), (Value::Null, 12.into()));
+        assert_eq!(v["suppressed"], serde_json::json!(["episodes"]));
         let r = &v["measures"]["PHQ9"]["rates"];
-        assert_eq!((r["recovery"]["numerator"].clone(), r["recovery"]["rate"].clone()), ("*".into(), "*".into()));
+        assert_eq!((r["recovery"]["numerator"].clone(), r["recovery"]["rate"].clone()), (Value::Null, Value::Null));
+        assert_eq!(r["recovery"]["suppressed"], serde_json::json!(["numerator", "rate"]));
         assert_eq!(r["reliable_improvement"]["rate"], 0.5);
+        assert!(r["reliable_improvement"].get("suppressed").is_none());
         assert_eq!(v["measures"]["PHQ9"]["rule"]["sample_n"], 2);
-        let mut raw = v.clone();
-        suppress_json(&mut raw, 0);
-        assert_eq!(raw, v);
+        // Rounded to 5, counts stay numbers.
+        let mut rounded = raw.clone();
+        suppress_json(&mut rounded, &Suppression { threshold: 5, round_to: 5 });
+        assert_eq!((rounded["clients"].clone(), rounded["rows_read"].clone()), (10.into(), 3.into()));
+        // Internal results: nothing changes.
+        let before = raw.clone();
+        suppress_json(&mut raw, &Suppression::NONE);
+        assert_eq!(raw, before);
     }
 
     #[test]
     fn a_growth_model_of_few_series_is_withheld_whole() {
         let model = |series: u64| serde_json::json!({"series": series, "scores": 40, "slope": -0.6, "evaluations": 3});
         let mut v = serde_json::json!({"PHQ9": {"growth_model": model(4)}, "GAD7": {"growth_model": model(5)}});
-        suppress_json(&mut v, 5);
-        assert_eq!(v["PHQ9"]["growth_model"], "*");
+        suppress_json(&mut v, &Suppression { threshold: 5, round_to: 1 });
+        assert_eq!(
+            (v["PHQ9"]["growth_model"].clone(), v["PHQ9"]["suppressed"].clone()),
+            (Value::Null, serde_json::json!(["growth_model"]))
+        );
         assert_eq!(v["GAD7"]["growth_model"], model(5), "the optimiser's evaluations are not people");
     }
 }

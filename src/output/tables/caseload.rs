@@ -153,7 +153,8 @@ fn unit_row(
     row.push(hide(opt_num(u.funnel95.map(|x| x.1))));
     row.push(hide(opt_num(u.funnel998.map(|x| x.0))));
     row.push(hide(opt_num(u.funnel998.map(|x| x.1))));
-    row.push(hide(u.funnel_flag.unwrap_or_default().to_string()));
+    // A flag is never withheld, even where the rate it rests on is.
+    row.push(u.funnel_flag.unwrap_or_default().to_string());
     row.push(hide(opt_num(u.expected_recovery)));
     row.push(hide(opt_num(u.adjusted_recovery)));
     row.push(hide(opt_num(u.shrunken_recovery)));

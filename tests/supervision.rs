@@ -1,0 +1,200 @@
+//! Supervision: results for internal use show every count and every flag; `--publish`
+//! applies disclosure control to every output and still never hides a flag.
+
+mod common;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use common::{analyze_on, demo, read_csv, read_json};
+use predicates::str::contains;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Eight therapists who reliably recover half of 40 clients each, and T9, who recovers 3
+/// of 40: far below the practice, and a count below 5.
+fn practice_with_one_low_therapist(dir: &Path) -> PathBuf {
+    let mut text = String::from("client_id,therapist_id,date,measure,score\n");
+    for t in 1..=9 {
+        for c in 0..40 {
+            let recovered = if t == 9 { c < 3 } else { c % 2 == 0 };
+            let last = if recovered { 5 } else { 18 };
+            text += &format!("T{t}C{c},T{t},2024-01-10,PHQ-9,20\nT{t}C{c},T{t},2024-03-10,PHQ-9,{last}\n");
+        }
+    }
+    let path = dir.join("measurements.csv");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn therapist<'a>(rows: &'a [common::Row], id: &str) -> &'a common::Row {
+    rows.iter().find(|r| r["therapist_id"] == id && r["measure"] == "PHQ9").unwrap()
+}
+
+#[test]
+fn a_therapist_with_3_recoveries_of_40_is_flagged_inside_the_practice_and_in_published_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = practice_with_one_low_therapist(dir.path());
+    for extra in [&[][..], &["--publish"][..]] {
+        let mut args = vec!["--as-of", "2025-01-01"];
+        args.extend_from_slice(extra);
+        let out = analyze_on("2025-01-01", &path, &args);
+        let rows = read_csv(&out.path().join("therapists.csv"));
+        let t9 = therapist(&rows, "T9");
+        assert_eq!(t9["funnel_flag"], "below_99.8", "{extra:?}");
+        assert_eq!(therapist(&rows, "T1")["funnel_flag"], "within", "{extra:?}");
+        let summary = read_json(&out.path().join("summary.json"));
+        let flagged = summary["caseload"]["outside_limits"].as_array().unwrap();
+        let t9 = flagged.iter().find(|u| u["unit"] == "T9").expect("T9 is listed outside the limits");
+        assert_eq!(t9["flag"], "below_99.8");
+        let report = fs::read_to_string(out.path().join("report.html")).unwrap();
+        assert!(report.contains("therapist T9 on PHQ9"), "{extra:?}: the report names T9");
+        if extra.is_empty() {
+            // Internal results: exact counts, the rate given.
+            assert_eq!((t9["numerator"].as_u64(), t9["denominator"].as_u64()), (Some(3), Some(40)));
+            assert_eq!(read_csv(&out.path().join("therapists.csv")).len(), 9);
+            assert!(report.contains("3 of 40, 7.5 %"), "the report gives T9's rate");
+        } else {
+            // Published: the 3 is withheld with the rate, the flag is not.
+            assert!(t9["numerator"].is_null() && t9["rate"].is_null(), "{t9}");
+            assert_eq!(t9["denominator"], 40);
+            assert_eq!(t9["suppressed"], serde_json::json!(["numerator", "rate"]));
+            assert!(report.contains("&lt;5 of 40, rate withheld"), "the report withholds T9's rate");
+        }
+    }
+}
+
+/// A number in running text that counts something: followed by one of these.
+const COUNT_WORDS: &[&str] =
+    &[" of ", " episodes", " clients", " finished", " paired", " series", " recover", " relaps", " follow-up scores"];
+
+/// Every count written in `text` (a number followed by a [`COUNT_WORDS`] word, not part
+/// of a date, a decimal or a name such as PHQ-9), with what follows it.
+fn counts_in(text: &str) -> Vec<(u64, String)> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit()
+            && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || b"-.,:/<;_".contains(&bytes[i - 1])))
+        {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let rest = &text[i..];
+            if let Some(word) = COUNT_WORDS.iter().find(|w| rest.starts_with(**w)) {
+                found.push((text[start..i].parse().unwrap(), format!("{}{}", &text[start..i], word)));
+            } else if text[..start].ends_with("n=") || text[..start].ends_with("n = ") {
+                found.push((text[start..i].parse().unwrap(), format!("n={}", &text[start..i])));
+            }
+        }
+        i += 1;
+    }
+    found
+}
+
+#[test]
+fn the_count_finder_finds_counts_and_nothing_else() {
+    let found = counts_in("3 of 40 episodes; PHQ-9 of 2024-03 <5 of 12, 0.5 of, T3 of 7 clients (n=2)");
+    assert_eq!(found.iter().map(|f| f.0).collect::<Vec<_>>(), [3, 40, 7, 2]);
+}
+
+/// Every file under `dir`, as paths relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(
+                files_under(&path).into_iter().map(|f| format!("{}/{f}", path.file_name().unwrap().to_string_lossy())),
+            );
+        } else {
+            out.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+/// Keys of `summary.json` that count input records or hold settings, not people.
+const NOT_PEOPLE: &[&str] = &[
+    "rows_read",
+    "rows_used",
+    "rows_rejected",
+    "inputs",
+    "rejections_by_reason",
+    "options",
+    "rule",
+    "df",
+    "units",
+    "extract",
+];
+
+fn no_small_count_in_json(v: &serde_json::Value, key: &str, file: &str) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, c) in m.iter().filter(|(k, _)| !NOT_PEOPLE.contains(&k.as_str())) {
+                no_small_count_in_json(c, k, file);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|c| no_small_count_in_json(c, key, file)),
+        serde_json::Value::Number(n) if n.is_u64() => assert!(n.as_u64().unwrap() >= 5, "{file}: {key} = {n}"),
+        serde_json::Value::String(s) => assert_ne!(s, "*", "{file}: {key} is a number or null"),
+        _ => {}
+    }
+}
+
+#[test]
+fn a_published_run_shows_no_count_below_five_in_any_output_charts_included() {
+    let d = demo("300", "2");
+    let out = analyze_on("2027-01-01", &d.path().join("measurements.csv"), &["--publish", "--by", "therapist"]);
+    let files = files_under(out.path());
+    let published = ["summary.json", "report.html", "report.md", "therapists.csv", "sites.csv", "trends.csv"];
+    for f in &files {
+        let own = f.rsplit('/').next().unwrap();
+        assert!(published.contains(&own), "{f} is not a published file");
+    }
+    assert!(files.iter().any(|f| f.starts_with("by_therapist/")), "the packs are written");
+    for f in &files {
+        let text = fs::read_to_string(out.path().join(f)).unwrap();
+        if f.ends_with(".csv") {
+            for r in read_csv(&out.path().join(f)) {
+                for (col, v) in &r {
+                    let is_count = col.ends_with("_n")
+                        || col.ends_with("_of")
+                        || ["episodes", "in_treatment", "paired", "at_caseness", "caseload"].contains(&col.as_str());
+                    if is_count {
+                        assert!(v == "*" || v.parse::<u64>().unwrap() >= 5, "{f} {col} = {v}");
+                    }
+                }
+            }
+        } else if f.ends_with(".json") {
+            no_small_count_in_json(&serde_json::from_str(&text).unwrap(), "", f);
+        } else {
+            // The report and its charts (inline SVG, captions, tables).
+            for (n, what) in counts_in(&text) {
+                assert!(n >= 5 || n == 0, "{f}: \"{what}\"");
+            }
+        }
+    }
+}
+
+#[test]
+fn publishing_options_are_refused_where_they_would_not_do_what_they_say() {
+    let d = demo("30", "2");
+    let m = d.path().join("measurements.csv");
+    let run = |args: &[&str], out: &Path| {
+        let mut cmd = cargo_bin_cmd!("sustain");
+        cmd.args(["analyze", "--quiet", "--today", "2027-01-01", "--measurements"]).arg(&m).arg("--out").arg(out);
+        cmd.args(args).assert()
+    };
+    let out = tempfile::tempdir().unwrap();
+    run(&["--suppress-below", "10"], out.path()).code(2).stderr(contains("add --publish"));
+    run(&["--publish", "--client", "C00001"], out.path()).code(2).stderr(contains("without --publish"));
+    run(&["--publish", "--suppress-below", "0"], out.path()).code(2).stderr(contains("counts of single people"));
+    // An internal run's tables of single episodes never end up beside published results.
+    run(&[], out.path()).success();
+    run(&["--publish"], out.path()).code(2).stderr(contains("episodes.csv")).stderr(contains("new or empty folder"));
+    let fresh = tempfile::tempdir().unwrap();
+    run(&["--publish"], fresh.path()).success();
+    // Published again into its own folder.
+    run(&["--publish"], fresh.path()).success();
+}
