@@ -198,3 +198,26 @@ fn publishing_options_are_refused_where_they_would_not_do_what_they_say() {
     // Published again into its own folder.
     run(&["--publish"], fresh.path()).success();
 }
+
+/// A network of many therapists: the demo deals its clients to them, and the relapse
+/// analysis draws each one's curve but tests no difference among more than 20 strata.
+#[test]
+fn many_therapists_get_their_curves_but_no_log_rank_test_among_them() {
+    let dir = tempfile::tempdir().unwrap();
+    cargo_bin_cmd!("sustain")
+        .args(["demo", "--quiet", "--clients", "600", "--therapists", "30", "--sites", "4", "--out"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let out = analyze_on("2027-01-01", &dir.path().join("measurements.csv"), &[]);
+    let therapists = read_csv(&out.path().join("therapists.csv"));
+    let ids: std::collections::BTreeSet<&str> = therapists.iter().map(|r| r["therapist_id"].as_str()).collect();
+    assert_eq!(ids.len(), 30, "{ids:?}");
+    assert!(ids.contains("T01") && ids.contains("T30"));
+    let summary = read_json(&out.path().join("summary.json"));
+    let tests = summary["sustained"]["by_measure"]["PHQ9"]["log_rank"].as_array().unwrap();
+    let by: Vec<&str> = tests.iter().map(|t| t["stratification"].as_str().unwrap()).collect();
+    assert!(by.contains(&"site") && !by.contains(&"therapist"), "{by:?}");
+    let curves = read_csv(&out.path().join("relapse_survival.csv"));
+    assert!(curves.iter().any(|r| r["stratification"] == "therapist"), "each therapist's curve is there");
+}

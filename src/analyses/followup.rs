@@ -227,6 +227,10 @@ pub struct Comparison {
     pub test: crate::stats::survival::LogRank,
 }
 
+/// The most strata a log-rank test compares: beyond it a stratification gets its curves
+/// but no test.
+pub const MAX_STRATA_TESTED: usize = 20;
+
 /// Relapse-free time since the end of treatment, per measure: overall, by therapist, by
 /// site and (for measures with a remission threshold) by residual symptoms at the end.
 pub fn relapse_survival(
@@ -282,7 +286,10 @@ pub fn relapse_survival(
                 continue;
             }
             let names: Vec<String> = groups.keys().cloned().collect();
-            if groups.len() > 1 {
+            // A test of "any difference" among dozens of therapists says nothing about which
+            // differ (the funnel plot does), and its cost grows with the square of the
+            // strata at every event time and their cube in the end.
+            if (2..=MAX_STRATA_TESTED).contains(&groups.len()) {
                 let data: Vec<(f64, bool, usize)> =
                     groups.values().enumerate().flat_map(|(g, v)| v.iter().map(move |&(t, e)| (t, e, g))).collect();
                 if let Some(test) = log_rank(&data, groups.len()) {

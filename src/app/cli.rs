@@ -468,6 +468,15 @@ pub struct DemoArgs {
     #[arg(long, value_enum, default_value_t = DataFormat::Csv)]
     pub format: DataFormat,
 
+    /// How many therapists the simulated practice has (T02 and T05 do better than the
+    /// others, T07 worse).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub therapists: u32,
+
+    /// How many sites: therapist k works at site k mod N.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub sites: u32,
+
     /// Write each table as this many part files in a folder (`measurements/part-000.csv`, …),
     /// clients assigned to parts by a hash of their id, as a partitioned export would be.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]

@@ -91,7 +91,32 @@ impl Shape {
     }
 }
 
-const THERAPISTS: usize = 8;
+/// How many therapists and sites the simulated practice has; clients are dealt to
+/// therapists at random, therapist k to site k mod sites.
+#[derive(Debug, Clone, Copy)]
+pub struct Staff {
+    pub therapists: usize,
+    pub sites: usize,
+}
+
+impl Default for Staff {
+    /// The demo's practice: eight therapists at three sites.
+    fn default() -> Staff {
+        Staff { therapists: 8, sites: 3 }
+    }
+}
+
+impl Staff {
+    /// Therapist `k`'s id: `T01` … `T08`, with as many digits as the largest number needs.
+    fn therapist(&self, k: usize) -> String {
+        let width = self.therapists.to_string().len().max(2);
+        format!("T{:0width$}", k + 1)
+    }
+
+    fn site(&self, therapist: usize) -> String {
+        format!("S{}", therapist % self.sites + 1)
+    }
+}
 
 /// Planted therapist effects: T02 and T05 do clearly better, T07 clearly worse.
 fn therapist_effect(t: usize) -> f64 {
@@ -204,7 +229,8 @@ pub fn generate(n_clients: u64, seed: u64) -> DemoData {
         all.n_measurements += b.n_measurements;
         Ok(())
     };
-    generate_batches(n_clients, seed, n_clients.max(1), collect).expect("collecting in memory cannot fail");
+    generate_batches(n_clients, seed, n_clients.max(1), Staff::default(), collect)
+        .expect("collecting in memory cannot fail");
     all
 }
 
@@ -214,6 +240,7 @@ pub fn generate_batches(
     n_clients: u64,
     seed: u64,
     batch: u64,
+    staff: Staff,
     mut each: impl FnMut(DemoData) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let mut rng = Rng::new(seed);
@@ -224,7 +251,7 @@ pub fn generate_batches(
     // Clients keep arriving until the week before the extract date.
     let last_start = extract - 7;
     for c in 0..n_clients {
-        write_client(&mut out, &mut rng, c, (first_start, last_start), extract);
+        write_client(&mut out, &mut rng, c, (first_start, last_start), extract, staff);
         if (c + 1) % batch == 0 || c + 1 == n_clients {
             each(std::mem::take(&mut out))?;
         }
@@ -234,11 +261,17 @@ pub fn generate_batches(
 
 /// Draws client `c` (number `c + 1`), starting between the two days given, and writes
 /// the rows of their episodes.
-fn write_client(out: &mut DemoData, rng: &mut Rng, c: u64, (first_start, last_start): (Day, Day), extract: Day) {
+fn write_client(
+    out: &mut DemoData,
+    rng: &mut Rng,
+    c: u64,
+    (first_start, last_start): (Day, Day),
+    extract: Day,
+    staff: Staff,
+) {
     let client = format!("C{:05}", c + 1);
-    let ther = rng.int(0, THERAPISTS as i64 - 1) as usize;
-    let therapist = format!("T{:02}", ther + 1);
-    let site = format!("S{}", ther % 3 + 1);
+    let ther = rng.int(0, staff.therapists as i64 - 1) as usize;
+    let (therapist, site) = (staff.therapist(ther), staff.site(ther));
     let n_episodes = if rng.chance(0.08) { 2 } else { 1 };
     let mut start: Day = first_start + rng.int(0, i64::from(last_start - first_start)) as Day;
     for e in 0..n_episodes {
@@ -669,7 +702,8 @@ fn write_demo(args: &DemoArgs, batch: u64) -> Result<()> {
         let g_types = [("date", DataType::Date), ("rating", DataType::Int64), ("weight", DataType::Int64)];
         let mut g = TableSink::new(args.format, ("goals", GOALS_HEADER), &g_types, gw)?;
         truth.write_all(TRUTH_HEADER.as_bytes())?;
-        generate_batches(args.clients, args.seed, batch, |b| {
+        let staff = Staff { therapists: args.therapists as usize, sites: args.sites as usize };
+        generate_batches(args.clients, args.seed, batch, staff, |b| {
             n += b.n_measurements;
             m.add(&b.measurements)?;
             g.add(&b.goals)?;
@@ -702,7 +736,7 @@ mod tests {
         let whole = generate(25, 3);
         let mut joined = DemoData::default();
         let mut batches = 0;
-        generate_batches(25, 3, 7, |b| {
+        generate_batches(25, 3, 7, Staff::default(), |b| {
             batches += 1;
             joined.measurements.push_str(&b.measurements);
             joined.goals.push_str(&b.goals);
@@ -725,7 +759,16 @@ mod tests {
         let today = crate::domain::dates::parse_iso_date("2026-11-26").unwrap();
         let read = |format: DataFormat| {
             let out = dir.path().join(format!("{format:?}"));
-            let args = DemoArgs { clients: 25, seed: 2, out: out.clone(), format, parts: None, quiet: true };
+            let args = DemoArgs {
+                clients: 25,
+                seed: 2,
+                out: out.clone(),
+                format,
+                parts: None,
+                quiet: true,
+                therapists: 8,
+                sites: 3,
+            };
             write_demo(&args, 7).unwrap();
             let ext = if format == DataFormat::Csv { "csv" } else { "parquet" };
             let path = out.join(format!("measurements.{ext}"));
