@@ -62,6 +62,25 @@ fn a_therapist_with_3_recoveries_of_40_is_flagged_inside_the_practice_and_in_pub
     }
 }
 
+#[test]
+fn a_therapist_s_pack_names_the_therapist_and_sets_the_practice_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = practice_with_one_low_therapist(dir.path());
+    let out = analyze_on("2025-01-01", &path, &["--as-of", "2025-01-01", "--by", "therapist"]);
+    let read = |unit: &str| {
+        let html = fs::read_to_string(out.path().join(format!("by_therapist/{unit}/report.html"))).unwrap();
+        html.replace("&#x27;", "'")
+    };
+    let pack = read("T9");
+    assert!(pack.contains("<h1>Outcome report: therapist T9</h1>"), "the pack names its unit");
+    assert!(pack.contains("Therapist T9 beside the practice"));
+    assert!(pack.contains("40 episodes of 40 clients"), "the pack counts its own clients");
+    // T9's reliable recovery, the practice's (8 × 20 + 3 of 360), and T9's place in the funnel.
+    assert!(pack.contains("3 of 40 (7.5 %)") && pack.contains("163 of 360 (45.3 %)"));
+    assert!(pack.contains("below the practice's 99.8 % limit"));
+    assert!(read("T1").contains("within the practice's limits"));
+}
+
 /// A number in running text that counts something: followed by one of these.
 const COUNT_WORDS: &[&str] =
     &[" of ", " episodes", " clients", " finished", " paired", " series", " recover", " relaps", " follow-up scores"];

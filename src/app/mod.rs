@@ -86,7 +86,7 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
             x.inactive_days
         ));
     }
-    let (summary, practice) = analysis(&loaded, &cfg, args, &filter, &progress, &cfg.out, None)?;
+    let practice = analysis(&loaded, &cfg, args, &filter, &progress, &cfg.out, None)?;
     if let Some(by) = args.by {
         // One report per unit for supervision, each in its own folder.
         let (kind, interner) = match by {
@@ -105,10 +105,11 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
                 f.therapists = vec![name.to_string()];
             }
             let pack = cfg.out.join(format!("by_{kind}")).join(folder);
-            analysis(&loaded, &cfg, args, &f, &progress, &pack, Some(&practice))?;
+            let unit = Pack { practice: &practice, kind, unit: name };
+            analysis(&loaded, &cfg, args, &f, &progress, &pack, Some(unit))?;
         }
     }
-    progress.done(&closing_line(&summary, &cfg.out));
+    progress.done(&closing_line(&practice.summary, &cfg.out));
     Ok(())
 }
 

@@ -60,6 +60,22 @@ pub(super) fn unique_file_names<'a>(keys: impl IntoIterator<Item = &'a str>) -> 
 /// are the practice's, not one therapist's clients'.
 pub(super) type PracticeCurrent = BTreeMap<(u32, u32, u16), crate::analyses::current::Current>;
 
+/// What the practice's run hands to each unit's pack (`--by`): its current caseload, its
+/// figures and its units' rows, for the pack to compare itself with.
+pub(super) struct Practice {
+    pub summary: Summary,
+    pub current: PracticeCurrent,
+    pub units: Vec<crate::analyses::caseload::Unit>,
+}
+
+/// A unit's pack: which unit, and the practice it is compared with.
+#[derive(Clone, Copy)]
+pub(super) struct Pack<'a> {
+    pub practice: &'a Practice,
+    pub kind: &'static str,
+    pub unit: &'a str,
+}
+
 /// Every analysis of one run on loaded data, restricted by `filter`, written to `out`;
 /// returns the summary and the current caseload. A unit's pack (`--by`) is given the
 /// practice's current caseload (`practice`).
@@ -70,9 +86,9 @@ pub(super) fn analysis(
     filter: &crate::domain::episodes::Filter,
     progress: &Progress,
     out: &Path,
-    practice: Option<&PracticeCurrent>,
-) -> Result<(Summary, PracticeCurrent)> {
-    let in_pack = practice.is_some();
+    pack: Option<Pack>,
+) -> Result<Practice> {
+    let in_pack = pack.is_some();
     let episodes = filtered_episodes(loaded, filter);
     let settings = analysis_settings(args);
     // The series of each `--client`, found before the long work so that a wrong id fails fast.
@@ -91,14 +107,25 @@ pub(super) fn analysis(
         progress,
     };
     let mut r = run_analyses(&stage)?;
-    if let Some(practice) = practice {
-        adopt_practice_current(&mut r, practice, &episodes, &settings.current);
+    if let Some(pack) = pack {
+        adopt_practice_current(&mut r, &pack.practice.current, &episodes, &settings.current);
     }
     warn_no_criterion(r.summary.sudden_gains.as_ref(), progress, args.input.quiet);
     progress.stage("drawing the charts");
     let figures = report_figures(&episodes, &cfg.registry, &mut r, settings.caseload.suppression);
     progress.stage("writing results");
-    let mut files = result_files(&stage, &client_series, &r, &figures);
+    let comparison = pack.map(|p| {
+        crate::output::report::pack_comparison(&crate::output::report::PackInput {
+            kind: p.kind,
+            unit: p.unit,
+            pack: &r.summary,
+            practice: &p.practice.summary,
+            practice_units: &p.practice.units,
+            registry: &cfg.registry,
+            suppression: settings.caseload.suppression,
+        })
+    });
+    let mut files = result_files(&stage, &client_series, &r, &figures, comparison.as_ref());
     if args.png {
         progress.stage("rasterising the charts");
         files.extend(chart_pngs(&figures)?);
@@ -107,11 +134,21 @@ pub(super) fn analysis(
     staging.write(files)?;
     staging.commit()?;
     // Kept for the packs that follow, if any.
-    let current = match args.by {
-        Some(_) if !in_pack => r.current.iter().map(|c| (series_key(&episodes, c), c.clone())).collect(),
-        _ => PracticeCurrent::new(),
+    let for_packs = args.by.is_some() && !in_pack;
+    let current = match for_packs {
+        true => r.current.iter().map(|c| (series_key(&episodes, c), c.clone())).collect(),
+        false => PracticeCurrent::new(),
     };
-    Ok((r.summary, current))
+    let units = if for_packs { std::mem::take(&mut r.units) } else { Vec::new() };
+    Ok(Practice { summary: r.summary, current, units })
+}
+
+/// How many clients the analysed episodes are of (a pack's, not the practice's).
+fn clients_of(episodes: &Episodes) -> u64 {
+    let mut clients: Vec<u32> = episodes.items.iter().map(|it| it.client).collect();
+    clients.sort_unstable();
+    clients.dedup();
+    clients.len() as u64
 }
 
 /// The episodes a run analyses: those loaded, or those of them that `filter` keeps.
@@ -220,6 +257,7 @@ fn result_files<'a>(
     client_series: &[(&str, Vec<usize>)],
     r: &'a Results,
     figures: &[crate::output::figures::Figure],
+    pack: Option<&crate::output::report::PackView>,
 ) -> Vec<OutputFile<'a>> {
     let (loaded, cfg, episodes) = (cx.loaded, cx.cfg, cx.eps);
     let (reg, supp) = (&cfg.registry, cx.settings.caseload.suppression);
@@ -235,6 +273,7 @@ fn result_files<'a>(
         suppression: supp,
         figures,
         attention: &attention,
+        pack,
     });
     let client_pages = client_pages(
         loaded,
@@ -274,6 +313,7 @@ fn result_files<'a>(
                 suppression: supp,
                 figures: &[],
                 attention: &attention,
+                pack,
             })
             .into_bytes(),
         ),
@@ -439,7 +479,7 @@ pub(super) type GoalResults =
 /// `episodes.csv` is written once the durability flags exist, beside the caseload; and
 /// `rejected.csv`, which rereads the input for line numbers, by a task of its own.
 pub(super) fn run_analyses(cx: &Stage) -> Result<Results> {
-    let (keys, reg, progress) = (&cx.loaded.keys, &cx.cfg.registry, cx.progress);
+    let (reg, progress) = (&cx.cfg.registry, cx.progress);
     let (mut tr, mut sg, mut fu, mut goal_results, mut base) = (None, None, None, None, None);
     let mut rejected = None;
     rayon::scope(|s| {
@@ -456,7 +496,7 @@ pub(super) fn run_analyses(cx: &Stage) -> Result<Results> {
             }));
         });
         base = Some(progress.part("summary", || {
-            summarise(cx.eps, reg, cx.loaded.inputs.clone(), &cx.loaded.rejections, keys.clients.len() as u64)
+            summarise(cx.eps, reg, cx.loaded.inputs.clone(), &cx.loaded.rejections, clients_of(cx.eps))
         }));
     });
     let done = "every task of the scope has finished";

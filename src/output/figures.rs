@@ -435,6 +435,28 @@ fn relapse(i: &Inputs, m: u16) -> Option<Figure> {
     )
 }
 
+/// The caption's note of the units a published funnel plot leaves out, each with its flag.
+fn too_small_units(withheld: &[&Unit], kind: &str, threshold: u64) -> String {
+    if withheld.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = withheld
+            .iter()
+            .map(|u| match u.funnel_flag.filter(|f| *f != "within") {
+                Some(flag) => format!("{} (outside the limits: {})", u.unit, flag.replace('_', " ")),
+                None => u.unit.clone(),
+            })
+            .collect();
+        format!(
+            " Not shown, having fewer than {} recoveries or episodes: {} {kind}{} ({}).",
+            threshold,
+            withheld.len(),
+            if withheld.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        )
+    }
+}
+
 fn funnel(i: &Inputs, m: u16, kind: &str) -> Option<Figure> {
     let units: Vec<&Unit> =
         i.units.iter().filter(|u| u.kind == kind && u.measure == m && u.reliable_recovery.n > 0).collect();
@@ -475,24 +497,7 @@ fn funnel(i: &Inputs, m: u16, kind: &str) -> Option<Figure> {
     let outside = |u: &&&Unit| u.funnel_flag.is_some_and(|f| f != "within");
     let points = shown.iter().filter(|u| !outside(u)).map(point).collect();
     let flagged: Vec<(f64, f64, f64)> = shown.iter().filter(outside).map(point).collect();
-    let too_small = if withheld.is_empty() {
-        String::new()
-    } else {
-        let names: Vec<String> = withheld
-            .iter()
-            .map(|u| match u.funnel_flag.filter(|f| *f != "within") {
-                Some(flag) => format!("{} (outside the limits: {})", u.unit, flag.replace('_', " ")),
-                None => u.unit.clone(),
-            })
-            .collect();
-        format!(
-            " Not shown, having fewer than {} recoveries or episodes: {} {kind}{} ({}).",
-            i.suppression.threshold,
-            withheld.len(),
-            if withheld.len() == 1 { "" } else { "s" },
-            names.join(", ")
-        )
-    };
+    let too_small = too_small_units(&withheld, kind, i.suppression.threshold);
     figure(
         &format!("funnel-{kind}"),
         "caseload",
@@ -558,6 +563,25 @@ fn runs_of(xs: &[f64]) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
+/// The caption's note of the periods a trend chart leaves out, naming those outside the
+/// limits.
+fn gaps_note(withheld: &[PeriodAt], unit: &str, threshold: u64) -> String {
+    if withheld.is_empty() {
+        format!("Every {unit} with a finished episode is shown; the line breaks where a {unit} has none.")
+    } else {
+        let flagged: Vec<String> = withheld
+            .iter()
+            .filter_map(|(p, _)| p.outside.map(|side| format!("{} ({side} the limits)", p.period)))
+            .collect();
+        format!(
+            "{} {unit}s with fewer than {t} episodes or recoveries are withheld, and the line breaks there{}; the dashed overall rate includes them.",
+            withheld.len(),
+            if flagged.is_empty() { String::new() } else { format!(" (outside the limits among them: {})", flagged.join(", ")) },
+            t = threshold
+        )
+    }
+}
+
 /// A period and its place on the calendar axis ([`period_ordinal`]).
 type PeriodAt<'a> = (&'a Period, i64);
 
@@ -616,20 +640,7 @@ fn trend(i: &Inputs, m: u16) -> Option<Figure> {
     let outside: Vec<(f64, f64, f64)> =
         shown.iter().zip(&rates).filter(|((p, _), _)| p.outside.is_some()).map(|(_, r)| (r.0, r.1, 1.6)).collect();
     let unit = if quarters { "quarter" } else { "month" };
-    let gaps = if withheld.is_empty() {
-        format!("Every {unit} with a finished episode is shown; the line breaks where a {unit} has none.")
-    } else {
-        let flagged: Vec<String> = withheld
-            .iter()
-            .filter_map(|(p, _)| p.outside.map(|side| format!("{} ({side} the limits)", p.period)))
-            .collect();
-        format!(
-            "{} {unit}s with fewer than {t} episodes or recoveries are withheld, and the line breaks there{}; the dashed overall rate includes them.",
-            withheld.len(),
-            if flagged.is_empty() { String::new() } else { format!(" (outside the limits among them: {})", flagged.join(", ")) },
-            t = i.suppression.threshold
-        )
-    };
+    let gaps = gaps_note(&withheld, unit, i.suppression.threshold);
     figure(
         "trend",
         "caseload",

@@ -18,6 +18,98 @@ pub struct ReportInput<'a> {
     pub figures: &'a [crate::output::figures::Figure],
     /// The open series that need attention, in the order to show (by therapist).
     pub attention: &'a [AttentionRow],
+    /// A unit's pack (`--by`): the unit beside the practice.
+    pub pack: Option<&'a PackView>,
+}
+
+/// What a unit's pack is compared with.
+pub struct PackInput<'a> {
+    pub kind: &'static str,
+    pub unit: &'a str,
+    /// The pack's own figures and the practice's.
+    pub pack: &'a Summary,
+    pub practice: &'a Summary,
+    /// The practice's units, each with its funnel limits and flag.
+    pub practice_units: &'a [crate::analyses::caseload::Unit],
+    pub registry: &'a Registry,
+    pub suppression: Suppression,
+}
+
+/// A unit's headline rates beside the practice's, as a pack's report opens with them.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackView {
+    /// "therapist T03", and as a heading "Therapist T03".
+    pub unit: String,
+    pub title: String,
+    pub practice_episodes: String,
+    pub rows: Vec<PackRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PackRow {
+    pub measure: String,
+    pub label: &'static str,
+    pub unit: RateView,
+    pub practice: RateView,
+    /// Where the unit's reliable-recovery rate lies in the practice's funnel plot.
+    pub position: String,
+}
+
+/// The rates a pack sets beside the practice's, in order.
+const PACK_RATES: &[(&str, &str)] = &[
+    ("reliable_recovery", "Reliable recovery"),
+    ("recovery", "Recovery"),
+    ("reliable_improvement", "Reliable improvement"),
+    ("reliable_deterioration", "Reliable deterioration"),
+];
+
+/// The unit's headline rates per measure beside the practice's, with its place in the
+/// practice's funnel plot (reliable recovery).
+pub fn pack_comparison(input: &PackInput) -> PackView {
+    let sup = Suppressor(input.suppression);
+    let mut rows = Vec::new();
+    for (code, mine) in &input.pack.measures {
+        let Some(theirs) = input.practice.measures.get(code) else { continue };
+        let funnel = input.registry.find(code).and_then(|m| {
+            input
+                .practice_units
+                .iter()
+                .find(|u| u.kind == input.kind && u.unit == input.unit && u.measure as usize == m)
+        });
+        for (key, label) in PACK_RATES {
+            let (Some(a), Some(b)) = (mine.rates.get(key), theirs.rates.get(key)) else { continue };
+            let position = match (*key, funnel.and_then(|u| u.funnel_flag)) {
+                ("reliable_recovery", Some(flag)) => funnel_position(flag),
+                _ => String::new(),
+            };
+            rows.push(PackRow {
+                measure: code.clone(),
+                label,
+                unit: sup.rate(label, a, ""),
+                practice: sup.rate(label, b, ""),
+                position,
+            });
+        }
+    }
+    let mut kind = input.kind.to_string();
+    kind[..1].make_ascii_uppercase();
+    PackView {
+        unit: format!("{} {}", input.kind, input.unit),
+        title: format!("{kind} {}", input.unit),
+        practice_episodes: sup.count(input.practice.episodes),
+        rows,
+    }
+}
+
+/// A funnel flag in words.
+fn funnel_position(flag: &str) -> String {
+    match flag {
+        "within" => "within the practice's limits".into(),
+        f => {
+            let (side, limit) = f.split_once('_').unwrap_or((f, ""));
+            format!("{side} the practice's {limit} % limit")
+        }
+    }
 }
 
 /// An open episode that needs attention, as the report lists it.
@@ -53,8 +145,9 @@ struct Facts {
     rows: Vec<(String, String)>,
 }
 
-#[derive(Serialize)]
-struct RateView {
+/// A rate as the report shows it: its counts (as published) and percentage.
+#[derive(Debug, Clone, Serialize)]
+pub struct RateView {
     label: &'static str,
     numerator: String,
     denominator: String,
@@ -91,6 +184,7 @@ struct MethodView {
 
 #[derive(Serialize)]
 struct View {
+    pack: Option<PackView>,
     figures: std::collections::BTreeMap<&'static str, Vec<crate::output::figures::Figure>>,
     trajectories: Vec<Facts>,
     sudden_gains: Vec<Facts>,
@@ -260,6 +354,7 @@ fn view_of(input: &ReportInput) -> View {
         figures.entry(f.section).or_default().push(f.clone());
     }
     View {
+        pack: input.pack.cloned(),
         figures,
         trajectories: trajectory_facts(s, &sup),
         sudden_gains: sudden_gain_facts(s, &sup),
