@@ -78,7 +78,7 @@ fn benches(c: &mut Criterion) {
         let durability = sustain::analyses::followup::follow_up(rows, eps, &fu, |_| {});
         let caseload = sustain::analyses::caseload::Options {
             suppression: sustain::stats::rates::Suppression { threshold: 5, round_to: 1 },
-            overdispersion: sustain::stats::rates::Overdispersion::None,
+            overdispersion: None,
             period: sustain::analyses::caseload::TrendPeriod::Month,
         };
         group.bench_with_input(BenchmarkId::new("caseload", clients), &p.keys, |b, keys| {

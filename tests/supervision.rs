@@ -56,7 +56,8 @@ fn a_therapist_with_3_recoveries_of_40_is_flagged_inside_the_practice_and_in_pub
             // Published: the 3 is withheld with the rate, the flag is not.
             assert!(t9["numerator"].is_null() && t9["rate"].is_null(), "{t9}");
             assert_eq!(t9["denominator"], 40);
-            assert_eq!(t9["suppressed"], serde_json::json!(["numerator", "rate"]));
+            assert_eq!(t9["suppressed"], serde_json::json!(["adjusted_rate", "numerator", "rate"]));
+            assert!(t9["adjusted_rate"].is_null(), "a rate made from a withheld count is withheld");
             assert!(report.contains("&lt;5 of 40, rate withheld"), "the report withholds T9's rate");
         }
     }
@@ -79,6 +80,46 @@ fn a_therapist_s_pack_names_the_therapist_and_sets_the_practice_beside_it() {
     assert!(pack.contains("3 of 40 (7.5 %)") && pack.contains("163 of 360 (45.3 %)"));
     assert!(pack.contains("below the practice's 99.8 % limit"));
     assert!(read("T1").contains("within the practice's limits"));
+}
+
+/// Flags follow the case-mix-adjusted rate: T9 takes only severe clients (PHQ-9 26 at
+/// intake), who recover as often with T9 as with anyone (1 in 5), so its raw rate is low
+/// but its adjusted rate is the practice's.
+#[test]
+fn a_therapist_with_severe_intake_and_an_average_adjusted_rate_is_not_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("client_id,therapist_id,date,measure,score\n");
+    let mut client = |t: u32, c: u32, baseline: u32, last: u32| {
+        text += &format!("T{t}C{c},T{t},2024-01-10,PHQ-9,{baseline}\nT{t}C{c},T{t},2024-03-10,PHQ-9,{last}\n");
+    };
+    for t in 1..=8 {
+        for c in 0..20 {
+            // Moderate intake: 14 of 20 recover; severe intake: 4 of 20.
+            client(t, c, 12, if c < 14 { 4 } else { 12 });
+            client(t, 20 + c, 26, if c < 4 { 5 } else { 24 });
+        }
+    }
+    for c in 0..40 {
+        client(9, c, 26, if c < 8 { 5 } else { 24 });
+    }
+    let path = dir.path().join("measurements.csv");
+    fs::write(&path, text).unwrap();
+    let out = analyze_on("2025-01-01", &path, &["--as-of", "2025-01-01"]);
+    let rows = read_csv(&out.path().join("therapists.csv"));
+    let t9 = therapist(&rows, "T9");
+    assert_eq!(t9["reliable_recovery_rate"], "0.2");
+    let adjusted: f64 = t9["adjusted_reliable_recovery"].parse().unwrap();
+    let practice: f64 = t9["practice_reliable_recovery"].parse().unwrap();
+    assert!((adjusted - practice).abs() < 0.02, "adjusted {adjusted}, practice {practice}");
+    assert_eq!(t9["funnel_flag"], "within", "judged on its adjusted rate, not its raw 20 %");
+    // On its raw rate it would be below the 95 % limit.
+    let low: f64 = t9["funnel95_low"].parse().unwrap();
+    assert!(0.2 < low, "{low}");
+    // The summary says how many would fall outside by chance.
+    let summary = read_json(&out.path().join("summary.json"));
+    let funnel = &summary["caseload"]["funnels"].as_array().unwrap()[0]["units"];
+    assert_eq!((funnel["with_episodes"].as_u64(), funnel["outside_95"].as_u64()), (Some(9), Some(0)));
+    assert!((funnel["expected_outside_95"].as_f64().unwrap() - 0.45).abs() < 1e-12);
 }
 
 /// A number in running text that counts something: followed by one of these.

@@ -6,8 +6,8 @@
 //! counts are suppressed as NHS publications do. Formulas: docs/METHODS.md §7f.
 
 use crate::stats::rates::{
-    dispersion, funnel_limits, logistic, p_chart_limits, prepost_d, shrink, Dispersion, Overdispersion, Suppression,
-    Z95, Z998,
+    dispersion_of_rates, exact_binomial_limits, funnel_limits, logistic, p_chart_limits, prepost_d, shrink, Dispersion,
+    Overdispersion, Suppression, Z95, Z998,
 };
 use serde::Serialize;
 
@@ -99,7 +99,9 @@ pub struct FunnelReference {
 #[derive(Debug, Clone, Serialize)]
 pub struct Options {
     pub suppression: Suppression,
-    pub overdispersion: Overdispersion,
+    /// How funnel limits allow for overdispersion; `None`: additive when at least
+    /// [`MIN_UNITS_FOR_OVERDISPERSION`] units have paired episodes, none for fewer.
+    pub overdispersion: Option<Overdispersion>,
     pub period: TrendPeriod,
 }
 
@@ -320,7 +322,7 @@ fn place_in_funnel(
     group: &mut [Unit],
     measure: u16,
     kind: &'static str,
-    overdispersion: Overdispersion,
+    overdispersion: Option<Overdispersion>,
 ) -> Option<FunnelReference> {
     let counts: Vec<(u64, u64)> = group.iter().map(|u| (u.reliable_recovery.k, u.reliable_recovery.n)).collect();
     let (k, n) = counts.iter().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
@@ -328,25 +330,60 @@ fn place_in_funnel(
         return None;
     }
     let p0 = k as f64 / n as f64;
-    let d = dispersion(&counts, p0, overdispersion);
-    let reference = FunnelReference { measure, kind, rate: p0, dispersion: d };
     for (u, s) in group.iter_mut().zip(shrink(&counts)) {
         u.shrunken_recovery = s;
         if let Some(e) = u.expected_recovery.filter(|e| *e > 0.0) {
             u.adjusted_recovery = Some((u.reliable_recovery.k as f64 / e * p0).min(1.0));
         }
-        let c = u.reliable_recovery;
-        if c.n == 0 {
-            continue;
-        }
-        let (l95, h95) = funnel_limits(p0, c.n, Z95, &d);
-        let (l998, h998) = funnel_limits(p0, c.n, Z998, &d);
-        let r = c.k as f64 / c.n as f64;
+    }
+    // Each unit is judged on its case-mix-adjusted rate where the model gives one.
+    let judged: Vec<(f64, u64)> =
+        group.iter().filter(|u| u.reliable_recovery.n > 0).map(|u| (funnel_rate(u), u.reliable_recovery.n)).collect();
+    let method = overdispersion.unwrap_or(if judged.len() >= MIN_UNITS_FOR_OVERDISPERSION {
+        Overdispersion::Additive
+    } else {
+        Overdispersion::None
+    });
+    let d = dispersion_of_rates(&judged, p0, method);
+    let reference = FunnelReference { measure, kind, rate: p0, dispersion: d };
+    for u in group.iter_mut().filter(|u| u.reliable_recovery.n > 0) {
+        let n = u.reliable_recovery.n;
+        let (l95, h95) = reference.limits(n, Z95);
+        let (l998, h998) = reference.limits(n, Z998);
         u.funnel95 = Some((l95, h95));
         u.funnel998 = Some((l998, h998));
-        u.funnel_flag = Some(funnel_flag(r, (l95, h95), (l998, h998)));
+        u.funnel_flag = Some(funnel_flag(funnel_rate(u), (l95, h95), (l998, h998)));
     }
     Some(reference)
+}
+
+/// Units with paired episodes from which overdispersion is estimated and applied by default
+/// (FunnelPlotR's guidance: an estimate from fewer units is too unstable to widen limits by).
+pub const MIN_UNITS_FOR_OVERDISPERSION: usize = 15;
+
+/// The rate a unit is placed in the funnel by: case-mix adjusted where the practice's
+/// model gives an expected number, else as observed.
+pub fn funnel_rate(u: &Unit) -> f64 {
+    let c = u.reliable_recovery;
+    u.adjusted_recovery.unwrap_or(c.k as f64 / c.n.max(1) as f64)
+}
+
+impl FunnelReference {
+    /// The funnel limits at `n` episodes: exact binomial around the practice rate, or,
+    /// where overdispersion is applied and found, normal limits widened by it.
+    pub fn limits(&self, n: u64, z: f64) -> (f64, f64) {
+        let d = &self.dispersion;
+        let widened = match d.method {
+            Overdispersion::None => false,
+            Overdispersion::Additive => d.tau2 > 0.0,
+            Overdispersion::Multiplicative => d.phi > 1.0,
+        };
+        if widened {
+            funnel_limits(self.rate, n, z, d)
+        } else {
+            exact_binomial_limits(self.rate, n, z)
+        }
+    }
 }
 
 /// Where a unit's rate lies against its 95 % and 99.8 % funnel limits (lower, upper).

@@ -199,8 +199,25 @@ pub struct FunnelSummary {
     pub measure: String,
     pub unit: &'static str,
     pub practice_reliable_recovery: f64,
+    /// How the limits allow for overdispersion (`none`, `additive`, `multiplicative`),
+    /// and whether any was found and applied (else the limits are exact binomial).
+    pub overdispersion: crate::stats::rates::Overdispersion,
+    pub overdispersion_applied: bool,
     pub phi: f64,
     pub tau2: f64,
+    /// How many units lie outside each limit, and how many would by chance alone.
+    pub units: UnitsOutside,
+}
+
+/// Units of one funnel plot outside its limits, beside the number chance alone would put
+/// there (5 % and 0.2 % of the units). Counts of units, not of people.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitsOutside {
+    pub with_episodes: u64,
+    pub outside_95: u64,
+    pub outside_998: u64,
+    pub expected_outside_95: f64,
+    pub expected_outside_998: f64,
 }
 
 /// A unit outside its funnel limits. A flag is never withheld: in published results a
@@ -216,6 +233,44 @@ pub struct FlaggedUnit {
     pub numerator: u64,
     pub denominator: u64,
     pub rate: Option<f64>,
+    /// The rate the unit is judged on: adjusted for intake severity where the practice's
+    /// case-mix model gives one.
+    pub adjusted_rate: Option<f64>,
+}
+
+/// A funnel plot's practice rate, overdispersion, and units outside its limits beside
+/// the number chance alone would put there.
+fn funnel_summary(
+    r: &crate::analyses::caseload::FunnelReference,
+    units: &[crate::analyses::caseload::Unit],
+    measure: String,
+) -> FunnelSummary {
+    let mine: Vec<&crate::analyses::caseload::Unit> =
+        units.iter().filter(|u| u.kind == r.kind && u.measure == r.measure && u.funnel_flag.is_some()).collect();
+    let outside = |limit: &str| mine.iter().filter(|u| u.funnel_flag.is_some_and(|f| f.ends_with(limit))).count();
+    let (n, out998) = (mine.len() as u64, outside("99.8") as u64);
+    let d = r.dispersion;
+    FunnelSummary {
+        measure,
+        unit: r.kind,
+        practice_reliable_recovery: r.rate,
+        overdispersion: d.method,
+        overdispersion_applied: match d.method {
+            crate::stats::rates::Overdispersion::None => false,
+            crate::stats::rates::Overdispersion::Additive => d.tau2 > 0.0,
+            crate::stats::rates::Overdispersion::Multiplicative => d.phi > 1.0,
+        },
+        phi: d.phi,
+        tau2: d.tau2,
+        units: UnitsOutside {
+            with_episodes: n,
+            // Outside the 99.8 % limits is outside the 95 % ones too.
+            outside_95: outside("95") as u64 + out998,
+            outside_998: out998,
+            expected_outside_95: 0.05 * n as f64,
+            expected_outside_998: 0.002 * n as f64,
+        },
+    }
 }
 
 /// The caseload section: funnel references, units outside the limits, trend statements.
@@ -242,6 +297,7 @@ pub fn caseload_summary(
                 numerator: c.k,
                 denominator: c.n,
                 rate: c.rate(),
+                adjusted_rate: u.adjusted_recovery,
             })
         })
         .collect();
@@ -273,16 +329,7 @@ pub fn caseload_summary(
         .collect();
     CaseloadSummary {
         options: options.clone(),
-        funnels: refs
-            .iter()
-            .map(|r| FunnelSummary {
-                measure: code(r.measure),
-                unit: r.kind,
-                practice_reliable_recovery: r.rate,
-                phi: r.dispersion.phi,
-                tau2: r.dispersion.tau2,
-            })
-            .collect(),
+        funnels: refs.iter().map(|r| funnel_summary(r, units, code(r.measure))).collect(),
         outside_limits,
         trend_statements,
         unit_effects: effects
@@ -915,7 +962,8 @@ pub fn suppress_json(v: &mut serde_json::Value, s: &Suppression) {
             let mut withheld: Vec<String> = Vec::new();
             let has_parts = map.contains_key("numerator") && map.contains_key("denominator");
             if has_parts && (small(&map["numerator"]) || small(&map["denominator"])) {
-                withheld.push("rate".into());
+                // The rate, and any rate made from it (a case-mix-adjusted one).
+                withheld.extend(map.keys().filter(|k| *k == "rate" || k.ends_with("_rate")).cloned());
             }
             if map.get("growth_model").is_some_and(|m| small(&m["series"])) {
                 withheld.push("growth_model".into());

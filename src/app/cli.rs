@@ -244,8 +244,9 @@ pub struct CaseloadArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub round_to: Option<u64>,
 
-    /// How funnel limits allow for variation between units beyond chance.
-    #[arg(long, value_enum, default_value_t = Overdispersion::None)]
+    /// How funnel limits allow for variation between units beyond chance: by default
+    /// additive (τ²) when 15 or more units have paired episodes, none for fewer.
+    #[arg(long, value_enum, default_value_t = Overdispersion::Auto)]
     pub overdispersion: Overdispersion,
 
     /// Trend cohorts by the month or the quarter of the final score.
@@ -616,7 +617,9 @@ pub enum UnitKind {
 /// `--overdispersion`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Overdispersion {
-    /// Binomial limits only.
+    /// Additive with 15 or more units, none with fewer.
+    Auto,
+    /// Exact binomial limits only.
     None,
     /// Spiegelhalter's additive random-effects τ² (DerSimonian–Laird) from 10 %-winsorised z-scores.
     Additive,
@@ -624,12 +627,15 @@ pub enum Overdispersion {
     Multiplicative,
 }
 
-impl From<Overdispersion> for crate::stats::rates::Overdispersion {
+/// `None` is the analysis' own rule ([`crate::analyses::caseload::Options::overdispersion`]).
+impl From<Overdispersion> for Option<crate::stats::rates::Overdispersion> {
     fn from(o: Overdispersion) -> Self {
+        use crate::stats::rates::Overdispersion as O;
         match o {
-            Overdispersion::None => Self::None,
-            Overdispersion::Additive => Self::Additive,
-            Overdispersion::Multiplicative => Self::Multiplicative,
+            Overdispersion::Auto => None,
+            Overdispersion::None => Some(O::None),
+            Overdispersion::Additive => Some(O::Additive),
+            Overdispersion::Multiplicative => Some(O::Multiplicative),
         }
     }
 }

@@ -244,6 +244,7 @@ fn report_figures(
         etr: &r.etr,
         curves: &r.curves,
         units: &r.units,
+        funnel_refs: &r.funnel_refs,
         periods: &r.periods,
         goal_progress: r.goal_figure.take(),
         suppression,

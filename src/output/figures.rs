@@ -10,7 +10,7 @@ use crate::domain::episodes::Episodes;
 use crate::domain::outcomes::Outcome;
 use crate::domain::registry::Registry;
 use crate::output::charts::{self, Band, BarChart, Line, Markers, XyChart};
-use crate::stats::rates::{funnel_limits, Suppression, Z95, Z998};
+use crate::stats::rates::{Suppression, Z95, Z998};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -31,6 +31,8 @@ pub struct Inputs<'a> {
     pub etr: &'a [EtrPoint],
     pub curves: &'a [Curve],
     pub units: &'a [Unit],
+    /// The practice rate and dispersion of each funnel plot (measure and unit kind).
+    pub funnel_refs: &'a [crate::analyses::caseload::FunnelReference],
     pub periods: &'a [Period],
     /// Drawn by [`goal_progress`] where the goal results are made (they are large and
     /// are dropped once written).
@@ -435,6 +437,22 @@ fn relapse(i: &Inputs, m: u16) -> Option<Figure> {
     )
 }
 
+/// What a funnel plot's limits are, in a sentence.
+fn limits_note(d: &crate::stats::rates::Dispersion) -> String {
+    use crate::stats::rates::Overdispersion;
+    match d.method {
+        Overdispersion::Additive if d.tau2 > 0.0 => format!(
+            "The limits allow for more variation between units than chance (overdispersion: τ² = {:.4}, from winsorised z-scores).",
+            d.tau2
+        ),
+        Overdispersion::Multiplicative if d.phi > 1.0 => format!(
+            "The limits allow for more variation between units than chance (overdispersion: φ = {:.2}, from winsorised z-scores).",
+            d.phi
+        ),
+        _ => "The limits are exact binomial ones (no overdispersion applied).".into(),
+    }
+}
+
 /// The caption's note of the units a published funnel plot leaves out, each with its flag.
 fn too_small_units(withheld: &[&Unit], kind: &str, threshold: u64) -> String {
     if withheld.is_empty() {
@@ -458,6 +476,7 @@ fn too_small_units(withheld: &[&Unit], kind: &str, threshold: u64) -> String {
 }
 
 fn funnel(i: &Inputs, m: u16, kind: &str) -> Option<Figure> {
+    let reference = i.funnel_refs.iter().find(|r| r.measure == m && r.kind == kind)?;
     let units: Vec<&Unit> =
         i.units.iter().filter(|u| u.kind == kind && u.measure == m && u.reliable_recovery.n > 0).collect();
     // Published results leave out the points of units too small to show, and name them.
@@ -466,16 +485,14 @@ fn funnel(i: &Inputs, m: u16, kind: &str) -> Option<Figure> {
     if shown.len() < 2 {
         return None;
     }
-    let (k, n) = units.iter().fold((0, 0), |a, u| (a.0 + u.reliable_recovery.k, a.1 + u.reliable_recovery.n));
-    let p0 = k as f64 / n as f64;
+    let n: u64 = units.iter().map(|u| u.reliable_recovery.n).sum();
+    let p0 = reference.rate;
     let n_max = units.iter().map(|u| u.reliable_recovery.n).max().unwrap_or(1) as f64 * 1.1;
-    let none =
-        crate::stats::rates::Dispersion { phi: 1.0, tau2: 0.0, method: crate::stats::rates::Overdispersion::None };
     let grid: Vec<u64> = (0..=60).map(|j| (2.0 + (n_max - 2.0) * (j as f64 / 60.0)).round() as u64).collect();
     let limit = |z: f64, upper: bool| -> Vec<(f64, f64)> {
         grid.iter()
             .map(|&g| {
-                let (lo, hi) = funnel_limits(p0, g, z, &none);
+                let (lo, hi) = reference.limits(g, z);
                 (g as f64, if upper { hi } else { lo })
             })
             .collect()
@@ -504,7 +521,7 @@ fn funnel(i: &Inputs, m: u16, kind: &str) -> Option<Figure> {
         charts::xy(&XyChart {
             title: format!("{}: reliable recovery by {kind}", code(i, m)),
             x_label: "Paired episodes at caseness (denominator)".into(),
-            y_label: "Reliably recovered".into(),
+            y_label: "Reliably recovered, adjusted for intake severity".into(),
             x_range: (0.0, n_max),
             y_range: (0.0, 1.0),
             bands: vec![],
@@ -521,7 +538,7 @@ fn funnel(i: &Inputs, m: u16, kind: &str) -> Option<Figure> {
             y_percent: true,
             x_names: vec![],
         }),
-        format!("Funnel plot (Spiegelhalter 2005): each point is one {kind}'s reliable-recovery rate against how many episodes it rests on ({n} in all). Points outside the limits differ from the practice rate more than chance would suggest; inside them, differences are noise. This is not a ranking.{too_small}"),
+        format!("Funnel plot (Spiegelhalter 2005): each point is one {kind}'s reliable-recovery rate, adjusted for its clients' intake severity (observed over expected recoveries, times the practice rate), against how many episodes it rests on ({n} in all). Points outside the limits differ from the practice rate more than chance would suggest; inside them, differences are noise. {} By chance alone about 1 {kind} in 20 lies outside the 95 % limits and 1 in 500 outside the 99.8 %. This is not a ranking.{too_small}", limits_note(&reference.dispersion)),
     )
 }
 

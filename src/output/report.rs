@@ -600,21 +600,48 @@ fn goal_tables(s: &Summary, sup: &Suppressor) -> Vec<RateTable> {
 
 /// Units outside the funnel limits, trend statements and the therapist and site effects
 /// models large enough to show.
+/// How many units of a funnel plot lie outside its limits beside how many chance alone
+/// would put there, in a sentence.
+fn outside_by_chance(f: &crate::analyses::summary::FunnelSummary) -> (String, String) {
+    // Counts of units, not of people: never withheld.
+    let u = &f.units;
+    let plural = |n: u64| if n == 1 { f.unit.to_string() } else { format!("{}s", f.unit) };
+    (
+        format!("{} on {}", plural(u.with_episodes), f.measure),
+        format!(
+            "{} {} {} outside the 95 % limits ({} outside the 99.8 %) among {}; chance alone would put about {:.1} \
+             outside the 95 % limits and {:.2} outside the 99.8 %",
+            u.outside_95,
+            plural(u.outside_95),
+            if u.outside_95 == 1 { "lies" } else { "lie" },
+            u.outside_998,
+            u.with_episodes,
+            u.expected_outside_95,
+            u.expected_outside_998
+        ),
+    )
+}
+
 fn caseload_facts(s: &Summary, sup: &Suppressor) -> Vec<Facts> {
     let mut caseload: Vec<Facts> = s
         .caseload
         .iter()
         .map(|c| Facts {
-            title: "Outside the funnel limits (reliable recovery)".into(),
+            title: "Outside the funnel limits (reliable recovery, adjusted for intake severity)".into(),
             rows: c
-                .outside_limits
+                .funnels
                 .iter()
-                .map(|u| {
+                .map(outside_by_chance)
+                .chain(c.outside_limits.iter().map(|u| {
                     let r = sup.rate("", &Rate::new(u.numerator, u.denominator), "");
-                    let counts = if r.percent == "suppressed" {
-                        format!("{} of {}, rate withheld", r.numerator, r.denominator)
-                    } else {
-                        format!("{} of {}, {}", r.numerator, r.denominator, r.percent)
+                    let counts = match u.adjusted_rate {
+                        _ if r.percent == "suppressed" => {
+                            format!("{} of {}, rate withheld", r.numerator, r.denominator)
+                        }
+                        Some(a) => {
+                            format!("{} of {}, {}; adjusted {:.1} %", r.numerator, r.denominator, r.percent, 100.0 * a)
+                        }
+                        None => format!("{} of {}, {}", r.numerator, r.denominator, r.percent),
                     };
                     (
                         format!("{} {} on {}", u.unit_kind, u.unit, u.measure),
@@ -624,7 +651,7 @@ fn caseload_facts(s: &Summary, sup: &Suppressor) -> Vec<Facts> {
                                 + " % limit"
                         ),
                     )
-                })
+                }))
                 .chain(c.trend_statements.iter().map(|t| ("trend".to_string(), t.clone())))
                 .collect(),
         })

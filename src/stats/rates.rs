@@ -46,11 +46,15 @@ pub struct Dispersion {
 
 /// Estimates φ and τ² from units' (events, denominators) around the pooled rate.
 pub fn dispersion(units: &[(u64, u64)], p0: f64, method: Overdispersion) -> Dispersion {
-    let used: Vec<(f64, f64)> = units
-        .iter()
-        .filter(|u| u.1 > 0)
-        .map(|&(k, n)| (k as f64 / n as f64, (p0 * (1.0 - p0) / n as f64).sqrt()))
-        .collect();
+    let rates: Vec<(f64, u64)> = units.iter().filter(|u| u.1 > 0).map(|&(k, n)| (k as f64 / n as f64, n)).collect();
+    dispersion_of_rates(&rates, p0, method)
+}
+
+/// Estimates φ and τ² from units' (rate, denominator) around `p0` (the rates may be
+/// case-mix adjusted).
+pub fn dispersion_of_rates(units: &[(f64, u64)], p0: f64, method: Overdispersion) -> Dispersion {
+    let used: Vec<(f64, f64)> =
+        units.iter().filter(|u| u.1 > 0).map(|&(y, n)| (y, (p0 * (1.0 - p0) / n as f64).sqrt())).collect();
     let k = used.len();
     if k < 2 || p0 <= 0.0 || p0 >= 1.0 {
         return Dispersion { phi: 1.0, tau2: 0.0, method };
@@ -80,6 +84,37 @@ pub fn funnel_limits(p0: f64, n: u64, z: f64, d: &Dispersion) -> (f64, f64) {
         Overdispersion::Additive => (var + d.tau2).sqrt(),
     };
     ((p0 - z * sd).max(0.0), (p0 + z * sd).min(1.0))
+}
+
+/// Exact binomial funnel limits for a rate of `n` trials around `p0`, with the two-sided
+/// coverage of `z` (z 1.96: the 2.5 % and 97.5 % quantiles). The binomial quantile r is
+/// interpolated as Spiegelhalter (2005, Appendix A.1.1) does, so that the limits are
+/// smooth in n: with F the Binomial(n, p0) distribution function and r the smallest count
+/// with F(r) ≥ q, the limit is (r − α)/n, α = (F(r) − q)/(F(r) − F(r − 1)).
+pub fn exact_binomial_limits(p0: f64, n: u64, z: f64) -> (f64, f64) {
+    use statrs::distribution::{Binomial, ContinuousCDF, DiscreteCDF, Normal};
+    let (Ok(b), Ok(normal)) = (Binomial::new(p0, n), Normal::new(0.0, 1.0)) else { return (0.0, 1.0) };
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let cdf = |r: i64| if r < 0 { 0.0 } else { b.cdf(r as u64) };
+    let limit = |q: f64| {
+        // The smallest r with F(r) ≥ q, by bisection (F is increasing in r).
+        let (mut lo, mut hi) = (0i64, n as i64);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if cdf(mid) >= q {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let (f, below) = (cdf(lo), cdf(lo - 1));
+        let alpha = if f > below { (f - q) / (f - below) } else { 0.0 };
+        ((lo as f64 - alpha) / n as f64).clamp(0.0, 1.0)
+    };
+    let tail = normal.cdf(-z);
+    (limit(tail), limit(1.0 - tail))
 }
 
 /// p-chart control limits (3 σ) for a subgroup of size `n` around `p0`.
@@ -257,6 +292,23 @@ mod tests {
         assert!((d.phi - 10.24).abs() < 1e-9);
         // τ² = (2·10.24 − 1) / (Σw − Σw²/Σw), w = 400 each: 19.48 / (800 − 400) = 0.0487.
         assert!((d.tau2 - 0.0487).abs() < 1e-12);
+    }
+
+    #[test]
+    fn exact_binomial_limits_interpolate_the_quantiles_as_spiegelhalter_does() {
+        // By hand (exact binomial sums, docs/METHODS.md §7f): n = 10, p0 = 0.5, 2.5 %:
+        // F(1) = 0.0107, F(2) = 0.0547, so r = 2, α = 0.675, limit = 1.325 / 10.
+        for (p0, n, want) in [
+            (0.5, 10, [0.13244444444444445, 0.7675555555555555, 0.00024000000000000686, 0.89976]),
+            (0.45, 40, [0.28358904030693793, 0.5935298671411392, 0.20157721190900935, 0.6819090170642573]),
+            (0.3, 200, [0.2350305370686571, 0.36204077534921175, 0.20052326021092873, 0.40010540622834023]),
+        ] {
+            let (l95, h95) = exact_binomial_limits(p0, n, Z95);
+            let (l998, h998) = exact_binomial_limits(p0, n, Z998);
+            for (got, want) in [l95, h95, l998, h998].into_iter().zip(want) {
+                assert!((got - want).abs() < 1e-9, "p0 {p0}, n {n}: {got} against {want}");
+            }
+        }
     }
 
     #[test]
