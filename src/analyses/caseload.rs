@@ -6,7 +6,7 @@
 //! counts are suppressed as NHS publications do. Formulas: docs/METHODS.md §7f.
 
 use crate::stats::rates::{
-    dispersion_of_rates, exact_binomial_limits, funnel_limits, logistic, p_chart_limits, prepost_d, shrink, Dispersion,
+    dispersion_of_rates, exact_binomial_limits, funnel_limits, logistic, p_chart_limits, prepost_g, shrink, Dispersion,
     Overdispersion, Suppression, Z95, Z998,
 };
 use serde::Serialize;
@@ -49,7 +49,10 @@ pub struct Unit {
     pub dropout: Count,
     pub recovery_maintained: Count,
     pub median_sessions: Option<f64>,
+    /// Hedges' g on the practice's baseline SD, with its 95 % interval.
     pub effect_size: Option<(f64, f64, f64)>,
+    /// ACORN's severity-adjusted effect size over the unit's episodes at caseness.
+    pub severity_adjusted_effect_size: Option<f64>,
     /// Expected recoveries from the practice's case-mix model, and the adjusted rate.
     pub expected_recovery: Option<f64>,
     pub adjusted_recovery: Option<f64>,
@@ -129,8 +132,9 @@ struct Tally {
     unit: Unit,
     /// Treatment sessions of each episode (scores after the baseline).
     sessions: Vec<f64>,
-    /// (baseline, final) of the paired episodes.
+    /// (baseline, final) of the paired episodes, and of those at caseness at baseline.
     pairs: Vec<(f64, f64)>,
+    clinical: Vec<(f64, f64)>,
     /// Recoveries expected from the case-mix model.
     expected: f64,
 }
@@ -154,6 +158,7 @@ impl Tally {
             recovery_maintained: Count::default(),
             median_sessions: None,
             effect_size: None,
+            severity_adjusted_effect_size: None,
             expected_recovery: None,
             adjusted_recovery: None,
             shrunken_recovery: None,
@@ -162,7 +167,7 @@ impl Tally {
             funnel_flag: None,
             improvement_effect: None,
         };
-        Tally { unit, sessions: Vec::new(), pairs: Vec::new(), expected: 0.0 }
+        Tally { unit, sessions: Vec::new(), pairs: Vec::new(), clinical: Vec::new(), expected: 0.0 }
     }
 
     fn add(
@@ -193,6 +198,7 @@ impl Tally {
             u.response.add(r);
         }
         if c.caseness_start == Some(true) {
+            self.clinical.push((it.baseline, it.final_score.expect("paired")));
             u.at_caseness += 1;
             u.recovery.add(c.recovery == Some(true));
             u.reliable_recovery.add(c.outcome == Some(Outcome::Recovered));
@@ -205,12 +211,53 @@ impl Tally {
         }
     }
 
-    fn into_unit(self, lower: bool, modelled: bool) -> Unit {
+    fn into_unit(self, lower: bool, modelled: bool, scale: &EffectScale) -> Unit {
         let mut u = self.unit;
         u.median_sessions = median(self.sessions);
-        u.effect_size = prepost_d(&self.pairs, lower);
+        u.effect_size = scale.sd.and_then(|sd| prepost_g(&self.pairs, sd, lower));
+        u.severity_adjusted_effect_size = scale.severity_adjusted(&self.clinical, lower);
         u.expected_recovery = (modelled && u.reliable_recovery.n > 0).then_some(self.expected);
         u
+    }
+}
+
+/// The practice's scale for its units' effect sizes on one measure: the SD of the
+/// baselines of its finished paired episodes (Hedges' g of every unit on one scale), and
+/// for ACORN's severity-adjusted effect size the regression of change on intake among
+/// those at caseness.
+#[derive(Debug, Clone, Copy)]
+struct EffectScale {
+    sd: Option<f64>,
+    /// Mean change among episodes at caseness, and the change expected at an intake x:
+    /// intercept + slope · x (least squares).
+    mean_change: f64,
+    intercept: f64,
+    slope: f64,
+}
+
+impl EffectScale {
+    fn of(pairs: &[(f64, f64)], clinical: &[(f64, f64)], lower: bool) -> EffectScale {
+        let sd = crate::stats::rates::sample_sd(pairs.iter().map(|p| p.0)).filter(|sd| *sd > 0.0);
+        let change = |&(b, f): &(f64, f64)| if lower { b - f } else { f - b };
+        let n = clinical.len() as f64;
+        let (mx, mc) = (clinical.iter().map(|p| p.0).sum::<f64>() / n, clinical.iter().map(change).sum::<f64>() / n);
+        let sxx: f64 = clinical.iter().map(|p| (p.0 - mx).powi(2)).sum();
+        let sxc: f64 = clinical.iter().map(|p| (p.0 - mx) * (change(p) - mc)).sum();
+        let slope = if sxx > 0.0 { sxc / sxx } else { 0.0 };
+        EffectScale { sd, mean_change: mc, intercept: mc - slope * mx, slope }
+    }
+
+    /// ACORN's severity-adjusted effect size of a unit's episodes at caseness: the mean of
+    /// (the practice's mean change + the episode's residualised change) over the SD.
+    fn severity_adjusted(&self, clinical: &[(f64, f64)], lower: bool) -> Option<f64> {
+        let sd = self.sd?;
+        if clinical.is_empty() {
+            return None;
+        }
+        let change = |&(b, f): &(f64, f64)| if lower { b - f } else { f - b };
+        let residual = |p: &(f64, f64)| change(p) - (self.intercept + self.slope * p.0);
+        let mean_residual = clinical.iter().map(residual).sum::<f64>() / clinical.len() as f64;
+        Some((self.mean_change + mean_residual) / sd)
     }
 }
 
@@ -243,13 +290,22 @@ pub fn analyse(
             .map(|it| (it.baseline, it.classification.outcome == Some(Outcome::Recovered)))
             .collect();
         let model = logistic(&cases);
+        let scale = {
+            let paired: Vec<&crate::domain::episodes::EpisodeMeasure> =
+                items.iter().map(|&i| &eps.items[i]).filter(|it| it.finished()).collect();
+            let pair = |it: &&crate::domain::episodes::EpisodeMeasure| (it.baseline, it.final_score.expect("finished"));
+            let all: Vec<(f64, f64)> = paired.iter().map(pair).collect();
+            let clinical: Vec<(f64, f64)> =
+                paired.iter().filter(|it| it.classification.caseness_start == Some(true)).map(pair).collect();
+            EffectScale::of(&all, &clinical, lower)
+        };
         for kind in ["therapist", "site"] {
             let groups = unit_tallies(kind, keys, eps, flags, &items, model);
             if groups.is_empty() {
                 continue;
             }
             let first = units.len();
-            if let Some(fitted) = add_units_with_effects(groups, lower, model.is_some(), &mut units) {
+            if let Some(fitted) = add_units_with_effects(groups, (lower, &scale), model.is_some(), &mut units) {
                 effects.push(EffectsModel { measure, kind, model: fitted });
             }
             // Funnel, adjustment and shrinkage over this kind's units.
@@ -293,7 +349,7 @@ fn unit_tallies(
 /// Appends one kind's tallies to `units` with their improvement effects; returns the model fitted.
 fn add_units_with_effects(
     groups: Vec<Tally>,
-    lower: bool,
+    (lower, scale): (bool, &EffectScale),
     modelled: bool,
     units: &mut Vec<Unit>,
 ) -> Option<crate::analyses::unit_effects::UnitEffects> {
@@ -310,7 +366,7 @@ fn add_units_with_effects(
     let fitted = crate::analyses::unit_effects::fit(&with_pairs);
     units.extend(groups.into_iter().zip(&sums).map(|(t, s)| {
         let paired = !t.pairs.is_empty();
-        let mut u = t.into_unit(lower, modelled);
+        let mut u = t.into_unit(lower, modelled, scale);
         u.improvement_effect = fitted.as_ref().filter(|_| paired).map(|e| e.effect(s));
         u
     }));
@@ -504,6 +560,23 @@ fn trends(eps: &crate::domain::episodes::Episodes, measures: &[u16], opts: &Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn severity_adjusted_effect_size_by_hand() {
+        // The practice at caseness: intake 10 → change 2, intake 20 → change 6: slope 0.4,
+        // intercept −2, mean change 4; SD₀ of the baselines 10 and 20 = √50.
+        let practice = [(10.0, 8.0), (20.0, 14.0)];
+        let scale = EffectScale::of(&practice, &practice, true);
+        assert!((scale.slope - 0.4).abs() < 1e-12 && (scale.intercept + 2.0).abs() < 1e-12);
+        // A unit's episode at intake 20 that improved by 8: predicted 6, residual 2, so
+        // SAES = (4 + 2) / √50.
+        let saes = scale.severity_adjusted(&[(20.0, 12.0)], true).unwrap();
+        assert!((saes - 6.0 / 50f64.sqrt()).abs() < 1e-12);
+        // Higher-is-better scales: the same episode mirrored gives the same.
+        let up = EffectScale::of(&[(10.0, 12.0), (20.0, 26.0)], &[(10.0, 12.0), (20.0, 26.0)], false);
+        assert!((up.severity_adjusted(&[(20.0, 28.0)], false).unwrap() - saes).abs() < 1e-12);
+        assert_eq!(scale.severity_adjusted(&[], true), None);
+    }
 
     #[test]
     fn episodes_open_per_period_by_hand() {

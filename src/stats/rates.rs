@@ -164,30 +164,41 @@ impl Suppression {
     }
 }
 
-/// Pre–post effect size: d = (mean pre − mean post) / SD pre, signed so that improvement is
-/// positive, with the 95 % interval from Becker's (1988) variance for paired designs,
-/// var(d) = 2(1 − r)/n + d²/(2n), r the pre–post correlation.
-pub fn prepost_d(pairs: &[(f64, f64)], lower_is_better: bool) -> Option<(f64, f64, f64)> {
+/// A unit's pre–post effect size on a common scale: Hedges' g, the mean change over `sd`
+/// (the practice's baseline SD, so that units are comparable), signed so that improvement
+/// is positive, times the small-sample correction J = 1 − 3/(4(n − 1) − 1) (Hedges 1981;
+/// df = n − 1 for paired scores); its 95 % interval from Becker's (1988) variance for
+/// paired designs, var = J²(2(1 − r)/n + d²/(2n)), r the pre–post correlation.
+pub fn prepost_g(pairs: &[(f64, f64)], sd: f64, lower_is_better: bool) -> Option<(f64, f64, f64)> {
     let n = pairs.len();
-    if n < 3 {
+    if n < 3 || sd <= 0.0 {
         return None;
     }
     let nf = n as f64;
     let (mp, mq) = (pairs.iter().map(|p| p.0).sum::<f64>() / nf, pairs.iter().map(|p| p.1).sum::<f64>() / nf);
     let sp = (pairs.iter().map(|p| (p.0 - mp).powi(2)).sum::<f64>() / (nf - 1.0)).sqrt();
     let sq = (pairs.iter().map(|p| (p.1 - mq).powi(2)).sum::<f64>() / (nf - 1.0)).sqrt();
-    if sp <= 0.0 {
-        return None;
-    }
-    let r = if sq > 0.0 {
+    let r = if sp > 0.0 && sq > 0.0 {
         pairs.iter().map(|p| (p.0 - mp) * (p.1 - mq)).sum::<f64>() / ((nf - 1.0) * sp * sq)
     } else {
         0.0
     };
     let sign = if lower_is_better { 1.0 } else { -1.0 };
-    let d = sign * (mp - mq) / sp;
-    let se = (2.0 * (1.0 - r) / nf + d * d / (2.0 * nf)).sqrt();
-    Some((d, d - Z95 * se, d + Z95 * se))
+    let d = sign * (mp - mq) / sd;
+    let j = 1.0 - 3.0 / (4.0 * (nf - 1.0) - 1.0);
+    let se = j * (2.0 * (1.0 - r) / nf + d * d / (2.0 * nf)).sqrt();
+    let g = j * d;
+    Some((g, g - Z95 * se, g + Z95 * se))
+}
+
+/// The sample standard deviation (n − 1), `None` for fewer than two values.
+pub fn sample_sd(values: impl Iterator<Item = f64> + Clone) -> Option<f64> {
+    let n = values.clone().count();
+    if n < 2 {
+        return None;
+    }
+    let mean = values.clone().sum::<f64>() / n as f64;
+    Some((values.map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt())
 }
 
 /// Empirical-Bayes (beta-binomial, method of moments) shrinkage of units' rates toward the
@@ -312,6 +323,22 @@ mod tests {
     }
 
     #[test]
+    fn hedges_g_on_the_practice_sd_by_hand() {
+        // Pre 10, 12, 14, 16; post 6, 8, 10, 12: change 4, r = 1; practice SD 5:
+        // d = 0.8, J = 1 − 3/(4·3 − 1) = 8/11, g = 0.581818…; se = J·√(0.64/8) = J·0.282843.
+        let (g, lo, hi) = prepost_g(&[(10.0, 6.0), (12.0, 8.0), (14.0, 10.0), (16.0, 12.0)], 5.0, true).unwrap();
+        let j = 8.0 / 11.0;
+        assert!((g - 0.8 * j).abs() < 1e-12);
+        let se = j * (0.64f64 / 8.0).sqrt();
+        assert!((hi - g - Z95 * se).abs() < 1e-12 && (g - lo - Z95 * se).abs() < 1e-12);
+        // Higher-is-better measures: improvement is still positive.
+        let (up, _, _) = prepost_g(&[(6.0, 10.0), (8.0, 12.0), (10.0, 14.0), (12.0, 16.0)], 5.0, false).unwrap();
+        assert!((up - g).abs() < 1e-12);
+        assert!(prepost_g(&[(1.0, 0.0), (2.0, 0.0)], 5.0, true).is_none(), "fewer than three pairs");
+        assert_eq!(sample_sd([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0].into_iter()), Some((32.0f64 / 7.0).sqrt()));
+    }
+
+    #[test]
     fn p_chart_limits_by_hand() {
         let (lo, hi) = p_chart_limits(0.5, 25);
         assert!((lo - 0.2).abs() < 1e-12 && (hi - 0.8).abs() < 1e-12);
@@ -332,15 +359,6 @@ mod tests {
         let none = Suppression::NONE;
         assert_eq!([none.count(0), none.count(1), none.count(7)], ["0", "1", "7"]);
         assert!(!none.hides(0, 1) && !none.publishing() && s.publishing() && plain.publishing());
-    }
-
-    #[test]
-    fn prepost_effect_size_by_hand() {
-        // Pre 10, 12, 14 (SD 2), post 6, 8, 10: d = 4 / 2 = 2, r = 1: var = 4/6, SE 0.8165.
-        let (d, lo, hi) = prepost_d(&[(10.0, 6.0), (12.0, 8.0), (14.0, 10.0)], true).unwrap();
-        assert!((d - 2.0).abs() < 1e-12);
-        let se = (4.0f64 / 6.0).sqrt();
-        assert!((lo - (2.0 - Z95 * se)).abs() < 1e-12 && (hi - (2.0 + Z95 * se)).abs() < 1e-12);
     }
 
     #[test]

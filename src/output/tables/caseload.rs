@@ -89,9 +89,10 @@ fn unit_header(kind: &str) -> Vec<String> {
     header.extend(
         [
             "median_sessions",
-            "effect_size_d",
-            "d_ci_low",
-            "d_ci_high",
+            "effect_size_g",
+            "g_ci_low",
+            "g_ci_high",
+            "severity_adjusted_effect_size",
             "practice_reliable_recovery",
             "funnel95_low",
             "funnel95_high",
@@ -147,6 +148,8 @@ fn unit_row(
     row.push(if small { "*".into() } else { opt_num(u.median_sessions) });
     let (d, dl, dh) = u.effect_size.map_or((None, None, None), |(a, b, c)| (Some(a), Some(b), Some(c)));
     row.extend([d, dl, dh].map(|x| if s.hides(u.paired, u.paired) { "*".into() } else { opt_num(x) }));
+    let saes = u.severity_adjusted_effect_size;
+    row.push(if s.hides(u.at_caseness, u.at_caseness) { "*".into() } else { opt_num(saes) });
     let p0 = refs.iter().find(|r| r.kind == u.kind && r.measure == u.measure).map(|r| r.rate);
     row.push(opt_num(p0));
     row.push(hide(opt_num(u.funnel95.map(|x| x.0))));
