@@ -123,9 +123,9 @@ fn fhir_observations_import_into_a_table_that_analyze_reads() {
     assert!(!dir.path().join("third").exists(), "nothing written");
 }
 
-/// In published results the Jacobson plot of a measure with fewer paired episodes than
-/// the suppression threshold is left out, as the other charts are: its caption gave the
-/// count ("3 paired PHQ9 episodes") that the tables show as "<5".
+/// Published results leave the Jacobson plot out (each point is the episodes of one pair
+/// of scores, mostly one client's; its caption gave the count "3 paired PHQ9 episodes"
+/// that the tables show as "<5"); internal results show it.
 #[test]
 fn a_chart_of_too_few_episodes_is_left_out_of_the_report() {
     let dir = tempfile::tempdir().unwrap();

@@ -102,12 +102,24 @@ fn outcomes_by_measure(i: &Inputs) -> Option<Figure> {
         return None;
     }
     let categories: Vec<String> = by.keys().map(|m| format!("{} (n={})", code(i, *m), n[m])).collect();
+    let withheld: BTreeMap<u16, Vec<Outcome>> =
+        by.iter().map(|(m, v)| (*m, withheld_cells(v, i.suppression))).collect();
+    let share = |m: &u16, v: &BTreeMap<Outcome, f64>, o: &Outcome| {
+        if withheld[m].contains(o) {
+            0.0
+        } else {
+            v.get(o).unwrap_or(&0.0) / n[m] as f64
+        }
+    };
     let series = OUTCOME_COLORS
         .iter()
-        .map(|(o, c)| {
-            (o.as_str().replace('_', " "), *c, by.iter().map(|(m, v)| v.get(o).unwrap_or(&0.0) / n[m] as f64).collect())
-        })
+        .map(|(o, c)| (o.as_str().replace('_', " "), *c, by.iter().map(|(m, v)| share(m, v, o)).collect()))
         .collect();
+    let note = if withheld.values().any(|w| !w.is_empty()) {
+        format!(" Categories of fewer than {} episodes are withheld, with the next smallest where one alone would be, so bars may not reach 100 %.", i.suppression.threshold)
+    } else {
+        String::new()
+    };
     let total: u64 = n.values().sum();
     figure(
         "outcomes-by-measure",
@@ -120,7 +132,7 @@ fn outcomes_by_measure(i: &Inputs) -> Option<Figure> {
             series,
             y_percent: true,
         }),
-        format!("Jacobson–Truax outcome categories as a share of each measure's finished episodes (ended, with paired scores; {total} episode × measure pairs; episodes still in treatment are not counted). Not at caseness = below the clinical cut-off at baseline."),
+        format!("Jacobson–Truax outcome categories as a share of each measure's finished episodes (ended, with paired scores; {total} episode × measure pairs; episodes still in treatment are not counted). Not at caseness = below the clinical cut-off at baseline.{note}"),
     )
 }
 
@@ -134,9 +146,9 @@ fn jacobson(i: &Inputs, m: u16) -> Option<Figure> {
         *cells.entry((it.baseline.round() as i64, f.round() as i64)).or_default() += 1;
         n += 1;
     }
-    // As every other chart: a measure whose paired episodes are too few to show as a
-    // count is left out (its caption and points would show what the tables suppress).
-    if n < i.suppression.threshold {
+    // Each point is the episodes of one (baseline, final) pair of scores, most of them one
+    // client's: published results leave the plot out.
+    if i.suppression.publishing() {
         return None;
     }
     let max = cells.values().copied().max().unwrap_or(1) as f64;
