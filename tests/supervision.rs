@@ -281,3 +281,38 @@ fn many_therapists_get_their_curves_but_no_log_rank_test_among_them() {
     let curves = read_csv(&out.path().join("relapse_survival.csv"));
     assert!(curves.iter().any(|r| r["stratification"] == "therapist"), "each therapist's curve is there");
 }
+
+/// Headline rates stand beside the published standards, each with its source and year; a
+/// measure file replaces one, and --no-standards leaves them out.
+#[test]
+fn headline_rates_stand_beside_published_standards() {
+    let d = demo("300", "2");
+    let m = d.path().join("measurements.csv");
+    let out = analyze_on("2027-01-01", &m, &[]);
+    let summary = read_json(&out.path().join("summary.json"));
+    let standards = summary["standards"].as_array().unwrap();
+    let recovery = standards.iter().find(|s| s["standard"]["rate"] == "recovery").unwrap();
+    let standard = &recovery["standard"];
+    assert_eq!((standard["scope"].as_str(), standard["target"].as_f64()), (Some("talking_therapies"), Some(0.5)));
+    let (k, n) = (recovery["numerator"].as_u64().unwrap(), recovery["denominator"].as_u64().unwrap());
+    assert_eq!(recovery["met"].as_bool(), Some(k as f64 / n as f64 >= 0.5));
+    assert_eq!(summary["talking_therapies"]["rates"]["recovery"]["numerator"].as_u64(), Some(k));
+    let report = fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(report.contains("NHS Talking Therapies recovery standard (50 %)"));
+    // A measure file sets its own target.
+    let file = d.path().join("standards.toml");
+    fs::write(
+        &file,
+        "[[standard]]\nscope = \"talking_therapies\"\nrate = \"recovery\"\ntarget = 0.99\nmeets = \"at_least\"\n\
+         name = \"Our own aim\"\nsource = \"The practice's plan\"\nyear = 2026\n",
+    )
+    .unwrap();
+    let own = analyze_on("2027-01-01", &m, &["--measures", file.to_str().unwrap()]);
+    let own = read_json(&own.path().join("summary.json"));
+    let recovery =
+        own["standards"].as_array().unwrap().iter().find(|s| s["standard"]["rate"] == "recovery").unwrap().clone();
+    assert_eq!((recovery["standard"]["name"].as_str(), recovery["met"].as_bool()), (Some("Our own aim"), Some(false)));
+    assert_eq!(own["standards"].as_array().unwrap().len(), standards.len(), "the others stay");
+    let none = analyze_on("2027-01-01", &m, &["--no-standards"]);
+    assert_eq!(read_json(&none.path().join("summary.json"))["standards"], serde_json::json!([]));
+}

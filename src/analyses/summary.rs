@@ -157,6 +157,8 @@ pub struct Summary {
     pub status: StatusSummary,
     pub measures: BTreeMap<String, MeasureSummary>,
     pub talking_therapies: Option<TalkingTherapiesSummary>,
+    /// Each published standard beside the rate it applies to.
+    pub standards: Vec<StandardResult>,
     /// Absent until the sudden-gains stage has run.
     pub sudden_gains: Option<SuddenGainsSummary>,
     /// Absent until the follow-up stage has run.
@@ -169,6 +171,43 @@ pub struct Summary {
     pub caseload: Option<CaseloadSummary>,
     /// The open episodes on the extract date and how many need attention.
     pub current: Option<crate::analyses::current::CurrentSummary>,
+}
+
+/// A published standard and the run's rate beside it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StandardResult {
+    pub standard: crate::domain::standards::Standard,
+    pub numerator: u64,
+    pub denominator: u64,
+    pub rate: Option<f64>,
+    /// Whether the rate meets the standard; `None` without a rate.
+    pub met: Option<bool>,
+}
+
+/// Each standard whose rate the run has, with that rate.
+fn standard_results(
+    registry: &Registry,
+    measures: &BTreeMap<String, MeasureSummary>,
+    talking_therapies: Option<&TalkingTherapiesSummary>,
+) -> Vec<StandardResult> {
+    registry
+        .standards()
+        .iter()
+        .filter_map(|s| {
+            let rates = match s.scope.as_str() {
+                "talking_therapies" => &talking_therapies?.rates,
+                code => &measures.get(code)?.rates,
+            };
+            let r = rates.get(s.rate.as_str())?;
+            Some(StandardResult {
+                standard: s.clone(),
+                numerator: r.numerator,
+                denominator: r.denominator,
+                rate: r.rate,
+                met: r.rate.map(|v| s.met_by(v)),
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -809,6 +848,7 @@ pub fn summarise(
         measures.insert(registry.get(i).code.clone(), measure_summary(episodes, registry, i, rule));
     }
     let talking_therapies = talking_therapies_summary(episodes, registry);
+    let standards = standard_results(registry, &measures, talking_therapies.as_ref());
 
     Summary {
         sustain_version: env!("CARGO_PKG_VERSION"),
@@ -823,6 +863,7 @@ pub fn summarise(
         status: status_summary(episodes),
         measures,
         talking_therapies,
+        standards,
         sudden_gains: None,
         sustained: None,
         goals: None,
@@ -963,7 +1004,8 @@ pub fn suppress_json(v: &mut serde_json::Value, s: &Suppression) {
             let has_parts = map.contains_key("numerator") && map.contains_key("denominator");
             if has_parts && (small(&map["numerator"]) || small(&map["denominator"])) {
                 // The rate, and any rate made from it (a case-mix-adjusted one).
-                withheld.extend(map.keys().filter(|k| *k == "rate" || k.ends_with("_rate")).cloned());
+                // (and whether it meets a standard).
+                withheld.extend(map.keys().filter(|k| *k == "rate" || *k == "met" || k.ends_with("_rate")).cloned());
             }
             if map.get("growth_model").is_some_and(|m| small(&m["series"])) {
                 withheld.push("growth_model".into());

@@ -213,6 +213,11 @@ pub struct AnalyzeArgs {
     #[command(flatten)]
     pub caseload: CaseloadArgs,
 
+    /// Leave out the published standards the headline rates are set beside (NHS Talking
+    /// Therapies' recovery standard and the national targets; docs/METHODS.md §7).
+    #[arg(long)]
+    pub no_standards: bool,
+
     /// Also write every chart as a PNG file (charts/NAME.png), for slides and documents.
     #[arg(long)]
     pub png: bool,

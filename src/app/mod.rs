@@ -66,6 +66,9 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
     }
     check_disclosure_flags(args)?;
     let mut cfg = resolve(&args.input)?;
+    if args.no_standards {
+        cfg.registry = cfg.registry.without_standards();
+    }
     if args.publish {
         check_publish_folder(&cfg.out)?;
     }

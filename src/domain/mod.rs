@@ -6,5 +6,6 @@ pub mod duplicates;
 pub mod episodes;
 pub mod outcomes;
 pub mod registry;
+pub mod standards;
 pub mod terminology;
 pub mod text;

@@ -158,10 +158,7 @@ pub fn normalise_code(raw: &str) -> String {
 
 /// The built-in instruments: `measures.toml`, read as a user's measure file is.
 pub fn builtin_measures() -> Vec<Measure> {
-    Registry::from_measures(Vec::new())
-        .with_overrides(include_str!("measures.toml"))
-        .expect("the built-in measure file is valid (a unit test reads it)")
-        .measures
+    Registry::builtin().measures
 }
 
 /// A user override or addition as written in the TOML file. Absent fields keep the
@@ -209,12 +206,16 @@ pub struct MeasureSpec {
 struct MeasureFile {
     #[serde(default, rename = "measure")]
     measures: Vec<MeasureSpec>,
+    #[serde(default, rename = "standard")]
+    standards: Vec<crate::domain::standards::Standard>,
 }
 
 /// The resolved registry: instruments by code, plus an alias table.
 #[derive(Debug, Clone)]
 pub struct Registry {
     measures: Vec<Measure>,
+    /// The published standards headline rates are set beside.
+    standards: Vec<crate::domain::standards::Standard>,
     /// Normalised codes and aliases. Hashed (fast and fixed): it is looked up once per
     /// input row, where a tree of strings was a visible share of validation.
     lookup: std::collections::HashMap<String, usize, foldhash::fast::FixedState>,
@@ -223,7 +224,9 @@ pub struct Registry {
 impl Registry {
     /// The built-in registry.
     pub fn builtin() -> Registry {
-        Registry::from_measures(builtin_measures())
+        Registry::from_measures(Vec::new())
+            .with_overrides(include_str!("measures.toml"))
+            .expect("the built-in measure file is valid (a unit test reads it)")
     }
 
     fn from_measures(measures: Vec<Measure>) -> Registry {
@@ -234,12 +237,16 @@ impl Registry {
                 lookup.insert(normalise_code(a), i);
             }
         }
-        Registry { measures, lookup }
+        Registry { measures, lookup, standards: Vec::new() }
     }
 
     /// Applies the `[[measure]]` tables of a TOML document on top of this registry.
     pub fn with_overrides(mut self, toml_text: &str) -> Result<Registry, String> {
         let file: MeasureFile = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        for s in &file.standards {
+            s.check()?;
+        }
+        let standards = crate::domain::standards::merged(std::mem::take(&mut self.standards), file.standards);
         for spec in file.measures {
             let code = normalise_code(&spec.code);
             if code.is_empty() {
@@ -288,7 +295,19 @@ impl Registry {
             }
             self = Registry::from_measures(measures);
         }
+        self.standards = standards;
         Ok(self)
+    }
+
+    /// The published standards headline rates are set beside.
+    pub fn standards(&self) -> &[crate::domain::standards::Standard] {
+        &self.standards
+    }
+
+    /// Leaves the standards out (`--no-standards`).
+    pub fn without_standards(mut self) -> Registry {
+        self.standards.clear();
+        self
     }
 
     /// The instrument for a code or alias, as written in the data.

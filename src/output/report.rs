@@ -185,6 +185,7 @@ struct MethodView {
 #[derive(Serialize)]
 struct View {
     pack: Option<PackView>,
+    standards: Vec<StandardView>,
     figures: std::collections::BTreeMap<&'static str, Vec<crate::output::figures::Figure>>,
     trajectories: Vec<Facts>,
     sudden_gains: Vec<Facts>,
@@ -355,6 +356,7 @@ fn view_of(input: &ReportInput) -> View {
     }
     View {
         pack: input.pack.cloned(),
+        standards: s.standards.iter().map(|r| standard_view(r, &sup)).collect(),
         figures,
         trajectories: trajectory_facts(s, &sup),
         sudden_gains: sudden_gain_facts(s, &sup),
@@ -424,6 +426,44 @@ fn measure_views(s: &Summary, sup: &Suppressor) -> Vec<MeasureView> {
             outcomes: ms.outcomes.iter().map(|(k, n)| (k.replace('_', " "), sup.count(*n))).collect(),
         })
         .collect()
+}
+
+/// A published standard beside the run's rate, as the report shows it.
+#[derive(Serialize)]
+struct StandardView {
+    name: String,
+    target: String,
+    rate: RateView,
+    met: &'static str,
+    source: String,
+}
+
+fn standard_view(r: &crate::analyses::summary::StandardResult, sup: &Suppressor) -> StandardView {
+    let s = &r.standard;
+    let rate = sup.rate("", &Rate::new(r.numerator, r.denominator), "");
+    let met = match r.met {
+        _ if rate.percent == "suppressed" => "withheld",
+        Some(true) => "met",
+        Some(false) => "not met",
+        None => "–",
+    };
+    let scope = if s.scope == "talking_therapies" { "PHQ-9 + GAD-7 combined".to_string() } else { s.scope.clone() };
+    StandardView {
+        name: format!("{} — {scope}", s.name),
+        target: format!(
+            "{} {:.0} %",
+            if s.meets == crate::domain::standards::Meets::AtLeast { "≥" } else { "≤" },
+            100.0 * s.target
+        ),
+        rate,
+        met,
+        source: format!(
+            "{} ({}){}",
+            s.source,
+            s.year,
+            if s.unverified { "; as commonly quoted, not checked against the publication" } else { "" }
+        ),
+    }
 }
 
 /// The headline table's title and rates: the NHS Talking Therapies combined figures
