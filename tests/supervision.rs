@@ -316,3 +316,48 @@ fn headline_rates_stand_beside_published_standards() {
     let none = analyze_on("2027-01-01", &m, &["--no-standards"]);
     assert_eq!(read_json(&none.path().join("summary.json"))["standards"], serde_json::json!([]));
 }
+
+/// With --from and --to the headline rates stand beside those of the period of the same
+/// length just before (or of --compare-to), each difference with its interval; the earlier
+/// rates are those a run of that period alone gives.
+#[test]
+fn a_period_is_compared_with_the_one_before() {
+    let d = demo("300", "2");
+    let m = d.path().join("measurements.csv");
+    let run = analyze_on("2027-01-01", &m, &["--from", "2024-07-01", "--to", "2024-12-31"]);
+    let summary = read_json(&run.path().join("summary.json"));
+    let c = &summary["comparison"];
+    assert_eq!(c["period"], serde_json::json!(["2024-07-01", "2024-12-31"]));
+    assert_eq!(c["earlier"], serde_json::json!(["2023-12-30", "2024-06-30"]), "184 days before");
+    let earlier = analyze_on("2027-01-01", &m, &["--from", "2023-12-30", "--to", "2024-06-30"]);
+    let earlier = read_json(&earlier.path().join("summary.json"));
+    let change = c["rates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["scope"] == "PHQ9" && r["rate"] == "reliable_recovery")
+        .unwrap();
+    assert_eq!(change["now"], summary["measures"]["PHQ9"]["rates"]["reliable_recovery"]);
+    assert_eq!(change["earlier"], earlier["measures"]["PHQ9"]["rates"]["reliable_recovery"]);
+    let (now, then) = (change["now"]["rate"].as_f64().unwrap(), change["earlier"]["rate"].as_f64().unwrap());
+    assert!((change["difference"].as_f64().unwrap() - (now - then)).abs() < 1e-12);
+    assert!(change["ci_low"].as_f64().unwrap() < now - then && now - then < change["ci_high"].as_f64().unwrap());
+    let report = fs::read_to_string(run.path().join("report.html")).unwrap();
+    assert!(report.contains("What changed: final scores 2024-07-01 to 2024-12-31 beside 2023-12-30 to 2024-06-30"));
+    // An explicit period, and one written wrongly.
+    let explicit = analyze_on("2027-01-01", &m, &["--compare-to", "2023-01-01..2023-12-31"]);
+    let explicit = read_json(&explicit.path().join("summary.json"));
+    assert_eq!(explicit["comparison"]["earlier"], serde_json::json!(["2023-01-01", "2023-12-31"]));
+    let out = tempfile::tempdir().unwrap();
+    cargo_bin_cmd!("sustain")
+        .args(["analyze", "--quiet", "--today", "2027-01-01", "--measurements"])
+        .arg(&m)
+        .arg("--out")
+        .arg(out.path())
+        .args(["--compare-to", "2023-12-31..2023-01-01"])
+        .assert()
+        .code(2)
+        .stderr(contains("FROM..TO"));
+    // Without a period there is nothing to compare.
+    assert!(read_json(&analyze_on("2027-01-01", &m, &[]).path().join("summary.json"))["comparison"].is_null());
+}

@@ -159,6 +159,9 @@ pub struct Summary {
     pub talking_therapies: Option<TalkingTherapiesSummary>,
     /// Each published standard beside the rate it applies to.
     pub standards: Vec<StandardResult>,
+    /// The headline rates beside those of an earlier period (`--compare-to`, or the
+    /// period before `--from`..`--to`).
+    pub comparison: Option<ComparisonSummary>,
     /// Absent until the sudden-gains stage has run.
     pub sudden_gains: Option<SuddenGainsSummary>,
     /// Absent until the follow-up stage has run.
@@ -171,6 +174,71 @@ pub struct Summary {
     pub caseload: Option<CaseloadSummary>,
     /// The open episodes on the extract date and how many need attention.
     pub current: Option<crate::analyses::current::CurrentSummary>,
+}
+
+/// The headline rates of this period beside an earlier one's.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComparisonSummary {
+    /// The periods, as the days of the final scores they cover (`YYYY-MM-DD`).
+    pub period: (String, String),
+    pub earlier: (String, String),
+    pub rates: Vec<RateChange>,
+}
+
+/// One rate now and then, with the difference (now − then) and its 95 % interval
+/// (Newcombe's hybrid score interval; the periods' episodes are independent).
+#[derive(Debug, Clone, Serialize)]
+pub struct RateChange {
+    /// A measure's code or `talking_therapies`.
+    pub scope: String,
+    pub rate: &'static str,
+    pub now: Rate,
+    pub earlier: Rate,
+    pub difference: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+}
+
+/// The rates `now` and `earlier` both have (the combined figures first, then each
+/// measure's), with their differences.
+pub fn compare(
+    now: &Summary,
+    earlier: &Summary,
+    period: (String, String),
+    before: (String, String),
+) -> ComparisonSummary {
+    let mut scopes: Vec<(String, &BTreeMap<&'static str, Rate>, &BTreeMap<&'static str, Rate>)> = Vec::new();
+    if let (Some(a), Some(b)) = (&now.talking_therapies, &earlier.talking_therapies) {
+        scopes.push(("talking_therapies".into(), &a.rates, &b.rates));
+    }
+    for (code, m) in &now.measures {
+        if let Some(e) = earlier.measures.get(code) {
+            scopes.push((code.clone(), &m.rates, &e.rates));
+        }
+    }
+    let mut rates = Vec::new();
+    for (scope, a, b) in scopes {
+        for (key, r) in a {
+            let Some(e) = b.get(key) else { continue };
+            let d = crate::stats::rates::difference_newcombe(
+                r.numerator,
+                r.denominator,
+                e.numerator,
+                e.denominator,
+                crate::stats::rates::Z95,
+            );
+            rates.push(RateChange {
+                scope: scope.clone(),
+                rate: key,
+                now: *r,
+                earlier: *e,
+                difference: d.map(|x| x.0),
+                ci_low: d.map(|x| x.1),
+                ci_high: d.map(|x| x.2),
+            });
+        }
+    }
+    ComparisonSummary { period, earlier: before, rates }
 }
 
 /// A published standard and the run's rate beside it.
@@ -864,6 +932,7 @@ pub fn summarise(
         measures,
         talking_therapies,
         standards,
+        comparison: None,
         sudden_gains: None,
         sustained: None,
         goals: None,
@@ -1006,6 +1075,12 @@ pub fn suppress_json(v: &mut serde_json::Value, s: &Suppression) {
                 // The rate, and any rate made from it (a case-mix-adjusted one).
                 // (and whether it meets a standard).
                 withheld.extend(map.keys().filter(|k| *k == "rate" || *k == "met" || k.ends_with("_rate")).cloned());
+            }
+            // A change between two rates, either of them on withheld counts.
+            let withheld_rate =
+                |r: Option<&Value>| r.is_some_and(|r| small(&r["numerator"]) || small(&r["denominator"]));
+            if withheld_rate(map.get("now")) || withheld_rate(map.get("earlier")) {
+                withheld.extend(["difference", "ci_low", "ci_high"].map(String::from));
             }
             if map.get("growth_model").is_some_and(|m| small(&m["series"])) {
                 withheld.push("growth_model".into());

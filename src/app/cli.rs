@@ -273,6 +273,12 @@ pub struct CaseloadArgs {
     /// Only episodes whose final (or only) score is on or before this date.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub to: Option<String>,
+
+    /// Set the headline rates beside those of this earlier period (final scores from FROM
+    /// to TO). With --from and --to the default is the period of the same length just
+    /// before them.
+    #[arg(long, value_name = "FROM..TO")]
+    pub compare_to: Option<String>,
 }
 
 /// Trajectories and expected treatment response.

@@ -522,6 +522,34 @@ pub(super) fn parse_day(flag: &str, v: &Option<String>) -> Result<Option<Day>> {
         .transpose()
 }
 
+/// The earlier period the headline rates are compared with: `--compare-to FROM..TO`, or
+/// with `--from` and `--to` the period of the same length just before; `None` otherwise.
+pub(super) fn earlier_period(
+    a: &crate::app::cli::CaseloadArgs,
+    filter: &crate::domain::episodes::Filter,
+) -> Result<Option<(Day, Day)>> {
+    match &a.compare_to {
+        Some(text) => {
+            let bad = || {
+                Error::Usage(format!(
+                    "--compare-to {text}: give the earlier period as FROM..TO, two dates YYYY-MM-DD with the earlier first"
+                ))
+            };
+            let (from, to) = text.split_once("..").ok_or_else(bad)?;
+            let (from, to) =
+                (parse_iso_date(from.trim()).map_err(|_| bad())?, parse_iso_date(to.trim()).map_err(|_| bad())?);
+            if from > to {
+                return Err(bad());
+            }
+            Ok(Some((from, to)))
+        }
+        None => Ok(match (filter.from, filter.to) {
+            (Some(from), Some(to)) => Some((from - 1 - (to - from), from - 1)),
+            _ => None,
+        }),
+    }
+}
+
 pub(super) fn filter_of(a: &crate::app::cli::CaseloadArgs) -> Result<crate::domain::episodes::Filter> {
     let (from, to) = (parse_day("--from", &a.from)?, parse_day("--to", &a.to)?);
     if let (Some(f), Some(t)) = (from, to) {

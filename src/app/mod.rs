@@ -56,6 +56,7 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
     let quiet = args.input.quiet;
     // Flags are checked before a row is read.
     let filter = filter_of(&args.caseload)?;
+    earlier_period(&args.caseload, &filter)?;
     let sg = &args.sudden_gains;
     if sg.sg_no_crit1 && sg.sg_no_crit2 && sg.sg_no_crit3 {
         return Err(Error::Usage(

@@ -110,6 +110,9 @@ pub(super) fn analysis(
     if let Some(pack) = pack {
         adopt_practice_current(&mut r, &pack.practice.current, &episodes, &settings.current);
     }
+    if let Some(earlier) = earlier_period(&args.caseload, filter)? {
+        r.summary.comparison = Some(compare_with(loaded, cfg, filter, &r.summary, earlier));
+    }
     warn_no_criterion(r.summary.sudden_gains.as_ref(), progress, args.input.quiet);
     progress.stage("drawing the charts");
     let figures = report_figures(&episodes, &cfg.registry, &mut r, settings.caseload.suppression);
@@ -141,6 +144,28 @@ pub(super) fn analysis(
     };
     let units = if for_packs { std::mem::take(&mut r.units) } else { Vec::new() };
     Ok(Practice { summary: r.summary, current, units })
+}
+
+/// The headline rates of `now` (the episodes `filter` keeps) beside those of the same
+/// filter over the earlier period's final scores.
+fn compare_with(
+    loaded: &Loaded,
+    cfg: &RunConfig,
+    filter: &crate::domain::episodes::Filter,
+    now: &Summary,
+    (from, to): (Day, Day),
+) -> crate::analyses::summary::ComparisonSummary {
+    use crate::domain::dates::format_day;
+    let then = crate::domain::episodes::Filter { from: Some(from), to: Some(to), ..filter.clone() };
+    let mut episodes = loaded.episodes.clone();
+    then.apply(&loaded.keys, &mut episodes);
+    let earlier = summarise(&episodes, &cfg.registry, BTreeMap::new(), &[], clients_of(&episodes));
+    let x = loaded.episodes.extract;
+    let period = (
+        filter.from.map_or_else(|| "the first score".to_string(), format_day),
+        format_day(filter.to.unwrap_or(x.as_of)),
+    );
+    crate::analyses::summary::compare(now, &earlier, period, (format_day(from), format_day(to)))
 }
 
 /// How many clients the analysed episodes are of (a pack's, not the practice's).

@@ -186,6 +186,7 @@ struct MethodView {
 struct View {
     pack: Option<PackView>,
     standards: Vec<StandardView>,
+    comparison: Option<ComparisonView>,
     figures: std::collections::BTreeMap<&'static str, Vec<crate::output::figures::Figure>>,
     trajectories: Vec<Facts>,
     sudden_gains: Vec<Facts>,
@@ -357,6 +358,7 @@ fn view_of(input: &ReportInput) -> View {
     View {
         pack: input.pack.cloned(),
         standards: s.standards.iter().map(|r| standard_view(r, &sup)).collect(),
+        comparison: s.comparison.as_ref().map(|c| comparison_view(c, &sup)),
         figures,
         trajectories: trajectory_facts(s, &sup),
         sudden_gains: sudden_gain_facts(s, &sup),
@@ -426,6 +428,61 @@ fn measure_views(s: &Summary, sup: &Suppressor) -> Vec<MeasureView> {
             outcomes: ms.outcomes.iter().map(|(k, n)| (k.replace('_', " "), sup.count(*n))).collect(),
         })
         .collect()
+}
+
+/// The headline rates beside an earlier period's, as the report shows them.
+#[derive(Serialize)]
+struct ComparisonView {
+    period: String,
+    earlier: String,
+    rows: Vec<ChangeRow>,
+}
+
+#[derive(Serialize)]
+struct ChangeRow {
+    scope: String,
+    label: &'static str,
+    now: RateView,
+    earlier: RateView,
+    change: String,
+}
+
+/// The rates the comparison shows, in order (those of [`PACK_RATES`]).
+fn comparison_view(c: &crate::analyses::summary::ComparisonSummary, sup: &Suppressor) -> ComparisonView {
+    let mut rows: Vec<(usize, ChangeRow)> = c
+        .rates
+        .iter()
+        .filter_map(|r| {
+            let label = PACK_RATES.iter().find(|(k, _)| *k == r.rate)?.1;
+            let (now, earlier) = (sup.rate(label, &r.now, ""), sup.rate(label, &r.earlier, ""));
+            let withheld = now.percent == "suppressed" || earlier.percent == "suppressed";
+            let points = |x: f64| format!("{:+.1}", 100.0 * x).replace('-', "−");
+            let change = match (r.difference, r.ci_low, r.ci_high) {
+                _ if withheld => "withheld".to_string(),
+                (Some(d), Some(lo), Some(hi)) => {
+                    format!("{} points (95 % CI {} to {})", points(d), points(lo), points(hi))
+                }
+                _ => "–".to_string(),
+            };
+            let scope = if r.scope == "talking_therapies" { "PHQ-9 + GAD-7".to_string() } else { r.scope.clone() };
+            let order = PACK_RATES.iter().position(|(k, _)| *k == r.rate).unwrap_or(usize::MAX);
+            Some((order, ChangeRow { scope, label, now, earlier, change }))
+        })
+        .collect();
+    // The scopes in their order, each's rates in the headline's.
+    let scopes: Vec<String> = rows.iter().map(|(_, r)| r.scope.clone()).fold(Vec::new(), |mut v, s| {
+        if !v.contains(&s) {
+            v.push(s);
+        }
+        v
+    });
+    rows.sort_by_key(|(order, r)| (scopes.iter().position(|s| *s == r.scope), *order));
+    let rows = rows.into_iter().map(|(_, r)| r).collect();
+    ComparisonView {
+        period: format!("{} to {}", c.period.0, c.period.1),
+        earlier: format!("{} to {}", c.earlier.0, c.earlier.1),
+        rows,
+    }
 }
 
 /// A published standard beside the run's rate, as the report shows it.

@@ -117,6 +117,17 @@ pub fn exact_binomial_limits(p0: f64, n: u64, z: f64) -> (f64, f64) {
     (limit(tail), limit(1.0 - tail))
 }
 
+/// The difference of two independent proportions k1/n1 − k2/n2 with Newcombe's (1998,
+/// method 10) hybrid score interval from the two Wilson intervals: lower d − √((p1 − l1)² +
+/// (u2 − p2)²), upper d + √((u1 − p1)² + (p2 − l2)²). `None` when either has no trials.
+pub fn difference_newcombe(k1: u64, n1: u64, k2: u64, n2: u64, z: f64) -> Option<(f64, f64, f64)> {
+    let (l1, u1) = wilson(k1, n1, z)?;
+    let (l2, u2) = wilson(k2, n2, z)?;
+    let (p1, p2) = (k1 as f64 / n1 as f64, k2 as f64 / n2 as f64);
+    let d = p1 - p2;
+    Some((d, d - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt(), d + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt()))
+}
+
 /// p-chart control limits (3 σ) for a subgroup of size `n` around `p0`.
 pub fn p_chart_limits(p0: f64, n: u64) -> (f64, f64) {
     let sd = (p0 * (1.0 - p0) / n as f64).sqrt();
@@ -336,6 +347,15 @@ mod tests {
         assert!((up - g).abs() < 1e-12);
         assert!(prepost_g(&[(1.0, 0.0), (2.0, 0.0)], 5.0, true).is_none(), "fewer than three pairs");
         assert_eq!(sample_sd([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0].into_iter()), Some((32.0f64 / 7.0).sqrt()));
+    }
+
+    #[test]
+    fn newcombe_difference_matches_his_worked_example() {
+        // Newcombe (1998), Table II example (h): 56/70 − 48/80 = 0.2, 95 % CI 0.0524 to 0.3339.
+        let (d, lo, hi) = difference_newcombe(56, 70, 48, 80, Z95).unwrap();
+        assert!((d - 0.2).abs() < 1e-12);
+        assert!((lo - 0.0524).abs() < 5e-5 && (hi - 0.3339).abs() < 5e-5, "{lo} {hi}");
+        assert!(difference_newcombe(1, 0, 1, 2, Z95).is_none());
     }
 
     #[test]
