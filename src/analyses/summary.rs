@@ -207,7 +207,8 @@ pub fn compare(
     period: (String, String),
     before: (String, String),
 ) -> ComparisonSummary {
-    let mut scopes: Vec<(String, &BTreeMap<&'static str, Rate>, &BTreeMap<&'static str, Rate>)> = Vec::new();
+    type Rates = BTreeMap<&'static str, Rate>;
+    let mut scopes: Vec<(String, &Rates, &Rates)> = Vec::new();
     if let (Some(a), Some(b)) = (&now.talking_therapies, &earlier.talking_therapies) {
         scopes.push(("talking_therapies".into(), &a.rates, &b.rates));
     }
