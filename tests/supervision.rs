@@ -80,6 +80,8 @@ fn a_therapist_s_pack_names_the_therapist_and_sets_the_practice_beside_it() {
     assert!(pack.contains("3 of 40 (7.5 %)") && pack.contains("163 of 360 (45.3 %)"));
     assert!(pack.contains("below the practice's 99.8 % limit"));
     assert!(read("T1").contains("within the practice's limits"));
+    // The unit's monthly rate is drawn over the practice's.
+    assert!(pack.contains("practice, monthly") || !pack.contains("fig-trend"), "the practice's line in the pack's trend");
 }
 
 /// Flags follow the case-mix-adjusted rate: T9 takes only severe clients (PHQ-9 26 at

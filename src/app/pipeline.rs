@@ -66,6 +66,8 @@ pub(super) struct Practice {
     pub summary: Summary,
     pub current: PracticeCurrent,
     pub units: Vec<crate::analyses::caseload::Unit>,
+    /// The practice's rates by month, drawn under each pack's own.
+    pub periods: Vec<crate::analyses::caseload::Period>,
 }
 
 /// A unit's pack: which unit, and the practice it is compared with.
@@ -115,7 +117,8 @@ pub(super) fn analysis(
     }
     warn_no_criterion(r.summary.sudden_gains.as_ref(), progress, args.input.quiet);
     progress.stage("drawing the charts");
-    let figures = report_figures(&episodes, &cfg.registry, &mut r, settings.caseload.suppression);
+    let practice_periods = pack.map(|p| p.practice.periods.as_slice());
+    let figures = report_figures(&episodes, &cfg.registry, &mut r, settings.caseload.suppression, practice_periods);
     progress.stage("writing results");
     let comparison = pack.map(|p| {
         crate::output::report::pack_comparison(&crate::output::report::PackInput {
@@ -143,7 +146,8 @@ pub(super) fn analysis(
         false => PracticeCurrent::new(),
     };
     let units = if for_packs { std::mem::take(&mut r.units) } else { Vec::new() };
-    Ok(Practice { summary: r.summary, current, units })
+    let periods = if for_packs { std::mem::take(&mut r.periods) } else { Vec::new() };
+    Ok(Practice { summary: r.summary, current, units, periods })
 }
 
 /// The headline rates of `now` (the episodes `filter` keeps) beside those of the same
@@ -262,6 +266,7 @@ fn report_figures(
     registry: &Registry,
     r: &mut Results,
     suppression: crate::stats::rates::Suppression,
+    practice_periods: Option<&[crate::analyses::caseload::Period]>,
 ) -> Vec<crate::output::figures::Figure> {
     crate::output::figures::all(&crate::output::figures::Inputs {
         eps: episodes,
@@ -271,6 +276,7 @@ fn report_figures(
         units: &r.units,
         funnel_refs: &r.funnel_refs,
         periods: &r.periods,
+        practice_periods,
         goal_progress: r.goal_figure.take(),
         suppression,
     })

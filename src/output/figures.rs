@@ -34,6 +34,8 @@ pub struct Inputs<'a> {
     /// The practice rate and dispersion of each funnel plot (measure and unit kind).
     pub funnel_refs: &'a [crate::analyses::caseload::FunnelReference],
     pub periods: &'a [Period],
+    /// In a unit's pack, the practice's periods, drawn under the unit's.
+    pub practice_periods: Option<&'a [Period]>,
     /// Drawn by [`goal_progress`] where the goal results are made (they are large and
     /// are dropped once written).
     pub goal_progress: Option<Figure>,
@@ -630,6 +632,30 @@ fn gaps_note(withheld: &[PeriodAt], unit: &str, threshold: u64) -> String {
     }
 }
 
+/// In a unit's pack, the practice's monthly rate over the unit's months (published
+/// results withhold it where the unit's are withheld), broken at gaps.
+fn practice_lines(i: &Inputs, m: u16, first: i64, last: i64) -> Vec<Line> {
+    let Some(periods) = i.practice_periods else { return Vec::new() };
+    let points: Vec<(f64, f64)> = periods
+        .iter()
+        .filter(|p| p.measure == m && !i.suppression.hides(p.recovery.k, p.recovery.n))
+        .filter_map(|p| Some((period_ordinal(&p.period)?, p.recovery.rate()?)))
+        .filter(|(o, _)| (first..=last).contains(o))
+        .map(|(o, r)| ((o - first) as f64, r))
+        .collect();
+    let xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+    runs_of(&xs)
+        .into_iter()
+        .enumerate()
+        .map(|(j, run)| Line {
+            name: (j == 0).then(|| "practice, monthly".into()),
+            color: charts::GREY,
+            points: points[run].to_vec(),
+            dashed: false,
+        })
+        .collect()
+}
+
 /// A period and its place on the calendar axis ([`period_ordinal`]).
 type PeriodAt<'a> = (&'a Period, i64);
 
@@ -685,6 +711,7 @@ fn trend(i: &Inputs, m: u16) -> Option<Figure> {
         points: vec![(0.0, p0), (span, p0)],
         dashed: true,
     });
+    lines.extend(practice_lines(i, m, first, last));
     let outside: Vec<(f64, f64, f64)> =
         shown.iter().zip(&rates).filter(|((p, _), _)| p.outside.is_some()).map(|(_, r)| (r.0, r.1, 1.6)).collect();
     let unit = if quarters { "quarter" } else { "month" };
