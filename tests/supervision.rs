@@ -80,8 +80,6 @@ fn a_therapist_s_pack_names_the_therapist_and_sets_the_practice_beside_it() {
     assert!(pack.contains("3 of 40 (7.5 %)") && pack.contains("163 of 360 (45.3 %)"));
     assert!(pack.contains("below the practice's 99.8 % limit"));
     assert!(read("T1").contains("within the practice's limits"));
-    // The unit's monthly rate is drawn over the practice's.
-    assert!(pack.contains("practice, monthly") || !pack.contains("fig-trend"), "the practice's line in the pack's trend");
 }
 
 /// Flags follow the case-mix-adjusted rate: T9 takes only severe clients (PHQ-9 26 at
@@ -362,4 +360,15 @@ fn a_period_is_compared_with_the_one_before() {
         .stderr(contains("FROM..TO"));
     // Without a period there is nothing to compare.
     assert!(read_json(&analyze_on("2027-01-01", &m, &[]).path().join("summary.json"))["comparison"].is_null());
+}
+
+/// A pack's trend chart draws the practice's monthly rate under the unit's; the
+/// practice's own report has no such line.
+#[test]
+fn a_pack_s_trend_sets_the_unit_s_months_over_the_practice_s() {
+    let d = demo("300", "2");
+    let out = analyze_on("2027-01-01", &d.path().join("measurements.csv"), &["--by", "therapist"]);
+    let pack = fs::read_to_string(out.path().join("by_therapist/T07/report.html")).unwrap();
+    assert!(pack.contains("id=\"fig-trend\"") && pack.contains("practice, monthly"));
+    assert!(!fs::read_to_string(out.path().join("report.html")).unwrap().contains("practice, monthly"));
 }
