@@ -80,6 +80,11 @@ fn a_therapist_s_pack_names_the_therapist_and_sets_the_practice_beside_it() {
     assert!(pack.contains("3 of 40 (7.5 %)") && pack.contains("163 of 360 (45.3 %)"));
     assert!(pack.contains("below the practice's 99.8 % limit"));
     assert!(read("T1").contains("within the practice's limits"));
+    // The pack's own tables judge T9 among the practice's therapists, not alone.
+    let rows = read_csv(&out.path().join("by_therapist/T9/therapists.csv"));
+    assert_eq!((rows.len(), rows[0]["funnel_flag"].as_str()), (1, "below_99.8"));
+    let summary = read_json(&out.path().join("by_therapist/T9/summary.json"));
+    assert_eq!(summary["caseload"]["outside_limits"][0]["unit"], "T9");
 }
 
 /// Flags follow the case-mix-adjusted rate: T9 takes only severe clients (PHQ-9 26 at
@@ -345,7 +350,7 @@ fn a_period_is_compared_with_the_one_before() {
     let report = fs::read_to_string(run.path().join("report.html")).unwrap();
     assert!(report.contains("What changed: final scores 2024-07-01 to 2024-12-31 beside 2023-12-30 to 2024-06-30"));
     // An explicit period, and one written wrongly.
-    let explicit = analyze_on("2027-01-01", &m, &["--compare-to", "2023-01-01..2023-12-31"]);
+    let explicit = analyze_on("2027-01-01", &m, &["--from", "2024-01-01", "--compare-to", "2023-01-01..2023-12-31"]);
     let explicit = read_json(&explicit.path().join("summary.json"));
     assert_eq!(explicit["comparison"]["earlier"], serde_json::json!(["2023-01-01", "2023-12-31"]));
     let out = tempfile::tempdir().unwrap();
@@ -358,6 +363,16 @@ fn a_period_is_compared_with_the_one_before() {
         .assert()
         .code(2)
         .stderr(contains("FROM..TO"));
+    // Periods that overlap (or this run's being everything) are not independent samples.
+    cargo_bin_cmd!("sustain")
+        .args(["analyze", "--quiet", "--today", "2027-01-01", "--measurements"])
+        .arg(&m)
+        .arg("--out")
+        .arg(out.path())
+        .args(["--compare-to", "2023-01-01..2023-12-31"])
+        .assert()
+        .code(2)
+        .stderr(contains("must end before"));
     // Without a period there is nothing to compare.
     assert!(read_json(&analyze_on("2027-01-01", &m, &[]).path().join("summary.json"))["comparison"].is_null());
 }

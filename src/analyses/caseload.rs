@@ -214,7 +214,7 @@ impl Tally {
     fn into_unit(self, lower: bool, modelled: bool, scale: &EffectScale) -> Unit {
         let mut u = self.unit;
         u.median_sessions = median(self.sessions);
-        u.effect_size = scale.sd.and_then(|sd| prepost_g(&self.pairs, sd, lower));
+        u.effect_size = scale.sd.and_then(|sd| prepost_g(&self.pairs, sd, scale.df, lower));
         u.severity_adjusted_effect_size = scale.severity_adjusted(&self.clinical, lower);
         u.expected_recovery = (modelled && u.reliable_recovery.n > 0).then_some(self.expected);
         u
@@ -227,7 +227,11 @@ impl Tally {
 /// those at caseness.
 #[derive(Debug, Clone, Copy)]
 struct EffectScale {
+    /// The SD of the baselines of the finished paired episodes, and its degrees of freedom.
     sd: Option<f64>,
+    df: f64,
+    /// The SD of the baselines of those at caseness, for the severity-adjusted effect size.
+    clinical_sd: Option<f64>,
     /// Mean change among episodes at caseness, and the change expected at an intake x:
     /// intercept + slope · x (least squares).
     mean_change: f64,
@@ -238,19 +242,22 @@ struct EffectScale {
 impl EffectScale {
     fn of(pairs: &[(f64, f64)], clinical: &[(f64, f64)], lower: bool) -> EffectScale {
         let sd = crate::stats::rates::sample_sd(pairs.iter().map(|p| p.0)).filter(|sd| *sd > 0.0);
+        let clinical_sd = crate::stats::rates::sample_sd(clinical.iter().map(|p| p.0)).filter(|sd| *sd > 0.0);
         let change = |&(b, f): &(f64, f64)| if lower { b - f } else { f - b };
         let n = clinical.len() as f64;
         let (mx, mc) = (clinical.iter().map(|p| p.0).sum::<f64>() / n, clinical.iter().map(change).sum::<f64>() / n);
         let sxx: f64 = clinical.iter().map(|p| (p.0 - mx).powi(2)).sum();
         let sxc: f64 = clinical.iter().map(|p| (p.0 - mx) * (change(p) - mc)).sum();
         let slope = if sxx > 0.0 { sxc / sxx } else { 0.0 };
-        EffectScale { sd, mean_change: mc, intercept: mc - slope * mx, slope }
+        let df = pairs.len().saturating_sub(1) as f64;
+        EffectScale { sd, df, clinical_sd, mean_change: mc, intercept: mc - slope * mx, slope }
     }
 
     /// ACORN's severity-adjusted effect size of a unit's episodes at caseness: the mean of
-    /// (the practice's mean change + the episode's residualised change) over the SD.
+    /// (the practice's mean change + the episode's residualised change) over the SD of the
+    /// intake scores of the practice's episodes at caseness (the reference sample).
     fn severity_adjusted(&self, clinical: &[(f64, f64)], lower: bool) -> Option<f64> {
-        let sd = self.sd?;
+        let sd = self.clinical_sd?;
         if clinical.is_empty() {
             return None;
         }
@@ -413,6 +420,16 @@ fn place_in_funnel(
     Some(reference)
 }
 
+/// Whether the limits are widened: only where the units vary more than chance (φ > 1);
+/// DerSimonian–Laird's τ² is positive from φ > (k − 1)/k, less than chance allows.
+pub fn overdispersion_applied(d: &crate::stats::rates::Dispersion) -> bool {
+    match d.method {
+        Overdispersion::None => false,
+        Overdispersion::Additive => d.phi > 1.0 && d.tau2 > 0.0,
+        Overdispersion::Multiplicative => d.phi > 1.0,
+    }
+}
+
 /// Units with paired episodes from which overdispersion is estimated and applied by default
 /// (FunnelPlotR's guidance: an estimate from fewer units is too unstable to widen limits by).
 pub const MIN_UNITS_FOR_OVERDISPERSION: usize = 15;
@@ -429,11 +446,7 @@ impl FunnelReference {
     /// where overdispersion is applied and found, normal limits widened by it.
     pub fn limits(&self, n: u64, z: f64) -> (f64, f64) {
         let d = &self.dispersion;
-        let widened = match d.method {
-            Overdispersion::None => false,
-            Overdispersion::Additive => d.tau2 > 0.0,
-            Overdispersion::Multiplicative => d.phi > 1.0,
-        };
+        let widened = overdispersion_applied(d);
         if widened {
             funnel_limits(self.rate, n, z, d)
         } else {
@@ -564,7 +577,7 @@ mod tests {
     #[test]
     fn severity_adjusted_effect_size_by_hand() {
         // The practice at caseness: intake 10 → change 2, intake 20 → change 6: slope 0.4,
-        // intercept −2, mean change 4; SD₀ of the baselines 10 and 20 = √50.
+        // intercept −2, mean change 4; the SD of their intakes 10 and 20 = √50.
         let practice = [(10.0, 8.0), (20.0, 14.0)];
         let scale = EffectScale::of(&practice, &practice, true);
         assert!((scale.slope - 0.4).abs() < 1e-12 && (scale.intercept + 2.0).abs() < 1e-12);

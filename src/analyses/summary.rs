@@ -145,6 +145,8 @@ pub struct TalkingTherapiesSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub sustain_version: &'static str,
+    /// Results for publication (`--publish`): disclosure control applied.
+    pub published: bool,
     pub rows_read: u64,
     pub rows_used: u64,
     pub rows_rejected: u64,
@@ -363,11 +365,7 @@ fn funnel_summary(
         unit: r.kind,
         practice_reliable_recovery: r.rate,
         overdispersion: d.method,
-        overdispersion_applied: match d.method {
-            crate::stats::rates::Overdispersion::None => false,
-            crate::stats::rates::Overdispersion::Additive => d.tau2 > 0.0,
-            crate::stats::rates::Overdispersion::Multiplicative => d.phi > 1.0,
-        },
+        overdispersion_applied: crate::analyses::caseload::overdispersion_applied(&d),
         phi: d.phi,
         tau2: d.tau2,
         units: UnitsOutside {
@@ -921,6 +919,7 @@ pub fn summarise(
 
     Summary {
         sustain_version: env!("CARGO_PKG_VERSION"),
+        published: false,
         rows_read: inputs.values().map(|t| t.rows_read).sum(),
         rows_used: inputs.values().map(|t| t.rows_used).sum(),
         rows_rejected: inputs.values().map(|t| t.rows_rejected).sum(),
@@ -1082,6 +1081,14 @@ pub fn suppress_json(v: &mut serde_json::Value, s: &Suppression) {
                 |r: Option<&Value>| r.is_some_and(|r| small(&r["numerator"]) || small(&r["denominator"]));
             if withheld_rate(map.get("now")) || withheld_rate(map.get("earlier")) {
                 withheld.extend(["difference", "ci_low", "ci_high"].map(String::from));
+            }
+            // The not-on-track flag's accuracy rests on the four counts beside it.
+            let from_small = |a: &str, b: &str| map.get(a).is_some_and(&small) || map.get(b).is_some_and(&small);
+            if map.contains_key("sensitivity") && from_small("flagged_poor", "unflagged_poor") {
+                withheld.push("sensitivity".into());
+            }
+            if map.contains_key("specificity") && from_small("flagged_good", "unflagged_good") {
+                withheld.push("specificity".into());
             }
             if map.get("growth_model").is_some_and(|m| small(&m["series"])) {
                 withheld.push("growth_model".into());

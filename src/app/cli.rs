@@ -244,8 +244,8 @@ pub struct AnalyzeArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Caseload, supervision and filters")]
 pub struct CaseloadArgs {
-    /// With --publish: round the counts not withheld to the nearest N (NHS publications
-    /// use 5) [default: 1, no rounding].
+    /// With --publish: round the counts not withheld to the nearest N [default: 5, as NHS
+    /// publications do; 1: no rounding].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub round_to: Option<u64>,
 

@@ -296,7 +296,7 @@ pub(super) fn rejected_file(loaded: &Loaded) -> Result<Vec<u8>> {
 /// published results without `--publish`, and client pages in published results.
 pub(super) fn check_disclosure_flags(args: &AnalyzeArgs) -> Result<()> {
     let (below, round) = (args.suppress_below, args.caseload.round_to);
-    if !args.publish && (below.is_some_and(|n| n > 0) || round.is_some_and(|r| r > 1)) {
+    if !args.publish && (below.is_some_and(|n| n > 0) || round.is_some()) {
         return Err(Error::Usage(
             "--suppress-below and --round-to apply to published results: add --publish (without it every count \
              is exact, for use within the practice)"
@@ -320,6 +320,12 @@ pub(super) fn check_disclosure_flags(args: &AnalyzeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Whether `summary.json` at `path` is that of a `--publish` run.
+fn published_summary(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|v| v["published"] == true)
+}
+
 /// Refuses to publish into a folder holding anything a published run would not write (the
 /// tables of single episodes of an earlier run would sit beside the published results).
 pub(super) fn check_publish_folder(out: &Path) -> Result<()> {
@@ -329,8 +335,14 @@ pub(super) fn check_publish_folder(out: &Path) -> Result<()> {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.is_dir() {
+            // Not followed: a link (or a loop of them) is listed as it is.
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 folders.push(path);
+                continue;
+            }
+            // An internal run's summary in a published file's name: exact counts.
+            if path.file_name().is_some_and(|n| n == "summary.json") && !published_summary(&path) {
+                stray.push(path.strip_prefix(out).unwrap_or(&path).to_string_lossy().into_owned());
                 continue;
             }
             let name = path.strip_prefix(out).unwrap_or(&path).to_string_lossy().replace('\\', "/");
@@ -540,6 +552,14 @@ pub(super) fn earlier_period(
                 (parse_iso_date(from.trim()).map_err(|_| bad())?, parse_iso_date(to.trim()).map_err(|_| bad())?);
             if from > to {
                 return Err(bad());
+            }
+            // The two periods' episodes must be apart for the difference's interval.
+            if filter.from.is_none_or(|start| to >= start) {
+                return Err(Error::Usage(format!(
+                    "--compare-to {text}: the earlier period must end before this run's period begins; give --from \
+                     (and --to) for this run's period, after {}",
+                    crate::domain::dates::format_day(to)
+                )));
             }
             Ok(Some((from, to)))
         }

@@ -68,6 +68,8 @@ pub(super) struct Practice {
     pub units: Vec<crate::analyses::caseload::Unit>,
     /// The practice's rates by month, drawn under each pack's own.
     pub periods: Vec<crate::analyses::caseload::Period>,
+    /// The practice's funnel plots, against which each unit is judged.
+    pub funnel_refs: Vec<crate::analyses::caseload::FunnelReference>,
 }
 
 /// A unit's pack: which unit, and the practice it is compared with.
@@ -109,8 +111,10 @@ pub(super) fn analysis(
         progress,
     };
     let mut r = run_analyses(&stage)?;
+    r.summary.published = args.publish;
     if let Some(pack) = pack {
         adopt_practice_current(&mut r, &pack.practice.current, &episodes, &settings.current);
+        judge_by_practice(&mut r, pack);
     }
     if let Some(earlier) = earlier_period(&args.caseload, filter)? {
         r.summary.comparison = Some(compare_with(loaded, cfg, filter, &r.summary, earlier));
@@ -147,7 +151,8 @@ pub(super) fn analysis(
     };
     let units = if for_packs { std::mem::take(&mut r.units) } else { Vec::new() };
     let periods = if for_packs { std::mem::take(&mut r.periods) } else { Vec::new() };
-    Ok(Practice { summary: r.summary, current, units, periods })
+    let funnel_refs = if for_packs { std::mem::take(&mut r.funnel_refs) } else { Vec::new() };
+    Ok(Practice { summary: r.summary, current, units, periods, funnel_refs })
 }
 
 /// The headline rates of `now` (the episodes `filter` keeps) beside those of the same
@@ -218,7 +223,7 @@ pub(super) fn disclosure(args: &AnalyzeArgs) -> crate::stats::rates::Suppression
     if args.publish {
         crate::stats::rates::Suppression {
             threshold: args.suppress_below.unwrap_or(PUBLISHED_THRESHOLD),
-            round_to: args.caseload.round_to.unwrap_or(1),
+            round_to: args.caseload.round_to.unwrap_or(PUBLISHED_ROUNDING),
         }
     } else {
         crate::stats::rates::Suppression::NONE
@@ -228,6 +233,11 @@ pub(super) fn disclosure(args: &AnalyzeArgs) -> crate::stats::rates::Suppression
 /// Counts below this are withheld in published results unless `--suppress-below` says
 /// otherwise (NHS England's rule, FIELD.md §7).
 const PUBLISHED_THRESHOLD: u64 = 5;
+
+/// Counts in published results are rounded to the nearest 5 unless `--round-to` says
+/// otherwise (NHS England's rule, FIELD.md §7): without it a withheld count could be had
+/// by subtraction (episodes − paired = unpaired).
+const PUBLISHED_ROUNDING: u64 = 5;
 
 /// The files a `--publish` run writes: aggregates only, never a table of single
 /// episodes or clients (nor `rejected.csv`, which points at input rows).
@@ -242,6 +252,19 @@ pub(super) fn publishable(name: &str) -> bool {
 fn series_key(episodes: &Episodes, c: &crate::analyses::current::Current) -> (u32, u32, u16) {
     let it = &episodes.items[c.item];
     (it.client, it.episode, it.measure)
+}
+
+/// A unit is judged among the practice's units, not alone: its pack's unit table, funnel
+/// references and flags are the practice's for that unit.
+fn judge_by_practice(r: &mut Results, pack: Pack) {
+    let p = pack.practice;
+    r.units = p.units.iter().filter(|u| u.kind == pack.kind && u.unit == pack.unit).cloned().collect();
+    r.funnel_refs = p.funnel_refs.clone();
+    if let (Some(mine), Some(theirs)) = (r.summary.caseload.as_mut(), p.summary.caseload.as_ref()) {
+        mine.funnels = theirs.funnels.clone();
+        mine.outside_limits =
+            theirs.outside_limits.iter().filter(|f| f.unit_kind == pack.kind && f.unit == pack.unit).cloned().collect();
+    }
 }
 
 /// Puts the practice's current-caseload entry of each series in place of the pack's

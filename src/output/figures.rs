@@ -103,7 +103,8 @@ fn outcomes_by_measure(i: &Inputs) -> Option<Figure> {
     if by.is_empty() {
         return None;
     }
-    let categories: Vec<String> = by.keys().map(|m| format!("{} (n={})", code(i, *m), n[m])).collect();
+    let categories: Vec<String> =
+        by.keys().map(|m| format!("{} (n={})", code(i, *m), published_count(i.suppression, n[m]))).collect();
     let withheld: BTreeMap<u16, Vec<Outcome>> =
         by.iter().map(|(m, v)| (*m, withheld_cells(v, i.suppression))).collect();
     let share = |m: &u16, v: &BTreeMap<Outcome, f64>, o: &Outcome| {
@@ -134,7 +135,7 @@ fn outcomes_by_measure(i: &Inputs) -> Option<Figure> {
             series,
             y_percent: true,
         }),
-        format!("Jacobson–Truax outcome categories as a share of each measure's finished episodes (ended, with paired scores; {total} episode × measure pairs; episodes still in treatment are not counted). Not at caseness = below the clinical cut-off at baseline.{note}"),
+        format!("Jacobson–Truax outcome categories as a share of each measure's finished episodes (ended, with paired scores; {} episode × measure pairs; episodes still in treatment are not counted). Not at caseness = below the clinical cut-off at baseline.{note}", published_count(i.suppression, total)),
     )
 }
 
@@ -265,7 +266,7 @@ fn outcomes_by_month(i: &Inputs, m: u16) -> Option<Figure> {
             y_percent: true,
         }),
         if i.suppression.publishing() {
-            format!("Outcome categories of {n} finished {} episodes by the month of their final score (the last 18 months with at least {t} episodes).{}", code(i, m), if any_withheld { format!(" Categories of fewer than {t} episodes in a month are withheld, with the next smallest where one alone would be, so bars may not reach 100 %.", t = i.suppression.threshold) } else { String::new() }, t = i.suppression.threshold)
+            format!("Outcome categories of {} finished {} episodes by the month of their final score (the last 18 months with at least {t} episodes).{}", published_count(i.suppression, n as u64), code(i, m), if any_withheld { format!(" Categories of fewer than {t} episodes in a month are withheld, with the next smallest where one alone would be, so bars may not reach 100 %.", t = i.suppression.threshold) } else { String::new() }, t = i.suppression.threshold)
         } else {
             format!("Outcome categories of {n} finished {} episodes by the month of their final score (the last 18 months).", code(i, m))
         },
@@ -322,7 +323,7 @@ fn dose_response(i: &Inputs, m: u16) -> Option<Figure> {
             y_percent: true,
             x_names: vec![],
         }),
-        format!("Share of {total} finished {} episodes at caseness that ended reliably recovered, by how many sessions were scored after baseline; larger points rest on more episodes.{} This is descriptive: clients who recover may also leave earlier.", code(i, m), if i.suppression.publishing() { format!(" Points with fewer than {} episodes or recoveries are withheld.", i.suppression.threshold) } else { String::new() }),
+        format!("Share of {} finished {} episodes at caseness that ended reliably recovered, by how many sessions were scored after baseline; larger points rest on more episodes.{} This is descriptive: clients who recover may also leave earlier.", published_count(i.suppression, total), code(i, m), if i.suppression.publishing() { format!(" Points with fewer than {} episodes or recoveries are withheld.", i.suppression.threshold) } else { String::new() }),
     )
 }
 
@@ -411,7 +412,7 @@ fn relapse(i: &Inputs, m: u16) -> Option<Figure> {
     let (_, lo) = steps(&overall.fit.rows, |r| Some(r.lower.unwrap_or(0.0)));
     let (_, hi) = steps(&overall.fit.rows, |r| Some(r.upper.unwrap_or(1.0)));
     let mut lines = vec![Line {
-        name: Some(format!("all recovered (n={})", overall.fit.records)),
+        name: Some(format!("all recovered (n={})", published_count(i.suppression, overall.fit.records))),
         color: charts::BLUE,
         points: x.iter().copied().zip(s).collect(),
         dashed: false,
@@ -425,7 +426,7 @@ fn relapse(i: &Inputs, m: u16) -> Option<Figure> {
     {
         let (x, s) = steps(&c.fit.rows, |r| Some(r.surv));
         lines.push(Line {
-            name: Some(format!("{} (n={})", c.stratum, c.fit.records)),
+            name: Some(format!("{} (n={})", c.stratum, published_count(i.suppression, c.fit.records))),
             color: colors[k % 2],
             points: x.into_iter().zip(s).collect(),
             dashed: true,
@@ -447,7 +448,7 @@ fn relapse(i: &Inputs, m: u16) -> Option<Figure> {
             y_percent: true,
             x_names: vec![],
         }),
-        format!("Share of the {} episodes recovered at the end of treatment and seen again that had not relapsed (back at caseness), by time since the end; {} relapses. A relapse is dated at the follow-up score that shows it (it began at some time before: the times are interval-censored), so the curve steps down at follow-ups. Number at risk {}. Dashed: by residual symptoms at the end.", overall.fit.records, published_count(i.suppression, overall.fit.events), at_risk_note(&overall.fit, x_max, i.suppression)),
+        format!("Share of the {} episodes recovered at the end of treatment and seen again that had not relapsed (back at caseness), by time since the end; {} relapses. A relapse is dated at the follow-up score that shows it (it began at some time before: the times are interval-censored), so the curve steps down at follow-ups. Number at risk {}. Dashed: by residual symptoms at the end.", published_count(i.suppression, overall.fit.records), published_count(i.suppression, overall.fit.events), at_risk_note(&overall.fit, x_max, i.suppression)),
     )
 }
 
@@ -474,11 +475,14 @@ fn at_risk_note(fit: &crate::stats::survival::KmFit, x_max: f64, suppression: Su
 fn limits_note(d: &crate::stats::rates::Dispersion) -> String {
     use crate::stats::rates::Overdispersion;
     match d.method {
-        Overdispersion::Additive if d.tau2 > 0.0 => format!(
+        _ if !crate::analyses::caseload::overdispersion_applied(d) => {
+            "The limits are exact binomial ones (no overdispersion applied).".into()
+        }
+        Overdispersion::Additive => format!(
             "The limits allow for more variation between units than chance (overdispersion: τ² = {:.4}, from winsorised z-scores).",
             d.tau2
         ),
-        Overdispersion::Multiplicative if d.phi > 1.0 => format!(
+        Overdispersion::Multiplicative => format!(
             "The limits allow for more variation between units than chance (overdispersion: φ = {:.2}, from winsorised z-scores).",
             d.phi
         ),
@@ -542,8 +546,8 @@ fn funnel(i: &Inputs, m: u16, kind: &str) -> Option<Figure> {
         Line { name: Some("99.8 % limits".into()), color: charts::VERMILLION, points: limit(Z998, true), dashed: true },
         Line { name: None, color: charts::VERMILLION, points: limit(Z998, false), dashed: true },
     ];
-    let point =
-        |u: &&Unit| (u.reliable_recovery.n as f64, u.reliable_recovery.k as f64 / u.reliable_recovery.n as f64, 1.2);
+    // Each unit where it is judged: its case-mix-adjusted rate.
+    let point = |u: &&Unit| (u.reliable_recovery.n as f64, crate::analyses::caseload::funnel_rate(u), 1.2);
     let outside = |u: &&&Unit| u.funnel_flag.is_some_and(|f| f != "within");
     let points = shown.iter().filter(|u| !outside(u)).map(point).collect();
     let flagged: Vec<(f64, f64, f64)> = shown.iter().filter(outside).map(point).collect();
@@ -571,7 +575,7 @@ fn funnel(i: &Inputs, m: u16, kind: &str) -> Option<Figure> {
             y_percent: true,
             x_names: vec![],
         }),
-        format!("Funnel plot (Spiegelhalter 2005): each point is one {kind}'s reliable-recovery rate, adjusted for its clients' intake severity (observed over expected recoveries, times the practice rate), against how many episodes it rests on ({n} in all). Points outside the limits differ from the practice rate more than chance would suggest; inside them, differences are noise. {} By chance alone about 1 {kind} in 20 lies outside the 95 % limits and 1 in 500 outside the 99.8 %. This is not a ranking.{too_small}", limits_note(&reference.dispersion)),
+        format!("Funnel plot (Spiegelhalter 2005): each point is one {kind}'s reliable-recovery rate, adjusted for its clients' intake severity (observed over expected recoveries, times the practice rate), against how many episodes it rests on ({} in all). Points outside the limits differ from the practice rate more than chance would suggest; inside them, differences are noise. {} By chance alone about 1 {kind} in 20 lies outside the 95 % limits and 1 in 500 outside the 99.8 %. This is not a ranking.{too_small}", published_count(i.suppression, n), limits_note(&reference.dispersion)),
     )
 }
 
@@ -739,7 +743,7 @@ fn trend(i: &Inputs, m: u16) -> Option<Figure> {
             y_percent: true,
             x_names: (first..=last).map(|o| period_axis_label(o, quarters)).collect(),
         }),
-        format!("Reliable-recovery rate of {n} finished {} episodes at caseness, by the {unit} treatment ended, with control limits that widen for {unit}s with fewer episodes. {gaps} trends.csv lists every {unit}.", code(i, m)),
+        format!("Reliable-recovery rate of {} finished {} episodes at caseness, by the {unit} treatment ended, with control limits that widen for {unit}s with fewer episodes. {gaps} trends.csv lists every {unit}.", published_count(i.suppression, n), code(i, m)),
     )
 }
 

@@ -577,8 +577,15 @@ fn trajectory_facts(s: &Summary, sup: &Suppressor) -> Vec<Facts> {
                 }
             }
             let a = &t.not_on_track;
-            rows.push(("not-on-track flag: sensitivity for a poor outcome".into(), pct(a.sensitivity)));
-            rows.push(("not-on-track flag: specificity".into(), pct(a.specificity)));
+            let shown = |x: Option<f64>, (k, n): (u64, u64)| if sup.0.hides(k, n) { "withheld".into() } else { pct(x) };
+            rows.push((
+                "not-on-track flag: sensitivity for a poor outcome".into(),
+                shown(a.sensitivity, (a.flagged_poor, a.unflagged_poor)),
+            ));
+            rows.push((
+                "not-on-track flag: specificity".into(),
+                shown(a.specificity, (a.flagged_good, a.unflagged_good)),
+            ));
             // A model of fewer series than the suppression threshold describes those few.
             if let Some(g) = t.growth_model.as_ref().filter(|g| g.series >= sup.threshold()) {
                 let (lo, hi) = (g.slope - 1.959964 * g.se_slope, g.slope + 1.959964 * g.se_slope);

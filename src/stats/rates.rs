@@ -87,34 +87,40 @@ pub fn funnel_limits(p0: f64, n: u64, z: f64, d: &Dispersion) -> (f64, f64) {
 }
 
 /// Exact binomial funnel limits for a rate of `n` trials around `p0`, with the two-sided
-/// coverage of `z` (z 1.96: the 2.5 % and 97.5 % quantiles). The binomial quantile r is
-/// interpolated as Spiegelhalter (2005, Appendix A.1.1) does, so that the limits are
-/// smooth in n: with F the Binomial(n, p0) distribution function and r the smallest count
-/// with F(r) ≥ q, the limit is (r − α)/n, α = (F(r) − q)/(F(r) − F(r − 1)).
+/// coverage of `z` (z 1.96: the 2.5 % tails). The binomial quantile is interpolated as
+/// Spiegelhalter (2005, Appendix A.1.1) does, so that the limits are smooth in n: with F
+/// the Binomial(n, p0) distribution function, q the tail (Φ(−z)) and r the smallest count
+/// with F(r) ≥ q, the lower limit is (r − α)/n, α = (F(r) − q)/(F(r) − F(r − 1)). The upper
+/// limit is the same construction on the failures, 1 − lower(1 − p0), so that a unit is
+/// above it exactly when its upper tail is as unlikely as a unit below the lower limit.
 pub fn exact_binomial_limits(p0: f64, n: u64, z: f64) -> (f64, f64) {
-    use statrs::distribution::{Binomial, ContinuousCDF, DiscreteCDF, Normal};
-    let (Ok(b), Ok(normal)) = (Binomial::new(p0, n), Normal::new(0.0, 1.0)) else { return (0.0, 1.0) };
+    use statrs::distribution::{ContinuousCDF, Normal};
+    let Ok(normal) = Normal::new(0.0, 1.0) else { return (0.0, 1.0) };
+    let tail = normal.cdf(-z);
+    (lower_binomial_limit(p0, n, tail), 1.0 - lower_binomial_limit(1.0 - p0, n, tail))
+}
+
+/// The interpolated lower `tail` quantile of Binomial(n, p), as a share of n.
+fn lower_binomial_limit(p: f64, n: u64, tail: f64) -> f64 {
+    use statrs::distribution::{Binomial, DiscreteCDF};
+    let Ok(b) = Binomial::new(p.clamp(0.0, 1.0), n) else { return 0.0 };
     if n == 0 {
-        return (0.0, 1.0);
+        return 0.0;
     }
     let cdf = |r: i64| if r < 0 { 0.0 } else { b.cdf(r as u64) };
-    let limit = |q: f64| {
-        // The smallest r with F(r) ≥ q, by bisection (F is increasing in r).
-        let (mut lo, mut hi) = (0i64, n as i64);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if cdf(mid) >= q {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
+    // The smallest r with F(r) ≥ tail, by bisection (F is increasing in r).
+    let (mut lo, mut hi) = (0i64, n as i64);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if cdf(mid) >= tail {
+            hi = mid;
+        } else {
+            lo = mid + 1;
         }
-        let (f, below) = (cdf(lo), cdf(lo - 1));
-        let alpha = if f > below { (f - q) / (f - below) } else { 0.0 };
-        ((lo as f64 - alpha) / n as f64).clamp(0.0, 1.0)
-    };
-    let tail = normal.cdf(-z);
-    (limit(tail), limit(1.0 - tail))
+    }
+    let (f, below) = (cdf(lo), cdf(lo - 1));
+    let alpha = if f > below { (f - tail) / (f - below) } else { 0.0 };
+    ((lo as f64 - alpha) / n as f64).clamp(0.0, 1.0)
 }
 
 /// The difference of two independent proportions k1/n1 − k2/n2 with Newcombe's (1998,
@@ -177,28 +183,23 @@ impl Suppression {
 
 /// A unit's pre–post effect size on a common scale: Hedges' g, the mean change over `sd`
 /// (the practice's baseline SD, so that units are comparable), signed so that improvement
-/// is positive, times the small-sample correction J = 1 − 3/(4(n − 1) − 1) (Hedges 1981;
-/// df = n − 1 for paired scores); its 95 % interval from Becker's (1988) variance for
-/// paired designs, var = J²(2(1 − r)/n + d²/(2n)), r the pre–post correlation.
-pub fn prepost_g(pairs: &[(f64, f64)], sd: f64, lower_is_better: bool) -> Option<(f64, f64, f64)> {
+/// is positive, times the small-sample correction J = 1 − 3/(4·df − 1) (Hedges 1981) for
+/// the `df` of that SD (the practice's paired episodes − 1: near 1 for any practice). Its
+/// 95 % interval treats the practice's SD as known: SE = J · SD(change) / (√n · sd), the
+/// unit's own spread of change. At least three pairs.
+pub fn prepost_g(pairs: &[(f64, f64)], sd: f64, df: f64, lower_is_better: bool) -> Option<(f64, f64, f64)> {
     let n = pairs.len();
-    if n < 3 || sd <= 0.0 {
+    if n < 3 || sd <= 0.0 || df < 2.0 {
         return None;
     }
-    let nf = n as f64;
-    let (mp, mq) = (pairs.iter().map(|p| p.0).sum::<f64>() / nf, pairs.iter().map(|p| p.1).sum::<f64>() / nf);
-    let sp = (pairs.iter().map(|p| (p.0 - mp).powi(2)).sum::<f64>() / (nf - 1.0)).sqrt();
-    let sq = (pairs.iter().map(|p| (p.1 - mq).powi(2)).sum::<f64>() / (nf - 1.0)).sqrt();
-    let r = if sp > 0.0 && sq > 0.0 {
-        pairs.iter().map(|p| (p.0 - mp) * (p.1 - mq)).sum::<f64>() / ((nf - 1.0) * sp * sq)
-    } else {
-        0.0
-    };
     let sign = if lower_is_better { 1.0 } else { -1.0 };
-    let d = sign * (mp - mq) / sd;
-    let j = 1.0 - 3.0 / (4.0 * (nf - 1.0) - 1.0);
-    let se = j * (2.0 * (1.0 - r) / nf + d * d / (2.0 * nf)).sqrt();
-    let g = j * d;
+    let changes: Vec<f64> = pairs.iter().map(|p| sign * (p.0 - p.1)).collect();
+    let nf = n as f64;
+    let mean = changes.iter().sum::<f64>() / nf;
+    let sd_change = (changes.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (nf - 1.0)).sqrt();
+    let j = 1.0 - 3.0 / (4.0 * df - 1.0);
+    let g = j * mean / sd;
+    let se = j * sd_change / (nf.sqrt() * sd);
     Some((g, g - Z95 * se, g + Z95 * se))
 }
 
@@ -319,11 +320,12 @@ mod tests {
     #[test]
     fn exact_binomial_limits_interpolate_the_quantiles_as_spiegelhalter_does() {
         // By hand (exact binomial sums, docs/METHODS.md §7f): n = 10, p0 = 0.5, 2.5 %:
-        // F(1) = 0.0107, F(2) = 0.0547, so r = 2, α = 0.675, limit = 1.325 / 10.
+        // F(1) = 0.0107, F(2) = 0.0547, so r = 2, α = 0.675, limit = 1.325 / 10; the upper
+        // limits are 1 − the lower ones of 1 − p0.
         for (p0, n, want) in [
-            (0.5, 10, [0.13244444444444445, 0.7675555555555555, 0.00024000000000000686, 0.89976]),
-            (0.45, 40, [0.28358904030693793, 0.5935298671411392, 0.20157721190900935, 0.6819090170642573]),
-            (0.3, 200, [0.2350305370686571, 0.36204077534921175, 0.20052326021092873, 0.40010540622834023]),
+            (0.5, 10, [0.13244444444444445, 0.8675555555555555, 0.00024000000000000686, 0.99976]),
+            (0.45, 40, [0.28358904030693793, 0.6185298671411416, 0.20157721190900935, 0.7069090170643184]),
+            (0.3, 200, [0.2350305370686571, 0.3670407753492053, 0.20052326021092873, 0.4051054062282001]),
         ] {
             let (l95, h95) = exact_binomial_limits(p0, n, Z95);
             let (l998, h998) = exact_binomial_limits(p0, n, Z998);
@@ -331,21 +333,29 @@ mod tests {
                 assert!((got - want).abs() < 1e-9, "p0 {p0}, n {n}: {got} against {want}");
             }
         }
+        // At p0 = 0.5, n = 10: 9 of 10 (upper tail 0.011) is above the 95 % limit, 8 of 10
+        // (0.055) is not, as 1 and 2 of 10 mirror them below; 10 of 10 (0.00098) is above
+        // the 99.8 % limit, and a unit of 1 is never outside.
+        let (l, h) = exact_binomial_limits(0.5, 10, Z95);
+        assert!(0.9 > h && 0.8 < h && 0.1 < l && 0.2 > l);
+        assert!(1.0 > exact_binomial_limits(0.5, 10, Z998).1);
+        assert_eq!(exact_binomial_limits(0.5, 1, Z998), (0.0, 1.0));
     }
 
     #[test]
     fn hedges_g_on_the_practice_sd_by_hand() {
-        // Pre 10, 12, 14, 16; post 6, 8, 10, 12: change 4, r = 1; practice SD 5:
-        // d = 0.8, J = 1 − 3/(4·3 − 1) = 8/11, g = 0.581818…; se = J·√(0.64/8) = J·0.282843.
-        let (g, lo, hi) = prepost_g(&[(10.0, 6.0), (12.0, 8.0), (14.0, 10.0), (16.0, 12.0)], 5.0, true).unwrap();
-        let j = 8.0 / 11.0;
-        assert!((g - 0.8 * j).abs() < 1e-12);
-        let se = j * (0.64f64 / 8.0).sqrt();
+        // Changes 4, 4, 6, 6 (mean 5, SD 1.1547) on a practice SD of 5 with 99 df:
+        // J = 1 − 3/395, g = J · 1, SE = J · 1.1547 / (2 · 5).
+        let pairs = [(10.0, 6.0), (12.0, 8.0), (14.0, 8.0), (16.0, 10.0)];
+        let (g, lo, hi) = prepost_g(&pairs, 5.0, 99.0, true).unwrap();
+        let j = 1.0 - 3.0 / 395.0;
+        assert!((g - j).abs() < 1e-12);
+        let se = j * (4.0f64 / 3.0).sqrt() / 10.0;
         assert!((hi - g - Z95 * se).abs() < 1e-12 && (g - lo - Z95 * se).abs() < 1e-12);
         // Higher-is-better measures: improvement is still positive.
-        let (up, _, _) = prepost_g(&[(6.0, 10.0), (8.0, 12.0), (10.0, 14.0), (12.0, 16.0)], 5.0, false).unwrap();
-        assert!((up - g).abs() < 1e-12);
-        assert!(prepost_g(&[(1.0, 0.0), (2.0, 0.0)], 5.0, true).is_none(), "fewer than three pairs");
+        let mirrored: Vec<(f64, f64)> = pairs.iter().map(|p| (p.1, p.0)).collect();
+        assert!((prepost_g(&mirrored, 5.0, 99.0, false).unwrap().0 - g).abs() < 1e-12);
+        assert!(prepost_g(&pairs[..2], 5.0, 99.0, true).is_none(), "fewer than three pairs");
         assert_eq!(sample_sd([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0].into_iter()), Some((32.0f64 / 7.0).sqrt()));
     }
 

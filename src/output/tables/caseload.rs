@@ -267,7 +267,8 @@ pub fn trends_csv(
             h(opt_num(p.recovery.rate())),
             h(opt_num(p.limits.map(|l| l.0))),
             h(opt_num(p.limits.map(|l| l.1))),
-            h(p.outside.unwrap_or_default().to_string()),
+            // A flag is never withheld.
+            p.outside.unwrap_or_default().to_string(),
             s.count(p.reliable_improvement.k),
             s.count(p.reliable_improvement.n),
             if hi { "*".into() } else { opt_num(p.reliable_improvement.rate()) },
