@@ -449,13 +449,26 @@ pub(super) fn open_part(path: &Path, format: Format, encoding: Encoding) -> Resu
         }
         Format::Parquet => {
             let file = File::open(path).map_err(|e| unreadable(path, e))?;
-            let mut reader = ParquetReader::new(file);
-            let schema = reader.schema().map_err(|e| unreadable(path, e))?;
+            let (schema, metadata) = damage_as_error(path, || {
+                let mut reader = ParquetReader::new(file);
+                let schema = reader.schema().map_err(|e| unreadable(path, e))?;
+                let metadata = reader.get_metadata().map_err(|e| unreadable(path, e))?.clone();
+                Ok((schema, metadata))
+            })?;
             check_parquet_types(path, &schema)?;
-            let metadata = reader.get_metadata().map_err(|e| unreadable(path, e))?.clone();
             let names = schema.iter_names().map(|n| n.to_string()).collect();
             (names, Source::Parquet { metadata, next_group: 0 })
         }
+    })
+}
+
+/// Runs a step of polars' Parquet reader, turning a panic into the file's refusal:
+/// polars-parquet 0.55 panics on some damaged footers ("thrift bool field", found by the
+/// `parquet_tables` fuzz target) where it should return an error. The panic's own message
+/// still reaches stderr before sustain's.
+pub(super) fn damage_as_error<T>(path: &Path, step: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).unwrap_or_else(|_| {
+        Err(unreadable(path, "the Parquet file is damaged (its reader failed on it); export it again"))
     })
 }
 
@@ -747,9 +760,11 @@ impl TableReader {
                 }
                 let file = File::open(path).map_err(|e| unreadable(path, e))?;
                 let first = self.records - part_start;
-                let mut reader = ParquetReader::new(file).with_slice(Some((first as usize, rows)));
-                reader.set_metadata(metadata.clone());
-                reader.finish().map_err(|e| unreadable(path, e))?
+                damage_as_error(path, || {
+                    let mut reader = ParquetReader::new(file).with_slice(Some((first as usize, rows)));
+                    reader.set_metadata(metadata.clone());
+                    reader.finish().map_err(|e| unreadable(path, e))
+                })?
             }
         };
         if df.width() != self.slots.len() {

@@ -568,3 +568,14 @@ fn goals_sorted_through_temporary_files_equal_goals_sorted_in_memory() {
     );
     assert_eq!(read(100), in_memory);
 }
+
+/// A Parquet file whose footer polars-parquet panics on (found by fuzzing) is refused as
+/// damaged, for either table, and the run goes no further.
+#[test]
+fn a_damaged_parquet_footer_is_refused_not_a_panic() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/damaged_footer.parquet");
+    for table in [Table::Measurements, Table::Goals] {
+        let err = TableReader::open(&path, table).err().expect("refused");
+        assert!(err.to_string().contains("damaged") && err.is_input_error(), "{err}");
+    }
+}
