@@ -8,7 +8,6 @@ use crate::domain::columns::Rejection;
 use crate::domain::episodes::Episodes;
 use crate::domain::outcomes::{Outcome, ReliableCategory, ResolvedRule};
 use crate::domain::registry::Registry;
-use crate::stats::rates::Suppression;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -176,109 +175,6 @@ pub struct Summary {
     pub caseload: Option<CaseloadSummary>,
     /// The open episodes on the extract date and how many need attention.
     pub current: Option<crate::analyses::current::CurrentSummary>,
-}
-
-/// The headline rates of this period beside an earlier one's.
-#[derive(Debug, Clone, Serialize)]
-pub struct ComparisonSummary {
-    /// The periods, as the days of the final scores they cover (`YYYY-MM-DD`).
-    pub period: (String, String),
-    pub earlier: (String, String),
-    pub rates: Vec<RateChange>,
-}
-
-/// One rate now and then, with the difference (now − then) and its 95 % interval
-/// (Newcombe's hybrid score interval; the periods' episodes are independent).
-#[derive(Debug, Clone, Serialize)]
-pub struct RateChange {
-    /// A measure's code or `talking_therapies`.
-    pub scope: String,
-    pub rate: &'static str,
-    pub now: Rate,
-    pub earlier: Rate,
-    pub difference: Option<f64>,
-    pub ci_low: Option<f64>,
-    pub ci_high: Option<f64>,
-}
-
-/// The rates `now` and `earlier` both have (the combined figures first, then each
-/// measure's), with their differences.
-pub fn compare(
-    now: &Summary,
-    earlier: &Summary,
-    period: (String, String),
-    before: (String, String),
-) -> ComparisonSummary {
-    type Rates = BTreeMap<&'static str, Rate>;
-    let mut scopes: Vec<(String, &Rates, &Rates)> = Vec::new();
-    if let (Some(a), Some(b)) = (&now.talking_therapies, &earlier.talking_therapies) {
-        scopes.push(("talking_therapies".into(), &a.rates, &b.rates));
-    }
-    for (code, m) in &now.measures {
-        if let Some(e) = earlier.measures.get(code) {
-            scopes.push((code.clone(), &m.rates, &e.rates));
-        }
-    }
-    let mut rates = Vec::new();
-    for (scope, a, b) in scopes {
-        for (key, r) in a {
-            let Some(e) = b.get(key) else { continue };
-            let d = crate::stats::rates::difference_newcombe(
-                r.numerator,
-                r.denominator,
-                e.numerator,
-                e.denominator,
-                crate::stats::rates::Z95,
-            );
-            rates.push(RateChange {
-                scope: scope.clone(),
-                rate: key,
-                now: *r,
-                earlier: *e,
-                difference: d.map(|x| x.0),
-                ci_low: d.map(|x| x.1),
-                ci_high: d.map(|x| x.2),
-            });
-        }
-    }
-    ComparisonSummary { period, earlier: before, rates }
-}
-
-/// A published standard and the run's rate beside it.
-#[derive(Debug, Clone, Serialize)]
-pub struct StandardResult {
-    pub standard: crate::domain::standards::Standard,
-    pub numerator: u64,
-    pub denominator: u64,
-    pub rate: Option<f64>,
-    /// Whether the rate meets the standard; `None` without a rate.
-    pub met: Option<bool>,
-}
-
-/// Each standard whose rate the run has, with that rate.
-fn standard_results(
-    registry: &Registry,
-    measures: &BTreeMap<String, MeasureSummary>,
-    talking_therapies: Option<&TalkingTherapiesSummary>,
-) -> Vec<StandardResult> {
-    registry
-        .standards()
-        .iter()
-        .filter_map(|s| {
-            let rates = match s.scope.as_str() {
-                "talking_therapies" => &talking_therapies?.rates,
-                code => &measures.get(code)?.rates,
-            };
-            let r = rates.get(s.rate.as_str())?;
-            Some(StandardResult {
-                standard: s.clone(),
-                numerator: r.numerator,
-                denominator: r.denominator,
-                rate: r.rate,
-                met: r.rate.map(|v| s.met_by(v)),
-            })
-        })
-        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -1035,101 +931,10 @@ fn talking_therapies_summary(episodes: &Episodes, registry: &Registry) -> Option
     })
 }
 
-/// Subtrees of `summary.json` that count input records or hold settings, not people or
-/// episodes: they are never suppressed.
-const NOT_PEOPLE: &[&str] = &[
-    "rows_read",
-    "rows_used",
-    "rows_rejected",
-    "inputs",
-    "rejections_by_reason",
-    "options",
-    "rule",
-    "df",
-    "sustain_version",
-    "evaluations",
-    // How many therapists or sites a unit-effects model has: not a count of clients.
-    "units",
-    // The extract date and the inactivity limit: settings.
-    "extract",
-];
-
-/// Applies disclosure control to a serialised summary for publication: every count of
-/// people or episodes below the threshold is withheld, and so is every rate whose
-/// numerator or denominator is below it, every growth model fitted to fewer series (its
-/// estimates describe those few people) and every unit-effects model of fewer episodes;
-/// other counts are rounded. A withheld value becomes `null` and its key is listed in the
-/// object's `suppressed` array (in an array, the item becomes `null`). Numbers stay
-/// numbers. [`Suppression::NONE`] leaves everything as it is.
-pub fn suppress_json(v: &mut serde_json::Value, s: &Suppression) {
-    use serde_json::Value;
-    if !s.publishing() {
-        return;
-    }
-    let small = |x: &Value| x.as_u64().is_some_and(|n| s.value(n).is_none());
-    match v {
-        Value::Object(map) => {
-            let mut withheld: Vec<String> = Vec::new();
-            let has_parts = map.contains_key("numerator") && map.contains_key("denominator");
-            if has_parts && (small(&map["numerator"]) || small(&map["denominator"])) {
-                // The rate, and any rate made from it (a case-mix-adjusted one).
-                // (and whether it meets a standard).
-                withheld.extend(map.keys().filter(|k| *k == "rate" || *k == "met" || k.ends_with("_rate")).cloned());
-            }
-            // A change between two rates, either of them on withheld counts.
-            let withheld_rate =
-                |r: Option<&Value>| r.is_some_and(|r| small(&r["numerator"]) || small(&r["denominator"]));
-            if withheld_rate(map.get("now")) || withheld_rate(map.get("earlier")) {
-                withheld.extend(["difference", "ci_low", "ci_high"].map(String::from));
-            }
-            // The not-on-track flag's accuracy rests on the four counts beside it.
-            let from_small = |a: &str, b: &str| map.get(a).is_some_and(&small) || map.get(b).is_some_and(&small);
-            if map.contains_key("sensitivity") && from_small("flagged_poor", "unflagged_poor") {
-                withheld.push("sensitivity".into());
-            }
-            if map.contains_key("specificity") && from_small("flagged_good", "unflagged_good") {
-                withheld.push("specificity".into());
-            }
-            if map.get("growth_model").is_some_and(|m| small(&m["series"])) {
-                withheld.push("growth_model".into());
-            }
-            // A unit-effects model of few episodes describes those few people.
-            if map.get("model").is_some_and(|m| small(&m["episodes"])) {
-                withheld.push("model".into());
-            }
-            for (k, child) in map.iter_mut() {
-                if NOT_PEOPLE.contains(&k.as_str()) || withheld.contains(k) {
-                    continue;
-                }
-                match child.as_u64() {
-                    Some(n) => match s.value(n) {
-                        None => withheld.push(k.clone()),
-                        Some(published) => *child = Value::from(published),
-                    },
-                    None => suppress_json(child, s),
-                }
-            }
-            for k in &withheld {
-                if let Some(child) = map.get_mut(k) {
-                    *child = Value::Null;
-                }
-            }
-            if !withheld.is_empty() {
-                withheld.sort();
-                map.insert("suppressed".into(), Value::from(withheld));
-            }
-        }
-        Value::Array(items) => {
-            for child in items {
-                match child.as_u64() {
-                    Some(n) => *child = s.value(n).map_or(Value::Null, Value::from),
-                    None => suppress_json(child, s),
-                }
-            }
-        }
-        _ => {}
-    }
-}
+mod comparison;
+mod disclosure;
+pub use comparison::*;
+pub use disclosure::suppress_json;
 
 #[cfg(test)]
 mod tests;

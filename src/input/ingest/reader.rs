@@ -719,6 +719,9 @@ impl TableReader {
         }
     }
 
+    /// The next block of the open part: whole records of CSV text, or whole Parquet row
+    /// groups read as columns, then each column placed in its slot. (Kept whole, a little
+    /// over 80 lines: the two formats' arms share the record bookkeeping around them.)
     pub(super) fn next_block_of_part(&mut self) -> Result<Option<Block>> {
         let (path, part_start) = self.files.parts.last().expect("a part is open");
         let path = path.as_path();
