@@ -1,8 +1,8 @@
 //! sustain: do psychotherapy clients get better, and stay better?
 //!
-//! The layers, each a folder, each using only those before it:
-//! `domain` (typed columns, dates, the measure registry, episodes and their outcomes),
-//! `stats` (rates and intervals, survival, mixed models), `input` (CSV and Parquet read
+//! The layers, each a folder, each using only those before it (`tests/layers.rs` checks):
+//! `stats` (rates and intervals, survival, mixed models), `domain` (typed columns, dates,
+//! the measure registry, episodes and their outcomes), `input` (CSV and Parquet read
 //! by `input::ingest`, rows checked by `input::validate`, direct identifiers refused by
 //! `input::privacy`), `analyses` (pure functions from episodes to results), `output`
 //! (tables, charts, the report, and `output::staging`, the only writer of result files)
