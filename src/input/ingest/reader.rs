@@ -776,7 +776,8 @@ impl TableReader {
                 format!("a block has {} columns, the header {}", df.width(), self.slots.len()),
             ));
         }
-        let texts: Vec<ColumnValues> = {
+        // polars may panic on a damaged file's columns too (found by fuzzing).
+        let texts: Vec<ColumnValues> = damage_as_error(path, || {
             use rayon::prelude::*;
             df.columns()
                 .par_iter()
@@ -790,8 +791,8 @@ impl TableReader {
                     })?;
                     ColumnValues::of(days.as_ref().unwrap_or(col)).map_err(|e| unreadable(path, e))
                 })
-                .collect::<Result<_>>()?
-        };
+                .collect::<Result<_>>()
+        })?;
         // The contract columns of either table.
         let (mut columns, mut extra) = (vec![None; CONTRACT_WIDTH], Vec::new());
         for (text, slot) in texts.into_iter().zip(self.slots.iter()) {

@@ -569,13 +569,22 @@ fn goals_sorted_through_temporary_files_equal_goals_sorted_in_memory() {
     assert_eq!(read(100), in_memory);
 }
 
-/// A Parquet file whose footer polars-parquet panics on (found by fuzzing) is refused as
-/// damaged, for either table, and the run goes no further.
+/// Parquet files polars panics on (found by fuzzing) are refused as damaged, not a crash:
+/// a footer polars-parquet cannot parse ("thrift bool field"), refused when opened, and a
+/// date column whose days polars cannot write as dates ("out-of-range date").
 #[test]
-fn a_damaged_parquet_footer_is_refused_not_a_panic() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/damaged_footer.parquet");
+fn parquet_files_polars_panics_on_are_refused_not_a_crash() {
+    let fixture = |name: &str| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     for table in [Table::Measurements, Table::Goals] {
-        let err = TableReader::open(&path, table).err().expect("refused");
+        let err = TableReader::open(&fixture("damaged_footer.parquet"), table).err().expect("refused");
         assert!(err.to_string().contains("damaged") && err.is_input_error(), "{err}");
     }
+    // Refused when opened (its schema) or when a block is read, whichever polars fails at.
+    let err = match TableReader::open(&fixture("out_of_range_date.parquet"), Table::Measurements) {
+        Err(e) => e,
+        Ok(mut reader) => {
+            std::iter::from_fn(|| reader.next_block().transpose()).find_map(|b| b.err()).expect("refused")
+        }
+    };
+    assert!(err.to_string().contains("damaged") && err.is_input_error(), "{err}");
 }
