@@ -241,8 +241,11 @@ struct EffectScale {
 
 impl EffectScale {
     fn of(pairs: &[(f64, f64)], clinical: &[(f64, f64)], lower: bool) -> EffectScale {
-        let sd = crate::stats::rates::sample_sd(pairs.iter().map(|p| p.0)).filter(|sd| *sd > 0.0);
-        let clinical_sd = crate::stats::rates::sample_sd(clinical.iter().map(|p| p.0)).filter(|sd| *sd > 0.0);
+        let baseline_sd = |pairs: &[(f64, f64)]| {
+            let baselines: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+            crate::stats::descriptive::mean_sd(&baselines).1.filter(|sd| *sd > 0.0)
+        };
+        let (sd, clinical_sd) = (baseline_sd(pairs), baseline_sd(clinical));
         let change = |&(b, f): &(f64, f64)| if lower { b - f } else { f - b };
         let n = clinical.len() as f64;
         let (mx, mc) = (clinical.iter().map(|p| p.0).sum::<f64>() / n, clinical.iter().map(change).sum::<f64>() / n);

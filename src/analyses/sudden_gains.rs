@@ -512,7 +512,7 @@ fn cutoff_for(measure: usize, opts: &Options, eps: &crate::domain::episodes::Epi
     if let Some((r, sd)) = opts.cutoff_reliability {
         let baselines: Vec<f64> =
             eps.items.iter().filter(|it| it.measure as usize == measure).map(|it| it.baseline).collect();
-        let sd = sd.or_else(|| crate::domain::outcomes::mean_sd(&baselines).1)?;
+        let sd = sd.or_else(|| crate::stats::descriptive::mean_sd(&baselines).1)?;
         return Some(1.96 * 2f64.sqrt() * sd * (1.0 - r).sqrt());
     }
     let rule = eps.rules.get(measure)?.as_ref()?;

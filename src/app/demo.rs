@@ -396,9 +396,25 @@ fn write_episode(out: &mut DemoData, rng: &mut Rng, ids: EpisodeIds<'_>, ther: u
 
 /// Writes the scores of the assessment and the sessions up to the extract date; returns
 /// the last of those sessions' date and severity.
-fn write_sessions(out: &mut DemoData, rng: &mut Rng, ep: &Episode) -> (Day, f64) {
+/// Writes one row per instrument of the episode's plan, scored at severity `sev`, on
+/// (date, session, phase).
+fn write_scores(out: &mut DemoData, rng: &mut Rng, ep: &Episode, (date, session, phase): (Day, &str, &str), sev: f64) {
     let EpisodeIds { client, episode, therapist, site } = ep.ids;
-    let (plan, discharge) = (&ep.plan, &ep.discharge);
+    for inst in &ep.plan.instruments {
+        let s = score(inst, sev, rng.normal());
+        let _ = writeln!(
+            out.measurements,
+            "{client},{episode},{therapist},{site},{},{session},{phase},{},{s},{}",
+            format_day(date),
+            inst.code,
+            ep.discharge
+        );
+        out.n_measurements += 1;
+    }
+}
+
+fn write_sessions(out: &mut DemoData, rng: &mut Rng, ep: &Episode) -> (Day, f64) {
+    let plan = &ep.plan;
     let n_sessions = plan.n_sessions;
     let mut last_date = ep.start;
     let mut final_severity = plan.intake;
@@ -418,16 +434,7 @@ fn write_sessions(out: &mut DemoData, rng: &mut Rng, ep: &Episode) -> (Day, f64)
             _ if k == n_sessions && ep.end_phase && !plan.dropout => "end",
             _ => "treatment",
         };
-        for inst in &plan.instruments {
-            let s = score(inst, sev, rng.normal());
-            let _ = writeln!(
-                out.measurements,
-                "{client},{episode},{therapist},{site},{},{k},{phase},{},{s},{discharge}",
-                format_day(date),
-                inst.code
-            );
-            out.n_measurements += 1;
-        }
+        write_scores(out, rng, ep, (date, &k.to_string(), phase), sev);
     }
     (last_date, final_severity)
 }
@@ -441,8 +448,7 @@ fn write_follow_ups(
     last_date: Day,
     final_severity: f64,
 ) -> (bool, String) {
-    let EpisodeIds { client, episode, therapist, site } = ep.ids;
-    let (plan, discharge) = (&ep.plan, &ep.discharge);
+    let plan = &ep.plan;
     let (intake, dropout) = (plan.intake, plan.dropout);
     // Follow-ups after treatment ends: about 3, 6 and 12 months, some missed.
     let recovered_like = final_severity < 9.0 && intake >= 10.0;
@@ -464,16 +470,7 @@ fn write_follow_ups(
             } else {
                 (final_severity + rng.between(-1.5, 2.5)).max(0.0)
             };
-            for inst in &plan.instruments {
-                let s = score(inst, sev, rng.normal());
-                let _ = writeln!(
-                    out.measurements,
-                    "{client},{episode},{therapist},{site},{},,follow_up,{},{s},{discharge}",
-                    format_day(date),
-                    inst.code
-                );
-                out.n_measurements += 1;
-            }
+            write_scores(out, rng, ep, (date, "", "follow_up"), sev);
         }
     }
     (relapsed, relapse_months)

@@ -96,20 +96,6 @@ pub struct ResolvedRule {
     pub problems: Vec<String>,
 }
 
-/// Mean and SD (n − 1) of a sample; SD is `None` below two values.
-pub fn mean_sd(xs: &[f64]) -> (Option<f64>, Option<f64>) {
-    if xs.is_empty() {
-        return (None, None);
-    }
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    if xs.len() < 2 {
-        return (Some(mean), None);
-    }
-    let ss: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
-    (Some(mean), Some((ss / (n - 1.0)).sqrt()))
-}
-
 /// A reliable change index as the clinicalsignificance package computes it (`calc_rci.R`):
 /// the later score against the score expected from the baseline if nothing changed, over
 /// the method's standard error. For Jacobson–Truax the expected score is the baseline
@@ -183,8 +169,8 @@ impl RciIndex {
 
 /// Resolves a measure's rule, given the baseline and final scores of its paired episodes.
 pub fn resolve_rule(m: &Measure, paired_baselines: &[f64], paired_finals: &[f64]) -> ResolvedRule {
-    let (mean, sd) = mean_sd(paired_baselines);
-    let final_mean = mean_sd(paired_finals).0;
+    let (mean, sd) = crate::stats::descriptive::mean_sd(paired_baselines);
+    let final_mean = crate::stats::descriptive::mean_sd(paired_finals).0;
     let mut problems = Vec::new();
     let d = m.direction.sign();
     let (cutoff, caseness_rule) = match &m.cutoff {

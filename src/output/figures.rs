@@ -473,21 +473,14 @@ fn at_risk_note(fit: &crate::stats::survival::KmFit, x_max: f64, suppression: Su
 
 /// What a funnel plot's limits are, in a sentence.
 fn limits_note(d: &crate::stats::rates::Dispersion) -> String {
-    use crate::stats::rates::Overdispersion;
-    match d.method {
-        _ if !crate::analyses::caseload::overdispersion_applied(d) => {
-            "The limits are exact binomial ones (no overdispersion applied).".into()
-        }
-        Overdispersion::Additive => format!(
-            "The limits allow for more variation between units than chance (overdispersion: τ² = {:.4}, from winsorised z-scores).",
-            d.tau2
-        ),
-        Overdispersion::Multiplicative => format!(
-            "The limits allow for more variation between units than chance (overdispersion: φ = {:.2}, from winsorised z-scores).",
-            d.phi
-        ),
-        _ => "The limits are exact binomial ones (no overdispersion applied).".into(),
+    if !crate::analyses::caseload::overdispersion_applied(d) {
+        return "The limits are exact binomial ones (no overdispersion applied).".into();
     }
+    let estimate = match d.method {
+        crate::stats::rates::Overdispersion::Multiplicative => format!("φ = {:.2}", d.phi),
+        _ => format!("τ² = {:.4}", d.tau2),
+    };
+    format!("The limits allow for more variation between units than chance (overdispersion: {estimate}, from winsorised z-scores).")
 }
 
 /// The caption's note of the units a published funnel plot leaves out, each with its flag.

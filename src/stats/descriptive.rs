@@ -13,3 +13,16 @@ pub fn type7(n: usize, p: f64, at: impl Fn(usize) -> f64) -> f64 {
     let hi = (lo + 1).min(n - 1);
     at(lo) + frac * (at(hi) - at(lo))
 }
+/// Mean and SD (n − 1) of a sample; SD is `None` below two values.
+pub fn mean_sd(xs: &[f64]) -> (Option<f64>, Option<f64>) {
+    if xs.is_empty() {
+        return (None, None);
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    if xs.len() < 2 {
+        return (Some(mean), None);
+    }
+    let ss: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
+    (Some(mean), Some((ss / (n - 1.0)).sqrt()))
+}

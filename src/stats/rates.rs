@@ -44,12 +44,6 @@ pub struct Dispersion {
     pub method: Overdispersion,
 }
 
-/// Estimates φ and τ² from units' (events, denominators) around the pooled rate.
-pub fn dispersion(units: &[(u64, u64)], p0: f64, method: Overdispersion) -> Dispersion {
-    let rates: Vec<(f64, u64)> = units.iter().filter(|u| u.1 > 0).map(|&(k, n)| (k as f64 / n as f64, n)).collect();
-    dispersion_of_rates(&rates, p0, method)
-}
-
 /// Estimates φ and τ² from units' (rate, denominator) around `p0` (the rates may be
 /// case-mix adjusted).
 pub fn dispersion_of_rates(units: &[(f64, u64)], p0: f64, method: Overdispersion) -> Dispersion {
@@ -203,16 +197,6 @@ pub fn prepost_g(pairs: &[(f64, f64)], sd: f64, df: f64, lower_is_better: bool) 
     Some((g, g - Z95 * se, g + Z95 * se))
 }
 
-/// The sample standard deviation (n − 1), `None` for fewer than two values.
-pub fn sample_sd(values: impl Iterator<Item = f64> + Clone) -> Option<f64> {
-    let n = values.clone().count();
-    if n < 2 {
-        return None;
-    }
-    let mean = values.clone().sum::<f64>() / n as f64;
-    Some((values.map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt())
-}
-
 /// Empirical-Bayes (beta-binomial, method of moments) shrinkage of units' rates toward the
 /// pooled rate: returns each unit's posterior mean (k + α) / (n + α + β).
 pub fn shrink(units: &[(u64, u64)]) -> Vec<Option<f64>> {
@@ -307,11 +291,11 @@ mod tests {
     #[test]
     fn overdispersion_is_estimated_from_winsorised_z_scores() {
         // Identical rates: φ = 0 and no τ².
-        let d = dispersion(&[(50, 100), (50, 100), (50, 100)], 0.5, Overdispersion::Additive);
+        let d = dispersion_of_rates(&[(0.5, 100), (0.5, 100), (0.5, 100)], 0.5, Overdispersion::Additive);
         assert_eq!((d.phi, d.tau2), (0.0, 0.0));
         // Two units at 0.3 and 0.7 of 100: z = ±4, winsorised to the 10th/90th percentiles
         // (type 7: ±3.2), so φ = 10.24.
-        let d = dispersion(&[(30, 100), (70, 100)], 0.5, Overdispersion::Additive);
+        let d = dispersion_of_rates(&[(0.3, 100), (0.7, 100)], 0.5, Overdispersion::Additive);
         assert!((d.phi - 10.24).abs() < 1e-9);
         // τ² = (2·10.24 − 1) / (Σw − Σw²/Σw), w = 400 each: 19.48 / (800 − 400) = 0.0487.
         assert!((d.tau2 - 0.0487).abs() < 1e-12);
@@ -356,7 +340,10 @@ mod tests {
         let mirrored: Vec<(f64, f64)> = pairs.iter().map(|p| (p.1, p.0)).collect();
         assert!((prepost_g(&mirrored, 5.0, 99.0, false).unwrap().0 - g).abs() < 1e-12);
         assert!(prepost_g(&pairs[..2], 5.0, 99.0, true).is_none(), "fewer than three pairs");
-        assert_eq!(sample_sd([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0].into_iter()), Some((32.0f64 / 7.0).sqrt()));
+        assert_eq!(
+            crate::stats::descriptive::mean_sd(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]).1,
+            Some((32.0f64 / 7.0).sqrt())
+        );
     }
 
     #[test]
